@@ -1,0 +1,48 @@
+"""elk-stack: read and validate the stack config, build the three components, export endpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+import pulumi.runtime.config as runtime_config
+from pulumi_kubernetes.core.v1 import Namespace
+
+from components import common
+from components.config import PROJECT, ConfigError, load_config
+from components.elasticsearch import ElasticsearchNode
+from components.kibana import KibanaUi
+from components.logstash import LogstashPipeline
+
+
+def project_config() -> dict[str, str]:
+    """Every `elk-stack:*` key, so unknown keys are reported rather than silently ignored.
+
+    `pulumi.Config` can only look keys up by name; the engine hands the whole bag to the
+    program through PULUMI_CONFIG, and the mocks through `set_all_config`.
+    """
+    everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    prefix = f"{PROJECT}:"
+    return {k.removeprefix(prefix): v for k, v in everything.items() if k.startswith(prefix)}
+
+
+try:
+    config = load_config(project_config(), Path(__file__).parent)
+except ConfigError as error:
+    raise pulumi.RunError(str(error)) from None
+
+namespace: pulumi.Input[str] = config.namespace
+if config.create_namespace:
+    namespace = Namespace(
+        "namespace", metadata={"name": config.namespace, "labels": {"app.kubernetes.io/part-of": common.PART_OF}}
+    ).metadata.name
+
+target = common.Target(namespace, config.version, config.image_pull_secrets)
+elasticsearch = ElasticsearchNode("elasticsearch", config.elasticsearch, target=target)
+logstash = LogstashPipeline("logstash", config.logstash, elasticsearch=elasticsearch, target=target)
+kibana = KibanaUi("kibana", config.kibana, elasticsearch=elasticsearch, target=target)
+
+pulumi.export("elasticsearchUrl", elasticsearch.http_endpoint)
+pulumi.export("kibanaUrl", kibana.url)
+pulumi.export("logstashEndpoints", logstash.endpoints)
+pulumi.export("dataClaimNames", elasticsearch.data_claim_names)

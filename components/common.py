@@ -1,0 +1,183 @@
+"""Builders every component shares: names, labels, resources, security context, checksums.
+
+Object names feed DNS names and PVC names, so they are derived here and nowhere else. The
+spec builders are small pure functions returning plain dicts, trivial to test, which the
+components pass straight to pulumi-kubernetes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi_kubernetes.core.v1 import PersistentVolumeClaim
+
+from components.config import Resources, Storage
+
+PART_OF = "elk-stack"
+INSTANCE = "elk"
+CHECKSUM_ANNOTATION = "elk-stack/config-checksum"
+UID = 1000
+
+
+@dataclass(frozen=True)
+class Names:
+    """Kubernetes object names of one component, e.g. `elk-elasticsearch-config`."""
+
+    app: str
+
+    @property
+    def workload(self) -> str:
+        """The StatefulSet or Deployment; also the client Service."""
+        return f"{INSTANCE}-{self.app}"
+
+    @property
+    def headless(self) -> str:
+        """The headless Service that gives StatefulSet pods stable DNS names."""
+        return f"{self.workload}-headless"
+
+    @property
+    def config(self) -> str:
+        """The ConfigMap holding the component's settings files."""
+        return f"{self.workload}-config"
+
+    def claim(self, template: str, ordinal: int) -> str:
+        """The PVC name the StatefulSet controller looks for: `<claim>-<statefulset>-<ordinal>`."""
+        return f"{template}-{self.workload}-{ordinal}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and what every component deploys: namespace, Elastic version, pull secrets."""
+
+    namespace: pulumi.Input[str]
+    version: str
+    pull_secrets: list[str]
+
+
+def selector_labels(app: str) -> dict[str, str]:
+    """Labels a selector matches on; they never include the version, as selectors are immutable."""
+    return {"app.kubernetes.io/name": app, "app.kubernetes.io/instance": INSTANCE}
+
+
+def labels(app: str, component: str, version: str) -> dict[str, str]:
+    """The `app.kubernetes.io/*` recommended labels for every object of a component."""
+    return {
+        **selector_labels(app),
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/version": version,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+
+
+def metadata(name: str, namespace: pulumi.Input[str], object_labels: dict[str, str]) -> dict[str, Any]:
+    """Object metadata with an explicit name, so Pulumi does not auto-name it with a suffix."""
+    return {"name": name, "namespace": namespace, "labels": object_labels}
+
+
+def container_resources(resources: Resources) -> dict[str, dict[str, str]]:
+    """Requests and limits for a container, leaving out amounts the user did not set."""
+    def amounts(side: Any) -> dict[str, str]:
+        return {k: v for k, v in (("cpu", side.cpu), ("memory", side.memory)) if v is not None}
+
+    return {"requests": amounts(resources.requests), "limits": amounts(resources.limits)}
+
+
+def pod_security_context() -> dict[str, Any]:
+    """Non-root uid 1000, with fsGroup so a fresh volume is writable by the process."""
+    return {
+        "runAsUser": UID,
+        "runAsGroup": UID,
+        "runAsNonRoot": True,
+        "fsGroup": UID,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context() -> dict[str, Any]:
+    """No privilege escalation and no capabilities: nothing here needs them."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+    }
+
+
+def config_checksum(files: dict[str, str]) -> str:
+    """A digest of the settings a pod mounts; in the pod template it rolls exactly those pods."""
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+
+
+def claim_spec(storage: Storage) -> dict[str, Any]:
+    """The PVC spec shared by the explicit claims and the StatefulSet's claim template."""
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": storage.size}},
+    }
+    if storage.storage_class:
+        spec["storageClassName"] = storage.storage_class
+    return spec
+
+
+def pod_spec(
+    containers: list[dict[str, Any]],
+    volumes: list[dict[str, Any]],
+    pull_secrets: list[str],
+    grace_seconds: int = 30,
+) -> dict[str, Any]:
+    """A pod spec with the settings every workload shares: non-root, no service links."""
+    spec: dict[str, Any] = {
+        "securityContext": pod_security_context(),
+        "terminationGracePeriodSeconds": grace_seconds,
+        # Service links inject an env var per Service in the namespace, which can collide
+        # with the images' own settings variables (e.g. KIBANA_*); nothing here uses them.
+        "enableServiceLinks": False,
+        "containers": containers,
+        "volumes": volumes,
+    }
+    if pull_secrets:
+        spec["imagePullSecrets"] = [{"name": name} for name in pull_secrets]
+    return spec
+
+
+def claim_retention() -> dict[str, str]:
+    """Keep claims when the StatefulSet is deleted or scaled down: they hold data."""
+    return {"whenDeleted": "Retain", "whenScaled": "Retain"}
+
+
+def ordinal_claims(
+    parent: pulumi.Resource,
+    logical_prefix: str,
+    names: Names,
+    template: str,
+    replicas: int,
+    storage: Storage,
+    namespace: pulumi.Input[str],
+    object_labels: dict[str, str],
+) -> list[PersistentVolumeClaim]:
+    """One explicit PVC per ordinal, named so the StatefulSet controller adopts it.
+
+    Owning the claims in Pulumi lets `protect` and `retain_on_delete` guard them, which a
+    claim the controller creates from `volumeClaimTemplates` never gets.
+    """
+    return [
+        PersistentVolumeClaim(
+            f"{logical_prefix}-{template}-{ordinal}",
+            metadata=metadata(names.claim(template, ordinal), namespace, object_labels),
+            spec=claim_spec(storage),
+            opts=pulumi.ResourceOptions(
+                parent=parent, protect=storage.protect, retain_on_delete=True
+            ),
+        )
+        for ordinal in range(replicas)
+    ]
+
+
+def claim_template(template: str, storage: Storage, object_labels: dict[str, str]) -> dict[str, Any]:
+    """The StatefulSet claim template matching `ordinal_claims`; it names the pod's volume."""
+    return {"metadata": {"name": template, "labels": object_labels}, "spec": claim_spec(storage)}

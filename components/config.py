@@ -1,0 +1,483 @@
+"""The stack's configuration: parse, validate and default the `elk-stack:*` keys.
+
+This is the only layer that knows what users typed. Everything below it receives complete,
+validated models, so a component can trust that a heap fits its limit, a quantity parses
+and a pipeline file exists. Every rule reports the key by the path a user would pass to
+`pulumi config set --path`, and all problems are reported at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import typing
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from components.pipeline import listening_ports
+from components.units import parse_jvm_size, parse_logstash_bytes, parse_quantity
+
+PROJECT = "elk-stack"
+MIN_VERSION = (8, 0)
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_VERSION = re.compile(r"^(?P<major>[0-9]+)\.(?P<minor>[0-9]+)\.(?P<patch>[0-9]+)$")
+
+
+class ConfigError(Exception):
+    """Invalid stack config: one line per problem, each naming the key's full path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            f"invalid {PROJECT} config ({len(problems)} problem"
+            f"{'s' if len(problems) != 1 else ''}):\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+def _rule_violations(problems: list[tuple[str, str]]) -> None:
+    """Raise one pydantic error carrying several (relative key, message) problems.
+
+    A model validator can only raise once and only at the model's own path; carrying the
+    relative keys lets the report name e.g. `elasticsearch.heap` rather than `elasticsearch`.
+    """
+    if problems:
+        raise PydanticCustomError(
+            "elk_rules",
+            "{summary}",
+            {"summary": "; ".join(message for _, message in problems), "problems": problems},
+        )
+
+
+def _number_to_text(value: Any) -> Any:
+    """Accept YAML numbers (`cpu: 1`) where a quantity string is expected."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _check_quantity(text: str) -> str:
+    parse_quantity(text)
+    return text
+
+
+def _check_jvm_size(text: str) -> str:
+    parse_jvm_size(text)
+    return text
+
+
+def _check_logstash_bytes(text: str) -> str:
+    parse_logstash_bytes(text)
+    return text
+
+
+def _check_dns_label(text: str) -> str:
+    if len(text) > 63 or not _DNS_LABEL.match(text):
+        raise ValueError(
+            f"{text!r} is not a DNS-1123 label: lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters"
+        )
+    return text
+
+
+Quantity = Annotated[str, BeforeValidator(_number_to_text), AfterValidator(_check_quantity)]
+JvmSize = Annotated[str, BeforeValidator(_number_to_text), AfterValidator(_check_jvm_size)]
+LogstashBytes = Annotated[str, AfterValidator(_check_logstash_bytes)]
+DnsLabel = Annotated[str, AfterValidator(_check_dns_label)]
+
+
+class _Model(BaseModel):
+    """Strict keys in camelCase, as stack files use; snake_case in Python.
+
+    Validators fill derived defaults (heap, requests, storage class) in place, so the
+    models components receive are complete; components treat them as read-only.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class ResourceAmounts(_Model):
+    """CPU and memory for one side (requests or limits) of a container's resources."""
+
+    cpu: Quantity | None = Field(None, description="CPU as a Kubernetes quantity, e.g. `500m` or `1`.")
+    memory: Quantity | None = Field(None, description="Memory as a Kubernetes quantity, e.g. `2Gi`.")
+
+
+class Resources(_Model):
+    """Container requests and limits; the memory limit is what every heap is sized from."""
+
+    requests: ResourceAmounts = Field(
+        default_factory=ResourceAmounts,
+        description="What the scheduler reserves. A missing request defaults to its limit.",
+    )
+    limits: ResourceAmounts = Field(
+        default_factory=ResourceAmounts,
+        description="Hard caps. `memory` is required: the heap is derived from it.",
+    )
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Resources:
+        problems: list[tuple[str, str]] = []
+        if self.limits.memory is None:
+            problems.append(
+                ("limits.memory", "a memory limit is required: the JVM heap is sized from it")
+            )
+        requests = {"cpu": self.requests.cpu or self.limits.cpu,
+                    "memory": self.requests.memory or self.limits.memory}
+        if requests["cpu"] is None:
+            problems.append(("requests.cpu", "a CPU request (or a CPU limit to copy it from) is required"))
+        for resource, request in requests.items():
+            limit = getattr(self.limits, resource)
+            if request and limit and parse_quantity(request) > parse_quantity(limit):
+                problems.append(
+                    (f"requests.{resource}", f"the request {request} exceeds the limit {limit}")
+                )
+        _rule_violations(problems)
+        self.requests = ResourceAmounts(**requests)
+        return self
+
+    @property
+    def memory_limit_bytes(self) -> Decimal:
+        """The memory limit in bytes; validation guarantees it is set."""
+        assert self.limits.memory is not None
+        return parse_quantity(self.limits.memory)
+
+
+def _resources(cpu_request: str, cpu_limit: str, memory: str) -> Resources:
+    return Resources(
+        requests=ResourceAmounts(cpu=cpu_request, memory=memory),
+        limits=ResourceAmounts(cpu=cpu_limit, memory=memory),
+    )
+
+
+class Storage(_Model):
+    """A PersistentVolumeClaim per replica."""
+
+    size: Quantity = Field(description="Requested size, e.g. `10Gi`.")
+    storage_class: str | None = Field(
+        None, description="Storage class; omitted = the top-level `storageClass`, then the cluster default."
+    )
+    protect: bool = Field(
+        True, description="Pulumi `protect`: refuse to delete the claim, even on `pulumi destroy`."
+    )
+
+    @field_validator("size")
+    @classmethod
+    def _positive(cls, size: str) -> str:
+        if parse_quantity(size) <= 0:
+            raise ValueError(f"{size!r} must be larger than zero")
+        return size
+
+
+class Service(_Model):
+    """How a component is exposed."""
+
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
+        "ClusterIP", description="Kubernetes Service type: `ClusterIP`, `NodePort` or `LoadBalancer`."
+    )
+
+
+class Ingress(_Model):
+    """An optional networking.k8s.io/v1 Ingress in front of Kibana."""
+
+    host: str = Field(description="Public host name, e.g. `kibana.qa.example.com`.")
+    class_name: str | None = Field(None, description="`ingressClassName`, e.g. `nginx`.")
+    tls_secret_name: str | None = Field(
+        None, description="Existing TLS Secret for the host; set = the public URL uses https."
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _dns_name(cls, host: str) -> str:
+        if len(host) > 253 or not _DNS_NAME.match(host):
+            raise ValueError(f"{host!r} is not a DNS host name")
+        return host
+
+
+def _heap_problems(heap: str | None, resources: Resources, share: Decimal) -> list[tuple[str, str]]:
+    """Check that a heap leaves the JVM's off-heap memory room inside the pod's limit."""
+    limit = resources.memory_limit_bytes
+    if limit < 512 * 2**20:
+        return [("resources.limits.memory",
+                 f"{resources.limits.memory} is below the 512Mi a JVM service needs")]
+    if heap is not None and parse_jvm_size(heap) > limit * share:
+        return [("heap", f"{heap} is more than {share:.0%} of resources.limits.memory "
+                         f"({resources.limits.memory}); the pod would be OOMKilled. "
+                         f"Lower the heap or raise the limit")]
+    return []
+
+
+def _default_heap(resources: Resources) -> str:
+    """Half the memory limit, in whole MiB: the share Elastic recommends for the heap."""
+    return f"{int(resources.memory_limit_bytes / 2) // 2**20}m"
+
+
+class _JvmService(_Model):
+    """A component whose main process is a JVM with a configured heap."""
+
+    heap: str | None
+
+    @property
+    def java_options(self) -> str:
+        """`-Xms` equal to `-Xmx`: the heap is reserved at start and never grows past it."""
+        return f"-Xms{self.heap} -Xmx{self.heap}"
+
+
+class ElasticsearchConfig(_JvmService):
+    """The Elasticsearch node: a StatefulSet with one protected data PVC per ordinal."""
+
+    replicas: int = Field(1, description="Number of nodes. Only `1` (single-node) is supported for now.")
+    image: str = Field(
+        "docker.elastic.co/elasticsearch/elasticsearch",
+        description="Image repository; the tag is the top-level `version`.",
+    )
+    heap: JvmSize | None = Field(
+        None, description="JVM heap (`-Xms` = `-Xmx`), e.g. `2g`. At most 50% of the memory limit; default 50%."
+    )
+    resources: Resources = Field(
+        default_factory=lambda: _resources("500m", "1", "2Gi"),
+        description="Requests and limits; default 500m/1 CPU, 2Gi memory.",
+    )
+    storage: Storage = Field(
+        default_factory=lambda: Storage(size="10Gi"),
+        description="The data volume, mounted at `/usr/share/elasticsearch/data`; default 10Gi, protected.",
+    )
+
+    @field_validator("replicas")
+    @classmethod
+    def _single_node(cls, replicas: int) -> int:
+        if replicas != 1:
+            raise ValueError(
+                f"{replicas} nodes requested, but only a single node (1) is supported so far; "
+                "multi-node clusters need node sets and transport TLS"
+            )
+        return replicas
+
+    @model_validator(mode="after")
+    def _heap_fits(self) -> ElasticsearchConfig:
+        _rule_violations(_heap_problems(self.heap, self.resources, Decimal("0.5")))
+        self.heap = self.heap or _default_heap(self.resources)
+        return self
+
+
+class Queue(_Model):
+    """Logstash's queue; `persisted` keeps accepted events across a pod restart."""
+
+    type: Literal["persisted", "memory"] = Field(
+        "persisted", description="`persisted` (on disk, survives restarts) or `memory`."
+    )
+    max_bytes: LogstashBytes = Field("1gb", description="`queue.max_bytes`, e.g. `1gb`; must fit the volume.")
+    storage: Storage = Field(
+        default_factory=lambda: Storage(size="2Gi"),
+        description="One PVC per replica for the persisted queue; default 2Gi.",
+    )
+
+    @model_validator(mode="after")
+    def _fits_volume(self) -> Queue:
+        if self.type == "persisted" and parse_logstash_bytes(self.max_bytes) > parse_quantity(self.storage.size):
+            _rule_violations([("maxBytes", f"{self.max_bytes} does not fit the queue volume "
+                                           f"(storage.size {self.storage.size})")])
+        return self
+
+
+class LogstashConfig(_JvmService):
+    """Logstash: the pipeline applications send their logs to."""
+
+    replicas: int = Field(1, ge=1, description="Number of Logstash pods, each with its own queue volume.")
+    image: str = Field("docker.elastic.co/logstash/logstash", description="Image repository; the tag is `version`.")
+    heap: JvmSize | None = Field(
+        None, description="JVM heap via `LS_JAVA_OPTS`, e.g. `1g`. At most 75% of the memory limit; default 50%."
+    )
+    resources: Resources = Field(
+        default_factory=lambda: _resources("250m", "1", "1Gi"),
+        description="Requests and limits; default 250m/1 CPU, 1Gi memory.",
+    )
+    pipeline: str = Field(
+        "pipelines/spring-boot-json.conf",
+        description="Pipeline `.conf` file, relative to the project directory.",
+    )
+    queue: Queue = Field(default_factory=Queue, description="The event queue.")
+    service: Service = Field(default_factory=Service, description="The Service applications send logs to.")
+    _pipeline_text: str = PrivateAttr("")
+
+    @field_validator("pipeline")
+    @classmethod
+    def _pipeline_exists(cls, pipeline: str, info: ValidationInfo) -> str:
+        project_dir = Path((info.context or {}).get("project_dir", "."))
+        path = project_dir / pipeline
+        if not path.is_file():
+            raise ValueError(f"pipeline file {pipeline!r} does not exist (looked in {project_dir.resolve()})")
+        if not listening_ports(path.read_text()):
+            raise ValueError(f"pipeline {pipeline!r} has no input with a `port => N` to expose")
+        return pipeline
+
+    @model_validator(mode="after")
+    def _heap_fits(self, info: ValidationInfo) -> LogstashConfig:
+        _rule_violations(_heap_problems(self.heap, self.resources, Decimal("0.75")))
+        self.heap = self.heap or _default_heap(self.resources)
+        self._pipeline_text = (Path((info.context or {}).get("project_dir", ".")) / self.pipeline).read_text()
+        return self
+
+    @property
+    def pipeline_text(self) -> str:
+        """The pipeline file's content, read once during validation."""
+        return self._pipeline_text
+
+
+class KibanaConfig(_Model):
+    """Kibana: the UI, reached through its Service or an optional Ingress."""
+
+    replicas: int = Field(1, ge=1, description="Number of Kibana pods.")
+    image: str = Field("docker.elastic.co/kibana/kibana", description="Image repository; the tag is `version`.")
+    resources: Resources = Field(
+        default_factory=lambda: _resources("250m", "1", "2Gi"),
+        description="Requests and limits; memory limit at least 1Gi. Default 250m/1 CPU, 2Gi memory.",
+    )
+    service: Service = Field(default_factory=Service, description="The Kibana Service.")
+    ingress: Ingress | None = Field(None, description="Optional Ingress; sets `server.publicBaseUrl`.")
+
+    @model_validator(mode="after")
+    def _enough_memory(self) -> KibanaConfig:
+        if self.resources.memory_limit_bytes < 2**30:
+            _rule_violations([("resources.limits.memory",
+                               f"{self.resources.limits.memory} is below the 1Gi Kibana needs to start")])
+        return self
+
+
+class StackConfig(_Model):
+    """Everything under `elk-stack:` in `Pulumi.<stack>.yaml`."""
+
+    namespace: DnsLabel = Field(description="Required. The existing namespace to deploy into.")
+    create_namespace: bool = Field(
+        False, description="Create the namespace too (needs cluster-scoped rights most teams lack)."
+    )
+    version: str = Field("9.4.3", description="Elastic Stack version for all three components; 8.0 or later.")
+    storage_class: str | None = Field(
+        None, description="Default storage class for every PVC; omitted = the cluster default."
+    )
+    image_pull_secrets: list[DnsLabel] = Field(
+        default_factory=list, description="Names of existing Secrets used to pull images."
+    )
+    elasticsearch: ElasticsearchConfig = Field(default_factory=ElasticsearchConfig, description="Elasticsearch.")
+    logstash: LogstashConfig = Field(default_factory=LogstashConfig, description="Logstash.")
+    kibana: KibanaConfig = Field(default_factory=KibanaConfig, description="Kibana.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _validate_omitted_sections(cls, data: Any) -> Any:
+        """Validate omitted sections too, so their defaults see the validation context."""
+        if isinstance(data, dict):
+            data = {"elasticsearch": {}, "logstash": {}, "kibana": {}, **data}
+        return data
+
+    @field_validator("version")
+    @classmethod
+    def _supported_version(cls, version: str) -> str:
+        match = _VERSION.match(version)
+        if match is None:
+            raise ValueError(f"{version!r} is not a version like 9.4.3")
+        if (int(match["major"]), int(match["minor"])) < MIN_VERSION:
+            raise ValueError(
+                f"{version} is not supported: 7.x and older are end-of-life; use 8.0 or later"
+            )
+        return version
+
+    @model_validator(mode="after")
+    def _default_storage_class(self) -> StackConfig:
+        """Give every PVC the stack-wide storage class unless it names its own."""
+        for storage in (self.elasticsearch.storage, self.logstash.queue.storage):
+            storage.storage_class = storage.storage_class or self.storage_class
+        return self
+
+    @property
+    def major_version(self) -> int:
+        """The Elastic major version, which decides version-specific settings."""
+        return int(self.version.split(".")[0])
+
+
+def _model_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """Follow an error location through the models, to suggest the keys valid there."""
+    for segment in loc:
+        if isinstance(segment, int):
+            continue
+        field = next((f for name, f in model.model_fields.items()
+                      if segment in (name, f.alias)), None)
+        if field is None:
+            return None
+        candidates = [field.annotation, *typing.get_args(field.annotation)]
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            return None
+        model = nested[0]
+    return model
+
+
+def _key_path(loc: tuple[str | int, ...]) -> str:
+    """Render a location the way `pulumi config set --path` takes it: `a.b[0].c`."""
+    path = ""
+    for segment in loc:
+        path += f"[{segment}]" if isinstance(segment, int) else (f".{segment}" if path else segment)
+    return path
+
+
+def _describe(error: Any) -> list[str]:
+    loc = tuple(error["loc"])
+    if error["type"] == "elk_rules":
+        return [f"{_key_path(loc + tuple(rel.split('.')))}: {message}"
+                for rel, message in error["ctx"]["problems"]]
+    if error["type"] == "extra_forbidden":
+        parent = _model_at(StackConfig, loc[:-1])
+        known = [f.alias or n for n, f in parent.model_fields.items()] if parent else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(known)}"
+        return [f"{_key_path(loc)}: unknown key{hint if known else ''}"]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "is required"
+    return [f"{_key_path(loc)}: {message}"]
+
+
+def parse_config_values(raw: dict[str, str]) -> dict[str, Any]:
+    """Decode Pulumi's flat string config: objects and lists arrive JSON-encoded."""
+    values: dict[str, Any] = {}
+    for key, text in raw.items():
+        if text[:1] in "{[":
+            try:
+                values[key] = json.loads(text)
+                continue
+            except json.JSONDecodeError:
+                pass
+        values[key] = text
+    return values
+
+
+def load_config(raw: dict[str, str], project_dir: Path) -> StackConfig:
+    """Validate the project's config keys (without the `elk-stack:` prefix); raise ConfigError."""
+    try:
+        return StackConfig.model_validate(
+            parse_config_values(raw), context={"project_dir": project_dir}
+        )
+    except ValidationError as error:
+        problems = [line for item in error.errors() for line in _describe(item)]
+        raise ConfigError(sorted(problems)) from None

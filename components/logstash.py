@@ -1,0 +1,183 @@
+"""`LogstashPipeline`: Logstash as a StatefulSet, so each replica keeps its own queue volume.
+
+The pipeline comes from a real `.conf` file. Its Elasticsearch address is an environment
+variable filled from `ElasticsearchNode`'s output, so wiring never depends on a re-typed
+host name, and the Service exposes exactly the ports the pipeline's inputs listen on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi_kubernetes.apps.v1 import StatefulSet
+from pulumi_kubernetes.core.v1 import ConfigMap, Service
+
+from components import common
+from components.config import LogstashConfig
+from components.elasticsearch import ElasticsearchNode
+from components.pipeline import listening_ports
+
+APP = "logstash"
+API_PORT = 9600
+QUEUE_CLAIM = "queue"
+DATA_PATH = "/usr/share/logstash/data"
+SETTINGS_FILE = "/usr/share/logstash/config/logstash.yml"
+# The image's pipelines.yml reads every file here; mounting only ours replaces its demo
+# pipeline, which would otherwise also bind 5044.
+PIPELINE_DIR = "/usr/share/logstash/pipeline"
+PIPELINE_FILE = "main.conf"
+HOSTS_VARIABLE = "ELASTICSEARCH_HOSTS"
+NAMES = common.Names(APP)
+
+
+def settings(config: LogstashConfig) -> dict[str, Any]:
+    """`logstash.yml`: API reachable for probes, and the queue as configured."""
+    result: dict[str, Any] = {
+        "api.http.host": "0.0.0.0",
+        "api.http.port": API_PORT,
+        "path.data": DATA_PATH,
+        "queue.type": config.queue.type,
+    }
+    if config.queue.type == "persisted":
+        # Drain on shutdown, within the pod's grace period; whatever is left stays on disk.
+        result |= {"queue.max_bytes": config.queue.max_bytes, "queue.drain": True}
+    return result
+
+
+def grace_seconds(config: LogstashConfig) -> int:
+    """Long enough for a persisted queue to drain before the kubelet kills the JVM."""
+    return 180 if config.queue.type == "persisted" else 60
+
+
+def pod_spec(
+    config: LogstashConfig, version: str, pull_secrets: list[str], hosts: pulumi.Input[str]
+) -> dict[str, Any]:
+    """The Logstash pod: pipeline and settings mounted without hiding the image's config dir."""
+    mounts = [
+        {"name": "config", "mountPath": SETTINGS_FILE, "subPath": "logstash.yml"},
+        {"name": "pipeline", "mountPath": PIPELINE_DIR, "readOnly": True},
+    ]
+    if config.queue.type == "persisted":
+        mounts.insert(0, {"name": QUEUE_CLAIM, "mountPath": DATA_PATH})
+    container = {
+        "name": APP,
+        "image": f"{config.image}:{version}",
+        "ports": [{"name": "api", "containerPort": API_PORT}] + [
+            {"name": name, "containerPort": port}
+            for name, port in listening_ports(config.pipeline_text).items()
+        ],
+        "env": [
+            {"name": "LS_JAVA_OPTS", "value": config.java_options},
+            {"name": HOSTS_VARIABLE, "value": hosts},
+        ],
+        "resources": common.container_resources(config.resources),
+        "securityContext": common.container_security_context(),
+        "readinessProbe": {
+            "httpGet": {"path": "/", "port": "api"},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        "startupProbe": {"httpGet": {"path": "/", "port": "api"}, "periodSeconds": 10,
+                         "failureThreshold": 30},
+        "volumeMounts": mounts,
+    }
+    volumes = [
+        {"name": "config", "configMap": {"name": NAMES.config, "items": [
+            {"key": "logstash.yml", "path": "logstash.yml"}]}},
+        {"name": "pipeline", "configMap": {"name": NAMES.config, "items": [
+            {"key": PIPELINE_FILE, "path": PIPELINE_FILE}]}},
+    ]
+    return common.pod_spec([container], volumes, pull_secrets, grace_seconds(config))
+
+
+class LogstashPipeline(pulumi.ComponentResource):
+    """Logstash receiving application logs and writing them to Elasticsearch."""
+
+    endpoints: pulumi.Output[dict[str, str]]
+    service_name: pulumi.Output[str]
+    queue_claim_names: list[pulumi.Output[str]]
+
+    def __init__(
+        self,
+        name: str,
+        config: LogstashConfig,
+        *,
+        elasticsearch: ElasticsearchNode,
+        target: common.Target,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("elk-stack:index:LogstashPipeline", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        namespace, version, pull_secrets = target.namespace, target.version, target.pull_secrets
+        labels = common.labels(APP, "pipeline", version)
+        selector = common.selector_labels(APP)
+        ports = listening_ports(config.pipeline_text)
+
+        def meta(object_name: str) -> dict[str, Any]:
+            return common.metadata(object_name, namespace, labels)
+
+        files = {
+            "logstash.yml": yaml.safe_dump(settings(config), sort_keys=True),
+            PIPELINE_FILE: config.pipeline_text,
+        }
+        config_map = ConfigMap(f"{name}-config", metadata=meta(NAMES.config), data=files, opts=child)
+        service = Service(
+            name,
+            metadata=meta(NAMES.workload),
+            spec={
+                "type": config.service.type,
+                "selector": selector,
+                "ports": [{"name": port_name, "port": port, "targetPort": port_name}
+                          for port_name, port in ports.items()],
+            },
+            opts=child,
+        )
+        headless = Service(
+            f"{name}-headless",
+            metadata=meta(NAMES.headless),
+            spec={"clusterIP": "None", "selector": selector,
+                  "ports": [{"name": "api", "port": API_PORT, "targetPort": "api"}]},
+            opts=child,
+        )
+        claims = []
+        template: dict[str, Any] = {}
+        if config.queue.type == "persisted":
+            claims = common.ordinal_claims(
+                self, name, NAMES, QUEUE_CLAIM, config.replicas, config.queue.storage, namespace, labels
+            )
+            template = {
+                "persistentVolumeClaimRetentionPolicy": common.claim_retention(),
+                "volumeClaimTemplates": [common.claim_template(QUEUE_CLAIM, config.queue.storage, labels)],
+            }
+        self.stateful_set = StatefulSet(
+            name,
+            metadata=meta(NAMES.workload),
+            spec={
+                "serviceName": headless.metadata.name,
+                "replicas": config.replicas,
+                "selector": {"matchLabels": selector},
+                "podManagementPolicy": "Parallel",
+                **template,
+                "template": {
+                    "metadata": {
+                        "labels": labels,
+                        "annotations": {common.CHECKSUM_ANNOTATION: common.config_checksum(files)},
+                    },
+                    "spec": pod_spec(config, version, pull_secrets, elasticsearch.http_endpoint),
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map, *claims]),
+        )
+
+        self.service_name = service.metadata.name
+        self.endpoints = pulumi.Output.all(service.metadata.name, service.metadata.namespace).apply(
+            lambda args: {port_name: f"{args[0]}.{args[1]}.svc:{port}" for port_name, port in ports.items()}
+        )
+        self.queue_claim_names = [claim.metadata.name for claim in claims]
+        self.register_outputs({
+            "endpoints": self.endpoints,
+            "serviceName": self.service_name,
+            "queueClaimNames": self.queue_claim_names,
+        })

@@ -1,0 +1,288 @@
+"""Offline render: run the real `__main__.py` under Pulumi mocks and write its manifests.
+
+There is no cluster and no Pulumi CLI on the machines that build this project, so the
+render is how we see what `pulumi up` would apply. The mocks echo each resource's inputs
+back as its state, which for Kubernetes resources is exactly the manifest. Resource
+options (protect, retainOnDelete, ...) never reach `Mocks.new_resource`, so a recording
+monitor captures them from the registration requests.
+
+    python -m tools.render qa [--out build] [--show-secrets]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextvars
+import json
+import os
+import runpy
+import shutil
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.settings import get_root_resource, set_root_resource
+from pulumi.runtime.stack import run_pulumi_func
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT = "elk-stack"
+REDACTED = "<redacted: render with --show-secrets to see it>"
+# Order of files for `kubectl apply -f build/<stack>/`, which applies them by name.
+KIND_ORDER = {"Namespace": 0, "ServiceAccount": 1, "Secret": 2, "ConfigMap": 3,
+              "PersistentVolumeClaim": 4, "Service": 5}
+WORKLOAD_ORDER = 6
+
+
+class StackFileError(Exception):
+    """The stack file cannot be rendered offline (missing, malformed or encrypted values)."""
+
+
+@dataclass
+class Rendered:
+    """What one run of the program produced."""
+
+    manifests: list[dict[str, Any]] = field(default_factory=list)
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+def _find_secure(value: Any, path: str) -> list[str]:
+    """Paths of `secure:` (encrypted) values, which need the stack's key to decrypt."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return [path]
+        return [p for k, v in value.items() for p in _find_secure(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _find_secure(v, f"{path}[{i}]")]
+    return []
+
+
+def _config_text(value: Any) -> str:
+    """Encode a stack-file value the way the engine hands config to a program."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, str]:
+    """Read `Pulumi.<stack>.yaml` into the flat `project:key` strings Pulumi passes on.
+
+    Keys of other namespaces (`kubernetes:*`, ...) configure providers, not this program,
+    and are left out.
+    """
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise StackFileError(f"no stack file {path.name} in {project_dir}")
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise StackFileError(f"{path.name} is not valid YAML: {error}") from None
+    entries = document.get("config") or {}
+    if not isinstance(entries, dict):
+        raise StackFileError(f"{path.name}: `config` must be a mapping")
+    config: dict[str, str] = {}
+    for key, value in entries.items():
+        full_key = key if ":" in key else f"{PROJECT}:{key}"
+        if full_key.startswith(f"{PROJECT}:"):
+            config[full_key] = value
+    secure = [p for key, value in config.items() for p in _find_secure(value, key)]
+    if secure:
+        raise StackFileError(
+            f"{path.name}: {', '.join(secure)} is encrypted (secure:), which the offline "
+            "render cannot decrypt; use `pulumi preview` for this stack, or a plain value here"
+        )
+    return {key: _config_text(value) for key, value in config.items()}
+
+
+def _plain(value: Any, show_secrets: bool) -> Any:
+    """Unwrap Pulumi secrets, and turn whole floats (from protobuf) back into ints."""
+    if isinstance(value, dict):
+        if rpc._special_sig_key in value:
+            return _plain(value["value"], show_secrets) if show_secrets else REDACTED
+        return {k: _plain(v, show_secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, show_secrets) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _parent_ref(urn: str) -> str | None:
+    """`type::name` of a resource from its URN; mock URNs are not the engine's, so keep it short."""
+    if not urn:
+        return None
+    parts = urn.split("::")
+    return f"{parts[2].split('$')[-1]}::{parts[3]}"
+
+
+class _EchoMocks(Mocks):
+    """Each resource's state is its inputs; invokes are not expected and fail loudly."""
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        raise NotImplementedError(f"the offline render does not answer invoke {args.token}")
+
+
+class _RecordingMonitor(MockMonitor):
+    """A mock monitor that also records each registration's resource options."""
+
+    def __init__(self, mocks: Mocks) -> None:
+        super().__init__(mocks)
+        self.lock = threading.Lock()
+        self.registrations: list[dict[str, Any]] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+        if request.type != "pulumi:pulumi:Stack":
+            entry = {
+                "type": request.type,
+                "name": request.name,
+                "parent": _parent_ref(request.parent),
+                "custom": request.custom,
+                "protect": request.protect if request.HasField("protect") else None,
+                "retainOnDelete": request.retainOnDelete if request.HasField("retainOnDelete") else None,
+                "ignoreChanges": sorted(request.ignoreChanges),
+                "replaceOnChanges": sorted(request.replaceOnChanges),
+                "dependsOn": sorted(filter(None, map(_parent_ref, request.dependencies))),
+            }
+            with self.lock:
+                self.registrations.append(entry)
+        return super().RegisterResource(request)
+
+
+async def _stack_outputs() -> dict[str, Any]:
+    """Resolve `pulumi.export`ed values; secret ones stay wrapped so they can be redacted.
+
+    Under mocks the root Stack registers its outputs before the program runs, so the
+    exports are read from the Stack object itself.
+    """
+    stack = get_root_resource()
+    outputs: dict[str, Any] = {}
+    for name, value in (stack.outputs if stack else {}).items():
+        output = pulumi.Output.from_input(value)
+        resolved = await output.future()
+        outputs[name] = {rpc._special_sig_key: rpc._special_secret_sig, "value": resolved} \
+            if await output.is_secret() else resolved
+    return outputs
+
+
+def _run(config: dict[str, str], stack: str, program: Path, show_secrets: bool) -> Rendered:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    set_root_resource(None)
+    pulumi.runtime.set_all_config(config)
+    monitor = _RecordingMonitor(_EchoMocks())
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    try:
+        loop.run_until_complete(
+            run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__"))
+        )
+        outputs = loop.run_until_complete(_stack_outputs())
+    finally:
+        set_root_resource(None)
+        # Join the monitor's worker threads now; their thread-local loops otherwise die
+        # during interpreter shutdown and print "Exception ignored" noise.
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+        asyncio.set_event_loop(None)
+    rendered = Rendered(outputs=_plain(outputs, show_secrets))
+    for urn, registration in sorted(monitor.resources.items()):
+        kind_type = urn.split("::")[2].split("$")[-1]
+        if kind_type.startswith("kubernetes:"):
+            rendered.manifests.append(_plain(registration.state, show_secrets))
+    rendered.resources = sorted(monitor.registrations, key=lambda r: (r["type"], r["name"]))
+    return rendered
+
+
+def run_program(
+    config: dict[str, str],
+    stack: str = "test",
+    project_dir: Path = PROJECT_DIR,
+    show_secrets: bool = False,
+) -> Rendered:
+    """Run `__main__.py` under mocks with the given flat config; raise what the program raises.
+
+    Each run gets a fresh contextvars context, so config and the root Stack never leak
+    from one run into the next in the same process.
+    """
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+    context = contextvars.copy_context()
+    return context.run(_run, config, stack, project_dir / "__main__.py", show_secrets)
+
+
+class _ManifestDumper(yaml.SafeDumper):
+    """Writes multi-line strings (settings files, pipelines) as readable `|` blocks."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_ManifestDumper.add_representer(str, _represent_text)
+
+
+def manifest_file_name(manifest: dict[str, Any]) -> str:
+    """`<order>-<kind>-<name>.yaml`, ordered so `kubectl apply -f` creates dependencies first."""
+    kind = manifest["kind"]
+    order = KIND_ORDER.get(kind, WORKLOAD_ORDER)
+    return f"{order:02d}-{kind.lower()}-{manifest['metadata']['name']}.yaml"
+
+
+def write_build(rendered: Rendered, out_dir: Path) -> None:
+    """Replace `out_dir` with the rendered files in one step, so a failed render changes nothing."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        for manifest in rendered.manifests:
+            (staging / manifest_file_name(manifest)).write_text(
+                yaml.dump(manifest, Dumper=_ManifestDumper, sort_keys=True, default_flow_style=False)
+            )
+        (staging / "resources.json").write_text(json.dumps(rendered.resources, indent=2) + "\n")
+        (staging / "outputs.json").write_text(json.dumps(rendered.outputs, indent=2, sort_keys=True) + "\n")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def render(stack: str, out_root: Path, show_secrets: bool = False) -> Path:
+    """Render `Pulumi.<stack>.yaml` into `<out_root>/<stack>/`; return that directory."""
+    rendered = run_program(stack_config(stack), stack=stack, show_secrets=show_secrets)
+    out_dir = out_root / stack
+    write_build(rendered, out_dir)
+    return out_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point; errors are one clear message and exit status 1."""
+    parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.splitlines()[0])
+    parser.add_argument("stack", help="stack name: renders Pulumi.<stack>.yaml")
+    parser.add_argument("--out", type=Path, default=PROJECT_DIR / "build", help="output root (default: build/)")
+    parser.add_argument("--show-secrets", action="store_true", help="write Secret values instead of redacting them")
+    args = parser.parse_args(argv)
+    try:
+        out_dir = render(args.stack, args.out, args.show_secrets)
+    except (StackFileError, pulumi.RunError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    count = sum(1 for _ in out_dir.glob("*.yaml"))
+    print(f"rendered {count} manifests for stack {args.stack!r} into {out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
