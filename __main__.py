@@ -34,7 +34,8 @@ except ConfigError as error:
 namespace: pulumi.Input[str] = config.namespace
 if config.create_namespace:
     namespace = Namespace(
-        "namespace", metadata={"name": config.namespace, "labels": {"app.kubernetes.io/part-of": common.PART_OF}}
+        "namespace",
+        metadata={"name": config.namespace, "labels": {"app.kubernetes.io/part-of": common.PART_OF}},
     ).metadata.name
 
 target = common.Target(namespace, config.version, config.image_pull_secrets)

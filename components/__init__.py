@@ -1,0 +1,1 @@
+"""elk-stack components: config models, shared builders and one ComponentResource per file."""

@@ -81,6 +81,7 @@ def metadata(name: str, namespace: pulumi.Input[str], object_labels: dict[str, s
 
 def container_resources(resources: Resources) -> dict[str, dict[str, str]]:
     """Requests and limits for a container, leaving out amounts the user did not set."""
+
     def amounts(side: Any) -> dict[str, str]:
         return {k: v for k, v in (("cpu", side.cpu), ("memory", side.memory)) if v is not None}
 
@@ -170,9 +171,7 @@ def ordinal_claims(
             f"{logical_prefix}-{template}-{ordinal}",
             metadata=metadata(names.claim(template, ordinal), namespace, object_labels),
             spec=claim_spec(storage),
-            opts=pulumi.ResourceOptions(
-                parent=parent, protect=storage.protect, retain_on_delete=True
-            ),
+            opts=pulumi.ResourceOptions(parent=parent, protect=storage.protect, retain_on_delete=True),
         )
         for ordinal in range(replicas)
     ]

@@ -112,9 +112,7 @@ class _Model(BaseModel):
     models components receive are complete; components treat them as read-only.
     """
 
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
 
 class ResourceAmounts(_Model):
@@ -140,19 +138,17 @@ class Resources(_Model):
     def _requests_within_limits(self) -> Resources:
         problems: list[tuple[str, str]] = []
         if self.limits.memory is None:
-            problems.append(
-                ("limits.memory", "a memory limit is required: the JVM heap is sized from it")
-            )
-        requests = {"cpu": self.requests.cpu or self.limits.cpu,
-                    "memory": self.requests.memory or self.limits.memory}
+            problems.append(("limits.memory", "a memory limit is required: the JVM heap is sized from it"))
+        requests = {
+            "cpu": self.requests.cpu or self.limits.cpu,
+            "memory": self.requests.memory or self.limits.memory,
+        }
         if requests["cpu"] is None:
             problems.append(("requests.cpu", "a CPU request (or a CPU limit to copy it from) is required"))
         for resource, request in requests.items():
             limit = getattr(self.limits, resource)
             if request and limit and parse_quantity(request) > parse_quantity(limit):
-                problems.append(
-                    (f"requests.{resource}", f"the request {request} exceeds the limit {limit}")
-                )
+                problems.append((f"requests.{resource}", f"the request {request} exceeds the limit {limit}"))
         _rule_violations(problems)
         self.requests = ResourceAmounts(**requests)
         return self
@@ -219,12 +215,18 @@ def _heap_problems(heap: str | None, resources: Resources, share: Decimal) -> li
     """Check that a heap leaves the JVM's off-heap memory room inside the pod's limit."""
     limit = resources.memory_limit_bytes
     if limit < 512 * 2**20:
-        return [("resources.limits.memory",
-                 f"{resources.limits.memory} is below the 512Mi a JVM service needs")]
+        return [
+            ("resources.limits.memory", f"{resources.limits.memory} is below the 512Mi a JVM service needs")
+        ]
     if heap is not None and parse_jvm_size(heap) > limit * share:
-        return [("heap", f"{heap} is more than {share:.0%} of resources.limits.memory "
-                         f"({resources.limits.memory}); the pod would be OOMKilled. "
-                         f"Lower the heap or raise the limit")]
+        return [
+            (
+                "heap",
+                f"{heap} is more than {share:.0%} of resources.limits.memory "
+                f"({resources.limits.memory}); the pod would be OOMKilled. "
+                f"Lower the heap or raise the limit",
+            )
+        ]
     return []
 
 
@@ -253,7 +255,8 @@ class ElasticsearchConfig(_JvmService):
         description="Image repository; the tag is the top-level `version`.",
     )
     heap: JvmSize | None = Field(
-        None, description="JVM heap (`-Xms` = `-Xmx`), e.g. `2g`. At most 50% of the memory limit; default 50%."
+        None,
+        description="JVM heap (`-Xms` = `-Xmx`), e.g. `2g`. At most 50% of the memory limit; default 50%.",
     )
     resources: Resources = Field(
         default_factory=lambda: _resources("500m", "1", "2Gi"),
@@ -295,9 +298,17 @@ class Queue(_Model):
 
     @model_validator(mode="after")
     def _fits_volume(self) -> Queue:
-        if self.type == "persisted" and parse_logstash_bytes(self.max_bytes) > parse_quantity(self.storage.size):
-            _rule_violations([("maxBytes", f"{self.max_bytes} does not fit the queue volume "
-                                           f"(storage.size {self.storage.size})")])
+        if self.type == "persisted" and parse_logstash_bytes(self.max_bytes) > parse_quantity(
+            self.storage.size
+        ):
+            _rule_violations(
+                [
+                    (
+                        "maxBytes",
+                        f"{self.max_bytes} does not fit the queue volume (storage.size {self.storage.size})",
+                    )
+                ]
+            )
         return self
 
 
@@ -305,9 +316,12 @@ class LogstashConfig(_JvmService):
     """Logstash: the pipeline applications send their logs to."""
 
     replicas: int = Field(1, ge=1, description="Number of Logstash pods, each with its own queue volume.")
-    image: str = Field("docker.elastic.co/logstash/logstash", description="Image repository; the tag is `version`.")
+    image: str = Field(
+        "docker.elastic.co/logstash/logstash", description="Image repository; the tag is `version`."
+    )
     heap: JvmSize | None = Field(
-        None, description="JVM heap via `LS_JAVA_OPTS`, e.g. `1g`. At most 75% of the memory limit; default 50%."
+        None,
+        description="JVM heap via `LS_JAVA_OPTS`, e.g. `1g`. At most 75% of the memory limit; default 50%.",
     )
     resources: Resources = Field(
         default_factory=lambda: _resources("250m", "1", "1Gi"),
@@ -349,7 +363,9 @@ class KibanaConfig(_Model):
     """Kibana: the UI, reached through its Service or an optional Ingress."""
 
     replicas: int = Field(1, ge=1, description="Number of Kibana pods.")
-    image: str = Field("docker.elastic.co/kibana/kibana", description="Image repository; the tag is `version`.")
+    image: str = Field(
+        "docker.elastic.co/kibana/kibana", description="Image repository; the tag is `version`."
+    )
     resources: Resources = Field(
         default_factory=lambda: _resources("250m", "1", "2Gi"),
         description="Requests and limits; memory limit at least 1Gi. Default 250m/1 CPU, 2Gi memory.",
@@ -360,8 +376,14 @@ class KibanaConfig(_Model):
     @model_validator(mode="after")
     def _enough_memory(self) -> KibanaConfig:
         if self.resources.memory_limit_bytes < 2**30:
-            _rule_violations([("resources.limits.memory",
-                               f"{self.resources.limits.memory} is below the 1Gi Kibana needs to start")])
+            _rule_violations(
+                [
+                    (
+                        "resources.limits.memory",
+                        f"{self.resources.limits.memory} is below the 1Gi Kibana needs to start",
+                    )
+                ]
+            )
         return self
 
 
@@ -379,7 +401,9 @@ class StackConfig(_Model):
     image_pull_secrets: list[DnsLabel] = Field(
         default_factory=list, description="Names of existing Secrets used to pull images."
     )
-    elasticsearch: ElasticsearchConfig = Field(default_factory=ElasticsearchConfig, description="Elasticsearch.")
+    elasticsearch: ElasticsearchConfig = Field(
+        default_factory=ElasticsearchConfig, description="Elasticsearch."
+    )
     logstash: LogstashConfig = Field(default_factory=LogstashConfig, description="Logstash.")
     kibana: KibanaConfig = Field(default_factory=KibanaConfig, description="Kibana.")
 
@@ -398,9 +422,7 @@ class StackConfig(_Model):
         if match is None:
             raise ValueError(f"{version!r} is not a version like 9.4.3")
         if (int(match["major"]), int(match["minor"])) < MIN_VERSION:
-            raise ValueError(
-                f"{version} is not supported: 7.x and older are end-of-life; use 8.0 or later"
-            )
+            raise ValueError(f"{version} is not supported: 7.x and older are end-of-life; use 8.0 or later")
         return version
 
     @model_validator(mode="after")
@@ -421,8 +443,7 @@ def _model_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseMo
     for segment in loc:
         if isinstance(segment, int):
             continue
-        field = next((f for name, f in model.model_fields.items()
-                      if segment in (name, f.alias)), None)
+        field = next((f for name, f in model.model_fields.items() if segment in (name, f.alias)), None)
         if field is None:
             return None
         candidates = [field.annotation, *typing.get_args(field.annotation)]
@@ -444,8 +465,10 @@ def _key_path(loc: tuple[str | int, ...]) -> str:
 def _describe(error: Any) -> list[str]:
     loc = tuple(error["loc"])
     if error["type"] == "elk_rules":
-        return [f"{_key_path(loc + tuple(rel.split('.')))}: {message}"
-                for rel, message in error["ctx"]["problems"]]
+        return [
+            f"{_key_path(loc + tuple(rel.split('.')))}: {message}"
+            for rel, message in error["ctx"]["problems"]
+        ]
     if error["type"] == "extra_forbidden":
         parent = _model_at(StackConfig, loc[:-1])
         known = [f.alias or n for n, f in parent.model_fields.items()] if parent else []
@@ -475,9 +498,7 @@ def parse_config_values(raw: dict[str, str]) -> dict[str, Any]:
 def load_config(raw: dict[str, str], project_dir: Path) -> StackConfig:
     """Validate the project's config keys (without the `elk-stack:` prefix); raise ConfigError."""
     try:
-        return StackConfig.model_validate(
-            parse_config_values(raw), context={"project_dir": project_dir}
-        )
+        return StackConfig.model_validate(parse_config_values(raw), context={"project_dir": project_dir})
     except ValidationError as error:
         problems = [line for item in error.errors() for line in _describe(item)]
         raise ConfigError(sorted(problems)) from None

@@ -118,8 +118,12 @@ class ElasticsearchNode(pulumi.ComponentResource):
         headless = Service(
             f"{name}-headless",
             metadata=meta(NAMES.headless),
-            spec={"clusterIP": "None", "publishNotReadyAddresses": True, "selector": selector,
-                  "ports": ports},
+            spec={
+                "clusterIP": "None",
+                "publishNotReadyAddresses": True,
+                "selector": selector,
+                "ports": ports,
+            },
             opts=child,
         )
         client = Service(
@@ -159,9 +163,11 @@ class ElasticsearchNode(pulumi.ComponentResource):
             "http://", client.metadata.name, ".", client.metadata.namespace, ".svc:", str(HTTP_PORT)
         )
         self.data_claim_names = [claim.metadata.name for claim in claims]
-        self.register_outputs({
-            "httpEndpoint": self.http_endpoint,
-            "serviceName": self.service_name,
-            "headlessServiceName": self.headless_service_name,
-            "dataClaimNames": self.data_claim_names,
-        })
+        self.register_outputs(
+            {
+                "httpEndpoint": self.http_endpoint,
+                "serviceName": self.service_name,
+                "headlessServiceName": self.headless_service_name,
+                "dataClaimNames": self.data_claim_names,
+            }
+        )

@@ -69,14 +69,20 @@ def pod_spec(config: KibanaConfig, version: str, pull_secrets: list[str]) -> dic
 def ingress_spec(ingress: IngressConfig, service_name: pulumi.Input[str]) -> dict[str, Any]:
     """An Ingress routing the host to Kibana's Service, with TLS when a secret is named."""
     spec: dict[str, Any] = {
-        "rules": [{
-            "host": ingress.host,
-            "http": {"paths": [{
-                "path": "/",
-                "pathType": "Prefix",
-                "backend": {"service": {"name": service_name, "port": {"name": "http"}}},
-            }]},
-        }],
+        "rules": [
+            {
+                "host": ingress.host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": service_name, "port": {"name": "http"}}},
+                        }
+                    ]
+                },
+            }
+        ],
     }
     if ingress.class_name:
         spec["ingressClassName"] = ingress.class_name
@@ -116,8 +122,11 @@ class KibanaUi(pulumi.ComponentResource):
         service = Service(
             name,
             metadata=meta(NAMES.workload),
-            spec={"type": config.service.type, "selector": selector,
-                  "ports": [{"name": "http", "port": HTTP_PORT, "targetPort": "http"}]},
+            spec={
+                "type": config.service.type,
+                "selector": selector,
+                "ports": [{"name": "http", "port": HTTP_PORT, "targetPort": "http"}],
+            },
             opts=child,
         )
         self.deployment = Deployment(

@@ -64,7 +64,8 @@ def pod_spec(
     container = {
         "name": APP,
         "image": f"{config.image}:{version}",
-        "ports": [{"name": "api", "containerPort": API_PORT}] + [
+        "ports": [{"name": "api", "containerPort": API_PORT}]
+        + [
             {"name": name, "containerPort": port}
             for name, port in listening_ports(config.pipeline_text).items()
         ],
@@ -79,15 +80,22 @@ def pod_spec(
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
-        "startupProbe": {"httpGet": {"path": "/", "port": "api"}, "periodSeconds": 10,
-                         "failureThreshold": 30},
+        "startupProbe": {
+            "httpGet": {"path": "/", "port": "api"},
+            "periodSeconds": 10,
+            "failureThreshold": 30,
+        },
         "volumeMounts": mounts,
     }
     volumes = [
-        {"name": "config", "configMap": {"name": NAMES.config, "items": [
-            {"key": "logstash.yml", "path": "logstash.yml"}]}},
-        {"name": "pipeline", "configMap": {"name": NAMES.config, "items": [
-            {"key": PIPELINE_FILE, "path": PIPELINE_FILE}]}},
+        {
+            "name": "config",
+            "configMap": {"name": NAMES.config, "items": [{"key": "logstash.yml", "path": "logstash.yml"}]},
+        },
+        {
+            "name": "pipeline",
+            "configMap": {"name": NAMES.config, "items": [{"key": PIPELINE_FILE, "path": PIPELINE_FILE}]},
+        },
     ]
     return common.pod_spec([container], volumes, pull_secrets, grace_seconds(config))
 
@@ -129,16 +137,21 @@ class LogstashPipeline(pulumi.ComponentResource):
             spec={
                 "type": config.service.type,
                 "selector": selector,
-                "ports": [{"name": port_name, "port": port, "targetPort": port_name}
-                          for port_name, port in ports.items()],
+                "ports": [
+                    {"name": port_name, "port": port, "targetPort": port_name}
+                    for port_name, port in ports.items()
+                ],
             },
             opts=child,
         )
         headless = Service(
             f"{name}-headless",
             metadata=meta(NAMES.headless),
-            spec={"clusterIP": "None", "selector": selector,
-                  "ports": [{"name": "api", "port": API_PORT, "targetPort": "api"}]},
+            spec={
+                "clusterIP": "None",
+                "selector": selector,
+                "ports": [{"name": "api", "port": API_PORT, "targetPort": "api"}],
+            },
             opts=child,
         )
         claims = []
@@ -176,8 +189,10 @@ class LogstashPipeline(pulumi.ComponentResource):
             lambda args: {port_name: f"{args[0]}.{args[1]}.svc:{port}" for port_name, port in ports.items()}
         )
         self.queue_claim_names = [claim.metadata.name for claim in claims]
-        self.register_outputs({
-            "endpoints": self.endpoints,
-            "serviceName": self.service_name,
-            "queueClaimNames": self.queue_claim_names,
-        })
+        self.register_outputs(
+            {
+                "endpoints": self.endpoints,
+                "serviceName": self.service_name,
+                "queueClaimNames": self.queue_claim_names,
+            }
+        )

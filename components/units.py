@@ -40,9 +40,7 @@ def parse_quantity(text: str) -> Decimal:
     """Return the value of a Kubernetes quantity such as `500m` or `4Gi`; raise ValueError."""
     match = _QUANTITY.match(text)
     if match is None:
-        raise ValueError(
-            f"{text!r} is not a Kubernetes quantity (examples: 500m, 1, 512Mi, 4Gi)"
-        )
+        raise ValueError(f"{text!r} is not a Kubernetes quantity (examples: 500m, 1, 512Mi, 4Gi)")
     try:
         number = Decimal(match["number"])
     except InvalidOperation as error:  # pragma: no cover - the regex admits only digits

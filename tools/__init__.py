@@ -1,0 +1,1 @@
+"""Developer tools: the offline render and the benchmark."""

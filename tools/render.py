@@ -36,8 +36,14 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "elk-stack"
 REDACTED = "<redacted: render with --show-secrets to see it>"
 # Order of files for `kubectl apply -f build/<stack>/`, which applies them by name.
-KIND_ORDER = {"Namespace": 0, "ServiceAccount": 1, "Secret": 2, "ConfigMap": 3,
-              "PersistentVolumeClaim": 4, "Service": 5}
+KIND_ORDER = {
+    "Namespace": 0,
+    "ServiceAccount": 1,
+    "Secret": 2,
+    "ConfigMap": 3,
+    "PersistentVolumeClaim": 4,
+    "Service": 5,
+}
 WORKLOAD_ORDER = 6
 
 
@@ -158,7 +164,7 @@ class _RecordingMonitor(MockMonitor):
             }
             with self.lock:
                 self.registrations.append(entry)
-        return super().RegisterResource(request)
+        return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
 
 async def _stack_outputs() -> dict[str, Any]:
@@ -167,30 +173,35 @@ async def _stack_outputs() -> dict[str, Any]:
     Under mocks the root Stack registers its outputs before the program runs, so the
     exports are read from the Stack object itself.
     """
-    stack = get_root_resource()
+    exports: dict[str, Any] = getattr(get_root_resource(), "outputs", {})
     outputs: dict[str, Any] = {}
-    for name, value in (stack.outputs if stack else {}).items():
+    for name, value in exports.items():
         output = pulumi.Output.from_input(value)
         resolved = await output.future()
-        outputs[name] = {rpc._special_sig_key: rpc._special_secret_sig, "value": resolved} \
-            if await output.is_secret() else resolved
+        outputs[name] = (
+            {rpc._special_sig_key: rpc._special_secret_sig, "value": resolved}
+            if await output.is_secret()
+            else resolved
+        )
     return outputs
 
 
 def _run(config: dict[str, str], stack: str, program: Path, show_secrets: bool) -> Rendered:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    set_root_resource(None)
+    set_root_resource(None)  # type: ignore[arg-type]  # the SDK's own reset value
     pulumi.runtime.set_all_config(config)
     monitor = _RecordingMonitor(_EchoMocks())
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     try:
-        loop.run_until_complete(
-            run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__"))
-        )
+
+        def program_run() -> None:
+            runpy.run_path(str(program), run_name="__main__")
+
+        loop.run_until_complete(run_pulumi_func(program_run))
         outputs = loop.run_until_complete(_stack_outputs())
     finally:
-        set_root_resource(None)
+        set_root_resource(None)  # type: ignore[arg-type]
         # Join the monitor's worker threads now; their thread-local loops otherwise die
         # during interpreter shutdown and print "Exception ignored" noise.
         loop.run_until_complete(loop.shutdown_default_executor())
@@ -271,8 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry point; errors are one clear message and exit status 1."""
     parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.splitlines()[0])
     parser.add_argument("stack", help="stack name: renders Pulumi.<stack>.yaml")
-    parser.add_argument("--out", type=Path, default=PROJECT_DIR / "build", help="output root (default: build/)")
-    parser.add_argument("--show-secrets", action="store_true", help="write Secret values instead of redacting them")
+    parser.add_argument(
+        "--out", type=Path, default=PROJECT_DIR / "build", help="output root (default: build/)"
+    )
+    parser.add_argument(
+        "--show-secrets", action="store_true", help="write Secret values instead of redacting them"
+    )
     args = parser.parse_args(argv)
     try:
         out_dir = render(args.stack, args.out, args.show_secrets)

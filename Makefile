@@ -1,0 +1,39 @@
+# Every target creates .venv and installs the pinned dependencies when they are missing.
+STACK ?= qa
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+PULUMI_MISSING := the Pulumi CLI is not on PATH; install it with `curl -fsSL https://get.pulumi.com | sh` (https://www.pulumi.com/docs/install/)
+
+.PHONY: render test lint preview up bench clean
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "elk-stack needs Python 3.11 or later; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+render: $(INSTALLED)  ## Render Pulumi.$(STACK).yaml to build/$(STACK)/ without a cluster.
+	$(PY) -m tools.render $(STACK)
+
+test: $(INSTALLED)  ## The whole test suite: mocks, render, schema validation.
+	$(PY) -m pytest
+
+lint: $(INSTALLED)  ## ruff and mypy.
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+preview: $(INSTALLED)  ## `pulumi preview` for the stack (needs the Pulumi CLI and a kubeconfig).
+	@command -v pulumi >/dev/null || { echo "make preview: $(PULUMI_MISSING)"; exit 1; }
+	pulumi preview --stack $(STACK)
+
+up: $(INSTALLED)  ## `pulumi up` for the stack (needs the Pulumi CLI and a kubeconfig).
+	@command -v pulumi >/dev/null || { echo "make up: $(PULUMI_MISSING)"; exit 1; }
+	pulumi up --stack $(STACK)
+
+bench: $(INSTALLED)  ## Render the qa stack 5 times; print the median wall time and peak RSS.
+	$(PY) -m tools.bench
+
+clean:
+	rm -rf build
