@@ -1,0 +1,83 @@
+"""The manifests `KibanaUi` produces."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from tests.conftest import find
+from tools.render import Rendered
+
+Render = Callable[..., Rendered]
+INGRESS = {"host": "kibana.qa.example.com", "className": "nginx", "tlsSecretName": "kibana-tls"}
+
+
+def deployment(rendered: Rendered) -> dict[str, Any]:
+    return find(rendered.manifests, "Deployment", "elk-kibana")
+
+
+def settings(rendered: Rendered) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(
+        find(rendered.manifests, "ConfigMap", "elk-kibana-config")["data"]["kibana.yml"]
+    )
+    return data
+
+
+def test_settings_point_at_the_elasticsearch_output(render: Render) -> None:
+    rendered = render(namespace="elk-k")
+    assert settings(rendered)["elasticsearch.hosts"] == [rendered.outputs["elasticsearchUrl"]]
+    assert "server.publicBaseUrl" not in settings(rendered)
+
+
+def test_config_volume_names_its_configmap_and_mounts_by_subpath(render: Render) -> None:
+    pod = deployment(render())["spec"]["template"]["spec"]
+    assert pod["volumes"] == [{"name": "config", "configMap": {"name": "elk-kibana-config"}}]
+    assert pod["containers"][0]["volumeMounts"] == [
+        {"name": "config", "mountPath": "/usr/share/kibana/config/kibana.yml", "subPath": "kibana.yml"}
+    ]
+
+
+def test_readiness_on_the_status_api(render: Render) -> None:
+    probe = deployment(render())["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    assert probe["httpGet"] == {"path": "/api/status", "port": "http"}
+
+
+def test_service_type_from_config(render: Render) -> None:
+    service = find(render(kibana={"service": {"type": "NodePort"}}).manifests, "Service", "elk-kibana")
+    assert service["spec"]["type"] == "NodePort"
+
+
+def test_no_ingress_by_default_and_url_is_the_service(render: Render) -> None:
+    rendered = render(namespace="elk-k")
+    assert not [m for m in rendered.manifests if m["kind"] == "Ingress"]
+    assert rendered.outputs["kibanaUrl"] == "http://elk-kibana.elk-k.svc:5601"
+
+
+def test_ingress_with_class_host_tls_and_public_url(render: Render) -> None:
+    rendered = render(kibana={"ingress": INGRESS})
+    ingress = find(rendered.manifests, "Ingress", "elk-kibana")
+    assert ingress["apiVersion"] == "networking.k8s.io/v1"
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["tls"] == [{"hosts": ["kibana.qa.example.com"], "secretName": "kibana-tls"}]
+    rule = ingress["spec"]["rules"][0]
+    assert rule["host"] == "kibana.qa.example.com"
+    assert rule["http"]["paths"][0]["backend"]["service"] == {"name": "elk-kibana", "port": {"name": "http"}}
+    assert settings(rendered)["server.publicBaseUrl"] == "https://kibana.qa.example.com"
+    assert rendered.outputs["kibanaUrl"] == "https://kibana.qa.example.com"
+
+
+def test_ingress_without_tls_uses_http(render: Render) -> None:
+    rendered = render(kibana={"ingress": {"host": "kibana.local"}})
+    assert "tls" not in find(rendered.manifests, "Ingress", "elk-kibana")["spec"]
+    assert rendered.outputs["kibanaUrl"] == "http://kibana.local"
+
+
+def test_config_change_rolls_kibana(render: Render) -> None:
+    def checksum(rendered: Rendered) -> str:
+        annotations: dict[str, str] = deployment(rendered)["spec"]["template"]["metadata"]["annotations"]
+        return annotations["elk-stack/config-checksum"]
+
+    assert checksum(render()) != checksum(render(kibana={"ingress": {"host": "kibana.local"}}))
+    assert checksum(render()) == checksum(render())

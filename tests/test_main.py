@@ -1,0 +1,92 @@
+"""`__main__.py` itself, run under mocks for both stack files and for bad config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pulumi
+import pytest
+
+from tests.conftest import STACKS, flat_config
+from tools.render import Rendered, run_program
+
+Render = Callable[..., Rendered]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_exports_the_endpoints(rendered_stacks: dict[str, Rendered], stack: str) -> None:
+    outputs = rendered_stacks[stack].outputs
+    namespace = {"qa": "elk-qa", "test": "elk-test"}[stack]
+    assert outputs["elasticsearchUrl"] == f"http://elk-elasticsearch.{namespace}.svc:9200"
+    assert outputs["logstashEndpoints"]["tcp"] == f"elk-logstash.{namespace}.svc:5000"
+    assert outputs["dataClaimNames"] == ["data-elk-elasticsearch-0"]
+    assert outputs["kibanaUrl"].startswith(("http://", "https://"))
+
+
+def test_qa_kibana_url_is_its_ingress(rendered_stacks: dict[str, Rendered]) -> None:
+    assert rendered_stacks["qa"].outputs["kibanaUrl"] == "https://kibana.qa.example.com"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_components_are_the_top_level_resources(rendered_stacks: dict[str, Rendered], stack: str) -> None:
+    top = sorted(
+        r["type"] for r in rendered_stacks[stack].resources if r["parent"].startswith("pulumi:pulumi:Stack")
+    )
+    assert top == [
+        "elk-stack:index:ElasticsearchNode",
+        "elk-stack:index:KibanaUi",
+        "elk-stack:index:LogstashPipeline",
+    ]
+
+
+def test_invalid_config_raises_run_error_and_creates_nothing() -> None:
+    created: list[Rendered] = []
+    config = flat_config(namespace="Bad_NS", elasticsearch={"heap": "8g"})
+    with pytest.raises(pulumi.RunError) as error:
+        created.append(run_program(config, stack="unit"))
+    message = str(error.value)
+    assert message.startswith("invalid elk-stack config (2 problems):")
+    assert "  - elasticsearch.heap: 8g is more than 50%" in message
+    assert "  - namespace: 'Bad_NS' is not a DNS-1123 label" in message
+    assert created == []
+
+
+def test_invalid_config_registers_no_resource(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The program validates before it builds anything, so not even a component is registered."""
+    import tools.render as render_module
+
+    seen: list[str] = []
+    original = render_module._RecordingMonitor.RegisterResource
+
+    def spy(self: render_module._RecordingMonitor, request: object) -> object:
+        seen.append(getattr(request, "type", ""))
+        return original(self, request)
+
+    monkeypatch.setattr(render_module._RecordingMonitor, "RegisterResource", spy)
+    with pytest.raises(pulumi.RunError):
+        run_program(flat_config(version="7.17.0"), stack="unit")
+    assert [t for t in seen if t != "pulumi:pulumi:Stack"] == []
+    run_program(flat_config(), stack="unit")
+    assert len([t for t in seen if t.startswith("kubernetes:")]) > 5, (
+        "the spy must see a valid run's resources"
+    )
+
+
+def test_create_namespace_adds_the_namespace_first(render: Render) -> None:
+    rendered = render(namespace="elk-new", createNamespace=True)
+    namespaces = [m for m in rendered.manifests if m["kind"] == "Namespace"]
+    assert [n["metadata"]["name"] for n in namespaces] == ["elk-new"]
+    statefulset = next(r for r in rendered.resources if r["name"] == "elasticsearch" and r["custom"])
+    assert statefulset["parent"] == "elk-stack:index:ElasticsearchNode::elasticsearch"
+
+
+def test_no_namespace_object_by_default(render: Render) -> None:
+    assert not [m for m in render().manifests if m["kind"] == "Namespace"]
+
+
+def test_image_pull_secrets_reach_every_pod(render: Render) -> None:
+    rendered = render(imagePullSecrets=["regcred"])
+    workloads = [m for m in rendered.manifests if m["kind"] in ("StatefulSet", "Deployment")]
+    assert len(workloads) == 3
+    for workload in workloads:
+        assert workload["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "regcred"}]

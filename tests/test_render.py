@@ -1,0 +1,207 @@
+"""The offline render: files, determinism, and nothing written for bad input."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import STACKS, flat_config
+from tools.render import (
+    PROJECT_DIR,
+    REDACTED,
+    Rendered,
+    StackFileError,
+    _plain,
+    run_program,
+    stack_config,
+)
+
+PROJECT_FILES = ["__main__.py", "Pulumi.yaml", "components", "tools", "pipelines"]
+
+
+def project_copy(tmp_path: Path, stack_files: dict[str, str]) -> Path:
+    """A copy of the program with our own stack files, to render bad input safely."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in PROJECT_FILES:
+        source = PROJECT_DIR / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, root / name)
+    for stack, text in stack_files.items():
+        (root / f"Pulumi.{stack}.yaml").write_text(text)
+    return root
+
+
+def render_cli(project: Path, stack: str, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.render", stack, "--out", str(out)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def walk_values(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [v for item in value.values() for v in walk_values(item)]
+    if isinstance(value, list):
+        return [v for item in value for v in walk_values(item)]
+    return [value]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_render_writes_one_file_per_object_and_resources_json(tmp_path: Path, stack: str) -> None:
+    result = render_cli(PROJECT_DIR, stack, tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / stack
+    manifests = sorted(out.glob("*.yaml"))
+    kinds = [yaml.safe_load(p.read_text())["kind"] for p in manifests]
+    assert kinds.count("StatefulSet") == 2 and kinds.count("Deployment") == 1
+    for path in manifests:
+        document = yaml.safe_load(path.read_text())
+        assert path.name.endswith(f"-{document['kind'].lower()}-{document['metadata']['name']}.yaml")
+    resources = json.loads((out / "resources.json").read_text())
+    assert len(resources) == len(manifests) + 3, "every object plus the three components"
+    for record in resources:
+        assert {"type", "name", "parent", "protect", "retainOnDelete", "ignoreChanges"} <= record.keys()
+    assert f"into {out}" in result.stdout
+
+
+def test_namespaces_sort_first_for_kubectl_apply(tmp_path: Path) -> None:
+    rendered = run_program(flat_config(createNamespace=True), stack="unit")
+    from tools.render import manifest_file_name
+
+    names = sorted(manifest_file_name(m) for m in rendered.manifests)
+    assert names[0] == "00-namespace-elk-unit.yaml"
+    assert names.index("04-persistentvolumeclaim-data-elk-elasticsearch-0.yaml") < names.index(
+        "06-statefulset-elk-elasticsearch.yaml"
+    )
+
+
+def test_two_renders_are_byte_identical(tmp_path: Path) -> None:
+    for run in ("one", "two"):
+        assert render_cli(PROJECT_DIR, "qa", tmp_path / run).returncode == 0
+    comparison = filecmp.dircmp(tmp_path / "one" / "qa", tmp_path / "two" / "qa")
+    assert comparison.left_list == comparison.right_list
+    _, mismatch, errors = filecmp.cmpfiles(
+        tmp_path / "one" / "qa", tmp_path / "two" / "qa", comparison.common_files, shallow=False
+    )
+    assert mismatch == [] and errors == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_numbers_are_integers_not_floats(rendered_stacks: dict[str, Rendered], stack: str) -> None:
+    values = [v for m in rendered_stacks[stack].manifests for v in walk_values(m)]
+    assert not [v for v in values if isinstance(v, float)]
+    assert any(isinstance(v, int) and not isinstance(v, bool) for v in values)
+
+
+BAD_STACK = """
+config:
+  elk-stack:namespace: Not_A_Label
+  elk-stack:elasticsearch:
+    heap: 3g
+    resources: {limits: {cpu: "1", memory: 4Gi}}
+"""
+
+
+def test_bad_config_exits_non_zero_and_writes_nothing(tmp_path: Path) -> None:
+    project = project_copy(tmp_path, {"bad": BAD_STACK})
+    out = tmp_path / "build"
+    result = render_cli(project, "bad", out)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: invalid elk-stack config (2 problems):",
+        "  - elasticsearch.heap: 3g is more than 50% of resources.limits.memory (4Gi); "
+        "the pod would be OOMKilled. Lower the heap or raise the limit",
+        "  - namespace: 'Not_A_Label' is not a DNS-1123 label: lower-case letters, digits and '-', "
+        "starting and ending with a letter or digit, at most 63 characters",
+    ]
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_bad_config_leaves_a_previous_render_untouched(tmp_path: Path) -> None:
+    good = (PROJECT_DIR / "Pulumi.test.yaml").read_text()
+    project = project_copy(tmp_path, {"test": good})
+    out = tmp_path / "build"
+    assert render_cli(project, "test", out).returncode == 0
+    before = {p.name: p.read_bytes() for p in (out / "test").iterdir()}
+    (project / "Pulumi.test.yaml").write_text(BAD_STACK)
+    assert render_cli(project, "test", out).returncode == 1
+    assert {p.name: p.read_bytes() for p in (out / "test").iterdir()} == before
+    assert sorted(p.name for p in out.iterdir()) == ["test"], "no staging directory is left behind"
+
+
+def test_secure_values_give_a_clear_error(tmp_path: Path) -> None:
+    stack = "config:\n  elk-stack:namespace: elk\n  elk-stack:kibana:\n    token:\n      secure: AAABAxyz\n"
+    project = project_copy(tmp_path, {"enc": stack})
+    result = render_cli(project, "enc", tmp_path / "build")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: Pulumi.enc.yaml: elk-stack:kibana.token is encrypted (secure:), which the offline render "
+        "cannot decrypt; use `pulumi preview` for this stack, or a plain value here"
+    )
+    assert not (tmp_path / "build").exists()
+
+
+def test_missing_stack_file(tmp_path: Path) -> None:
+    result = render_cli(PROJECT_DIR, "nosuchstack", tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: no stack file Pulumi.nosuchstack.yaml")
+
+
+def test_kubernetes_keys_are_ignored_and_bare_keys_belong_to_the_project(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.x.yaml").write_text(
+        "config:\n  kubernetes:namespace: other\n  kubernetes:context: qa\n  namespace: elk-x\n"
+        "  elk-stack:createNamespace: false\n  elk-stack:imagePullSecrets: [a]\n"
+    )
+    assert stack_config("x", tmp_path) == {
+        "elk-stack:namespace": "elk-x",
+        "elk-stack:createNamespace": "false",
+        "elk-stack:imagePullSecrets": '["a"]',
+    }
+
+
+def test_malformed_stack_file(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.x.yaml").write_text("config: [unclosed\n")
+    with pytest.raises(StackFileError, match=r"Pulumi\.x\.yaml is not valid YAML"):
+        stack_config("x", tmp_path)
+
+
+def test_secrets_are_redacted_unless_asked() -> None:
+    wrapped = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": "hunter2"}
+    assert _plain({"data": {"password": wrapped}}, show_secrets=False) == {"data": {"password": REDACTED}}
+    assert _plain({"data": {"password": wrapped}}, show_secrets=True) == {"data": {"password": "hunter2"}}
+    assert _plain({"replicas": 1.0, "ratio": 0.5}, show_secrets=False) == {"replicas": 1, "ratio": 0.5}
+
+
+def test_changing_only_the_pipeline_changes_only_logstash(tmp_path: Path) -> None:
+    """Blast radius: a pipeline edit must not roll or touch Elasticsearch or Kibana."""
+    base = stack_config("qa")
+    pipeline = tmp_path / "edited.conf"
+    pipeline.write_text(
+        (PROJECT_DIR / "pipelines" / "spring-boot-json.conf").read_text().replace("@version", "host")
+    )
+    logstash = json.loads(base["elk-stack:logstash"])
+    edited = {**base, "elk-stack:logstash": json.dumps({**logstash, "pipeline": str(pipeline)})}
+
+    def by_name(rendered: Rendered) -> dict[str, Any]:
+        return {f"{m['kind']}/{m['metadata']['name']}": m for m in rendered.manifests}
+
+    before, after = by_name(run_program(base, stack="qa")), by_name(run_program(edited, stack="qa"))
+    changed = sorted(key for key in before if before[key] != after[key])
+    assert changed == ["ConfigMap/elk-logstash-config", "StatefulSet/elk-logstash"]
+    assert before.keys() == after.keys()
