@@ -169,7 +169,14 @@ def ordinal_claims(
     return [
         PersistentVolumeClaim(
             f"{logical_prefix}-{template}-{ordinal}",
-            metadata=metadata(names.claim(template, ordinal), namespace, object_labels),
+            metadata={
+                **metadata(names.claim(template, ordinal), namespace, object_labels),
+                # With a WaitForFirstConsumer class the claim stays Pending until its pod
+                # exists, and the pod comes after the claim: awaiting Bound would deadlock.
+                # The provider can only detect that by reading the StorageClass, a
+                # cluster-scoped object our users may not read (pulumi-kubernetes #895, #3130).
+                "annotations": {"pulumi.com/skipAwait": "true"},
+            },
             spec=claim_spec(storage),
             opts=pulumi.ResourceOptions(parent=parent, protect=storage.protect, retain_on_delete=True),
         )

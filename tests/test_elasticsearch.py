@@ -115,3 +115,9 @@ def test_outputs_endpoint_and_claim_names(render: Render) -> None:
 def test_image_tag_is_the_stack_version(render: Render) -> None:
     image = container(render(version="8.19.3", elasticsearch={"image": "registry.local/es"}))["image"]
     assert image == "registry.local/es:8.19.3"
+
+
+def test_data_claim_does_not_wait_for_binding(render: Render) -> None:
+    """A WaitForFirstConsumer claim binds only once its pod exists, which comes after it."""
+    claim = find(render().manifests, "PersistentVolumeClaim", "data-elk-elasticsearch-0")
+    assert claim["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
