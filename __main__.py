@@ -35,7 +35,7 @@ namespace: pulumi.Input[str] = config.namespace
 if config.create_namespace:
     namespace = Namespace(
         "namespace",
-        metadata={"name": config.namespace, "labels": {"app.kubernetes.io/part-of": common.PART_OF}},
+        metadata={"name": config.namespace, "labels": common.labels(PROJECT, "namespace", config.version)},
     ).metadata.name
 
 target = common.Target(namespace, config.version, config.image_pull_secrets)

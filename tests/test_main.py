@@ -90,3 +90,23 @@ def test_image_pull_secrets_reach_every_pod(render: Render) -> None:
     assert len(workloads) == 3
     for workload in workloads:
         assert workload["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+RECOMMENDED_LABELS = {
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/managed-by",
+}
+
+
+def test_every_object_and_pod_carries_the_recommended_labels(render: Render) -> None:
+    manifests = render(createNamespace=True, kibana={"ingress": {"host": "k.example.com"}}).manifests
+    assert {m["kind"] for m in manifests} >= {"Namespace", "Ingress", "PersistentVolumeClaim", "ConfigMap"}
+    for manifest in manifests:
+        assert RECOMMENDED_LABELS <= manifest["metadata"]["labels"].keys(), manifest["metadata"]["name"]
+        template = manifest.get("spec", {}).get("template")
+        if template:
+            assert RECOMMENDED_LABELS <= template["metadata"]["labels"].keys()
