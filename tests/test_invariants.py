@@ -1,0 +1,430 @@
+"""The invariants of issue 2 hold over every rendered stack, and each one can fail.
+
+The negative control runs every check on hand-written manifests with the classic bugs
+(`tests/fixtures/broken/`): a check that never fails would pass on anything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests import invariants
+from tests.conftest import STACKS
+from tests.invariants import CHECKS, Manifest, Record
+from tools.render import Rendered, stack_config
+
+BROKEN_DIR = Path(__file__).parent / "fixtures" / "broken"
+BROKEN_NAMESPACE = "elk-qa"
+ES_IMAGE = "docker.elastic.co/elasticsearch/elasticsearch:9.4.3"
+LS_IMAGE = "docker.elastic.co/logstash/logstash:9.4.3"
+
+
+def stack_namespace(stack: str) -> tuple[str, bool]:
+    """The namespace and createNamespace a stack file asks for, read from the file itself."""
+    config = stack_config(stack)
+    return config["elk-stack:namespace"], json.loads(config.get("elk-stack:createNamespace", "false"))
+
+
+@pytest.fixture(scope="module")
+def broken() -> tuple[list[Manifest], list[Record]]:
+    """The broken manifests and the Pulumi records of their first port (unprotected PVC)."""
+    manifests = [
+        document
+        for path in sorted(BROKEN_DIR.glob("*.yaml"))
+        for document in yaml.safe_load_all(path.read_text())
+        if document
+    ]
+    return manifests, json.loads((BROKEN_DIR / "resources.json").read_text())
+
+
+def container(name: str = "app", image: str = "example/app:1", **fields: Any) -> Manifest:
+    """A container that passes every check unless `fields` says otherwise."""
+    return {
+        "name": name,
+        "image": image,
+        "resources": {"requests": {"cpu": "100m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
+        "readinessProbe": {"tcpSocket": {"port": 8080}},
+        **fields,
+    }
+
+
+def workload(
+    kind: str = "Deployment",
+    name: str = "app",
+    containers: list[Manifest] | None = None,
+    volumes: list[Manifest] | None = None,
+    annotations: dict[str, str] | None = None,
+    **spec: Any,
+) -> Manifest:
+    """A workload manifest in the `elk-unit` namespace around the given pod parts."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": "elk-unit"},
+        "spec": {
+            **spec,
+            "template": {
+                "metadata": {"annotations": annotations or {}},
+                "spec": {"containers": containers or [container()], "volumes": volumes or []},
+            },
+        },
+    }
+
+
+def elasticsearch(mounts: list[Manifest], volumes: list[Manifest] | None = None, **spec: Any) -> Manifest:
+    """An Elasticsearch StatefulSet with a `data` claim template and the given mounts."""
+    claim = {"metadata": {"name": "data"}, "spec": {"resources": {"requests": {"storage": "1Gi"}}}}
+    es = container("elasticsearch", ES_IMAGE, volumeMounts=mounts)
+    return workload(
+        "StatefulSet", "es", [es], volumes, **{"volumeClaimTemplates": [claim], "replicas": 1, **spec}
+    )
+
+
+def claim(name: str) -> Manifest:
+    """A PersistentVolumeClaim manifest."""
+    return {"kind": "PersistentVolumeClaim", "metadata": {"name": name, "namespace": "elk-unit"}}
+
+
+def pvc_record(protect: bool | None, retain: bool | None) -> Record:
+    """A resources.json record of an Elasticsearch data PVC."""
+    return {
+        "type": invariants.PVC_TYPE,
+        "name": "elasticsearch-data-0",
+        "parent": "elk-stack:index:ElasticsearchNode::elasticsearch",
+        "protect": protect,
+        "retainOnDelete": retain,
+    }
+
+
+def heap(variable: str, options: str, limit: str | None, image: str) -> list[str]:
+    """Heap violations of one container with the given JVM options and memory limit."""
+    resources = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": limit} if limit else {}}
+    jvm = container("jvm", image, env=[{"name": variable, "value": options}], resources=resources)
+    return invariants.heap_violations([workload(containers=[jvm])])
+
+
+# --- every rendered stack holds every invariant ---------------------------------------
+
+
+@pytest.mark.parametrize("check", CHECKS)
+@pytest.mark.parametrize("stack", STACKS)
+def test_rendered_stack_holds(rendered_stacks: dict[str, Rendered], stack: str, check: str) -> None:
+    """Each invariant on its own, so a failure names the stack and the check."""
+    rendered = rendered_stacks[stack]
+    namespace, create = stack_namespace(stack)
+    assert CHECKS[check](rendered.manifests, rendered.resources, namespace, create) == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_rendered_stack_has_what_the_checks_look_at(rendered_stacks: dict[str, Rendered], stack: str) -> None:
+    """Guard against vacuous passes: the checks find an ES data claim and pod templates."""
+    rendered = rendered_stacks[stack]
+    assert invariants.data_claim_names(rendered.manifests) == ["data-elk-elasticsearch-0"]
+    assert len(list(invariants.pod_templates(rendered.manifests))) == 3
+
+
+def test_created_namespace_is_the_one_cluster_scoped_object(render: Callable[..., Rendered]) -> None:
+    """With createNamespace the Namespace is allowed, and only because it was asked for."""
+    rendered = render(namespace="elk-own", createNamespace=True)
+    assert invariants.all_violations(rendered.manifests, rendered.resources, "elk-own", True) == []
+    assert invariants.namespace_violations(rendered.manifests, "elk-own") == [
+        "Namespace/elk-own: Namespace is cluster-scoped; the stack may only use 'elk-own'"
+    ]
+
+
+def test_persisted_queue_with_replicas_holds(render: Callable[..., Rendered]) -> None:
+    """More replicas mean more claims and pods; the invariants still hold."""
+    rendered = render(logstash={"replicas": 2, "queue": {"type": "persisted"}})
+    assert invariants.all_violations(rendered.manifests, rendered.resources, "elk-unit") == []
+
+
+# --- negative control: every check flags its bug in the broken manifests --------------
+
+BROKEN_EXPECTED: dict[str, list[tuple[str, str]]] = {
+    "namespace": [
+        ("Service/kibana", "metadata.namespace is 'logging'"),
+        ("StorageClass/ssd", "cluster-scoped"),
+    ],
+    "data_volume": [
+        ("StatefulSet/elasticsearch", "volumeClaimTemplates 'elasticsearch-data' is never mounted"),
+        ("StatefulSet/elasticsearch", "no volumeMount at /usr/share/elasticsearch/data"),
+    ],
+    "data_protection": [
+        ("PersistentVolumeClaim::elasticsearch-data-0", "protect is False"),
+        ("PersistentVolumeClaim::elasticsearch-data-0", "retainOnDelete is None"),
+    ],
+    "heap": [
+        ("StatefulSet/elasticsearch", "ES_JAVA_OPTS -Xmx2g is more than 50% of resources.limits.memory 2Gi"),
+        ("Deployment/logstash", "LS_JAVA_OPTS -Xms512m is not equal to -Xmx1g"),
+    ],
+    "resources": [
+        ("Deployment/logstash", "resources.requests.cpu is missing"),
+        ("Deployment/logstash", "resources.requests.memory is missing"),
+    ],
+    "readiness": [("Deployment/kibana", "containers[0] (kibana): readinessProbe is missing")],
+    "volume_source": [("Deployment/kibana", "volumes[0] 'kibana-config' has no source")],
+    "config_shadowing": [("Deployment/logstash", "configMap 'config' over /usr/share/logstash/config")],
+    "checksum": [
+        ("StatefulSet/elasticsearch", "annotations['elk-stack/config-checksum'] is missing"),
+        ("Deployment/logstash", "annotations['elk-stack/config-checksum'] is missing"),
+    ],
+}
+
+
+def test_negative_control_covers_every_check() -> None:
+    assert set(BROKEN_EXPECTED) == set(CHECKS)
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_check_flags_its_bug_in_broken_manifests(
+    broken: tuple[list[Manifest], list[Record]], check: str
+) -> None:
+    """Each check fails on the classic bug, naming object and field, and on nothing else."""
+    manifests, resources = broken
+    violations = CHECKS[check](manifests, resources, BROKEN_NAMESPACE, False)
+    assert len(violations) == len(BROKEN_EXPECTED[check]), violations
+    for subject, fragment in BROKEN_EXPECTED[check]:
+        assert any(subject in v and fragment in v for v in violations), (subject, fragment, violations)
+
+
+def test_all_violations_names_each_check(broken: tuple[list[Manifest], list[Record]]) -> None:
+    violations = invariants.all_violations(*broken, BROKEN_NAMESPACE)
+    assert {v.split("]")[0].lstrip("[") for v in violations} == set(CHECKS)
+
+
+# --- namespace ------------------------------------------------------------------------
+
+
+def test_object_without_namespace_is_flagged() -> None:
+    """No namespace means kubectl's current one: a hard-coded guess by another name."""
+    config_map = {"kind": "ConfigMap", "metadata": {"name": "settings"}}
+    assert invariants.namespace_violations([config_map], "elk-unit") == [
+        "ConfigMap/settings: metadata.namespace is None, not 'elk-unit'"
+    ]
+
+
+def test_create_namespace_allows_only_its_namespace() -> None:
+    namespaces = [
+        {"kind": "Namespace", "metadata": {"name": "elk-unit"}},
+        {"kind": "ClusterRole", "metadata": {"name": "reader"}},
+    ]
+    assert invariants.namespace_violations(namespaces, "elk-unit", create_namespace=True) == [
+        "ClusterRole/reader: ClusterRole is cluster-scoped; the stack may only use 'elk-unit'"
+    ]
+
+
+def test_create_namespace_without_namespace_object_is_flagged() -> None:
+    assert invariants.namespace_violations([], "elk-unit", create_namespace=True) == [
+        "createNamespace is set but there are 0 Namespace objects, not 1"
+    ]
+
+
+# --- Elasticsearch data volume ----------------------------------------------------------
+
+
+def test_data_on_mounted_claim_template_passes() -> None:
+    es = elasticsearch([{"name": "data", "mountPath": "/usr/share/elasticsearch/data/"}])
+    assert invariants.data_volume_violations([es, claim("data-es-0")]) == []
+
+
+def test_data_on_emptydir_is_flagged() -> None:
+    """The claim is there but the data path is an emptyDir: gone with the pod."""
+    es = elasticsearch(
+        [{"name": "scratch", "mountPath": "/usr/share/elasticsearch/data"}],
+        [{"name": "scratch", "emptyDir": {}}],
+    )
+    violations = invariants.data_volume_violations([es])
+    assert "StatefulSet/es: spec.volumeClaimTemplates 'data' is never mounted by any container" in violations
+    assert any(
+        "'scratch' at /usr/share/elasticsearch/data is emptyDir, not a Persistent" in v for v in violations
+    )
+
+
+def test_claim_mounted_at_wrong_path_is_flagged() -> None:
+    es = elasticsearch([{"name": "data", "mountPath": "/data"}])
+    assert invariants.data_volume_violations([es]) == [
+        "StatefulSet/es: spec.template.spec.containers[0] (elasticsearch): no volumeMount at "
+        "/usr/share/elasticsearch/data; its claims are mounted elsewhere: 'data' at /data"
+    ]
+
+
+def test_pvc_volume_at_data_path_passes() -> None:
+    mounts = [{"name": "storage", "mountPath": "/usr/share/elasticsearch/data"}]
+    es = elasticsearch(mounts, [{"name": "storage", "persistentVolumeClaim": {"claimName": "es-storage"}}])
+    es["spec"].pop("volumeClaimTemplates")
+    assert invariants.data_volume_violations([es, claim("es-storage")]) == []
+
+
+def test_unused_pvc_is_flagged() -> None:
+    """A claim no pod uses holds nothing, while the data goes elsewhere."""
+    es = elasticsearch([{"name": "data", "mountPath": "/usr/share/elasticsearch/data"}])
+    assert invariants.data_volume_violations([es, claim("data-es-0"), claim("es-data")]) == [
+        "PersistentVolumeClaim/es-data: no pod volume or StatefulSet claim template uses it"
+    ]
+
+
+# --- data PVC protection ----------------------------------------------------------------
+
+
+def test_ordinal_claims_follow_replicas() -> None:
+    es = elasticsearch([{"name": "data", "mountPath": "/usr/share/elasticsearch/data"}], replicas=2)
+    assert invariants.data_claim_names([es]) == ["data-es-0", "data-es-1"]
+
+
+def test_claim_left_to_the_controller_is_flagged() -> None:
+    """Without an explicit PVC the controller creates one that Pulumi cannot protect."""
+    es = elasticsearch([{"name": "data", "mountPath": "/usr/share/elasticsearch/data"}], replicas=2)
+    assert invariants.data_protection_violations([es, claim("data-es-0")], [pvc_record(True, True)]) == [
+        "PersistentVolumeClaim/data-es-1: no explicit PVC, "
+        "so the StatefulSet controller creates it unprotected"
+    ]
+
+
+def test_data_claims_without_records_are_flagged() -> None:
+    """No record under an ElasticsearchNode would make the protect check pass vacuously."""
+    es = elasticsearch([{"name": "data", "mountPath": "/usr/share/elasticsearch/data"}])
+    violations = invariants.data_protection_violations([es, claim("data-es-0")], [])
+    assert len(violations) == 1
+    assert "Elasticsearch data is unguarded" in violations[0]
+
+
+@pytest.mark.parametrize(("protect", "retain"), [(None, True), (True, False), (False, None)])
+def test_unprotected_record_is_flagged(protect: bool | None, retain: bool | None) -> None:
+    assert invariants.data_protection_violations([], [pvc_record(protect, retain)]) != []
+
+
+# --- heap -----------------------------------------------------------------------------
+
+
+def test_heap_at_half_the_limit_passes() -> None:
+    assert heap("ES_JAVA_OPTS", "-Xms1g -Xmx1g", "2Gi", ES_IMAGE) == []
+
+
+def test_heap_equal_to_limit_is_flagged() -> None:
+    """The classic: 2g is 2Gi, leaving nothing for off-heap memory."""
+    assert heap("ES_JAVA_OPTS", "-Xms2g -Xmx2g", "2Gi", ES_IMAGE) == [
+        "Deployment/app: spec.template.spec.containers[0] (jvm): env ES_JAVA_OPTS -Xmx2g is more "
+        "than 50% of resources.limits.memory 2Gi; the pod would be OOMKilled"
+    ]
+
+
+def test_decimal_limit_is_smaller_than_it_looks() -> None:
+    """1g of heap is 2^30 bytes; half of a 2G limit is 10^9 bytes, so it does not fit."""
+    assert heap("ES_JAVA_OPTS", "-Xms1g -Xmx1g", "2G", ES_IMAGE) != []
+
+
+def test_logstash_may_take_three_quarters() -> None:
+    assert heap("LS_JAVA_OPTS", "-Xms1536m -Xmx1536m", "2Gi", LS_IMAGE) == []
+    assert heap("LS_JAVA_OPTS", "-Xms1537m -Xmx1537m", "2Gi", LS_IMAGE) != []
+
+
+def test_last_xmx_wins() -> None:
+    """The JVM takes the last -Xmx, so an appended override is what counts."""
+    assert heap("ES_JAVA_OPTS", "-Xms512m -Xmx512m -Xms2g -Xmx2g", "2Gi", ES_IMAGE) != []
+
+
+def test_same_heap_in_other_units_is_equal() -> None:
+    assert heap("ES_JAVA_OPTS", "-Xms1024m -Xmx1g", "2Gi", ES_IMAGE) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "limit", "fragment"),
+    [
+        ("-Xmx1g", "2Gi", "-Xms (unset) is not equal to -Xmx1g"),
+        ("-Xms1g", "2Gi", "sets no -Xmx"),
+        ("-Xms1g -Xmx1g", None, "resources.limits.memory is missing"),
+        ("-Xms1GB -Xmx1GB", "2Gi", "is not a JVM heap size"),
+    ],
+)
+def test_heap_problem_is_named(options: str, limit: str | None, fragment: str) -> None:
+    violations = heap("ES_JAVA_OPTS", options, limit, ES_IMAGE)
+    assert len(violations) == 1
+    assert fragment in violations[0]
+
+
+def test_elasticsearch_without_heap_option_is_flagged() -> None:
+    es = container("elasticsearch", ES_IMAGE)
+    assert invariants.heap_violations([workload(containers=[es])]) == [
+        "Deployment/app: spec.template.spec.containers[0] (elasticsearch): env ES_JAVA_OPTS is not set, "
+        "so the heap is not sized"
+    ]
+
+
+# --- resources, probes, volume sources --------------------------------------------------
+
+
+def test_init_container_needs_requests_too() -> None:
+    """Init containers are scheduled with the pod; without requests they run unbounded."""
+    manifest = workload()
+    manifest["spec"]["template"]["spec"]["initContainers"] = [{"name": "setup", "image": "busybox"}]
+    assert len(invariants.resource_violations([manifest])) == 3
+
+
+def test_probe_is_required_of_workloads_only() -> None:
+    """A Job's pod is never behind a Service, so it needs no readiness probe."""
+    bare = container(readinessProbe=None)
+    assert invariants.readiness_violations([workload("Job", containers=[bare])]) == []
+    assert len(invariants.readiness_violations([workload("DaemonSet", containers=[bare])])) == 1
+
+
+def test_projected_volume_has_a_source() -> None:
+    projected = {"name": "settings", "projected": {"sources": [{"configMap": {"name": "a"}}]}}
+    assert invariants.volume_source_violations([workload(volumes=[projected])]) == []
+
+
+def test_volume_with_only_a_name_is_flagged() -> None:
+    violations = invariants.volume_source_violations([workload(volumes=[{"name": "settings"}])])
+    assert violations == [
+        "Deployment/app: spec.template.spec.volumes[0] 'settings' has no source such as configMap or secret"
+    ]
+
+
+# --- config directory shadowing ---------------------------------------------------------
+
+
+def shadowing(mount: Manifest, volume: Manifest) -> list[str]:
+    """Shadowing violations of one container with one mount of one volume."""
+    app = container(volumeMounts=[{"name": "v", **mount}])
+    return invariants.config_shadowing_violations(
+        [workload(containers=[app], volumes=[{"name": "v", **volume}])]
+    )
+
+
+def test_subpath_mount_of_one_file_passes() -> None:
+    mount = {"mountPath": "/usr/share/kibana/config/kibana.yml", "subPath": "kibana.yml"}
+    assert shadowing(mount, {"configMap": {"name": "kibana"}}) == []
+
+
+@pytest.mark.parametrize(
+    "path", ["/usr/share/kibana/config", "/usr/share/kibana/config/", "/usr/share/kibana"]
+)
+def test_secret_over_config_directory_is_flagged(path: str) -> None:
+    """The directory itself, with a trailing slash, or a parent: all hide the image's files."""
+    assert len(shadowing({"mountPath": path}, {"secret": {"secretName": "kibana"}})) == 1
+
+
+def test_writable_volume_over_config_directory_is_not_this_check() -> None:
+    """An emptyDir there is a different pattern (copy-in by an init container), not a ConfigMap."""
+    assert shadowing({"mountPath": "/usr/share/logstash/config"}, {"emptyDir": {}}) == []
+
+
+# --- checksum -------------------------------------------------------------------------
+
+
+def test_checksum_is_needed_only_with_a_config_map() -> None:
+    config_volume = [{"name": "settings", "configMap": {"name": "settings"}}]
+    assert invariants.checksum_violations([workload()]) == []
+    assert len(invariants.checksum_violations([workload(volumes=config_volume)])) == 1
+    annotated = workload(volumes=config_volume, annotations={invariants.CHECKSUM_ANNOTATION: "abc"})
+    assert invariants.checksum_violations([annotated]) == []
+
+
+def test_projected_config_map_needs_the_checksum() -> None:
+    projected = [{"name": "settings", "projected": {"sources": [{"configMap": {"name": "settings"}}]}}]
+    assert len(invariants.checksum_violations([workload(volumes=projected)])) == 1
