@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PULUMI_MISSING := the Pulumi CLI is not on PATH; install it with `curl -fsSL https://get.pulumi.com | sh` (https://www.pulumi.com/docs/install/)
 
-.PHONY: render test lint preview up bench clean
+.PHONY: render test lint docs preview up bench clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "elk-stack needs Python 3.11 or later; set PYTHON=python3.11")'
@@ -23,6 +23,9 @@ test: $(INSTALLED)  ## The whole test suite: mocks, render, schema validation.
 lint: $(INSTALLED)  ## ruff and mypy.
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+
+docs: $(INSTALLED)  ## Regenerate the config reference in README.md from components/config.py.
+	$(PY) -m tools.config_reference
 
 preview: $(INSTALLED)  ## `pulumi preview` for the stack (needs the Pulumi CLI and a kubeconfig).
 	@command -v pulumi >/dev/null || { echo "make preview: $(PULUMI_MISSING)"; exit 1; }
