@@ -184,6 +184,10 @@ def ordinal_claims(
     ]
 
 
-def claim_template(template: str, storage: Storage, object_labels: dict[str, str]) -> dict[str, Any]:
-    """The StatefulSet claim template matching `ordinal_claims`; it names the pod's volume."""
-    return {"metadata": {"name": template, "labels": object_labels}, "spec": claim_spec(storage)}
+def claim_template(template: str, storage: Storage, app: str) -> dict[str, Any]:
+    """The StatefulSet claim template matching `ordinal_claims`; it names the pod's volume.
+
+    Claim templates are immutable, and a change to one replaces the whole StatefulSet, so
+    it carries only the stable selector labels, never the version.
+    """
+    return {"metadata": {"name": template, "labels": selector_labels(app)}, "spec": claim_spec(storage)}

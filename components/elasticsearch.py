@@ -145,7 +145,7 @@ class ElasticsearchNode(pulumi.ComponentResource):
                 "podManagementPolicy": "Parallel",
                 "updateStrategy": {"type": "RollingUpdate"},
                 "persistentVolumeClaimRetentionPolicy": common.claim_retention(),
-                "volumeClaimTemplates": [common.claim_template(DATA_CLAIM, config.storage, labels)],
+                "volumeClaimTemplates": [common.claim_template(DATA_CLAIM, config.storage, APP)],
                 "template": {
                     "metadata": {
                         "labels": labels,

@@ -162,7 +162,7 @@ class LogstashPipeline(pulumi.ComponentResource):
             )
             template = {
                 "persistentVolumeClaimRetentionPolicy": common.claim_retention(),
-                "volumeClaimTemplates": [common.claim_template(QUEUE_CLAIM, config.queue.storage, labels)],
+                "volumeClaimTemplates": [common.claim_template(QUEUE_CLAIM, config.queue.storage, APP)],
             }
         self.stateful_set = StatefulSet(
             name,

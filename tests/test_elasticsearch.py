@@ -121,3 +121,12 @@ def test_data_claim_does_not_wait_for_binding(render: Render) -> None:
     """A WaitForFirstConsumer claim binds only once its pod exists, which comes after it."""
     claim = find(render().manifests, "PersistentVolumeClaim", "data-elk-elasticsearch-0")
     assert claim["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+
+
+def test_version_upgrade_leaves_the_immutable_claim_template_alone(render: Render) -> None:
+    """A changed claim template replaces the StatefulSet; an upgrade must only roll it."""
+
+    def claim_template(version: str) -> Any:
+        return statefulset(render(version=version))["spec"]["volumeClaimTemplates"]
+
+    assert claim_template("9.4.3") == claim_template("9.5.0")

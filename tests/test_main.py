@@ -106,7 +106,7 @@ def test_every_object_and_pod_carries_the_recommended_labels(render: Render) -> 
     manifests = render(createNamespace=True, kibana={"ingress": {"host": "k.example.com"}}).manifests
     assert {m["kind"] for m in manifests} >= {"Namespace", "Ingress", "PersistentVolumeClaim", "ConfigMap"}
     for manifest in manifests:
-        assert RECOMMENDED_LABELS <= manifest["metadata"]["labels"].keys(), manifest["metadata"]["name"]
+        assert manifest["metadata"]["labels"].keys() >= RECOMMENDED_LABELS, manifest["metadata"]["name"]
         template = manifest.get("spec", {}).get("template")
         if template:
-            assert RECOMMENDED_LABELS <= template["metadata"]["labels"].keys()
+            assert template["metadata"]["labels"].keys() >= RECOMMENDED_LABELS
