@@ -4,9 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-PULUMI_MISSING := the Pulumi CLI is not on PATH; install it with `curl -fsSL https://get.pulumi.com | sh` (https://www.pulumi.com/docs/install/)
+PULUMI_MISSING := the Pulumi CLI is not on PATH; install it from https://www.pulumi.com/docs/install/ (e.g. curl -fsSL https://get.pulumi.com | sh) and run again
 
-.PHONY: render test lint docs preview up bench clean
+.PHONY: render test lint docs preview up pulumi-cli bench clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "elk-stack needs Python 3.11 or later; set PYTHON=python3.11")'
@@ -20,19 +20,22 @@ render: $(INSTALLED)  ## Render Pulumi.$(STACK).yaml to build/$(STACK)/ without 
 test: $(INSTALLED)  ## The whole test suite: mocks, render, schema validation.
 	$(PY) -m pytest
 
-lint: $(INSTALLED)  ## ruff and mypy.
+lint: $(INSTALLED)  ## ruff (lint and format) and mypy.
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
 docs: $(INSTALLED)  ## Regenerate the config reference in README.md from components/config.py.
 	$(PY) -m tools.config_reference
 
-preview: $(INSTALLED)  ## `pulumi preview` for the stack (needs the Pulumi CLI and a kubeconfig).
-	@command -v pulumi >/dev/null || { echo "make preview: $(PULUMI_MISSING)"; exit 1; }
+# Checked before the virtualenv is built, so a missing CLI costs one line and no install.
+pulumi-cli:
+	$(if $(shell command -v pulumi),,$(error make $(MAKECMDGOALS): $(PULUMI_MISSING)))
+
+preview: pulumi-cli $(INSTALLED)  ## `pulumi preview` for the stack (needs the Pulumi CLI and a kubeconfig).
 	pulumi preview --stack $(STACK)
 
-up: $(INSTALLED)  ## `pulumi up` for the stack (needs the Pulumi CLI and a kubeconfig).
-	@command -v pulumi >/dev/null || { echo "make up: $(PULUMI_MISSING)"; exit 1; }
+up: pulumi-cli $(INSTALLED)  ## `pulumi up` for the stack (needs the Pulumi CLI and a kubeconfig).
 	pulumi up --stack $(STACK)
 
 bench: $(INSTALLED)  ## Render the qa stack 5 times; print the median wall time and peak RSS.

@@ -1,0 +1,41 @@
+"""The Makefile's promises that need no cluster: a missing Pulumi CLI is one clear line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize("target", ["up", "preview"])
+def test_pulumi_targets_without_the_cli_say_how_to_install_it(tmp_path: Path, target: str) -> None:
+    """Without `pulumi` on PATH the target stops at once, before building a virtualenv."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("make", "sh", "bash"):
+        found = shutil.which(tool)
+        assert found is not None
+        (bin_dir / tool).symlink_to(found)
+    result = subprocess.run(
+        ["make", "--no-print-directory", target, "STACK=qa", "VENV=" + str(tmp_path / "venv")],
+        cwd=PROJECT_DIR,
+        env={**os.environ, "PATH": str(bin_dir)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert len(lines) == 1, lines
+    assert (
+        f"make {target}: the Pulumi CLI is not on PATH; install it from https://www.pulumi.com/docs/install/"
+        in (lines[0])
+    )
+    assert not (tmp_path / "venv").exists()
