@@ -127,11 +127,11 @@ class Resources(_Model):
 
     requests: ResourceAmounts = Field(
         default_factory=ResourceAmounts,
-        description="What the scheduler reserves. A missing request defaults to its limit.",
+        description="What the scheduler reserves. An unset memory request follows the memory limit.",
     )
     limits: ResourceAmounts = Field(
         default_factory=ResourceAmounts,
-        description="Hard caps. `memory` is required: the heap is derived from it.",
+        description="Hard caps. Elasticsearch and Logstash size their heap from `memory`.",
     )
 
     @model_validator(mode="after")
@@ -165,6 +165,48 @@ def _resources(cpu_request: str, cpu_limit: str, memory: str) -> Resources:
         requests=ResourceAmounts(cpu=cpu_request, memory=memory),
         limits=ResourceAmounts(cpu=cpu_limit, memory=memory),
     )
+
+
+def _completed_resources(given: dict[str, Any], default: Resources) -> dict[str, Any]:
+    """Fill what a partial `resources` leaves out from the component's defaults.
+
+    `pulumi config set --path elasticsearch.resources.limits.memory 4Gi` should raise the
+    limit, not drop every other default. A memory request the user did not set follows the
+    memory limit; a default CPU request is capped at a lower CPU limit the user set.
+    """
+    limits, requests = given.get("limits", {}), given.get("requests", {})
+    if not isinstance(limits, dict) or not isinstance(requests, dict):
+        return given
+    limits = {**default.limits.model_dump(exclude_none=True), **limits}
+    requests = dict(requests)
+    if "cpu" not in requests and default.requests.cpu is not None:
+        requests["cpu"] = default.requests.cpu
+        try:
+            if parse_quantity(str(limits["cpu"])) < parse_quantity(default.requests.cpu):
+                requests["cpu"] = limits["cpu"]
+        except (KeyError, ValueError):
+            pass  # no or an invalid CPU limit: the field validators report the latter
+    return {**given, "limits": limits, "requests": requests}
+
+
+class _Workload(_Model):
+    """A component with container resources, whose defaults complete partial user input."""
+
+    resources: Resources
+
+    @classmethod
+    def _default_resources(cls) -> Resources:
+        factory = cls.model_fields["resources"].default_factory
+        assert factory is not None
+        default: Resources = factory()  # type: ignore[call-arg]
+        return default
+
+    @model_validator(mode="before")
+    @classmethod
+    def _complete_resources(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("resources"), dict):
+            data = {**data, "resources": _completed_resources(data["resources"], cls._default_resources())}
+        return data
 
 
 class Storage(_Model):
@@ -235,7 +277,7 @@ def _default_heap(resources: Resources) -> str:
     return f"{int(resources.memory_limit_bytes / 2) // 2**20}m"
 
 
-class _JvmService(_Model):
+class _JvmService(_Workload):
     """A component whose main process is a JVM with a configured heap."""
 
     heap: str | None
@@ -260,7 +302,7 @@ class ElasticsearchConfig(_JvmService):
     )
     resources: Resources = Field(
         default_factory=lambda: _resources("500m", "1", "2Gi"),
-        description="Requests and limits; default 500m/1 CPU, 2Gi memory.",
+        description="Requests and limits; default 500m/1 CPU, 2Gi memory. Keys left out keep their default.",
     )
     storage: Storage = Field(
         default_factory=lambda: Storage(size="10Gi"),
@@ -325,7 +367,7 @@ class LogstashConfig(_JvmService):
     )
     resources: Resources = Field(
         default_factory=lambda: _resources("250m", "1", "1Gi"),
-        description="Requests and limits; default 250m/1 CPU, 1Gi memory.",
+        description="Requests and limits; default 250m/1 CPU, 1Gi memory. Keys left out keep their default.",
     )
     pipeline: str = Field(
         "pipelines/spring-boot-json.conf",
@@ -359,7 +401,7 @@ class LogstashConfig(_JvmService):
         return self._pipeline_text
 
 
-class KibanaConfig(_Model):
+class KibanaConfig(_Workload):
     """Kibana: the UI, reached through its Service or an optional Ingress."""
 
     replicas: int = Field(1, ge=1, description="Number of Kibana pods.")
@@ -368,7 +410,10 @@ class KibanaConfig(_Model):
     )
     resources: Resources = Field(
         default_factory=lambda: _resources("250m", "1", "2Gi"),
-        description="Requests and limits; memory limit at least 1Gi. Default 250m/1 CPU, 2Gi memory.",
+        description=(
+            "Requests and limits; memory limit at least 1Gi. Default 250m/1 CPU, 2Gi memory. "
+            "Keys left out keep their default."
+        ),
     )
     service: Service = Field(default_factory=Service, description="The Kibana Service.")
     ingress: Ingress | None = Field(None, description="Optional Ingress; sets `server.publicBaseUrl`.")

@@ -125,23 +125,39 @@ def test_requests_must_not_exceed_limits() -> None:
 
 
 def test_memory_limit_is_required_for_every_component() -> None:
-    no_memory_limit = {"resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1"}}}
+    """Only an explicit null can remove it, since partial resources keep the defaults."""
+    no_memory_limit = {"resources": {"limits": {"memory": None}}}
     found = problems(elasticsearch=no_memory_limit, logstash=no_memory_limit, kibana=no_memory_limit)
     for component in ("elasticsearch", "logstash", "kibana"):
-        assert any(
-            line.startswith(f"{component}.resources.limits.memory: a memory limit is required")
-            for line in found
+        assert (
+            f"{component}.resources.limits.memory: a memory limit is required: the JVM heap is sized from it"
+            in (found)
         )
 
 
-def test_missing_requests_default_to_limits() -> None:
-    config = valid(kibana=limits("2Gi", cpu="500m"))
-    assert config.kibana.resources.requests.cpu == "500m"
-    assert config.kibana.resources.requests.memory == "2Gi"
+def test_partial_resources_keep_the_other_defaults() -> None:
+    """`pulumi config set --path elasticsearch.resources.limits.memory 4Gi` changes just that."""
+    config = valid(elasticsearch={"resources": {"limits": {"memory": "4Gi"}}})
+    resources = config.elasticsearch.resources
+    assert (resources.limits.cpu, resources.limits.memory) == ("1", "4Gi")
+    assert (resources.requests.cpu, resources.requests.memory) == ("500m", "4Gi")
+    assert config.elasticsearch.java_options == "-Xms2048m -Xmx2048m"
+
+
+def test_default_cpu_request_is_capped_by_a_lower_limit() -> None:
+    resources = valid(kibana={"resources": {"limits": {"cpu": "100m"}}}).kibana.resources
+    assert resources.requests.cpu == "100m"
+    assert valid(kibana={"resources": {"limits": {"cpu": "2"}}}).kibana.resources.requests.cpu == "250m"
+
+
+def test_an_explicit_request_is_kept_and_checked() -> None:
+    assert problems(kibana={"resources": {"requests": {"cpu": "2"}}}) == [
+        "kibana.resources.requests.cpu: the request 2 exceeds the limit 1"
+    ]
 
 
 def test_a_cpu_request_or_limit_is_required() -> None:
-    found = problems(kibana={"resources": {"limits": {"memory": "2Gi"}}})
+    found = problems(kibana={"resources": {"requests": {"cpu": None}, "limits": {"cpu": None}}})
     assert found == [
         "kibana.resources.requests.cpu: a CPU request (or a CPU limit to copy it from) is required"
     ]
