@@ -125,3 +125,8 @@ def test_listening_ports_ignores_comments_outputs_and_numbers_duplicates() -> No
 
 def test_listening_ports_without_input_block() -> None:
     assert listening_ports("output { stdout {} }") == {}
+
+
+def test_port_names_fit_kubernetes_15_character_limit() -> None:
+    text = "input { elastic_serverless_forwarder { port => 8080 } elastic_serverless_forwarder { port => 8081 } }"
+    assert listening_ports(text) == {"elastic-serverl": 8080, "elastic-serve-2": 8081}
