@@ -128,5 +128,6 @@ def test_listening_ports_without_input_block() -> None:
 
 
 def test_port_names_fit_kubernetes_15_character_limit() -> None:
-    text = "input { elastic_serverless_forwarder { port => 8080 } elastic_serverless_forwarder { port => 8081 } }"
+    plugin = "elastic_serverless_forwarder"
+    text = f"input {{ {plugin} {{ port => 8080 }} {plugin} {{ port => 8081 }} }}"
     assert listening_ports(text) == {"elastic-serverl": 8080, "elastic-serve-2": 8081}
