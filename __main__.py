@@ -10,9 +10,17 @@ from pulumi_kubernetes.core.v1 import Namespace
 
 from components import common
 from components.config import PROJECT, ConfigError, load_config
+from components.credentials import StackCredentials
 from components.elasticsearch import ElasticsearchNode
 from components.kibana import KibanaUi
 from components.logstash import LogstashPipeline
+from components.network_policies import StackNetworkPolicies
+from components.setup import ElasticsearchSetup
+
+INSECURE_WARNING = (
+    "SECURITY IS DISABLED (elk-stack:security.enabled is false): Elasticsearch and Kibana accept "
+    "anyone without a password, over plain HTTP. Use this only for a throwaway stack."
+)
 
 
 def project_config() -> dict[str, str]:
@@ -39,9 +47,42 @@ if config.create_namespace:
     ).metadata.name
 
 target = common.Target(namespace, config.version, config.image_pull_secrets)
-elasticsearch = ElasticsearchNode("elasticsearch", config.elasticsearch, target=target)
-logstash = LogstashPipeline("logstash", config.logstash, elasticsearch=elasticsearch, target=target)
-kibana = KibanaUi("kibana", config.kibana, elasticsearch=elasticsearch, target=target)
+credentials = None
+if config.security.enabled:
+    credentials = StackCredentials("credentials", config.security, target=target)
+else:
+    pulumi.log.warn(INSECURE_WARNING)
+elasticsearch = ElasticsearchNode(
+    "elasticsearch", config.elasticsearch, target=target, credentials=credentials
+)
+logstash = LogstashPipeline(
+    "logstash", config.logstash, elasticsearch=elasticsearch, target=target, credentials=credentials
+)
+kibana = KibanaUi(
+    "kibana", config.kibana, elasticsearch=elasticsearch, target=target, credentials=credentials
+)
+http_clients = []
+if credentials is not None:
+    setup = ElasticsearchSetup(
+        "setup",
+        config.elasticsearch,
+        config.security,
+        elasticsearch=elasticsearch,
+        credentials=credentials,
+        target=target,
+    )
+    http_clients.append(setup.pod_labels)
+    pulumi.export("elasticPassword", credentials.elastic_password)
+if config.network_policy.enabled:
+    StackNetworkPolicies(
+        "network-policies",
+        config.network_policy,
+        elasticsearch=elasticsearch,
+        logstash=logstash,
+        kibana=kibana,
+        http_clients=http_clients,
+        target=target,
+    )
 
 pulumi.export("elasticsearchUrl", elasticsearch.http_endpoint)
 pulumi.export("kibanaUrl", kibana.url)

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from pulumi_kubernetes.core.v1 import PersistentVolumeClaim
+from pulumi_kubernetes.core.v1 import PersistentVolumeClaim, ServiceAccount
 
 from components.config import Resources, Storage
 
 PART_OF = "elk-stack"
 INSTANCE = "elk"
 CHECKSUM_ANNOTATION = "elk-stack/config-checksum"
+CA_CHECKSUM_ANNOTATION = "elk-stack/ca-checksum"
 UID = 1000
 
 
@@ -44,6 +45,14 @@ class Names:
         """The ConfigMap holding the component's settings files."""
         return f"{self.workload}-config"
 
+    def suffixed(self, suffix: str) -> str:
+        """A further object of the component, e.g. `elk-elasticsearch-certs`."""
+        return f"{self.workload}-{suffix}"
+
+    def pod(self, ordinal: int) -> str:
+        """The name of a StatefulSet pod, which is also its host name."""
+        return f"{self.workload}-{ordinal}"
+
     def claim(self, template: str, ordinal: int) -> str:
         """The PVC name the StatefulSet controller looks for: `<claim>-<statefulset>-<ordinal>`."""
         return f"{template}-{self.workload}-{ordinal}"
@@ -56,6 +65,11 @@ class Target:
     namespace: pulumi.Input[str]
     version: str
     pull_secrets: list[str]
+
+    @property
+    def version_tuple(self) -> tuple[int, ...]:
+        """The version as numbers, for comparisons such as `>= (8, 16)`."""
+        return tuple(int(part) for part in self.version.split("."))
 
 
 def selector_labels(app: str) -> dict[str, str]:
@@ -100,18 +114,60 @@ def pod_security_context() -> dict[str, Any]:
     }
 
 
-def container_security_context() -> dict[str, Any]:
-    """No privilege escalation and no capabilities: nothing here needs them."""
-    return {
+def container_security_context(read_only_root: bool = False) -> dict[str, Any]:
+    """PodSecurity "restricted": no privilege escalation, no capabilities, non-root.
+
+    `read_only_root` only where the image tolerates it; Elasticsearch and Logstash write
+    into their config directories at start (keystore, env2yaml), so they cannot.
+    """
+    context: dict[str, Any] = {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
         "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
     }
+    if read_only_root:
+        context["readOnlyRootFilesystem"] = True
+    return context
+
+
+def secret_env(variable: str, secret_name: pulumi.Input[str], key: str) -> dict[str, Any]:
+    """An environment variable read from a Secret, so its value is never in a manifest."""
+    return {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key}}}
+
+
+def digest(*parts: str) -> str:
+    """A SHA-256 over text, for annotations that must change when their inputs change."""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def service_account(
+    parent: pulumi.Resource,
+    logical_name: str,
+    name: str,
+    namespace: pulumi.Input[str],
+    object_labels: dict[str, str],
+) -> ServiceAccount:
+    """A workload's own ServiceAccount; none of them talks to the Kubernetes API."""
+    return ServiceAccount(
+        logical_name,
+        metadata=metadata(name, namespace, object_labels),
+        automount_service_account_token=False,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
 def config_checksum(files: dict[str, str]) -> str:
     """A digest of the settings a pod mounts; in the pod template it rolls exactly those pods."""
-    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+    return digest(json.dumps(files, sort_keys=True))
+
+
+def pod_annotations(files: dict[str, str], ca_checksum: pulumi.Input[str] | None = None) -> dict[str, Any]:
+    """Checksums that roll a pod when its settings, or the CA it trusts, change."""
+    annotations: dict[str, Any] = {CHECKSUM_ANNOTATION: config_checksum(files)}
+    if ca_checksum is not None:
+        annotations[CA_CHECKSUM_ANNOTATION] = ca_checksum
+    return annotations
 
 
 def claim_spec(storage: Storage) -> dict[str, Any]:
@@ -129,10 +185,13 @@ def pod_spec(
     containers: list[dict[str, Any]],
     volumes: list[dict[str, Any]],
     pull_secrets: list[str],
+    service_account_name: pulumi.Input[str],
     grace_seconds: int = 30,
 ) -> dict[str, Any]:
-    """A pod spec with the settings every workload shares: non-root, no service links."""
+    """A pod spec with the settings every workload shares: non-root, own account, no token."""
     spec: dict[str, Any] = {
+        "serviceAccountName": service_account_name,
+        "automountServiceAccountToken": False,
         "securityContext": pod_security_context(),
         "terminationGracePeriodSeconds": grace_seconds,
         # Service links inject an env var per Service in the namespace, which can collide

@@ -31,7 +31,13 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from components.pipeline import listening_ports
+from components.pipeline import (
+    PIPELINE_VARIABLES,
+    default_pipeline,
+    listening_ports,
+    pipeline_variables,
+    referenced_variables,
+)
 from components.units import parse_jvm_size, parse_logstash_bytes, parse_quantity
 
 PROJECT = "elk-stack"
@@ -277,6 +283,38 @@ def _default_heap(resources: Resources) -> str:
     return f"{int(resources.memory_limit_bytes / 2) // 2**20}m"
 
 
+class ElasticsearchTls(_Model):
+    """Certificates for Elasticsearch's transport (always, with security) and HTTP layers."""
+
+    http: bool = Field(True, description="Serve HTTPS on 9200; Logstash and Kibana verify it against the CA.")
+    existing_secret: DnsLabel | None = Field(
+        None,
+        description=(
+            "Use your own PKI: an existing Secret with `ca.crt`, `tls.crt` and `tls.key`; its certificate "
+            "must cover the Service and pod DNS names. Omitted = generate a CA and node certificate."
+        ),
+    )
+    validity_days: int = Field(
+        365, ge=30, description="Lifetime of generated certificates (the CA lives ten times as long)."
+    )
+    early_renewal_days: int = Field(
+        30, ge=1, description="A `pulumi up` this many days before expiry issues new certificates."
+    )
+
+    @model_validator(mode="after")
+    def _renewal_inside_validity(self) -> ElasticsearchTls:
+        if self.early_renewal_days >= self.validity_days:
+            _rule_violations(
+                [
+                    (
+                        "earlyRenewalDays",
+                        f"{self.early_renewal_days} must be less than validityDays ({self.validity_days})",
+                    )
+                ]
+            )
+        return self
+
+
 class _JvmService(_Workload):
     """A component whose main process is a JVM with a configured heap."""
 
@@ -308,6 +346,7 @@ class ElasticsearchConfig(_JvmService):
         default_factory=lambda: Storage(size="10Gi"),
         description="The data volume, mounted at `/usr/share/elasticsearch/data`; default 10Gi, protected.",
     )
+    tls: ElasticsearchTls = Field(default_factory=ElasticsearchTls, description="TLS, when security is on.")
 
     @field_validator("replicas")
     @classmethod
@@ -369,9 +408,14 @@ class LogstashConfig(_JvmService):
         default_factory=lambda: _resources("250m", "1", "1Gi"),
         description="Requests and limits; default 250m/1 CPU, 1Gi memory. Keys left out keep their default.",
     )
-    pipeline: str = Field(
-        "pipelines/spring-boot-json.conf",
-        description="Pipeline `.conf` file, relative to the project directory.",
+    pipeline: str | None = Field(
+        None,
+        description=(
+            "Pipeline `.conf` file, relative to the project directory. Default: the shipped Spring Boot "
+            "pipeline for the security mode: `pipelines/spring-boot-json.conf` (security and HTTP TLS on), "
+            "`pipelines/spring-boot-json-http.conf` (`elasticsearch.tls.http: false`) or "
+            "`pipelines/spring-boot-json-insecure.conf` (`security.enabled: false`)."
+        ),
     )
     queue: Queue = Field(default_factory=Queue, description="The event queue.")
     service: Service = Field(default_factory=Service, description="The Service applications send logs to.")
@@ -379,7 +423,9 @@ class LogstashConfig(_JvmService):
 
     @field_validator("pipeline")
     @classmethod
-    def _pipeline_exists(cls, pipeline: str, info: ValidationInfo) -> str:
+    def _pipeline_exists(cls, pipeline: str | None, info: ValidationInfo) -> str | None:
+        if pipeline is None:
+            return None
         project_dir = Path((info.context or {}).get("project_dir", "."))
         path = project_dir / pipeline
         if not path.is_file():
@@ -389,10 +435,9 @@ class LogstashConfig(_JvmService):
         return pipeline
 
     @model_validator(mode="after")
-    def _heap_fits(self, info: ValidationInfo) -> LogstashConfig:
+    def _heap_fits(self) -> LogstashConfig:
         _rule_violations(_heap_problems(self.heap, self.resources, Decimal("0.75")))
         self.heap = self.heap or _default_heap(self.resources)
-        self._pipeline_text = (Path((info.context or {}).get("project_dir", ".")) / self.pipeline).read_text()
         return self
 
     @property
@@ -432,6 +477,51 @@ class KibanaConfig(_Workload):
         return self
 
 
+class Security(_Model):
+    """Authentication, TLS and least-privilege users; on unless explicitly disabled."""
+
+    enabled: bool = Field(
+        True, description="Authentication and TLS. `false` is for throwaway stacks only and warns loudly."
+    )
+    logstash_user: DnsLabel = Field(
+        "logstash-writer", description="The user (and role) Logstash writes as, instead of `elastic`."
+    )
+    logstash_indices: list[str] = Field(
+        default_factory=lambda: ["logs-*-*"],
+        min_length=1,
+        description="Index or data stream patterns the Logstash user may create and write; nothing else.",
+    )
+
+
+class NetworkPeer(_Model):
+    """Pods allowed in: those matching both label sets (an omitted set matches all)."""
+
+    namespace_labels: dict[str, str] | None = Field(
+        None, description="Labels of the source namespaces; omitted = this namespace only."
+    )
+    pod_labels: dict[str, str] | None = Field(None, description="Labels of the source pods; omitted = all.")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> NetworkPeer:
+        if self.namespace_labels is None and self.pod_labels is None:
+            _rule_violations([("podLabels", "give namespaceLabels, podLabels or both")])
+        return self
+
+
+class NetworkPolicyConfig(_Model):
+    """NetworkPolicies that admit only the traffic each component needs."""
+
+    enabled: bool = Field(True, description="Create the NetworkPolicies.")
+    kibana_from: list[NetworkPeer] = Field(
+        default_factory=list,
+        description="Who may reach Kibana, e.g. the ingress controller's namespace; empty = anyone.",
+    )
+    logstash_from: list[NetworkPeer] = Field(
+        default_factory=lambda: [NetworkPeer(pod_labels={})],
+        description="Who may send logs to Logstash; default = every pod in this namespace.",
+    )
+
+
 class StackConfig(_Model):
     """Everything under `elk-stack:` in `Pulumi.<stack>.yaml`."""
 
@@ -451,6 +541,10 @@ class StackConfig(_Model):
     )
     logstash: LogstashConfig = Field(default_factory=LogstashConfig, description="Logstash.")
     kibana: KibanaConfig = Field(default_factory=KibanaConfig, description="Kibana.")
+    security: Security = Field(default_factory=Security, description="Authentication and least privilege.")
+    network_policy: NetworkPolicyConfig = Field(
+        default_factory=NetworkPolicyConfig, description="NetworkPolicies."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -469,6 +563,35 @@ class StackConfig(_Model):
         if (int(match["major"]), int(match["minor"])) < MIN_VERSION:
             raise ValueError(f"{version} is not supported: 7.x and older are end-of-life; use 8.0 or later")
         return version
+
+    @model_validator(mode="after")
+    def _pipeline_matches_security(self, info: ValidationInfo) -> StackConfig:
+        """Pick the default pipeline for the security mode; check a custom one's variables."""
+        provided = pipeline_variables(
+            self.security.enabled, self.security.enabled and self.elasticsearch.tls.http
+        )
+        pipeline = self.logstash.pipeline or default_pipeline(provided)
+        project_dir = Path((info.context or {}).get("project_dir", "."))
+        text = (project_dir / pipeline).read_text()
+        problems = [
+            (
+                "logstash.pipeline",
+                f"{pipeline} uses ${{{name}}}, which is set only {PIPELINE_VARIABLES[name]}",
+            )
+            if name in PIPELINE_VARIABLES
+            else ("logstash.pipeline", f"{pipeline} uses ${{{name}}}, which nothing sets")
+            for name in referenced_variables(text)
+            if name not in provided
+        ]
+        tls_fields = self.elasticsearch.tls.model_fields_set
+        if not self.security.enabled and (self.elasticsearch.tls.http and "http" in tls_fields):
+            problems.append(("elasticsearch.tls.http", "HTTPS needs security; remove it or enable security"))
+        if not self.security.enabled and self.elasticsearch.tls.existing_secret:
+            problems.append(("elasticsearch.tls.existingSecret", "has no effect with security.enabled false"))
+        _rule_violations(problems)
+        self.logstash.pipeline = pipeline
+        self.logstash._pipeline_text = text
+        return self
 
     @model_validator(mode="after")
     def _default_storage_class(self) -> StackConfig:

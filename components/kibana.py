@@ -7,6 +7,7 @@ resolved file, so a changed address or public URL rolls Kibana and nothing else.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -15,15 +16,41 @@ from pulumi_kubernetes.apps.v1 import Deployment
 from pulumi_kubernetes.core.v1 import ConfigMap, Service
 from pulumi_kubernetes.networking.v1 import Ingress
 
-from components import common
+from components import certificates, common
 from components.config import Ingress as IngressConfig
 from components.config import KibanaConfig
+from components.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials
 from components.elasticsearch import ElasticsearchNode
 
 APP = "kibana"
 HTTP_PORT = 5601
 SETTINGS_FILE = "/usr/share/kibana/config/kibana.yml"
+CERTS_DIR = "/usr/share/kibana/config/certs"
+# Kibana writes here at start (its uuid, plugin caches); with a read-only root filesystem
+# these are the only writable paths, and they hold nothing worth keeping.
+DATA_PATH = "/usr/share/kibana/data"
+KEY_VARIABLES = {
+    "xpack.security.encryptionKey": "KIBANA_SECURITY_KEY",
+    "xpack.encryptedSavedObjects.encryptionKey": "KIBANA_SAVED_OBJECTS_KEY",
+    "xpack.reporting.encryptionKey": "KIBANA_REPORTING_KEY",
+}
+REDACTED_STATUS_SINCE = (8, 16)
 NAMES = common.Names(APP)
+
+
+@dataclass(frozen=True)
+class KibanaSecurity:
+    """What Kibana needs when security is on: its user, its keys and the CA to trust."""
+
+    credentials_secret: pulumi.Input[str]
+    keys_secret: pulumi.Input[str]
+    ca_secret: pulumi.Input[str] | None
+    redacted_status: bool
+
+    @property
+    def https(self) -> bool:
+        """Elasticsearch serves HTTPS whenever its CA is handed over."""
+        return self.ca_secret is not None
 
 
 def public_url(ingress: IngressConfig) -> str:
@@ -32,8 +59,14 @@ def public_url(ingress: IngressConfig) -> str:
     return f"{scheme}://{ingress.host}"
 
 
-def settings(config: KibanaConfig, elasticsearch_hosts: list[str]) -> dict[str, Any]:
-    """`kibana.yml`: listen on all interfaces, talk to the stack's Elasticsearch."""
+def settings(
+    config: KibanaConfig, elasticsearch_hosts: list[str], security: KibanaSecurity | None
+) -> dict[str, Any]:
+    """`kibana.yml`: listen on all interfaces, talk to the stack's Elasticsearch.
+
+    Secrets appear only as `${VARIABLE}` references, which Kibana fills from the
+    environment, and the environment takes them from Secrets.
+    """
     result: dict[str, Any] = {
         "server.host": "0.0.0.0",
         "server.port": HTTP_PORT,
@@ -42,17 +75,51 @@ def settings(config: KibanaConfig, elasticsearch_hosts: list[str]) -> dict[str, 
     }
     if config.ingress:
         result["server.publicBaseUrl"] = public_url(config.ingress)
+    if security is not None:
+        result["elasticsearch.username"] = "${ELASTICSEARCH_USERNAME}"
+        result["elasticsearch.password"] = "${ELASTICSEARCH_PASSWORD}"
+        result |= {setting: f"${{{variable}}}" for setting, variable in KEY_VARIABLES.items()}
+        if security.https:
+            result["elasticsearch.ssl.certificateAuthorities"] = [f"{CERTS_DIR}/{certificates.CA_KEY}"]
+            result["elasticsearch.ssl.verificationMode"] = "full"
+        if not security.redacted_status:
+            # Before 8.16 an anonymous /api/status is refused, which would fail readiness.
+            result["status.allowAnonymous"] = True
     return result
 
 
-def pod_spec(config: KibanaConfig, version: str, pull_secrets: list[str]) -> dict[str, Any]:
-    """The Kibana pod; its readiness is Kibana's own status API."""
-    container = {
+def pod_spec(config: KibanaConfig, target: common.Target, security: KibanaSecurity | None) -> dict[str, Any]:
+    """The Kibana pod, on a read-only root filesystem; readiness is Kibana's own status API."""
+    mounts: list[dict[str, Any]] = [
+        {"name": "config", "mountPath": SETTINGS_FILE, "subPath": "kibana.yml"},
+        {"name": "data", "mountPath": DATA_PATH},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {"name": "config", "configMap": {"name": NAMES.config}},
+        {"name": "data", "emptyDir": {}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    env: list[dict[str, Any]] = []
+    if security is not None:
+        env += [
+            common.secret_env("ELASTICSEARCH_USERNAME", security.credentials_secret, USERNAME_KEY),
+            common.secret_env("ELASTICSEARCH_PASSWORD", security.credentials_secret, PASSWORD_KEY),
+        ]
+        env += [
+            common.secret_env(variable, security.keys_secret, setting)
+            for setting, variable in KEY_VARIABLES.items()
+        ]
+        if security.ca_secret is not None:
+            volume = certificates.ca_volume(security.ca_secret)
+            volumes.append(volume)
+            mounts.append({"name": volume["name"], "mountPath": CERTS_DIR, "readOnly": True})
+    container: dict[str, Any] = {
         "name": APP,
-        "image": f"{config.image}:{version}",
+        "image": f"{config.image}:{target.version}",
         "ports": [{"name": "http", "containerPort": HTTP_PORT}],
         "resources": common.container_resources(config.resources),
-        "securityContext": common.container_security_context(),
+        "securityContext": common.container_security_context(read_only_root=True),
         "readinessProbe": {
             "httpGet": {"path": "/api/status", "port": "http"},
             "periodSeconds": 10,
@@ -60,10 +127,11 @@ def pod_spec(config: KibanaConfig, version: str, pull_secrets: list[str]) -> dic
             "failureThreshold": 3,
         },
         "startupProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 10, "failureThreshold": 30},
-        "volumeMounts": [{"name": "config", "mountPath": SETTINGS_FILE, "subPath": "kibana.yml"}],
+        "volumeMounts": mounts,
     }
-    volumes = [{"name": "config", "configMap": {"name": NAMES.config}}]
-    return common.pod_spec([container], volumes, pull_secrets)
+    if env:
+        container["env"] = env
+    return common.pod_spec([container], volumes, target.pull_secrets, NAMES.workload)
 
 
 def ingress_spec(ingress: IngressConfig, service_name: pulumi.Input[str]) -> dict[str, Any]:
@@ -96,6 +164,7 @@ class KibanaUi(pulumi.ComponentResource):
 
     url: pulumi.Output[str]
     service_name: pulumi.Output[str]
+    pod_labels: dict[str, str]
 
     def __init__(
         self,
@@ -104,21 +173,34 @@ class KibanaUi(pulumi.ComponentResource):
         *,
         elasticsearch: ElasticsearchNode,
         target: common.Target,
+        credentials: StackCredentials | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """Build Kibana; `credentials` are given when security is on."""
         super().__init__("elk-stack:index:KibanaUi", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        namespace, version, pull_secrets = target.namespace, target.version, target.pull_secrets
-        labels = common.labels(APP, "ui", version)
-        selector = common.selector_labels(APP)
+        namespace = target.namespace
+        labels = common.labels(APP, "ui", target.version)
+        selector = self.pod_labels = common.selector_labels(APP)
+        security = None
+        if credentials is not None:
+            security = KibanaSecurity(
+                credentials_secret=credentials.kibana_secret_name,
+                keys_secret=credentials.kibana_keys_secret_name,
+                ca_secret=elasticsearch.ca_secret_name if elasticsearch.https else None,
+                redacted_status=target.version_tuple >= REDACTED_STATUS_SINCE,
+            )
 
         def meta(object_name: str) -> dict[str, Any]:
             return common.metadata(object_name, namespace, labels)
 
         files = elasticsearch.http_endpoint.apply(
-            lambda endpoint: {"kibana.yml": yaml.safe_dump(settings(config, [endpoint]), sort_keys=True)}
+            lambda endpoint: {
+                "kibana.yml": yaml.safe_dump(settings(config, [endpoint], security), sort_keys=True)
+            }
         )
         config_map = ConfigMap(f"{name}-config", metadata=meta(NAMES.config), data=files, opts=child)
+        account = common.service_account(self, f"{name}-account", NAMES.workload, namespace, labels)
         service = Service(
             name,
             metadata=meta(NAMES.workload),
@@ -138,12 +220,14 @@ class KibanaUi(pulumi.ComponentResource):
                 "template": {
                     "metadata": {
                         "labels": labels,
-                        "annotations": {common.CHECKSUM_ANNOTATION: files.apply(common.config_checksum)},
+                        "annotations": files.apply(
+                            lambda data: common.pod_annotations(data, elasticsearch.ca_checksum)
+                        ),
                     },
-                    "spec": pod_spec(config, version, pull_secrets),
+                    "spec": pod_spec(config, target, security),
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map, account]),
         )
         if config.ingress:
             Ingress(

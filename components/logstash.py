@@ -14,8 +14,9 @@ import yaml
 from pulumi_kubernetes.apps.v1 import StatefulSet
 from pulumi_kubernetes.core.v1 import ConfigMap, Service
 
-from components import common
+from components import certificates, common
 from components.config import LogstashConfig
+from components.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials
 from components.elasticsearch import ElasticsearchNode
 from components.pipeline import listening_ports
 
@@ -28,7 +29,7 @@ SETTINGS_FILE = "/usr/share/logstash/config/logstash.yml"
 # pipeline, which would otherwise also bind 5044.
 PIPELINE_DIR = "/usr/share/logstash/pipeline"
 PIPELINE_FILE = "main.conf"
-HOSTS_VARIABLE = "ELASTICSEARCH_HOSTS"
+CERTS_DIR = "/usr/share/logstash/config/certs"
 NAMES = common.Names(APP)
 
 
@@ -52,27 +53,54 @@ def grace_seconds(config: LogstashConfig) -> int:
 
 
 def pod_spec(
-    config: LogstashConfig, version: str, pull_secrets: list[str], hosts: pulumi.Input[str]
+    config: LogstashConfig,
+    target: common.Target,
+    elasticsearch: ElasticsearchNode,
+    credentials_secret: pulumi.Input[str] | None,
 ) -> dict[str, Any]:
-    """The Logstash pod: pipeline and settings mounted without hiding the image's config dir."""
+    """The Logstash pod: pipeline and settings mounted without hiding the image's config dir.
+
+    It sets exactly the variables `components.pipeline` promises for the security mode.
+    """
     mounts = [
         {"name": "config", "mountPath": SETTINGS_FILE, "subPath": "logstash.yml"},
         {"name": "pipeline", "mountPath": PIPELINE_DIR, "readOnly": True},
     ]
+    volumes = [
+        {
+            "name": "config",
+            "configMap": {"name": NAMES.config, "items": [{"key": "logstash.yml", "path": "logstash.yml"}]},
+        },
+        {
+            "name": "pipeline",
+            "configMap": {"name": NAMES.config, "items": [{"key": PIPELINE_FILE, "path": PIPELINE_FILE}]},
+        },
+    ]
     if config.queue.type == "persisted":
         mounts.insert(0, {"name": QUEUE_CLAIM, "mountPath": DATA_PATH})
+    env: list[dict[str, Any]] = [
+        {"name": "LS_JAVA_OPTS", "value": config.java_options},
+        {"name": "ELASTICSEARCH_HOSTS", "value": elasticsearch.http_endpoint},
+    ]
+    if credentials_secret is not None:
+        env += [
+            common.secret_env("ELASTICSEARCH_USER", credentials_secret, USERNAME_KEY),
+            common.secret_env("ELASTICSEARCH_PASSWORD", credentials_secret, PASSWORD_KEY),
+        ]
+    if elasticsearch.https and elasticsearch.ca_secret_name is not None:
+        volume = certificates.ca_volume(elasticsearch.ca_secret_name)
+        volumes.append(volume)
+        mounts.append({"name": volume["name"], "mountPath": CERTS_DIR, "readOnly": True})
+        env.append({"name": "ELASTICSEARCH_CA", "value": f"{CERTS_DIR}/{certificates.CA_KEY}"})
     container = {
         "name": APP,
-        "image": f"{config.image}:{version}",
+        "image": f"{config.image}:{target.version}",
         "ports": [{"name": "api", "containerPort": API_PORT}]
         + [
             {"name": name, "containerPort": port}
             for name, port in listening_ports(config.pipeline_text).items()
         ],
-        "env": [
-            {"name": "LS_JAVA_OPTS", "value": config.java_options},
-            {"name": HOSTS_VARIABLE, "value": hosts},
-        ],
+        "env": env,
         "resources": common.container_resources(config.resources),
         "securityContext": common.container_security_context(),
         "readinessProbe": {
@@ -87,23 +115,15 @@ def pod_spec(
         },
         "volumeMounts": mounts,
     }
-    volumes = [
-        {
-            "name": "config",
-            "configMap": {"name": NAMES.config, "items": [{"key": "logstash.yml", "path": "logstash.yml"}]},
-        },
-        {
-            "name": "pipeline",
-            "configMap": {"name": NAMES.config, "items": [{"key": PIPELINE_FILE, "path": PIPELINE_FILE}]},
-        },
-    ]
-    return common.pod_spec([container], volumes, pull_secrets, grace_seconds(config))
+    return common.pod_spec([container], volumes, target.pull_secrets, NAMES.workload, grace_seconds(config))
 
 
 class LogstashPipeline(pulumi.ComponentResource):
     """Logstash receiving application logs and writing them to Elasticsearch."""
 
     endpoints: pulumi.Output[dict[str, str]]
+    pod_labels: dict[str, str]
+    ports: dict[str, int]
     service_name: pulumi.Output[str]
     queue_claim_names: list[pulumi.Output[str]]
 
@@ -114,14 +134,16 @@ class LogstashPipeline(pulumi.ComponentResource):
         *,
         elasticsearch: ElasticsearchNode,
         target: common.Target,
+        credentials: StackCredentials | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """Build Logstash; `credentials` are given when security is on."""
         super().__init__("elk-stack:index:LogstashPipeline", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        namespace, version, pull_secrets = target.namespace, target.version, target.pull_secrets
-        labels = common.labels(APP, "pipeline", version)
-        selector = common.selector_labels(APP)
-        ports = listening_ports(config.pipeline_text)
+        namespace = target.namespace
+        labels = common.labels(APP, "pipeline", target.version)
+        selector = self.pod_labels = common.selector_labels(APP)
+        ports = self.ports = listening_ports(config.pipeline_text)
 
         def meta(object_name: str) -> dict[str, Any]:
             return common.metadata(object_name, namespace, labels)
@@ -131,6 +153,7 @@ class LogstashPipeline(pulumi.ComponentResource):
             PIPELINE_FILE: config.pipeline_text,
         }
         config_map = ConfigMap(f"{name}-config", metadata=meta(NAMES.config), data=files, opts=child)
+        account = common.service_account(self, f"{name}-account", NAMES.workload, namespace, labels)
         service = Service(
             name,
             metadata=meta(NAMES.workload),
@@ -176,12 +199,17 @@ class LogstashPipeline(pulumi.ComponentResource):
                 "template": {
                     "metadata": {
                         "labels": labels,
-                        "annotations": {common.CHECKSUM_ANNOTATION: common.config_checksum(files)},
+                        "annotations": common.pod_annotations(files, elasticsearch.ca_checksum),
                     },
-                    "spec": pod_spec(config, version, pull_secrets, elasticsearch.http_endpoint),
+                    "spec": pod_spec(
+                        config,
+                        target,
+                        elasticsearch,
+                        credentials.logstash_secret_name if credentials else None,
+                    ),
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map, *claims]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map, account, *claims]),
         )
 
         self.service_name = service.metadata.name

@@ -54,3 +54,38 @@ def listening_ports(text: str) -> dict[str, int]:
             name, number = _port_name(plugin["plugin"], number), number + 1
         ports[name] = int(port["port"])
     return ports
+
+
+# The environment variables the Logstash component sets for a pipeline, and when.
+PIPELINE_VARIABLES = {
+    "ELASTICSEARCH_HOSTS": "always",
+    "ELASTICSEARCH_USER": "when security.enabled is true",
+    "ELASTICSEARCH_PASSWORD": "when security.enabled is true",
+    "ELASTICSEARCH_CA": "when security.enabled and elasticsearch.tls.http are true",
+}
+_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<default>:[^}]*)?\}")
+
+
+def pipeline_variables(security: bool, https: bool) -> set[str]:
+    """The variables set for a security mode; a pipeline may use only these."""
+    names = {"ELASTICSEARCH_HOSTS"}
+    if security:
+        names |= {"ELASTICSEARCH_USER", "ELASTICSEARCH_PASSWORD"}
+    if https:
+        names.add("ELASTICSEARCH_CA")
+    return names
+
+
+def referenced_variables(text: str) -> list[str]:
+    """`${NAME}` references without a default, which Logstash refuses to start without."""
+    text = _COMMENT.sub("", text)
+    return sorted({m["name"] for m in _VARIABLE.finditer(text) if m["default"] is None})
+
+
+def default_pipeline(variables: set[str]) -> str:
+    """The shipped Spring Boot pipeline whose output matches the security mode."""
+    if "ELASTICSEARCH_CA" in variables:
+        return "pipelines/spring-boot-json.conf"
+    if "ELASTICSEARCH_USER" in variables:
+        return "pipelines/spring-boot-json-http.conf"
+    return "pipelines/spring-boot-json-insecure.conf"

@@ -126,6 +126,15 @@ def image_name(image: str) -> str:
     return last.split(":")[0]
 
 
+def server_image(container: Manifest) -> str:
+    """The image name of a container that runs its image's own server.
+
+    A container that replaces the entrypoint (the setup Job's `bash script.sh` in the
+    Elasticsearch image) is a client, not a node, and has no heap or data volume.
+    """
+    return "" if container.get("command") else image_name(container.get("image", ""))
+
+
 def volumes_by_name(template: Manifest) -> dict[str, Manifest]:
     """The pod template's volumes, by name."""
     return {volume.get("name", ""): volume for volume in (template.get("spec") or {}).get("volumes") or []}
@@ -203,7 +212,7 @@ def data_volume_violations(manifests: list[Manifest]) -> list[str]:
             if name not in mounted
         ]
         for path, container in containers(template):
-            if image_name(container.get("image", "")) != "elasticsearch":
+            if server_image(container) != "elasticsearch":
                 continue
             at = where(manifest, prefix + path, container)
             data_mounts = [
@@ -242,7 +251,7 @@ def data_claim_names(manifests: list[Manifest]) -> list[str]:
         data_claims = {
             mount.get("name")
             for _, container in containers(template)
-            if image_name(container.get("image", "")) == "elasticsearch"
+            if server_image(container) == "elasticsearch"
             for mount in container.get("volumeMounts") or []
             if _path(mount.get("mountPath", "")) == _path(ES_DATA_PATH) and mount.get("name") in templates
         }
@@ -305,7 +314,7 @@ def heap_violations(manifests: list[Manifest]) -> list[str]:
         for path, container in containers(template):
             at = where(manifest, prefix + path, container)
             env = {e.get("name"): e for e in container.get("env") or []}
-            required = HEAP_VARIABLE_BY_IMAGE.get(image_name(container.get("image", "")))
+            required = HEAP_VARIABLE_BY_IMAGE.get(server_image(container))
             if required and required not in env:
                 violations.append(f"{at}: env {required} is not set, so the heap is not sized")
             for variable, share in HEAP_SHARES.items():

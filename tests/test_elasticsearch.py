@@ -108,7 +108,7 @@ def test_services_headless_for_discovery_and_client_on_9200(render: Render) -> N
 
 def test_outputs_endpoint_and_claim_names(render: Render) -> None:
     outputs = render(namespace="elk-qa").outputs
-    assert outputs["elasticsearchUrl"] == "http://elk-elasticsearch.elk-qa.svc:9200"
+    assert outputs["elasticsearchUrl"] == "https://elk-elasticsearch.elk-qa.svc:9200"
     assert outputs["dataClaimNames"] == ["data-elk-elasticsearch-0"]
 
 

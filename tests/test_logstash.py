@@ -43,7 +43,7 @@ def test_default_pipeline_writes_to_elasticsearch_from_the_environment() -> None
 
 def test_hosts_variable_comes_from_the_elasticsearch_component(render: Render) -> None:
     rendered = render(namespace="elk-a")
-    env = {e["name"]: e["value"] for e in container(rendered)["env"]}
+    env = {e["name"]: e.get("value") for e in container(rendered)["env"]}
     assert env["ELASTICSEARCH_HOSTS"] == rendered.outputs["elasticsearchUrl"]
     assert env["LS_JAVA_OPTS"] == "-Xms512m -Xmx512m"
 

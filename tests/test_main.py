@@ -17,7 +17,7 @@ Render = Callable[..., Rendered]
 def test_stack_exports_the_endpoints(rendered_stacks: dict[str, Rendered], stack: str) -> None:
     outputs = rendered_stacks[stack].outputs
     namespace = {"qa": "elk-qa", "test": "elk-test"}[stack]
-    assert outputs["elasticsearchUrl"] == f"http://elk-elasticsearch.{namespace}.svc:9200"
+    assert outputs["elasticsearchUrl"] == f"https://elk-elasticsearch.{namespace}.svc:9200"
     assert outputs["logstashEndpoints"]["tcp"] == f"elk-logstash.{namespace}.svc:5000"
     assert outputs["dataClaimNames"] == ["data-elk-elasticsearch-0"]
     assert outputs["kibanaUrl"].startswith(("http://", "https://"))
@@ -34,8 +34,11 @@ def test_components_are_the_top_level_resources(rendered_stacks: dict[str, Rende
     )
     assert top == [
         "elk-stack:index:ElasticsearchNode",
+        "elk-stack:index:ElasticsearchSetup",
         "elk-stack:index:KibanaUi",
         "elk-stack:index:LogstashPipeline",
+        "elk-stack:index:StackCredentials",
+        "elk-stack:index:StackNetworkPolicies",
     ]
 
 

@@ -24,7 +24,7 @@ from tools.render import (
     stack_config,
 )
 
-PROJECT_FILES = ["__main__.py", "Pulumi.yaml", "components", "tools", "pipelines"]
+PROJECT_FILES = ["__main__.py", "Pulumi.yaml", "components", "tools", "pipelines", "scripts"]
 
 
 def project_copy(tmp_path: Path, stack_files: dict[str, str]) -> Path:
@@ -73,7 +73,10 @@ def test_render_writes_one_file_per_object_and_resources_json(tmp_path: Path, st
         document = yaml.safe_load(path.read_text())
         assert path.name.endswith(f"-{document['kind'].lower()}-{document['metadata']['name']}.yaml")
     resources = json.loads((out / "resources.json").read_text())
-    assert len(resources) == len(manifests) + 3, "every object plus the three components"
+    kubernetes = [r for r in resources if r["type"].startswith("kubernetes:")]
+    assert len(kubernetes) == len(manifests), "one resource record per object"
+    components = sorted(r["name"] for r in resources if r["type"].startswith("elk-stack:"))
+    assert components[:3] == ["credentials", "elasticsearch", "elasticsearch-tls"]
     for record in resources:
         assert {"type", "name", "parent", "protect", "retainOnDelete", "ignoreChanges"} <= record.keys()
     assert f"into {out}" in result.stdout

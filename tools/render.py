@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextvars
+import hashlib
 import json
+import logging
 import os
 import runpy
 import shutil
@@ -58,6 +60,18 @@ class Rendered:
     manifests: list[dict[str, Any]] = field(default_factory=list)
     resources: list[dict[str, Any]] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Collector(logging.Handler):
+    """Keeps the program's `pulumi.log.warn` messages, which `pulumi preview` would show."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def _find_secure(value: Any, path: str) -> list[str]:
@@ -123,6 +137,15 @@ def _plain(value: Any, show_secrets: bool) -> Any:
     return value
 
 
+def _redact_secret(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A Secret with every value replaced: the mocks do not know which outputs are secret."""
+    redacted = dict(manifest)
+    for field_name in ("data", "stringData"):
+        if field_name in redacted:
+            redacted[field_name] = dict.fromkeys(redacted[field_name], REDACTED)
+    return redacted
+
+
 def _parent_ref(urn: str) -> str | None:
     """`type::name` of a resource from its URN; mock URNs are not the engine's, so keep it short."""
     if not urn:
@@ -131,11 +154,30 @@ def _parent_ref(urn: str) -> str | None:
     return f"{parts[2].split('$')[-1]}::{parts[3]}"
 
 
+def _placeholder(kind: str, name: str) -> str:
+    """A stable stand-in for a value a provider computes; clearly not a real one."""
+    return f"mock-{kind}-{hashlib.sha256(name.encode()).hexdigest()[:24]}"
+
+
+# Outputs that providers compute and programs consume. Without them a Secret built from
+# a generated password or certificate would render empty.
+COMPUTED_OUTPUTS = {
+    "random:index/randomPassword:RandomPassword": {"result": "password"},
+    "tls:index/privateKey:PrivateKey": {"privateKeyPem": "private-key", "publicKeyPem": "public-key"},
+    "tls:index/selfSignedCert:SelfSignedCert": {"certPem": "ca-certificate"},
+    "tls:index/certRequest:CertRequest": {"certRequestPem": "certificate-request"},
+    "tls:index/locallySignedCert:LocallySignedCert": {"certPem": "certificate"},
+}
+
+
 class _EchoMocks(Mocks):
-    """Each resource's state is its inputs; invokes are not expected and fail loudly."""
+    """Each resource's state is its inputs (plus placeholders); invokes fail loudly."""
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
-        return f"{args.name}-id", dict(args.inputs)
+        state = dict(args.inputs)
+        for output, kind in COMPUTED_OUTPUTS.get(args.typ, {}).items():
+            state[output] = _placeholder(kind, args.name)
+        return f"{args.name}-id", state
 
     def call(self, args: MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         raise NotImplementedError(f"the offline render does not answer invoke {args.token}")
@@ -192,7 +234,12 @@ def _run(config: dict[str, str], stack: str, program: Path, show_secrets: bool) 
     set_root_resource(None)  # type: ignore[arg-type]  # the SDK's own reset value
     pulumi.runtime.set_all_config(config)
     monitor = _RecordingMonitor(_EchoMocks())
-    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    collector = _Collector()
+    logger = logging.Logger(f"{PROJECT}.render")
+    logger.addHandler(collector)
+    pulumi.runtime.set_mocks(
+        monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger
+    )
     try:
 
         def program_run() -> None:
@@ -207,11 +254,16 @@ def _run(config: dict[str, str], stack: str, program: Path, show_secrets: bool) 
         loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
         asyncio.set_event_loop(None)
-    rendered = Rendered(outputs=_plain(outputs, show_secrets))
+    rendered = Rendered(outputs=_plain(outputs, show_secrets), warnings=collector.messages)
     for urn, registration in sorted(monitor.resources.items()):
         kind_type = urn.split("::")[2].split("$")[-1]
         if kind_type.startswith("kubernetes:"):
-            rendered.manifests.append(_plain(registration.state, show_secrets))
+            is_secret = registration.state.get("kind") == "Secret"
+            # A Secret's keys are shown even when its (wrapped) values are not.
+            manifest = _plain(registration.state, show_secrets or is_secret)
+            if is_secret and not show_secrets:
+                manifest = _redact_secret(manifest)
+            rendered.manifests.append(manifest)
     rendered.resources = sorted(monitor.registrations, key=lambda r: (r["type"], r["name"]))
     return rendered
 
@@ -270,12 +322,12 @@ def write_build(rendered: Rendered, out_dir: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def render(stack: str, out_root: Path, show_secrets: bool = False) -> Path:
-    """Render `Pulumi.<stack>.yaml` into `<out_root>/<stack>/`; return that directory."""
+def render(stack: str, out_root: Path, show_secrets: bool = False) -> tuple[Path, list[str]]:
+    """Render `Pulumi.<stack>.yaml` into `<out_root>/<stack>/`; return it and the warnings."""
     rendered = run_program(stack_config(stack), stack=stack, show_secrets=show_secrets)
     out_dir = out_root / stack
     write_build(rendered, out_dir)
-    return out_dir
+    return out_dir, rendered.warnings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,10 +342,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        out_dir = render(args.stack, args.out, args.show_secrets)
+        out_dir, warnings = render(args.stack, args.out, args.show_secrets)
     except (StackFileError, pulumi.RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     count = sum(1 for _ in out_dir.glob("*.yaml"))
     print(f"rendered {count} manifests for stack {args.stack!r} into {out_dir}")
     return 0

@@ -1,0 +1,103 @@
+"""`StackCredentials`: generated passwords and Kibana keys, stable across every `pulumi up`.
+
+The values come from `pulumi-random`, so they live (encrypted) in Pulumi state and are
+generated once, unlike Helm charts that regenerate them on upgrade. Each consumer gets a
+Secret with only what it needs: Logstash never sees the superuser's password, and Kibana
+connects as `kibana_system`.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_random as random
+from pulumi_kubernetes.core.v1 import Secret
+
+from components import common
+from components.config import Security
+
+USERNAME_KEY = "username"
+PASSWORD_KEY = "password"
+SUPERUSER = "elastic"
+KIBANA_USER = "kibana_system"
+# Kibana's three keys must each be 32+ characters and never change, or encrypted saved
+# objects, alerts and reports become unreadable.
+KIBANA_KEYS = {
+    "xpack.security.encryptionKey": "security-key",
+    "xpack.encryptedSavedObjects.encryptionKey": "saved-objects-key",
+    "xpack.reporting.encryptionKey": "reporting-key",
+}
+NAMES = common.Names("credentials")
+
+
+def _password(parent: pulumi.Resource, name: str, length: int) -> random.RandomPassword:
+    """Letters and digits only: nothing to escape in YAML, JSON, URLs or shell."""
+    return random.RandomPassword(
+        name, length=length, special=False, opts=pulumi.ResourceOptions(parent=parent)
+    )
+
+
+class StackCredentials(pulumi.ComponentResource):
+    """The users' passwords and Kibana's encryption keys, each in its consumer's Secret."""
+
+    elastic_secret_name: pulumi.Output[str]
+    kibana_secret_name: pulumi.Output[str]
+    logstash_secret_name: pulumi.Output[str]
+    kibana_keys_secret_name: pulumi.Output[str]
+    elastic_password: pulumi.Output[str]
+    revision: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        config: Security,
+        *,
+        target: common.Target,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("elk-stack:index:StackCredentials", name, None, opts)
+        labels = common.labels("elasticsearch", "credentials", target.version)
+        passwords = {
+            user: _password(self, f"{name}-{key}", 32)
+            for user, key in (
+                (SUPERUSER, "elastic"),
+                (KIBANA_USER, "kibana"),
+                (config.logstash_user, "logstash"),
+            )
+        }
+        keys = {setting: _password(self, f"{name}-{key}", 48) for setting, key in KIBANA_KEYS.items()}
+
+        def secret(logical: str, object_name: str, data: dict[str, pulumi.Input[str]]) -> Secret:
+            return Secret(
+                logical,
+                metadata=common.metadata(object_name, target.namespace, labels),
+                type="Opaque",
+                string_data=data,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        def user_secret(user: str, purpose: str) -> Secret:
+            data: dict[str, pulumi.Input[str]] = {USERNAME_KEY: user, PASSWORD_KEY: passwords[user].result}
+            return secret(f"{name}-{purpose}", f"{common.INSTANCE}-{purpose}-credentials", data)
+
+        self.elastic_secret_name = user_secret(SUPERUSER, "elastic").metadata.name
+        self.kibana_secret_name = user_secret(KIBANA_USER, "kibana").metadata.name
+        self.logstash_secret_name = user_secret(config.logstash_user, "logstash").metadata.name
+        self.kibana_keys_secret_name = secret(
+            f"{name}-kibana-keys",
+            f"{common.INSTANCE}-kibana-encryption-keys",
+            {setting: password.result for setting, password in keys.items()},
+        ).metadata.name
+        self.elastic_password = pulumi.Output.secret(passwords[SUPERUSER].result)
+        # Changes whenever a password does, so the setup Job re-runs and applies it. A
+        # digest of 190 random bits reveals nothing, so it need not be secret.
+        self.revision = pulumi.Output.unsecret(
+            pulumi.Output.all(*(p.result for p in passwords.values())).apply(lambda v: common.digest(*v))
+        )
+        self.register_outputs(
+            {
+                "elasticSecretName": self.elastic_secret_name,
+                "kibanaSecretName": self.kibana_secret_name,
+                "logstashSecretName": self.logstash_secret_name,
+                "kibanaKeysSecretName": self.kibana_keys_secret_name,
+            }
+        )

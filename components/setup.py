@@ -1,0 +1,118 @@
+"""`ElasticsearchSetup`: a Job that creates the stack's users.
+
+It follows Elastic's docker-compose "setup" service: it runs `scripts/elasticsearch-setup.sh`
+in the Elasticsearch image (which has curl and bash). Every step is an upsert, so running
+it again is safe. The pod template carries a digest of the passwords: a changed password
+changes the Job, Pulumi replaces it, and the new Job applies the new password.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi_kubernetes.batch.v1 import Job
+from pulumi_kubernetes.core.v1 import ConfigMap
+
+from components import certificates, common
+from components.config import ElasticsearchConfig, Security
+from components.credentials import PASSWORD_KEY, StackCredentials
+from components.elasticsearch import ElasticsearchNode
+
+APP = "elasticsearch-setup"
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-setup.sh"
+SCRIPT_DIR = "/opt/elk-stack"
+CERTS_DIR = "/opt/elk-stack/certs"
+REVISION_ANNOTATION = "elk-stack/credentials-revision"
+NAMES = common.Names(APP)
+
+
+def pod_spec(
+    elasticsearch_config: ElasticsearchConfig,
+    security: Security,
+    target: common.Target,
+    elasticsearch: ElasticsearchNode,
+    credentials: StackCredentials,
+) -> dict[str, Any]:
+    """A run-to-completion pod with only the Secrets the script needs."""
+    env: list[dict[str, Any]] = [
+        {"name": "ES_URL", "value": elasticsearch.http_endpoint},
+        common.secret_env("ELASTIC_PASSWORD", credentials.elastic_secret_name, PASSWORD_KEY),
+        common.secret_env("KIBANA_PASSWORD", credentials.kibana_secret_name, PASSWORD_KEY),
+        {"name": "LOGSTASH_USER", "value": security.logstash_user},
+        common.secret_env("LOGSTASH_PASSWORD", credentials.logstash_secret_name, PASSWORD_KEY),
+        {"name": "LOGSTASH_INDICES", "value": json.dumps(security.logstash_indices)},
+    ]
+    mounts = [{"name": "script", "mountPath": SCRIPT_DIR, "readOnly": True}]
+    volumes: list[dict[str, Any]] = [{"name": "script", "configMap": {"name": NAMES.config}}]
+    if elasticsearch.https and elasticsearch.ca_secret_name is not None:
+        volume = certificates.ca_volume(elasticsearch.ca_secret_name)
+        volumes.append(volume)
+        mounts.append({"name": volume["name"], "mountPath": CERTS_DIR, "readOnly": True})
+        env.append({"name": "CA_CERT", "value": f"{CERTS_DIR}/{certificates.CA_KEY}"})
+    container = {
+        "name": "setup",
+        "image": f"{elasticsearch_config.image}:{target.version}",
+        "command": ["bash", f"{SCRIPT_DIR}/{SCRIPT.name}"],
+        "env": env,
+        "resources": {
+            "requests": {"cpu": "50m", "memory": "64Mi"},
+            "limits": {"cpu": "500m", "memory": "128Mi"},
+        },
+        "securityContext": common.container_security_context(read_only_root=True),
+        "volumeMounts": mounts,
+    }
+    spec = common.pod_spec([container], volumes, target.pull_secrets, NAMES.workload)
+    spec["restartPolicy"] = "OnFailure"
+    return spec
+
+
+class ElasticsearchSetup(pulumi.ComponentResource):
+    """The Job that sets `kibana_system`'s password and creates Logstash's user and role."""
+
+    pod_labels: dict[str, str]
+
+    def __init__(
+        self,
+        name: str,
+        elasticsearch_config: ElasticsearchConfig,
+        security: Security,
+        *,
+        elasticsearch: ElasticsearchNode,
+        credentials: StackCredentials,
+        target: common.Target,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("elk-stack:index:ElasticsearchSetup", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = common.labels(APP, "setup", target.version)
+        self.pod_labels = common.selector_labels(APP)
+        files = {SCRIPT.name: SCRIPT.read_text()}
+        config_map = ConfigMap(
+            f"{name}-script",
+            metadata=common.metadata(NAMES.config, target.namespace, labels),
+            data=files,
+            opts=child,
+        )
+        account = common.service_account(self, f"{name}-account", NAMES.workload, target.namespace, labels)
+        annotations = {**common.pod_annotations(files), REVISION_ANNOTATION: credentials.revision}
+        self.job = Job(
+            name,
+            metadata=common.metadata(NAMES.workload, target.namespace, labels),
+            spec={
+                "backoffLimit": 6,
+                "activeDeadlineSeconds": 1800,
+                "template": {
+                    "metadata": {"labels": labels, "annotations": annotations},
+                    "spec": pod_spec(elasticsearch_config, security, target, elasticsearch, credentials),
+                },
+            },
+            # A Job's template is immutable: a change replaces the Job, which must be
+            # deleted first because its name is fixed.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[config_map, account, elasticsearch], delete_before_replace=True
+            ),
+        )
+        self.register_outputs({"jobName": self.job.metadata.name})

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Configure Elasticsearch's users after it starts; run by the elk-elasticsearch-setup Job.
+#
+# Idempotent by construction: every call is an upsert (set a password, PUT a role, PUT a
+# user), so a re-run succeeds, a changed password is applied, and nothing can fail with
+# "already exists". Passwords reach curl through file descriptors (printf is a shell
+# built-in), never through a command line.
+#
+# Environment: ES_URL, ELASTIC_PASSWORD, KIBANA_PASSWORD, LOGSTASH_USER,
+# LOGSTASH_PASSWORD, LOGSTASH_INDICES (a JSON array of patterns), optional CA_CERT (a CA
+# file for https), WAIT_ATTEMPTS and WAIT_SECONDS (how long to wait for the cluster).
+set -euo pipefail
+
+: "${ES_URL:?}" "${ELASTIC_PASSWORD:?}" "${KIBANA_PASSWORD:?}"
+: "${LOGSTASH_USER:?}" "${LOGSTASH_PASSWORD:?}" "${LOGSTASH_INDICES:?}"
+attempts="${WAIT_ATTEMPTS:-120}"
+pause="${WAIT_SECONDS:-5}"
+
+# es METHOD PATH [BODY]: one authenticated request as `elastic`; fails on HTTP errors.
+es() {
+  local method=$1 path=$2 body=${3:-}
+  local options=(--silent --show-error --fail --max-time 30 -X "$method" -H 'Content-Type: application/json')
+  if [[ -n "${CA_CERT:-}" ]]; then
+    options+=(--cacert "$CA_CERT")
+  fi
+  # Process substitutions stay open only for the command they appear in: keep them on
+  # the curl line itself.
+  curl "${options[@]}" -K <(printf 'user = "elastic:%s"\n' "$ELASTIC_PASSWORD") \
+    --data-binary @<(printf '%s' "$body") "$ES_URL$path"
+  echo
+}
+
+echo "waiting for Elasticsearch at $ES_URL"
+for ((attempt = 1; ; attempt++)); do
+  if es GET "/_cluster/health?wait_for_status=yellow&timeout=5s" >/dev/null 2>&1; then
+    break
+  fi
+  if ((attempt >= attempts)); then
+    echo "Elasticsearch did not become ready after $attempts attempts" >&2
+    exit 1
+  fi
+  sleep "$pause"
+done
+
+echo "setting the kibana_system password"
+es POST /_security/user/kibana_system/_password "$(printf '{"password":"%s"}' "$KIBANA_PASSWORD")"
+
+echo "writing role and user $LOGSTASH_USER"
+es PUT "/_security/role/$LOGSTASH_USER" "$(printf '{"cluster":["monitor"],"indices":[{"names":%s,"privileges":["create_doc","auto_configure"]}]}' "$LOGSTASH_INDICES")"
+es PUT "/_security/user/$LOGSTASH_USER" "$(printf '{"password":"%s","roles":["%s"],"full_name":"Logstash writer"}' "$LOGSTASH_PASSWORD" "$LOGSTASH_USER")"
+
+echo "done"
