@@ -25,9 +25,11 @@ es() {
   fi
   # Process substitutions stay open only for the command they appear in: keep them on
   # the curl line itself.
+  local status=0
   curl "${options[@]}" -K <(printf 'user = "elastic:%s"\n' "$ELASTIC_PASSWORD") \
-    --data-binary @<(printf '%s' "$body") "$ES_URL$path"
+    --data-binary @<(printf '%s' "$body") "$ES_URL$path" || status=$?
   echo
+  return "$status"
 }
 
 echo "waiting for Elasticsearch at $ES_URL"

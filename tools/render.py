@@ -204,6 +204,11 @@ class _RecordingMonitor(MockMonitor):
                 "replaceOnChanges": sorted(request.replaceOnChanges),
                 "dependsOn": sorted(filter(None, map(_parent_ref, request.dependencies))),
             }
+            if request.custom and not request.type.startswith("kubernetes:"):
+                # Generated passwords and certificates: their settings (lengths, validity,
+                # renewal windows) are only visible here. Secret inputs stay redacted.
+                inputs = rpc.deserialize_properties(request.object)
+                entry["inputs"] = _plain(inputs, show_secrets=False)
             with self.lock:
                 self.registrations.append(entry)
         return super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -313,7 +318,8 @@ def write_build(rendered: Rendered, out_dir: Path) -> None:
             (staging / manifest_file_name(manifest)).write_text(
                 yaml.dump(manifest, Dumper=_ManifestDumper, sort_keys=True, default_flow_style=False)
             )
-        (staging / "resources.json").write_text(json.dumps(rendered.resources, indent=2) + "\n")
+        resources = json.dumps(rendered.resources, indent=2, sort_keys=True)
+        (staging / "resources.json").write_text(resources + "\n")
         (staging / "outputs.json").write_text(json.dumps(rendered.outputs, indent=2, sort_keys=True) + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)

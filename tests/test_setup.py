@@ -1,0 +1,207 @@
+"""The setup Job: its script against a fake Elasticsearch, and the Job's manifest."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.conftest import find
+from tools.render import PROJECT_DIR, Rendered
+
+SCRIPT = PROJECT_DIR / "scripts" / "elasticsearch-setup.sh"
+Render = Callable[..., Rendered]
+
+
+@dataclass
+class FakeElasticsearch:
+    """Records every request and answers like a cluster that upserts users and roles."""
+
+    calls: list[tuple[str, str, str, Any]] = field(default_factory=list)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    roles: dict[str, Any] = field(default_factory=dict)
+    unhealthy_answers: int = 0
+    refuse: str = "-"
+    url: str = ""
+
+
+@pytest.fixture
+def fake_es() -> Iterator[FakeElasticsearch]:
+    state = FakeElasticsearch()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def handle_call(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length).decode()
+            body: dict[str, Any] = json.loads(raw) if raw else {}
+            state.calls.append((self.command, self.path, self.headers.get("Authorization", ""), body))
+            status = 200
+            if self.path.startswith("/_cluster/health") and state.unhealthy_answers > 0:
+                state.unhealthy_answers -= 1
+                status = 503
+            elif self.path.startswith(state.refuse):
+                status = 401
+            elif self.path.endswith("/_password"):
+                state.users.setdefault(self.path.split("/")[3], {})["password"] = body["password"]
+            elif self.command == "PUT" and self.path.startswith("/_security/user/"):
+                state.users[self.path.rsplit("/", 1)[1]] = body
+            elif self.command == "PUT" and self.path.startswith("/_security/role/"):
+                state.roles[self.path.rsplit("/", 1)[1]] = body
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        do_GET = do_POST = do_PUT = handle_call  # noqa: N815 - http.server's method names
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def run_setup(es: FakeElasticsearch, **overrides: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": os.environ["PATH"],
+        "ES_URL": es.url,
+        "ELASTIC_PASSWORD": "elastic-pw",
+        "KIBANA_PASSWORD": "kibana-pw",
+        "LOGSTASH_USER": "logstash-writer",
+        "LOGSTASH_PASSWORD": "logstash-pw",
+        "LOGSTASH_INDICES": '["logs-*-*"]',
+        "WAIT_ATTEMPTS": "5",
+        "WAIT_SECONDS": "0",
+        **overrides,
+    }
+    return subprocess.run(
+        ["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("bash") is None or shutil.which("curl") is None,
+    reason="the setup script needs bash and curl",
+)
+
+ELASTIC_AUTH = "Basic ZWxhc3RpYzplbGFzdGljLXB3"  # base64("elastic:elastic-pw")
+
+
+def test_setup_creates_the_users_and_role(fake_es: FakeElasticsearch) -> None:
+    result = run_setup(fake_es)
+    assert result.returncode == 0, result.stderr
+    assert [(method, path) for method, path, _, _ in fake_es.calls] == [
+        ("GET", "/_cluster/health?wait_for_status=yellow&timeout=5s"),
+        ("POST", "/_security/user/kibana_system/_password"),
+        ("PUT", "/_security/role/logstash-writer"),
+        ("PUT", "/_security/user/logstash-writer"),
+    ]
+    assert {auth for _, _, auth, _ in fake_es.calls} == {ELASTIC_AUTH}
+    assert fake_es.users["kibana_system"] == {"password": "kibana-pw"}
+    assert fake_es.users["logstash-writer"]["password"] == "logstash-pw"
+    assert fake_es.users["logstash-writer"]["roles"] == ["logstash-writer"]
+    assert fake_es.roles["logstash-writer"] == {
+        "cluster": ["monitor"],
+        "indices": [{"names": ["logs-*-*"], "privileges": ["create_doc", "auto_configure"]}],
+    }
+
+
+def test_setup_is_idempotent(fake_es: FakeElasticsearch) -> None:
+    assert run_setup(fake_es).returncode == 0
+    first = (dict(fake_es.users), dict(fake_es.roles))
+    second_run = run_setup(fake_es)
+    assert second_run.returncode == 0, second_run.stderr
+    assert (fake_es.users, fake_es.roles) == first
+    assert len(fake_es.calls) == 8
+    assert all(method in ("GET", "POST", "PUT") for method, _, _, _ in fake_es.calls), "upserts only"
+
+
+def test_rerun_after_a_password_change_applies_it(fake_es: FakeElasticsearch) -> None:
+    assert run_setup(fake_es).returncode == 0
+    assert run_setup(fake_es, LOGSTASH_PASSWORD="rotated-1", KIBANA_PASSWORD="rotated-2").returncode == 0
+    assert fake_es.users["logstash-writer"]["password"] == "rotated-1"
+    assert fake_es.users["kibana_system"]["password"] == "rotated-2"
+
+
+def test_setup_waits_for_the_cluster(fake_es: FakeElasticsearch) -> None:
+    fake_es.unhealthy_answers = 2
+    result = run_setup(fake_es)
+    assert result.returncode == 0, result.stderr
+    health = [path for _, path, _, _ in fake_es.calls if path.startswith("/_cluster/health")]
+    assert len(health) == 3
+
+
+def test_setup_gives_up_when_the_cluster_never_comes(fake_es: FakeElasticsearch) -> None:
+    fake_es.unhealthy_answers = 100
+    result = run_setup(fake_es, WAIT_ATTEMPTS="3")
+    assert result.returncode == 1
+    assert "did not become ready after 3 attempts" in result.stderr
+    assert not fake_es.users
+
+
+def test_setup_fails_on_an_error_answer(fake_es: FakeElasticsearch) -> None:
+    """A refused request (a wrong elastic password, say) must fail the Job, not pass silently."""
+    fake_es.refuse = "/_security/role/"
+    result = run_setup(fake_es)
+    assert result.returncode != 0
+    assert "401" in result.stderr
+    assert "logstash-writer" not in fake_es.users, "nothing after the refused step runs"
+
+
+def test_setup_fails_when_elasticsearch_is_unreachable(fake_es: FakeElasticsearch) -> None:
+    result = run_setup(fake_es, ES_URL="http://127.0.0.1:9", WAIT_ATTEMPTS="2")
+    assert result.returncode == 1
+    assert "did not become ready after 2 attempts" in result.stderr
+
+
+def test_passwords_never_reach_a_command_line() -> None:
+    text = SCRIPT.read_text()
+    assert "-u " not in text and "--user " not in text
+    assert "-K <(printf" in text and "--data-binary @<(printf" in text
+
+
+def test_job_runs_the_script_with_secrets_from_secrets(rendered_stacks: dict[str, Rendered]) -> None:
+    rendered = rendered_stacks["qa"]
+    job = find(rendered.manifests, "Job", "elk-elasticsearch-setup")
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == "docker.elastic.co/elasticsearch/elasticsearch:9.4.3"
+    assert container["command"] == ["bash", "/opt/elk-stack/elasticsearch-setup.sh"]
+    env = {e["name"]: e for e in container["env"]}
+    for variable, secret in (
+        ("ELASTIC_PASSWORD", "elk-elastic-credentials"),
+        ("KIBANA_PASSWORD", "elk-kibana-credentials"),
+        ("LOGSTASH_PASSWORD", "elk-logstash-credentials"),
+    ):
+        assert env[variable] == {
+            "name": variable,
+            "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}},
+        }
+    assert env["CA_CERT"]["value"] == "/opt/elk-stack/certs/ca.crt"
+    assert env["ES_URL"]["value"] == rendered.outputs["elasticsearchUrl"]
+    script = find(rendered.manifests, "ConfigMap", "elk-elasticsearch-setup-config")
+    assert script["data"]["elasticsearch-setup.sh"] == SCRIPT.read_text()
+    assert pod["restartPolicy"] == "OnFailure"
+
+
+def test_job_is_replaced_when_a_password_changes(rendered_stacks: dict[str, Rendered]) -> None:
+    rendered = rendered_stacks["qa"]
+    job = find(rendered.manifests, "Job", "elk-elasticsearch-setup")
+    assert len(job["spec"]["template"]["metadata"]["annotations"]["elk-stack/credentials-revision"]) == 64
+    record = next(r for r in rendered.resources if r["type"] == "kubernetes:batch/v1:Job")
+    assert "kubernetes:apps/v1:StatefulSet::elasticsearch" in record["dependsOn"], (
+        "runs after the node exists"
+    )
