@@ -14,7 +14,7 @@ import re
 import typing
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -259,25 +259,6 @@ class Ingress(_Model):
         return host
 
 
-def _heap_problems(heap: str | None, resources: Resources, share: Decimal) -> list[tuple[str, str]]:
-    """Check that a heap leaves the JVM's off-heap memory room inside the pod's limit."""
-    limit = resources.memory_limit_bytes
-    if limit < 512 * 2**20:
-        return [
-            ("resources.limits.memory", f"{resources.limits.memory} is below the 512Mi a JVM service needs")
-        ]
-    if heap is not None and parse_jvm_size(heap) > limit * share:
-        return [
-            (
-                "heap",
-                f"{heap} is more than {share:.0%} of resources.limits.memory "
-                f"({resources.limits.memory}); the pod would be OOMKilled. "
-                f"Lower the heap or raise the limit",
-            )
-        ]
-    return []
-
-
 def _default_heap(resources: Resources) -> str:
     """Half the memory limit, in whole MiB: the share Elastic recommends for the heap."""
     return f"{int(resources.memory_limit_bytes / 2) // 2**20}m"
@@ -316,9 +297,43 @@ class ElasticsearchTls(_Model):
 
 
 class _JvmService(_Workload):
-    """A component whose main process is a JVM with a configured heap."""
+    """A component whose main process is a JVM with a configured heap.
 
+    The heap rules are field validators, which see the already validated `resources`
+    (declared first), so they are reported even when another key of the section is wrong.
+    """
+
+    HEAP_SHARE: ClassVar[Decimal]
     heap: str | None
+
+    @field_validator("resources")
+    @classmethod
+    def _enough_for_a_jvm(cls, resources: Resources) -> Resources:
+        if resources.memory_limit_bytes < 512 * 2**20:
+            _rule_violations(
+                [("limits.memory", f"{resources.limits.memory} is below the 512Mi a JVM service needs")]
+            )
+        return resources
+
+    @field_validator("heap")
+    @classmethod
+    def _heap_within_limit(cls, heap: str | None, info: ValidationInfo) -> str | None:
+        resources = info.data.get("resources")
+        if (
+            heap is not None
+            and resources is not None
+            and parse_jvm_size(heap) > resources.memory_limit_bytes * cls.HEAP_SHARE
+        ):
+            raise ValueError(
+                f"{heap} is more than {cls.HEAP_SHARE:.0%} of resources.limits.memory "
+                f"({resources.limits.memory}); the pod would be OOMKilled. Lower the heap or raise the limit"
+            )
+        return heap
+
+    @model_validator(mode="after")
+    def _fill_default_heap(self) -> _JvmService:
+        self.heap = self.heap or _default_heap(self.resources)
+        return self
 
     @property
     def java_options(self) -> str:
@@ -328,6 +343,8 @@ class _JvmService(_Workload):
 
 class ElasticsearchConfig(_JvmService):
     """The Elasticsearch node: a StatefulSet with one protected data PVC per ordinal."""
+
+    HEAP_SHARE = Decimal("0.5")
 
     replicas: int = Field(1, description="Number of nodes. Only `1` (single-node) is supported for now.")
     image: str = Field(
@@ -358,43 +375,41 @@ class ElasticsearchConfig(_JvmService):
             )
         return replicas
 
-    @model_validator(mode="after")
-    def _heap_fits(self) -> ElasticsearchConfig:
-        _rule_violations(_heap_problems(self.heap, self.resources, Decimal("0.5")))
-        self.heap = self.heap or _default_heap(self.resources)
-        return self
-
 
 class Queue(_Model):
     """Logstash's queue; `persisted` keeps accepted events across a pod restart."""
 
     type: Literal["persisted", "memory"] = Field(
-        "persisted", description="`persisted` (on disk, survives restarts) or `memory`."
+        "persisted",
+        validate_default=True,
+        description="`persisted` (on disk, survives restarts) or `memory`.",
     )
-    max_bytes: LogstashBytes = Field("1gb", description="`queue.max_bytes`, e.g. `1gb`; must fit the volume.")
     storage: Storage = Field(
         default_factory=lambda: Storage(size="2Gi"),
         description="One PVC per replica for the persisted queue; default 2Gi.",
     )
+    max_bytes: LogstashBytes = Field(
+        "1gb", validate_default=True, description="`queue.max_bytes`, e.g. `1gb`; must fit the volume."
+    )
 
-    @model_validator(mode="after")
-    def _fits_volume(self) -> Queue:
-        if self.type == "persisted" and parse_logstash_bytes(self.max_bytes) > parse_quantity(
-            self.storage.size
+    @field_validator("max_bytes")
+    @classmethod
+    def _fits_volume(cls, max_bytes: str, info: ValidationInfo) -> str:
+        """Reported at maxBytes: the volume is usually sized on purpose, the cap copied."""
+        storage = info.data.get("storage")
+        if (
+            info.data.get("type") == "persisted"
+            and storage
+            and parse_logstash_bytes(max_bytes) > parse_quantity(storage.size)
         ):
-            _rule_violations(
-                [
-                    (
-                        "maxBytes",
-                        f"{self.max_bytes} does not fit the queue volume (storage.size {self.storage.size})",
-                    )
-                ]
-            )
-        return self
+            raise ValueError(f"{max_bytes} does not fit the queue volume (storage.size {storage.size})")
+        return max_bytes
 
 
 class LogstashConfig(_JvmService):
     """Logstash: the pipeline applications send their logs to."""
+
+    HEAP_SHARE = Decimal("0.75")
 
     replicas: int = Field(1, ge=1, description="Number of Logstash pods, each with its own queue volume.")
     image: str = Field(
@@ -434,12 +449,6 @@ class LogstashConfig(_JvmService):
             raise ValueError(f"pipeline {pipeline!r} has no input with a `port => N` to expose")
         return pipeline
 
-    @model_validator(mode="after")
-    def _heap_fits(self) -> LogstashConfig:
-        _rule_violations(_heap_problems(self.heap, self.resources, Decimal("0.75")))
-        self.heap = self.heap or _default_heap(self.resources)
-        return self
-
     @property
     def pipeline_text(self) -> str:
         """The pipeline file's content, read once during validation."""
@@ -463,18 +472,14 @@ class KibanaConfig(_Workload):
     service: Service = Field(default_factory=Service, description="The Kibana Service.")
     ingress: Ingress | None = Field(None, description="Optional Ingress; sets `server.publicBaseUrl`.")
 
-    @model_validator(mode="after")
-    def _enough_memory(self) -> KibanaConfig:
-        if self.resources.memory_limit_bytes < 2**30:
+    @field_validator("resources")
+    @classmethod
+    def _enough_memory(cls, resources: Resources) -> Resources:
+        if resources.memory_limit_bytes < 2**30:
             _rule_violations(
-                [
-                    (
-                        "resources.limits.memory",
-                        f"{self.resources.limits.memory} is below the 1Gi Kibana needs to start",
-                    )
-                ]
+                [("limits.memory", f"{resources.limits.memory} is below the 1Gi Kibana needs to start")]
             )
-        return self
+        return resources
 
 
 class Security(_Model):
@@ -536,15 +541,16 @@ class StackConfig(_Model):
     image_pull_secrets: list[DnsLabel] = Field(
         default_factory=list, description="Names of existing Secrets used to pull images."
     )
+    # Security comes before the components: their field validators check against it.
+    security: Security = Field(default_factory=Security, description="Authentication and least privilege.")
+    network_policy: NetworkPolicyConfig = Field(
+        default_factory=NetworkPolicyConfig, description="NetworkPolicies."
+    )
     elasticsearch: ElasticsearchConfig = Field(
         default_factory=ElasticsearchConfig, description="Elasticsearch."
     )
     logstash: LogstashConfig = Field(default_factory=LogstashConfig, description="Logstash.")
     kibana: KibanaConfig = Field(default_factory=KibanaConfig, description="Kibana.")
-    security: Security = Field(default_factory=Security, description="Authentication and least privilege.")
-    network_policy: NetworkPolicyConfig = Field(
-        default_factory=NetworkPolicyConfig, description="NetworkPolicies."
-    )
 
     @model_validator(mode="before")
     @classmethod
@@ -564,34 +570,44 @@ class StackConfig(_Model):
             raise ValueError(f"{version} is not supported: 7.x and older are end-of-life; use 8.0 or later")
         return version
 
-    @model_validator(mode="after")
-    def _pipeline_matches_security(self, info: ValidationInfo) -> StackConfig:
-        """Pick the default pipeline for the security mode; check a custom one's variables."""
-        provided = pipeline_variables(
-            self.security.enabled, self.security.enabled and self.elasticsearch.tls.http
-        )
-        pipeline = self.logstash.pipeline or default_pipeline(provided)
-        project_dir = Path((info.context or {}).get("project_dir", "."))
-        text = (project_dir / pipeline).read_text()
-        problems = [
-            (
-                "logstash.pipeline",
-                f"{pipeline} uses ${{{name}}}, which is set only {PIPELINE_VARIABLES[name]}",
-            )
-            if name in PIPELINE_VARIABLES
-            else ("logstash.pipeline", f"{pipeline} uses ${{{name}}}, which nothing sets")
-            for name in referenced_variables(text)
-            if name not in provided
-        ]
-        tls_fields = self.elasticsearch.tls.model_fields_set
-        if not self.security.enabled and (self.elasticsearch.tls.http and "http" in tls_fields):
-            problems.append(("elasticsearch.tls.http", "HTTPS needs security; remove it or enable security"))
-        if not self.security.enabled and self.elasticsearch.tls.existing_secret:
-            problems.append(("elasticsearch.tls.existingSecret", "has no effect with security.enabled false"))
+    @field_validator("elasticsearch")
+    @classmethod
+    def _tls_needs_security(
+        cls, elasticsearch: ElasticsearchConfig, info: ValidationInfo
+    ) -> ElasticsearchConfig:
+        security = info.data.get("security")
+        if security is None or security.enabled:
+            return elasticsearch
+        problems = []
+        if elasticsearch.tls.http and "http" in elasticsearch.tls.model_fields_set:
+            problems.append(("tls.http", "HTTPS needs security; remove it or enable security"))
+        if elasticsearch.tls.existing_secret:
+            problems.append(("tls.existingSecret", "has no effect with security.enabled false"))
         _rule_violations(problems)
-        self.logstash.pipeline = pipeline
-        self.logstash._pipeline_text = text
-        return self
+        return elasticsearch
+
+    @field_validator("logstash")
+    @classmethod
+    def _pipeline_matches_security(cls, logstash: LogstashConfig, info: ValidationInfo) -> LogstashConfig:
+        """Pick the default pipeline for the security mode; check a custom one's variables."""
+        security, elasticsearch = info.data.get("security"), info.data.get("elasticsearch")
+        if security is None or elasticsearch is None:
+            return logstash  # the mode is unknown; those sections report their own problems
+        provided = pipeline_variables(security.enabled, security.enabled and elasticsearch.tls.http)
+        pipeline = logstash.pipeline or default_pipeline(provided)
+        text = (Path((info.context or {}).get("project_dir", ".")) / pipeline).read_text()
+        _rule_violations(
+            [
+                ("pipeline", f"{pipeline} uses ${{{name}}}, which is set only {PIPELINE_VARIABLES[name]}")
+                if name in PIPELINE_VARIABLES
+                else ("pipeline", f"{pipeline} uses ${{{name}}}, which nothing sets")
+                for name in referenced_variables(text)
+                if name not in provided
+            ]
+        )
+        logstash.pipeline = pipeline
+        logstash._pipeline_text = text
+        return logstash
 
     @model_validator(mode="after")
     def _default_storage_class(self) -> StackConfig:
@@ -606,27 +622,42 @@ class StackConfig(_Model):
         return int(self.version.split(".")[0])
 
 
-def _model_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+def _field_at(model: type[BaseModel] | None, segment: str) -> tuple[str, type[BaseModel] | None]:
+    """A key's camelCase alias in `model`, and the model nested under it (if any)."""
+    if model is None:
+        return segment, None
+    found = next(((n, f) for n, f in model.model_fields.items() if segment in (n, f.alias)), None)
+    if found is None:
+        return segment, None
+    name, field = found
+    candidates = [field.annotation, *typing.get_args(field.annotation)]
+    nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+    return field.alias or name, nested[0] if nested else None
+
+
+def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
     """Follow an error location through the models, to suggest the keys valid there."""
+    model: type[BaseModel] | None = StackConfig
     for segment in loc:
-        if isinstance(segment, int):
-            continue
-        field = next((f for name, f in model.model_fields.items() if segment in (name, f.alias)), None)
-        if field is None:
-            return None
-        candidates = [field.annotation, *typing.get_args(field.annotation)]
-        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
-        if not nested:
-            return None
-        model = nested[0]
+        if not isinstance(segment, int):
+            _, model = _field_at(model, segment)
     return model
 
 
 def _key_path(loc: tuple[str | int, ...]) -> str:
-    """Render a location the way `pulumi config set --path` takes it: `a.b[0].c`."""
+    """Render a location the way `pulumi config set --path` takes it: `a.b[0].c`.
+
+    Segments are turned into their camelCase keys: a default that fails validation is
+    located by its Python name.
+    """
     path = ""
+    model: type[BaseModel] | None = StackConfig
     for segment in loc:
-        path += f"[{segment}]" if isinstance(segment, int) else (f".{segment}" if path else segment)
+        if isinstance(segment, int):
+            path += f"[{segment}]"
+            continue
+        key, model = _field_at(model, segment)
+        path += f".{key}" if path else key
     return path
 
 
@@ -638,7 +669,7 @@ def _describe(error: Any) -> list[str]:
             for rel, message in error["ctx"]["problems"]
         ]
     if error["type"] == "extra_forbidden":
-        parent = _model_at(StackConfig, loc[:-1])
+        parent = _model_at(loc[:-1])
         known = [f.alias or n for n, f in parent.model_fields.items()] if parent else []
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(known)}"

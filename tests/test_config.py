@@ -372,3 +372,27 @@ def test_network_peer_needs_a_selector() -> None:
 def test_logstash_user_and_indices() -> None:
     found = problems(security={"logstashUser": "Logstash Writer", "logstashIndices": []})
     assert [line.split(":")[0] for line in found] == ["security.logstashIndices", "security.logstashUser"]
+
+
+def test_cross_key_rules_are_reported_next_to_other_problems_of_the_section() -> None:
+    """A typo elsewhere in a section must not hide the heap or memory rules."""
+    found = problems(
+        elasticsearch={"heap": "3g", "resources": {"limits": {"memory": "4Gi"}}, "replica": 1},
+        logstash={"pipeline": "nope.conf", "heap": "2g"},
+        kibana={"resources": {"limits": {"memory": "512Mi"}}, "bogus": True},
+    )
+    assert [line.split(":")[0] for line in found] == [
+        "elasticsearch.heap",
+        "elasticsearch.replica",
+        "kibana.bogus",
+        "kibana.resources.limits.memory",
+        "logstash.heap",
+        "logstash.pipeline",
+    ]
+
+
+def test_default_queue_cap_must_fit_a_small_volume() -> None:
+    assert problems(logstash={"queue": {"storage": {"size": "512Mi"}}}) == [
+        "logstash.queue.maxBytes: 1gb does not fit the queue volume (storage.size 512Mi)"
+    ]
+    assert problems(logstash={"queue": {"type": "memory", "storage": {"size": "512Mi"}}}) == []
