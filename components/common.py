@@ -21,6 +21,7 @@ PART_OF = "elk-stack"
 INSTANCE = "elk"
 CHECKSUM_ANNOTATION = "elk-stack/config-checksum"
 CA_CHECKSUM_ANNOTATION = "elk-stack/ca-checksum"
+CREDENTIALS_ANNOTATION = "elk-stack/credentials-revision"
 UID = 1000
 
 
@@ -162,11 +163,21 @@ def config_checksum(files: dict[str, str]) -> str:
     return digest(json.dumps(files, sort_keys=True))
 
 
-def pod_annotations(files: dict[str, str], ca_checksum: pulumi.Input[str] | None = None) -> dict[str, Any]:
-    """Checksums that roll a pod when its settings, or the CA it trusts, change."""
+def pod_annotations(
+    files: dict[str, str],
+    ca_checksum: pulumi.Input[str] | None = None,
+    credentials_revision: pulumi.Input[str] | None = None,
+) -> dict[str, Any]:
+    """Checksums that roll a pod when its settings, the CA it trusts or its password change.
+
+    Processes read these only at start, so without a roll a rotated password or CA would
+    reach the pods only at their next unrelated restart.
+    """
     annotations: dict[str, Any] = {CHECKSUM_ANNOTATION: config_checksum(files)}
     if ca_checksum is not None:
         annotations[CA_CHECKSUM_ANNOTATION] = ca_checksum
+    if credentials_revision is not None:
+        annotations[CREDENTIALS_ANNOTATION] = credentials_revision
     return annotations
 
 

@@ -523,7 +523,7 @@ class NetworkPolicyConfig(_Model):
     )
     logstash_from: list[NetworkPeer] = Field(
         default_factory=lambda: [NetworkPeer(pod_labels={})],
-        description="Who may send logs to Logstash; default = every pod in this namespace.",
+        description="Who may send logs to Logstash; default = every pod in this namespace; `[]` = anyone.",
     )
 
 

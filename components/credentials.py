@@ -45,6 +45,8 @@ class StackCredentials(pulumi.ComponentResource):
     kibana_keys_secret_name: pulumi.Output[str]
     elastic_password: pulumi.Output[str]
     revision: pulumi.Output[str]
+    revisions: dict[str, pulumi.Output[str]]
+    """Per consumer: `elastic`, `kibana` (password and keys) and `logstash`."""
 
     def __init__(
         self,
@@ -88,11 +90,20 @@ class StackCredentials(pulumi.ComponentResource):
             {setting: password.result for setting, password in keys.items()},
         ).metadata.name
         self.elastic_password = pulumi.Output.secret(passwords[SUPERUSER].result)
-        # Changes whenever a password does, so the setup Job re-runs and applies it. A
-        # digest of 190 random bits reveals nothing, so it need not be secret.
-        self.revision = pulumi.Output.unsecret(
-            pulumi.Output.all(*(p.result for p in passwords.values())).apply(lambda v: common.digest(*v))
+        # Digests that change whenever a password does: in a pod template they restart the
+        # pod that uses it, and re-run the setup Job that applies it. A digest of 190
+        # random bits reveals nothing, so it need not be secret.
+        purposes = {"elastic": SUPERUSER, "kibana": KIBANA_USER, "logstash": config.logstash_user}
+        self.revisions = {
+            purpose: pulumi.Output.unsecret(passwords[user].result.apply(common.digest))
+            for purpose, user in purposes.items()
+        }
+        self.revisions["kibana"] = pulumi.Output.unsecret(
+            pulumi.Output.all(passwords[KIBANA_USER].result, *(key.result for key in keys.values())).apply(
+                lambda values: common.digest(*values)
+            )
         )
+        self.revision = pulumi.Output.all(*self.revisions.values()).apply(lambda v: common.digest(*v))
         self.register_outputs(
             {
                 "elasticSecretName": self.elastic_secret_name,

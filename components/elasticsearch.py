@@ -229,7 +229,10 @@ class ElasticsearchNode(pulumi.ComponentResource):
                 "template": {
                     "metadata": {
                         "labels": labels,
-                        "annotations": {common.CHECKSUM_ANNOTATION: common.config_checksum(files)},
+                        "annotations": common.pod_annotations(
+                            files,
+                            credentials_revision=credentials.revisions["elastic"] if credentials else None,
+                        ),
                     },
                     "spec": pod_spec(config, target, superuser_secret, certs_secret),
                 },

@@ -221,7 +221,11 @@ class KibanaUi(pulumi.ComponentResource):
                     "metadata": {
                         "labels": labels,
                         "annotations": files.apply(
-                            lambda data: common.pod_annotations(data, elasticsearch.ca_checksum)
+                            lambda data: common.pod_annotations(
+                                data,
+                                elasticsearch.ca_checksum,
+                                credentials.revisions["kibana"] if credentials else None,
+                            )
                         ),
                     },
                     "spec": pod_spec(config, target, security),

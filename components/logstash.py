@@ -199,7 +199,11 @@ class LogstashPipeline(pulumi.ComponentResource):
                 "template": {
                     "metadata": {
                         "labels": labels,
-                        "annotations": common.pod_annotations(files, elasticsearch.ca_checksum),
+                        "annotations": common.pod_annotations(
+                            files,
+                            elasticsearch.ca_checksum,
+                            credentials.revisions["logstash"] if credentials else None,
+                        ),
                     },
                     "spec": pod_spec(
                         config,

@@ -25,7 +25,6 @@ APP = "elasticsearch-setup"
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-setup.sh"
 SCRIPT_DIR = "/opt/elk-stack"
 CERTS_DIR = "/opt/elk-stack/certs"
-REVISION_ANNOTATION = "elk-stack/credentials-revision"
 NAMES = common.Names(APP)
 
 
@@ -97,7 +96,7 @@ class ElasticsearchSetup(pulumi.ComponentResource):
             opts=child,
         )
         account = common.service_account(self, f"{name}-account", NAMES.workload, target.namespace, labels)
-        annotations = {**common.pod_annotations(files), REVISION_ANNOTATION: credentials.revision}
+        annotations = common.pod_annotations(files, credentials_revision=credentials.revision)
         self.job = Job(
             name,
             metadata=common.metadata(NAMES.workload, target.namespace, labels),

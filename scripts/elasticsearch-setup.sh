@@ -34,11 +34,16 @@ es() {
 
 echo "waiting for Elasticsearch at $ES_URL"
 for ((attempt = 1; ; attempt++)); do
-  if es GET "/_cluster/health?wait_for_status=yellow&timeout=5s" >/dev/null 2>&1; then
+  if output=$(es GET "/_cluster/health?wait_for_status=yellow&timeout=5s" 2>&1); then
     break
   fi
+  if [[ "$output" == *"error: 401"* ]]; then
+    # Waiting cannot fix a wrong password: say so at once instead of timing out.
+    echo "Elasticsearch refused the elastic user's password (HTTP 401): $output" >&2
+    exit 1
+  fi
   if ((attempt >= attempts)); then
-    echo "Elasticsearch did not become ready after $attempts attempts" >&2
+    echo "Elasticsearch did not become ready after $attempts attempts: $output" >&2
     exit 1
   fi
   sleep "$pause"

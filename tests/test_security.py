@@ -400,3 +400,29 @@ def test_qa_stack_admits_kibana_only_from_its_ingress_controller(
     assert rule["from"][0]["namespaceSelector"] == {
         "matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}
     }
+
+
+def test_a_changed_password_rolls_exactly_its_consumers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pods read passwords at start; the one whose password changed must restart, no other."""
+    import tools.render as render_module
+
+    def revisions() -> dict[str, str]:
+        rendered = run_program(stack_config("qa"), stack="qa")
+        return {
+            m["metadata"]["name"]: m["spec"]["template"]["metadata"]["annotations"][
+                "elk-stack/credentials-revision"
+            ]
+            for m in rendered.manifests
+            if m["kind"] in ("StatefulSet", "Deployment", "Job")
+        }
+
+    before = revisions()
+    original = render_module._placeholder
+
+    def rotated(kind: str, name: str) -> str:
+        return original(kind, name + "-rotated") if name == "credentials-logstash" else original(kind, name)
+
+    monkeypatch.setattr(render_module, "_placeholder", rotated)
+    after = revisions()
+    changed = sorted(name for name in before if before[name] != after[name])
+    assert changed == ["elk-elasticsearch-setup", "elk-logstash"]

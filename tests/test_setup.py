@@ -205,3 +205,11 @@ def test_job_is_replaced_when_a_password_changes(rendered_stacks: dict[str, Rend
     assert "kubernetes:apps/v1:StatefulSet::elasticsearch" in record["dependsOn"], (
         "runs after the node exists"
     )
+
+
+def test_a_rejected_password_fails_at_once_instead_of_waiting(fake_es: FakeElasticsearch) -> None:
+    fake_es.refuse = "/_cluster/health"
+    result = run_setup(fake_es, WAIT_ATTEMPTS="50")
+    assert result.returncode == 1
+    assert "refused the elastic user's password (HTTP 401)" in result.stderr
+    assert len(fake_es.calls) == 1
