@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PULUMI_MISSING := the Pulumi CLI is not on PATH; install it from https://www.pulumi.com/docs/install/ (e.g. curl -fsSL https://get.pulumi.com | sh) and run again
 
-.PHONY: render test lint docs preview up pulumi-cli bench clean
+.PHONY: render test lint docs preview up pulumi-cli bench size clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "elk-stack needs Python 3.11 or later; set PYTHON=python3.11")'
@@ -40,6 +40,9 @@ up: pulumi-cli $(INSTALLED)  ## `pulumi up` for the stack (needs the Pulumi CLI 
 
 bench: $(INSTALLED)  ## Render the qa stack 5 times; print the median wall time and peak RSS.
 	$(PY) -m tools.bench
+
+size: $(INSTALLED)  ## Print the PVC size each data node needs for the stack's log volume.
+	$(PY) -m tools.size $(STACK)
 
 clean:
 	rm -rf build
