@@ -11,7 +11,7 @@ from pulumi_kubernetes.core.v1 import Namespace
 from components import common
 from components.config import PROJECT, ConfigError, load_config
 from components.credentials import StackCredentials
-from components.elasticsearch import ElasticsearchNode
+from components.elasticsearch_cluster import ElasticsearchCluster
 from components.kibana import KibanaUi
 from components.logstash import LogstashPipeline
 from components.network_policies import StackNetworkPolicies
@@ -52,7 +52,7 @@ if config.security.enabled:
     credentials = StackCredentials("credentials", config.security, target=target)
 else:
     pulumi.log.warn(INSECURE_WARNING)
-elasticsearch = ElasticsearchNode(
+elasticsearch = ElasticsearchCluster(
     "elasticsearch", config.elasticsearch, target=target, credentials=credentials
 )
 logstash = LogstashPipeline(

@@ -36,15 +36,20 @@ def service_dns_names(service: str, namespace: str) -> list[str]:
     ]
 
 
-def node_dns_names(client: str, headless: str, pods: list[str], namespace: str) -> list[str]:
-    """SANs for the node certificate: both Services, every pod, and localhost for probes."""
-    names = service_dns_names(client, namespace) + service_dns_names(headless, namespace)
-    for pod in pods:
-        names += [
-            f"{pod}.{headless}",
-            f"{pod}.{headless}.{namespace}.svc",
-            f"{pod}.{headless}.{namespace}.svc.cluster.local",
-        ]
+def node_dns_names(client: str, members: list[tuple[str, list[str]]], namespace: str) -> list[str]:
+    """SANs for the node certificate: every Service and pod name, and localhost for probes.
+
+    That is the client Service, each node set's headless Service and every pod behind it.
+    """
+    names = service_dns_names(client, namespace)
+    for headless, pods in members:
+        names += service_dns_names(headless, namespace)
+        for pod in pods:
+            names += [
+                f"{pod}.{headless}",
+                f"{pod}.{headless}.{namespace}.svc",
+                f"{pod}.{headless}.{namespace}.svc.cluster.local",
+            ]
     return [*names, "localhost"]
 
 

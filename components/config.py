@@ -12,6 +12,7 @@ import difflib
 import json
 import re
 import typing
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -341,12 +342,138 @@ class _JvmService(_Workload):
         return f"-Xms{self.heap} -Xmx{self.heap}"
 
 
-class ElasticsearchConfig(_JvmService):
-    """The Elasticsearch node: a StatefulSet with one protected data PVC per ordinal."""
+Role = Literal[
+    "master",
+    "data",
+    "data_content",
+    "data_hot",
+    "data_warm",
+    "data_cold",
+    "data_frozen",
+    "ingest",
+    "ml",
+    "remote_cluster_client",
+    "transform",
+]
+AntiAffinity = Literal["soft", "hard", "none"]
+_NODE_SET_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$")
+_DURATION_DAYS = re.compile(r"^(?P<days>[1-9][0-9]*)d$")
+_ES_RESOURCES = ("500m", "1", "2Gi")
+
+
+def _check_node_set_name(name: str) -> str:
+    # <claim>-elk-elasticsearch-<name>-<ordinal> must stay a valid 63-character label.
+    if not _NODE_SET_NAME.match(name):
+        raise ValueError(
+            f"{name!r} is not a node set name: lower-case letters, digits and '-', starting with a "
+            "letter, at most 20 characters"
+        )
+    return name
+
+
+def _has_data_role(roles: tuple[str, ...] | None) -> bool:
+    return roles is None or any(role == "data" or role.startswith("data_") for role in roles)
+
+
+@dataclass(frozen=True)
+class ResolvedNodeSet:
+    """One group of identical nodes, whichever config form described it.
+
+    The simple single-node form becomes one node set named "" (its objects keep their
+    names) with every role; `path` is where its keys live, for messages.
+    """
+
+    name: str
+    replicas: int
+    roles: tuple[str, ...] | None
+    heap: str
+    resources: Resources
+    storage: Storage
+    anti_affinity: str
+    path: str
+
+    @property
+    def master_eligible(self) -> bool:
+        """Whether these nodes may be elected master."""
+        return self.roles is None or "master" in self.roles
+
+    @property
+    def holds_data(self) -> bool:
+        """Whether these nodes store shards (and so need sized disks)."""
+        return _has_data_role(self.roles)
+
+    @property
+    def serves_http(self) -> bool:
+        """Whether clients should talk to these nodes: any node that is not a dedicated master."""
+        return self.roles is None or self.holds_data or "ingest" in self.roles
+
+
+class NodeSet(_JvmService):
+    """A group of identical Elasticsearch nodes: one StatefulSet, one PVC per node."""
 
     HEAP_SHARE = Decimal("0.5")
 
-    replicas: int = Field(1, description="Number of nodes. Only `1` (single-node) is supported for now.")
+    resources: Resources = Field(
+        default_factory=lambda: _resources(*_ES_RESOURCES),
+        description="Requests and limits; default 500m/1 CPU, 2Gi memory. Keys left out keep their default.",
+    )
+    name: Annotated[str, AfterValidator(_check_node_set_name)] = Field(
+        description="Required. Names the StatefulSet `elk-elasticsearch-<name>`; at most 20 characters."
+    )
+    replicas: int = Field(1, ge=1, description="Number of nodes in the set.")
+    roles: list[Role] = Field(
+        min_length=1, description="Required. Node roles, e.g. `[master]` or `[data, ingest]`."
+    )
+    heap: JvmSize | None = Field(None, description="JVM heap; at most 50% of the memory limit; default 50%.")
+    storage: Storage = Field(
+        default_factory=lambda: Storage(size="10Gi"),
+        description="The data volume of each node; default 10Gi.",
+    )
+    anti_affinity: AntiAffinity | None = Field(
+        None, description="Overrides `elasticsearch.antiAffinity` for this set."
+    )
+
+
+class Retention(_Model):
+    """How long logs are kept: an ILM policy that rolls indices over and deletes them."""
+
+    max_age: str = Field("7d", description="Delete log data this many days after rollover, e.g. `14d`.")
+    rollover_size: LogstashBytes = Field(
+        "10gb", description="Roll over to a new backing index when a primary shard reaches this size."
+    )
+
+    @field_validator("max_age")
+    @classmethod
+    def _whole_days(cls, max_age: str) -> str:
+        if not _DURATION_DAYS.match(max_age):
+            raise ValueError(f"{max_age!r} is not a number of days like 7d")
+        return max_age
+
+    @property
+    def days(self) -> int:
+        """`max_age` in days."""
+        match = _DURATION_DAYS.match(self.max_age)
+        assert match is not None
+        return int(match["days"])
+
+
+class Capacity(_Model):
+    """Expected log volume, to check that the data volumes can hold `retention.maxAge` of it."""
+
+    events_per_day: int = Field(ge=1, description="Required. Log events per day, e.g. `2000000`.")
+    avg_event_bytes: int = Field(ge=1, description="Required. Average size of one event as sent, in bytes.")
+    enforce: bool = Field(
+        False, description="Fail validation (instead of warning) when a volume is too small."
+    )
+
+
+class ElasticsearchConfig(_JvmService):
+    """Elasticsearch: either one node set described inline, or `nodeSets`."""
+
+    HEAP_SHARE = Decimal("0.5")
+    INLINE_KEYS: ClassVar[tuple[str, ...]] = ("replicas", "heap", "resources", "storage")
+
+    replicas: int = Field(1, ge=1, description="Number of nodes, each holding every role; or use `nodeSets`.")
     image: str = Field(
         "docker.elastic.co/elasticsearch/elasticsearch",
         description="Image repository; the tag is the top-level `version`.",
@@ -356,24 +483,109 @@ class ElasticsearchConfig(_JvmService):
         description="JVM heap (`-Xms` = `-Xmx`), e.g. `2g`. At most 50% of the memory limit; default 50%.",
     )
     resources: Resources = Field(
-        default_factory=lambda: _resources("500m", "1", "2Gi"),
+        default_factory=lambda: _resources(*_ES_RESOURCES),
         description="Requests and limits; default 500m/1 CPU, 2Gi memory. Keys left out keep their default.",
     )
     storage: Storage = Field(
         default_factory=lambda: Storage(size="10Gi"),
         description="The data volume, mounted at `/usr/share/elasticsearch/data`; default 10Gi, protected.",
     )
+    node_sets: list[NodeSet] | None = Field(
+        None,
+        description=(
+            "Node sets with their own roles, sizes and volumes, e.g. dedicated masters and data "
+            "nodes. Replaces `replicas`, `heap`, `resources` and `storage`."
+        ),
+    )
+    anti_affinity: AntiAffinity = Field(
+        "soft",
+        description="Spread each node set over hosts: `soft` (preferred), `hard` (required) or `none`.",
+    )
     tls: ElasticsearchTls = Field(default_factory=ElasticsearchTls, description="TLS, when security is on.")
+    retention: Retention = Field(default_factory=Retention, description="Retention of log data.")
+    capacity: Capacity | None = Field(
+        None, description="Expected log volume; checks the data volumes against it (see `make size`)."
+    )
 
-    @field_validator("replicas")
+    @model_validator(mode="before")
     @classmethod
-    def _single_node(cls, replicas: int) -> int:
-        if replicas != 1:
-            raise ValueError(
-                f"{replicas} nodes requested, but only a single node (1) is supported so far; "
-                "multi-node clusters need node sets and transport TLS"
+    def _inline_or_node_sets(cls, data: Any) -> Any:
+        """Refuse a mix of both forms, which would leave it unclear what is deployed."""
+        if isinstance(data, dict) and data.get("nodeSets") is not None:
+            _rule_violations(
+                [
+                    (key, "cannot be combined with nodeSets; set it per node set")
+                    for key in cls.INLINE_KEYS
+                    if key in data
+                ]
             )
-        return replicas
+        return data
+
+    @model_validator(mode="after")
+    def _cluster_shape(self) -> ElasticsearchConfig:
+        problems: list[tuple[str, str]] = []
+        if self.node_sets is not None:
+            names = [node_set.name for node_set in self.node_sets]
+            problems += [
+                (f"nodeSets[{index}].name", f"{name!r} is used by more than one node set")
+                for index, name in enumerate(names)
+                if names.index(name) != index
+            ]
+        sets = self.resolved_node_sets()
+        where = "nodeSets" if self.node_sets is not None else "replicas"
+        masters = sum(s.replicas for s in sets if s.master_eligible)
+        if masters == 0:
+            problems.append((where, "no master-eligible node: give one node set the master role"))
+        elif masters == 2:
+            problems.append(
+                (
+                    where,
+                    "2 master-eligible nodes cannot tolerate the loss of either (a quorum of 2 is 2); "
+                    "use 1 or 3",
+                )
+            )
+        if not any(s.holds_data for s in sets):
+            problems.append((where, "no data node: give one node set the data role"))
+        _rule_violations(problems)
+        return self
+
+    def resolved_node_sets(self) -> list[ResolvedNodeSet]:
+        """The node sets to deploy; the inline form is one set with every role."""
+        if self.node_sets is None:
+            return [
+                ResolvedNodeSet(
+                    name="",
+                    replicas=self.replicas,
+                    roles=None,
+                    heap=self.heap or _default_heap(self.resources),
+                    resources=self.resources,
+                    storage=self.storage,
+                    anti_affinity=self.anti_affinity,
+                    path="elasticsearch",
+                )
+            ]
+        return [
+            ResolvedNodeSet(
+                name=node_set.name,
+                replicas=node_set.replicas,
+                roles=tuple(node_set.roles),
+                heap=node_set.heap or _default_heap(node_set.resources),
+                resources=node_set.resources,
+                storage=node_set.storage,
+                anti_affinity=node_set.anti_affinity or self.anti_affinity,
+                path=f"elasticsearch.nodeSets[{index}]",
+            )
+            for index, node_set in enumerate(self.node_sets)
+        ]
+
+    def data_node_sets(self) -> list[ResolvedNodeSet]:
+        """The node sets that hold shards, whose volumes must fit the retained logs."""
+        return [s for s in self.resolved_node_sets() if s.holds_data]
+
+    @property
+    def data_nodes(self) -> int:
+        """How many nodes hold shards; with one, replicas cannot be allocated."""
+        return sum(s.replicas for s in self.data_node_sets())
 
 
 class Queue(_Model):
@@ -612,7 +824,9 @@ class StackConfig(_Model):
     @model_validator(mode="after")
     def _default_storage_class(self) -> StackConfig:
         """Give every PVC the stack-wide storage class unless it names its own."""
-        for storage in (self.elasticsearch.storage, self.logstash.queue.storage):
+        storages = [self.elasticsearch.storage, self.logstash.queue.storage]
+        storages += [node_set.storage for node_set in self.elasticsearch.node_sets or []]
+        for storage in storages:
             storage.storage_class = storage.storage_class or self.storage_class
         return self
 

@@ -1,24 +1,26 @@
-"""`ElasticsearchNode`: a StatefulSet whose data lives on explicit, protected PVCs.
+"""`ElasticsearchNode`: one node set, a StatefulSet whose data lives on explicit, protected PVCs.
 
 The data PVCs are Pulumi resources of their own, named the way the StatefulSet controller
-names claims, so the controller adopts them instead of creating unguarded ones. That is
-what lets `protect` and `retain_on_delete` cover the log data, and what will let a later
-resize patch the PVCs in place (claim templates are immutable).
+names claims, so the controller adopts them instead of creating unguarded ones. That lets
+`protect` and `retain_on_delete` cover the log data, and lets a resize patch the PVCs in
+place: the StatefulSet's own claim template is immutable, so Pulumi ignores changes to it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import yaml
 from pulumi_kubernetes.apps.v1 import StatefulSet
 from pulumi_kubernetes.core.v1 import ConfigMap, Service
+from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
 
 from components import common
-from components.certificates import ElasticsearchCertificates, node_dns_names
-from components.config import ElasticsearchConfig
-from components.credentials import PASSWORD_KEY, StackCredentials
+from components.config import ResolvedNodeSet
+from components.credentials import PASSWORD_KEY
 
 APP = "elasticsearch"
 HTTP_PORT = 9200
@@ -31,21 +33,61 @@ CONFIG_FILE = f"{CONFIG_DIR}/elasticsearch.yml"
 # only from there, and mounting it does not hide the image's other config files.
 CERTS_DIR = f"{CONFIG_DIR}/certs"
 PASSWORD_VARIABLE = "ELASTIC_PASSWORD"
-NAMES = common.Names(APP)
+START_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-start.sh"
+SCRIPT_DIR = "/opt/elk-stack"
+NODE_SET_LABEL = "elk-stack/node-set"
+HTTP_LABEL = "elk-stack/http"
 
 
-def settings(config: ElasticsearchConfig, secure: bool) -> dict[str, Any]:
-    """`elasticsearch.yml` for a single node without privileged kernel tuning."""
+def names(node_set: ResolvedNodeSet) -> common.Names:
+    """Object names of a node set; the inline form keeps the plain `elk-elasticsearch`."""
+    return common.Names(f"{APP}-{node_set.name}" if node_set.name else APP)
+
+
+def selector(node_set: ResolvedNodeSet) -> dict[str, str]:
+    """The pods of one node set; the inline form keeps its original (immutable) selector."""
+    labels = common.selector_labels(APP)
+    return {**labels, NODE_SET_LABEL: node_set.name} if node_set.name else labels
+
+
+@dataclass(frozen=True)
+class ClusterWiring:
+    """What every node of the cluster shares: discovery, security and the certificates."""
+
+    image: str
+    secure: bool
+    https: bool
+    seed_hosts: list[str]
+    initial_masters: list[str]
+    superuser_secret: pulumi.Input[str] | None = None
+    certs_secret: pulumi.Input[str] | None = None
+    credentials_revision: pulumi.Input[str] | None = None
+    http_label: bool = False
+    service_account: str = common.Names(APP).workload
+
+    @property
+    def single_node(self) -> bool:
+        """One node alone: `discovery.type: single-node`, no bootstrap to coordinate."""
+        return not self.seed_hosts
+
+
+def settings(node_set: ResolvedNodeSet, cluster: ClusterWiring) -> dict[str, Any]:
+    """`elasticsearch.yml` for the nodes of a set, without privileged kernel tuning."""
     result: dict[str, Any] = {
         "cluster.name": common.INSTANCE,
         "network.host": "0.0.0.0",
-        "discovery.type": "single-node",
         # mmap needs vm.max_map_count raised by a privileged init container; niofs does not.
         "node.store.allow_mmap": False,
         "path.data": DATA_PATH,
-        "xpack.security.enabled": secure,
+        "xpack.security.enabled": cluster.secure,
     }
-    if secure:
+    if cluster.single_node:
+        result["discovery.type"] = "single-node"
+    else:
+        result["discovery.seed_hosts"] = cluster.seed_hosts
+    if node_set.roles is not None:
+        result["node.roles"] = list(node_set.roles)
+    if cluster.secure:
         tls_files = {
             "key": "certs/tls.key",
             "certificate": "certs/tls.crt",
@@ -57,39 +99,33 @@ def settings(config: ElasticsearchConfig, secure: bool) -> dict[str, Any]:
         result["xpack.security.transport.ssl.enabled"] = True
         result["xpack.security.transport.ssl.verification_mode"] = "certificate"
         result |= {f"xpack.security.transport.ssl.{k}": v for k, v in tls_files.items()}
-        result["xpack.security.http.ssl.enabled"] = config.tls.http
-        if config.tls.http:
+        result["xpack.security.http.ssl.enabled"] = cluster.https
+        if cluster.https:
             result |= {f"xpack.security.http.ssl.{k}": v for k, v in tls_files.items()}
     return result
 
 
-def scheme(config: ElasticsearchConfig, secure: bool) -> str:
-    """`https` when security is on and HTTP TLS is not turned off."""
-    return "https" if secure and config.tls.http else "http"
-
-
-def health_check(config: ElasticsearchConfig, secure: bool) -> str:
+def health_check(cluster: ClusterWiring) -> str:
     """A shell command that succeeds once cluster health is at least yellow.
 
     A single node never turns green while indices ask for replicas, so yellow is ready.
     Credentials go to curl through a file descriptor (`printf` is a shell built-in), so
     the password is never on a command line.
     """
-    url = (
-        f"{scheme(config, secure)}://localhost:{HTTP_PORT}/_cluster/health?wait_for_status=yellow&timeout=2s"
-    )
+    scheme = "https" if cluster.https else "http"
+    url = f"{scheme}://localhost:{HTTP_PORT}/_cluster/health?wait_for_status=yellow&timeout=2s"
     options = "-fsS --max-time 4"
-    if secure:
+    if cluster.secure:
         options += f' -K <(printf \'user = "elastic:%s"\\n\' "${PASSWORD_VARIABLE}")'
-        if config.tls.http:
+        if cluster.https:
             options += f" --cacert {CERTS_DIR}/ca.crt"
     return f"curl {options} '{url}'"
 
 
-def readiness_probe(config: ElasticsearchConfig, secure: bool) -> dict[str, Any]:
-    """Ready once health is at least yellow."""
+def readiness_probe(cluster: ClusterWiring) -> dict[str, Any]:
+    """Ready once the node is in a cluster whose health is at least yellow."""
     return {
-        "exec": {"command": ["bash", "-c", health_check(config, secure)]},
+        "exec": {"command": ["bash", "-c", health_check(cluster)]},
         "periodSeconds": 10,
         "timeoutSeconds": 5,
         "failureThreshold": 3,
@@ -101,162 +137,178 @@ def startup_probe() -> dict[str, Any]:
     return {"tcpSocket": {"port": HTTP_PORT}, "periodSeconds": 10, "failureThreshold": 30}
 
 
-def pod_spec(
-    config: ElasticsearchConfig,
-    target: common.Target,
-    superuser_secret: pulumi.Input[str] | None,
-    certs_secret: pulumi.Input[str] | None,
-) -> dict[str, Any]:
+def affinity(mode: str, pod_selector: dict[str, str]) -> dict[str, Any] | None:
+    """Spread a node set's pods over hosts, so one host failure takes one node at most.
+
+    `soft` is the default because our users cannot pick or label nodes: a namespace on a
+    small cluster must still schedule.
+    """
+    term = {"labelSelector": {"matchLabels": pod_selector}, "topologyKey": "kubernetes.io/hostname"}
+    if mode == "hard":
+        return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+    if mode == "soft":
+        return {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]
+            }
+        }
+    return None
+
+
+def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.Target) -> dict[str, Any]:
     """The pod: the data volume is part of the spec itself, so no path builds a pod without it."""
-    secure = superuser_secret is not None
-    env = [{"name": "ES_JAVA_OPTS", "value": config.java_options}]
+    env: list[dict[str, Any]] = [
+        {"name": "ES_JAVA_OPTS", "value": f"-Xms{node_set.heap} -Xmx{node_set.heap}"}
+    ]
     mounts: list[dict[str, Any]] = [
         {"name": DATA_CLAIM, "mountPath": DATA_PATH},
         {"name": "config", "mountPath": CONFIG_FILE, "subPath": "elasticsearch.yml"},
     ]
-    volumes: list[dict[str, Any]] = [{"name": "config", "configMap": {"name": NAMES.config}}]
-    if superuser_secret is not None:
+    node_names = names(node_set)
+    volumes: list[dict[str, Any]] = [{"name": "config", "configMap": {"name": node_names.config}}]
+    if cluster.superuser_secret is not None:
         # The image turns ELASTIC_PASSWORD into the bootstrap password of `elastic`.
-        env.append(common.secret_env(PASSWORD_VARIABLE, superuser_secret, PASSWORD_KEY))
-    if certs_secret is not None:
+        env.append(common.secret_env(PASSWORD_VARIABLE, cluster.superuser_secret, PASSWORD_KEY))
+    if cluster.certs_secret is not None:
         mounts.append({"name": "certs", "mountPath": CERTS_DIR, "readOnly": True})
-        volumes.append({"name": "certs", "secret": {"secretName": certs_secret, "defaultMode": 0o440}})
-    container = {
+        volumes.append(
+            {"name": "certs", "secret": {"secretName": cluster.certs_secret, "defaultMode": 0o440}}
+        )
+    container: dict[str, Any] = {
         "name": APP,
-        "image": f"{config.image}:{target.version}",
+        "image": f"{cluster.image}:{target.version}",
         "ports": [
             {"name": "http", "containerPort": HTTP_PORT},
             {"name": "transport", "containerPort": TRANSPORT_PORT},
         ],
         "env": env,
-        "resources": common.container_resources(config.resources),
+        "resources": common.container_resources(node_set.resources),
         "securityContext": common.container_security_context(),
-        "readinessProbe": readiness_probe(config, secure),
+        "readinessProbe": readiness_probe(cluster),
         "startupProbe": startup_probe(),
         "volumeMounts": mounts,
     }
-    return common.pod_spec([container], volumes, target.pull_secrets, NAMES.workload, grace_seconds=120)
+    if not cluster.single_node:
+        # The image's entrypoint runs any other command as is; the script then starts
+        # Elasticsearch through that same entrypoint, naming the initial masters only on
+        # a node's very first start (see scripts/elasticsearch-start.sh).
+        container["args"] = ["bash", f"{SCRIPT_DIR}/{START_SCRIPT.name}"]
+        env += [
+            {"name": "INITIAL_MASTER_NODES", "value": ",".join(cluster.initial_masters)},
+            {"name": "DATA_PATH", "value": DATA_PATH},
+        ]
+        mounts.append({"name": "start", "mountPath": SCRIPT_DIR, "readOnly": True})
+        volumes.append(
+            {
+                "name": "start",
+                "configMap": {
+                    "name": node_names.config,
+                    "items": [{"key": START_SCRIPT.name, "path": START_SCRIPT.name}],
+                },
+            }
+        )
+    spec = common.pod_spec(
+        [container], volumes, target.pull_secrets, cluster.service_account, grace_seconds=120
+    )
+    spread = affinity(node_set.anti_affinity, selector(node_set))
+    if spread is not None:
+        spec["affinity"] = spread
+    return spec
 
 
 class ElasticsearchNode(pulumi.ComponentResource):
-    """A single Elasticsearch node with its Services, settings, certificates and guarded data."""
+    """A node set: its StatefulSet, headless Service, settings, PVCs and disruption budget."""
 
-    http_endpoint: pulumi.Output[str]
-    service_name: pulumi.Output[str]
+    stateful_set: StatefulSet
     headless_service_name: pulumi.Output[str]
     data_claim_names: list[pulumi.Output[str]]
-    ca_secret_name: pulumi.Output[str] | None
-    ca_checksum: pulumi.Output[str] | None
-    https: bool
-    pod_labels: dict[str, str]
 
     def __init__(
         self,
         name: str,
-        config: ElasticsearchConfig,
+        node_set: ResolvedNodeSet,
         *,
+        cluster: ClusterWiring,
         target: common.Target,
-        credentials: StackCredentials | None,
+        after: StatefulSet | None = None,
+        requires: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """Build the node; `credentials` turn security on (authentication and TLS)."""
+        """Build one node set; `after` is the StatefulSet that must finish rolling first.
+
+        `requires` lists shared objects the pods need, such as their ServiceAccount.
+        """
         super().__init__("elk-stack:index:ElasticsearchNode", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        secure = credentials is not None
-        superuser_secret = credentials.elastic_secret_name if credentials else None
-        self.https = scheme(config, secure) == "https"
-        labels = common.labels(APP, "search", target.version)
-        self.pod_labels = common.selector_labels(APP)
+        node_names = names(node_set)
+        pod_selector = selector(node_set)
+        labels = {**common.labels(APP, "search", target.version), **pod_selector}
+        pod_labels = {**labels, HTTP_LABEL: "true"} if cluster.http_label and node_set.serves_http else labels
 
         def meta(object_name: str) -> dict[str, Any]:
             return common.metadata(object_name, target.namespace, labels)
 
-        account = common.service_account(self, f"{name}-account", NAMES.workload, target.namespace, labels)
-        files = {"elasticsearch.yml": yaml.safe_dump(settings(config, secure), sort_keys=True)}
-        config_map = ConfigMap(f"{name}-config", metadata=meta(NAMES.config), data=files, opts=child)
-        ports = [
-            {"name": "http", "port": HTTP_PORT, "targetPort": "http"},
-            {"name": "transport", "port": TRANSPORT_PORT, "targetPort": "transport"},
-        ]
+        files = {"elasticsearch.yml": yaml.safe_dump(settings(node_set, cluster), sort_keys=True)}
+        if not cluster.single_node:
+            files[START_SCRIPT.name] = START_SCRIPT.read_text()
+        config_map = ConfigMap(f"{name}-config", metadata=meta(node_names.config), data=files, opts=child)
         headless = Service(
             f"{name}-headless",
-            metadata=meta(NAMES.headless),
+            metadata=meta(node_names.headless),
             spec={
                 "clusterIP": "None",
+                # Discovery must find nodes before they are Ready: they become Ready only
+                # once a cluster has formed.
                 "publishNotReadyAddresses": True,
-                "selector": self.pod_labels,
-                "ports": ports,
+                "selector": pod_selector,
+                "ports": [
+                    {"name": "http", "port": HTTP_PORT, "targetPort": "http"},
+                    {"name": "transport", "port": TRANSPORT_PORT, "targetPort": "transport"},
+                ],
             },
             opts=child,
         )
-        client = Service(
-            f"{name}-http",
-            metadata=meta(NAMES.workload),
-            spec={"type": "ClusterIP", "selector": self.pod_labels, "ports": ports[:1]},
-            opts=child,
-        )
-        certs_secret: pulumi.Output[str] | None = None
-        self.ca_secret_name = self.ca_checksum = None
-        if secure:
-            pods = [NAMES.pod(ordinal) for ordinal in range(config.replicas)]
-            certificates = ElasticsearchCertificates(
-                f"{name}-tls",
-                config.tls,
-                dns_names=pulumi.Output.from_input(target.namespace).apply(
-                    lambda namespace: node_dns_names(NAMES.workload, NAMES.headless, pods, namespace)
-                ),
-                names=NAMES,
-                target=target,
-                opts=child,
-            )
-            certs_secret = certificates.node_secret_name
-            self.ca_secret_name = certificates.ca_secret_name
-            self.ca_checksum = certificates.ca_checksum
         claims = common.ordinal_claims(
-            self, name, NAMES, DATA_CLAIM, config.replicas, config.storage, target.namespace, labels
+            self, name, node_names, DATA_CLAIM, node_set.replicas, node_set.storage, target.namespace, labels
+        )
+        PodDisruptionBudget(
+            name,
+            metadata=meta(node_names.workload),
+            spec={"maxUnavailable": 1, "selector": {"matchLabels": pod_selector}},
+            opts=child,
         )
         self.stateful_set = StatefulSet(
             name,
-            metadata=meta(NAMES.workload),
+            metadata=meta(node_names.workload),
             spec={
                 "serviceName": headless.metadata.name,
-                "replicas": config.replicas,
-                "selector": {"matchLabels": self.pod_labels},
+                "replicas": node_set.replicas,
+                "selector": {"matchLabels": pod_selector},
                 "podManagementPolicy": "Parallel",
+                # One pod at a time; the next waits until the restarted one is Ready again.
                 "updateStrategy": {"type": "RollingUpdate"},
                 "persistentVolumeClaimRetentionPolicy": common.claim_retention(),
-                "volumeClaimTemplates": [common.claim_template(DATA_CLAIM, config.storage, APP)],
+                "volumeClaimTemplates": [common.claim_template(DATA_CLAIM, node_set.storage, APP)],
                 "template": {
                     "metadata": {
-                        "labels": labels,
+                        "labels": pod_labels,
                         "annotations": common.pod_annotations(
-                            files,
-                            credentials_revision=credentials.revisions["elastic"] if credentials else None,
+                            files, credentials_revision=cluster.credentials_revision
                         ),
                     },
-                    "spec": pod_spec(config, target, superuser_secret, certs_secret),
+                    "spec": pod_spec(node_set, cluster, target),
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map, account, *claims]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[config_map, *claims, *(requires or []), *([after] if after else [])],
+                # The claim template is immutable: a changed size would replace the
+                # StatefulSet. The explicit PVCs carry the size and grow in place.
+                ignore_changes=["spec.volumeClaimTemplates"],
+            ),
         )
-
-        self.service_name = client.metadata.name
         self.headless_service_name = headless.metadata.name
-        self.http_endpoint = pulumi.Output.concat(
-            scheme(config, secure),
-            "://",
-            client.metadata.name,
-            ".",
-            client.metadata.namespace,
-            ".svc:",
-            str(HTTP_PORT),
-        )
         self.data_claim_names = [claim.metadata.name for claim in claims]
         self.register_outputs(
-            {
-                "httpEndpoint": self.http_endpoint,
-                "serviceName": self.service_name,
-                "headlessServiceName": self.headless_service_name,
-                "dataClaimNames": self.data_claim_names,
-            }
+            {"headlessServiceName": self.headless_service_name, "dataClaimNames": self.data_claim_names}
         )

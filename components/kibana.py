@@ -1,6 +1,6 @@
 """`KibanaUi`: Kibana as a Deployment, with its settings file mounted by `subPath`.
 
-`kibana.yml` carries the Elasticsearch address from `ElasticsearchNode`'s output. The
+`kibana.yml` carries the Elasticsearch address from `ElasticsearchCluster`'s output. The
 ConfigMap volume always names its ConfigMap, and the pod template's checksum covers the
 resolved file, so a changed address or public URL rolls Kibana and nothing else.
 """
@@ -20,7 +20,7 @@ from components import certificates, common
 from components.config import Ingress as IngressConfig
 from components.config import KibanaConfig
 from components.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials
-from components.elasticsearch import ElasticsearchNode
+from components.elasticsearch_cluster import ElasticsearchCluster
 
 APP = "kibana"
 HTTP_PORT = 5601
@@ -171,7 +171,7 @@ class KibanaUi(pulumi.ComponentResource):
         name: str,
         config: KibanaConfig,
         *,
-        elasticsearch: ElasticsearchNode,
+        elasticsearch: ElasticsearchCluster,
         target: common.Target,
         credentials: StackCredentials | None,
         opts: pulumi.ResourceOptions | None = None,

@@ -1,7 +1,7 @@
 """`LogstashPipeline`: Logstash as a StatefulSet, so each replica keeps its own queue volume.
 
 The pipeline comes from a real `.conf` file. Its Elasticsearch address is an environment
-variable filled from `ElasticsearchNode`'s output, so wiring never depends on a re-typed
+variable filled from `ElasticsearchCluster`'s output, so wiring never depends on a re-typed
 host name, and the Service exposes exactly the ports the pipeline's inputs listen on.
 """
 
@@ -17,7 +17,7 @@ from pulumi_kubernetes.core.v1 import ConfigMap, Service
 from components import certificates, common
 from components.config import LogstashConfig
 from components.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials
-from components.elasticsearch import ElasticsearchNode
+from components.elasticsearch_cluster import ElasticsearchCluster
 from components.pipeline import listening_ports
 
 APP = "logstash"
@@ -55,7 +55,7 @@ def grace_seconds(config: LogstashConfig) -> int:
 def pod_spec(
     config: LogstashConfig,
     target: common.Target,
-    elasticsearch: ElasticsearchNode,
+    elasticsearch: ElasticsearchCluster,
     credentials_secret: pulumi.Input[str] | None,
 ) -> dict[str, Any]:
     """The Logstash pod: pipeline and settings mounted without hiding the image's config dir.
@@ -132,7 +132,7 @@ class LogstashPipeline(pulumi.ComponentResource):
         name: str,
         config: LogstashConfig,
         *,
-        elasticsearch: ElasticsearchNode,
+        elasticsearch: ElasticsearchCluster,
         target: common.Target,
         credentials: StackCredentials | None,
         opts: pulumi.ResourceOptions | None = None,

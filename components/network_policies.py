@@ -14,7 +14,8 @@ from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
 from components import common
 from components.config import NetworkPeer, NetworkPolicyConfig
-from components.elasticsearch import HTTP_PORT, TRANSPORT_PORT, ElasticsearchNode
+from components.elasticsearch import HTTP_PORT, TRANSPORT_PORT
+from components.elasticsearch_cluster import ElasticsearchCluster
 from components.kibana import HTTP_PORT as KIBANA_PORT
 from components.kibana import KibanaUi
 from components.logstash import LogstashPipeline
@@ -58,7 +59,7 @@ class StackNetworkPolicies(pulumi.ComponentResource):
         name: str,
         config: NetworkPolicyConfig,
         *,
-        elasticsearch: ElasticsearchNode,
+        elasticsearch: ElasticsearchCluster,
         logstash: LogstashPipeline,
         kibana: KibanaUi,
         http_clients: list[dict[str, str]],

@@ -19,7 +19,7 @@ from pulumi_kubernetes.core.v1 import ConfigMap
 from components import certificates, common
 from components.config import ElasticsearchConfig, Security
 from components.credentials import PASSWORD_KEY, StackCredentials
-from components.elasticsearch import ElasticsearchNode
+from components.elasticsearch_cluster import ElasticsearchCluster
 
 APP = "elasticsearch-setup"
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-setup.sh"
@@ -32,7 +32,7 @@ def pod_spec(
     elasticsearch_config: ElasticsearchConfig,
     security: Security,
     target: common.Target,
-    elasticsearch: ElasticsearchNode,
+    elasticsearch: ElasticsearchCluster,
     credentials: StackCredentials,
 ) -> dict[str, Any]:
     """A run-to-completion pod with only the Secrets the script needs."""
@@ -79,7 +79,7 @@ class ElasticsearchSetup(pulumi.ComponentResource):
         elasticsearch_config: ElasticsearchConfig,
         security: Security,
         *,
-        elasticsearch: ElasticsearchNode,
+        elasticsearch: ElasticsearchCluster,
         credentials: StackCredentials,
         target: common.Target,
         opts: pulumi.ResourceOptions | None = None,

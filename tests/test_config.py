@@ -236,11 +236,6 @@ def test_enumerations_name_their_choices() -> None:
     assert found[1].startswith("logstash.queue.type: Input should be 'persisted' or 'memory'")
 
 
-def test_multi_node_is_refused_until_supported() -> None:
-    found = problems(elasticsearch={"replicas": 3})
-    assert len(found) == 1 and found[0].startswith("elasticsearch.replicas: 3 nodes requested")
-
-
 def test_ingress_host_must_be_a_dns_name() -> None:
     assert problems(kibana={"ingress": {"host": "https://kibana.example.com"}}) == [
         "kibana.ingress.host: 'https://kibana.example.com' is not a DNS host name"

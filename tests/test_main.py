@@ -33,7 +33,7 @@ def test_components_are_the_top_level_resources(rendered_stacks: dict[str, Rende
         r["type"] for r in rendered_stacks[stack].resources if r["parent"].startswith("pulumi:pulumi:Stack")
     )
     assert top == [
-        "elk-stack:index:ElasticsearchNode",
+        "elk-stack:index:ElasticsearchCluster",
         "elk-stack:index:ElasticsearchSetup",
         "elk-stack:index:KibanaUi",
         "elk-stack:index:LogstashPipeline",

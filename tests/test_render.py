@@ -75,8 +75,17 @@ def test_render_writes_one_file_per_object_and_resources_json(tmp_path: Path, st
     resources = json.loads((out / "resources.json").read_text())
     kubernetes = [r for r in resources if r["type"].startswith("kubernetes:")]
     assert len(kubernetes) == len(manifests), "one resource record per object"
-    components = sorted(r["name"] for r in resources if r["type"].startswith("elk-stack:"))
-    assert components[:3] == ["credentials", "elasticsearch", "elasticsearch-tls"]
+    components = sorted(r["type"].split(":")[-1] for r in resources if r["type"].startswith("elk-stack:"))
+    assert components == [
+        "ElasticsearchCertificates",
+        "ElasticsearchCluster",
+        "ElasticsearchNode",
+        "ElasticsearchSetup",
+        "KibanaUi",
+        "LogstashPipeline",
+        "StackCredentials",
+        "StackNetworkPolicies",
+    ]
     for record in resources:
         assert {"type", "name", "parent", "protect", "retainOnDelete", "ignoreChanges"} <= record.keys()
     assert f"into {out}" in result.stdout
