@@ -61,18 +61,18 @@ logstash = LogstashPipeline(
 kibana = KibanaUi(
     "kibana", config.kibana, elasticsearch=elasticsearch, target=target, credentials=credentials
 )
-http_clients = []
+setup = ElasticsearchSetup(
+    "setup",
+    config.elasticsearch,
+    config.security,
+    elasticsearch=elasticsearch,
+    credentials=credentials,
+    target=target,
+)
 if credentials is not None:
-    setup = ElasticsearchSetup(
-        "setup",
-        config.elasticsearch,
-        config.security,
-        elasticsearch=elasticsearch,
-        credentials=credentials,
-        target=target,
-    )
-    http_clients.append(setup.pod_labels)
     pulumi.export("elasticPassword", credentials.elastic_password)
+for shortfall in config.elasticsearch.capacity_shortfalls():
+    pulumi.log.warn(shortfall)
 if config.network_policy.enabled:
     StackNetworkPolicies(
         "network-policies",
@@ -80,7 +80,7 @@ if config.network_policy.enabled:
         elasticsearch=elasticsearch,
         logstash=logstash,
         kibana=kibana,
-        http_clients=http_clients,
+        http_clients=[setup.pod_labels],
         target=target,
     )
 

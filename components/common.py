@@ -14,6 +14,7 @@ from typing import Any
 
 import pulumi
 from pulumi_kubernetes.core.v1 import PersistentVolumeClaim, ServiceAccount
+from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
 
 from components.config import Resources, Storage
 
@@ -214,6 +215,23 @@ def pod_spec(
     if pull_secrets:
         spec["imagePullSecrets"] = [{"name": name} for name in pull_secrets]
     return spec
+
+
+def disruption_budget(
+    parent: pulumi.Resource,
+    logical_name: str,
+    name: str,
+    namespace: pulumi.Input[str],
+    object_labels: dict[str, str],
+    pod_selector: dict[str, str],
+) -> PodDisruptionBudget:
+    """At most one pod of a workload evicted at a time, e.g. while a node is drained."""
+    return PodDisruptionBudget(
+        logical_name,
+        metadata=metadata(name, namespace, object_labels),
+        spec={"maxUnavailable": 1, "selector": {"matchLabels": pod_selector}},
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
 def claim_retention() -> dict[str, str]:

@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from components import sizing
 from components.pipeline import (
     PIPELINE_VARIABLES,
     default_pipeline,
@@ -577,6 +578,38 @@ class ElasticsearchConfig(_JvmService):
             )
             for index, node_set in enumerate(self.node_sets)
         ]
+
+    @model_validator(mode="after")
+    def _enforced_capacity(self) -> ElasticsearchConfig:
+        if self.capacity is not None and self.capacity.enforce:
+            _rule_violations(
+                [(path.removeprefix("elasticsearch."), message) for path, message in self._shortfalls()]
+            )
+        return self
+
+    def _shortfalls(self) -> list[tuple[str, str]]:
+        """(key path, message) for each data node set whose volume cannot hold the retained logs."""
+        if self.capacity is None:
+            return []
+        needed = sizing.estimate(
+            self.capacity.events_per_day,
+            self.capacity.avg_event_bytes,
+            self.retention.days,
+            self.data_nodes,
+            1 if self.data_nodes > 1 else 0,
+        )
+        result = []
+        for node_set in self.data_node_sets():
+            path = f"{node_set.path}.storage.size"
+            configured = parse_quantity(node_set.storage.size)
+            if configured < needed.per_node_bytes:
+                line = sizing.shortfall_message(path, int(configured), needed, node_set.storage.size)
+                result.append((path, line.removeprefix(f"{path}: ")))
+        return result
+
+    def capacity_shortfalls(self) -> list[str]:
+        """Warnings for preview and render when a data volume is smaller than the estimate."""
+        return [f"{path}: {message}" for path, message in self._shortfalls()]
 
     def data_node_sets(self) -> list[ResolvedNodeSet]:
         """The node sets that hold shards, whose volumes must fit the retained logs."""

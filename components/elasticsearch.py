@@ -16,7 +16,6 @@ import pulumi
 import yaml
 from pulumi_kubernetes.apps.v1 import StatefulSet
 from pulumi_kubernetes.core.v1 import ConfigMap, Service
-from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
 
 from components import common
 from components.config import ResolvedNodeSet
@@ -271,12 +270,7 @@ class ElasticsearchNode(pulumi.ComponentResource):
         claims = common.ordinal_claims(
             self, name, node_names, DATA_CLAIM, node_set.replicas, node_set.storage, target.namespace, labels
         )
-        PodDisruptionBudget(
-            name,
-            metadata=meta(node_names.workload),
-            spec={"maxUnavailable": 1, "selector": {"matchLabels": pod_selector}},
-            opts=child,
-        )
+        common.disruption_budget(self, name, node_names.workload, target.namespace, labels, pod_selector)
         self.stateful_set = StatefulSet(
             name,
             metadata=meta(node_names.workload),

@@ -211,6 +211,8 @@ class KibanaUi(pulumi.ComponentResource):
             },
             opts=child,
         )
+        if config.replicas > 1:
+            common.disruption_budget(self, name, NAMES.workload, namespace, labels, selector)
         self.deployment = Deployment(
             name,
             metadata=meta(NAMES.workload),

@@ -187,6 +187,8 @@ class LogstashPipeline(pulumi.ComponentResource):
                 "persistentVolumeClaimRetentionPolicy": common.claim_retention(),
                 "volumeClaimTemplates": [common.claim_template(QUEUE_CLAIM, config.queue.storage, APP)],
             }
+        if config.replicas > 1:
+            common.disruption_budget(self, name, NAMES.workload, namespace, labels, selector)
         self.stateful_set = StatefulSet(
             name,
             metadata=meta(NAMES.workload),

@@ -1,4 +1,4 @@
-"""`ElasticsearchSetup`: a Job that creates the stack's users.
+"""`ElasticsearchSetup`: a Job that installs log retention and creates the stack's users.
 
 It follows Elastic's docker-compose "setup" service: it runs `scripts/elasticsearch-setup.sh`
 in the Elasticsearch image (which has curl and bash). Every step is an upsert, so running
@@ -16,7 +16,7 @@ import pulumi
 from pulumi_kubernetes.batch.v1 import Job
 from pulumi_kubernetes.core.v1 import ConfigMap
 
-from components import certificates, common
+from components import certificates, common, retention
 from components.config import ElasticsearchConfig, Security
 from components.credentials import PASSWORD_KEY, StackCredentials
 from components.elasticsearch_cluster import ElasticsearchCluster
@@ -28,22 +28,34 @@ CERTS_DIR = "/opt/elk-stack/certs"
 NAMES = common.Names(APP)
 
 
+def _json(body: dict[str, Any]) -> str:
+    """Compact, key-sorted JSON: stable, so an unchanged body never replaces the Job."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
 def pod_spec(
     elasticsearch_config: ElasticsearchConfig,
     security: Security,
     target: common.Target,
     elasticsearch: ElasticsearchCluster,
-    credentials: StackCredentials,
+    credentials: StackCredentials | None,
 ) -> dict[str, Any]:
-    """A run-to-completion pod with only the Secrets the script needs."""
+    """A run-to-completion pod with only the Secrets the script needs (none without security)."""
     env: list[dict[str, Any]] = [
         {"name": "ES_URL", "value": elasticsearch.http_endpoint},
-        common.secret_env("ELASTIC_PASSWORD", credentials.elastic_secret_name, PASSWORD_KEY),
-        common.secret_env("KIBANA_PASSWORD", credentials.kibana_secret_name, PASSWORD_KEY),
-        {"name": "LOGSTASH_USER", "value": security.logstash_user},
-        common.secret_env("LOGSTASH_PASSWORD", credentials.logstash_secret_name, PASSWORD_KEY),
-        {"name": "LOGSTASH_INDICES", "value": json.dumps(security.logstash_indices)},
+        {"name": "ILM_POLICY_NAME", "value": retention.POLICY_NAME},
+        {"name": "ILM_POLICY", "value": _json(retention.ilm_policy(elasticsearch_config.retention))},
+        {"name": "INDEX_TEMPLATE_NAME", "value": retention.TEMPLATE_NAME},
+        {"name": "INDEX_TEMPLATE", "value": _json(retention.index_template(elasticsearch_config.data_nodes))},
     ]
+    if credentials is not None:
+        env += [
+            common.secret_env("ELASTIC_PASSWORD", credentials.elastic_secret_name, PASSWORD_KEY),
+            common.secret_env("KIBANA_PASSWORD", credentials.kibana_secret_name, PASSWORD_KEY),
+            {"name": "LOGSTASH_USER", "value": security.logstash_user},
+            common.secret_env("LOGSTASH_PASSWORD", credentials.logstash_secret_name, PASSWORD_KEY),
+            {"name": "LOGSTASH_INDICES", "value": json.dumps(security.logstash_indices)},
+        ]
     mounts = [{"name": "script", "mountPath": SCRIPT_DIR, "readOnly": True}]
     volumes: list[dict[str, Any]] = [{"name": "script", "configMap": {"name": NAMES.config}}]
     if elasticsearch.https and elasticsearch.ca_secret_name is not None:
@@ -69,7 +81,7 @@ def pod_spec(
 
 
 class ElasticsearchSetup(pulumi.ComponentResource):
-    """The Job that sets `kibana_system`'s password and creates Logstash's user and role."""
+    """The Job that installs retention and, with security, the stack's users."""
 
     pod_labels: dict[str, str]
 
@@ -80,7 +92,7 @@ class ElasticsearchSetup(pulumi.ComponentResource):
         security: Security,
         *,
         elasticsearch: ElasticsearchCluster,
-        credentials: StackCredentials,
+        credentials: StackCredentials | None,
         target: common.Target,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -96,7 +108,9 @@ class ElasticsearchSetup(pulumi.ComponentResource):
             opts=child,
         )
         account = common.service_account(self, f"{name}-account", NAMES.workload, target.namespace, labels)
-        annotations = common.pod_annotations(files, credentials_revision=credentials.revision)
+        annotations = common.pod_annotations(
+            files, credentials_revision=credentials.revision if credentials else None
+        )
         self.job = Job(
             name,
             metadata=common.metadata(NAMES.workload, target.namespace, labels),

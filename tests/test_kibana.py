@@ -84,3 +84,16 @@ def test_config_change_rolls_kibana(render: Render) -> None:
 
     assert checksum(render()) != checksum(render(kibana={"ingress": {"host": "kibana.local"}}))
     assert checksum(render()) == checksum(render())
+
+
+def test_replicas_share_the_keys_and_get_a_disruption_budget(render: Render) -> None:
+    rendered = render(kibana={"replicas": 2})
+    budget = find(rendered.manifests, "PodDisruptionBudget", "elk-kibana")
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert (
+        budget["spec"]["selector"]["matchLabels"] == deployment(rendered)["spec"]["selector"]["matchLabels"]
+    )
+    env = deployment(rendered)["spec"]["template"]["spec"]["containers"][0]["env"]
+    key_sources = {e["valueFrom"]["secretKeyRef"]["name"] for e in env if e["name"].startswith("KIBANA_")}
+    assert key_sources == {"elk-kibana-encryption-keys"}, "every replica reads the same stable keys"
+    assert not [m for m in render().manifests if m["kind"] == "PodDisruptionBudget" and "kibana" in str(m)]

@@ -131,3 +131,12 @@ def test_port_names_fit_kubernetes_15_character_limit() -> None:
     plugin = "elastic_serverless_forwarder"
     text = f"input {{ {plugin} {{ port => 8080 }} {plugin} {{ port => 8081 }} }}"
     assert listening_ports(text) == {"elastic-serverl": 8080, "elastic-serve-2": 8081}
+
+
+def test_disruption_budget_only_with_several_replicas(render: Render) -> None:
+    assert not [m for m in render().manifests if m["kind"] == "PodDisruptionBudget" and "logstash" in str(m)]
+    budget = find(render(logstash={"replicas": 3}).manifests, "PodDisruptionBudget", "elk-logstash")
+    assert budget["spec"] == {
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": statefulset(render())["spec"]["selector"]["matchLabels"]},
+    }

@@ -294,7 +294,10 @@ def test_security_can_be_disabled_only_with_a_loud_warning(render: Render) -> No
     rendered = render(security={"enabled": False})
     assert len(rendered.warnings) == 1 and rendered.warnings[0].startswith("SECURITY IS DISABLED")
     assert es_settings(rendered)["xpack.security.enabled"] is False
-    assert not [m for m in rendered.manifests if m["kind"] in ("Secret", "Job")]
+    assert not [m for m in rendered.manifests if m["kind"] == "Secret"]
+    job = find(rendered.manifests, "Job", "elk-elasticsearch-setup")
+    env_names = {e["name"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "ELASTIC_PASSWORD" not in env_names and "ILM_POLICY" in env_names, "retention only, no users"
     assert "elasticPassword" not in rendered.outputs
     pipeline = find(rendered.manifests, "ConfigMap", "elk-logstash-config")["data"]["main.conf"]
     assert pipeline == (PROJECT_DIR / "pipelines" / "spring-boot-json-insecure.conf").read_text()
@@ -426,3 +429,9 @@ def test_a_changed_password_rolls_exactly_its_consumers(monkeypatch: pytest.Monk
     after = revisions()
     changed = sorted(name for name in before if before[name] != after[name])
     assert changed == ["elk-elasticsearch-setup", "elk-logstash"]
+
+
+def test_capacity_shortfall_is_warned_in_render(render: Render) -> None:
+    rendered = render(elasticsearch={"capacity": {"eventsPerDay": 5_000_000, "avgEventBytes": 1000}})
+    assert [w.split(":")[0] for w in rendered.warnings] == ["elasticsearch.storage.size"]
+    assert render().warnings == []

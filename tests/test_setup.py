@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -28,6 +30,8 @@ class FakeElasticsearch:
     calls: list[tuple[str, str, str, Any]] = field(default_factory=list)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     roles: dict[str, Any] = field(default_factory=dict)
+    policies: dict[str, Any] = field(default_factory=dict)
+    templates: dict[str, Any] = field(default_factory=dict)
     unhealthy_answers: int = 0
     refuse: str = "-"
     url: str = ""
@@ -55,6 +59,10 @@ def fake_es() -> Iterator[FakeElasticsearch]:
                 state.users[self.path.rsplit("/", 1)[1]] = body
             elif self.command == "PUT" and self.path.startswith("/_security/role/"):
                 state.roles[self.path.rsplit("/", 1)[1]] = body
+            elif self.command == "PUT" and self.path.startswith("/_ilm/policy/"):
+                state.policies[self.path.rsplit("/", 1)[1]] = body
+            elif self.command == "PUT" and self.path.startswith("/_index_template/"):
+                state.templates[self.path.rsplit("/", 1)[1]] = body
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
@@ -74,10 +82,18 @@ def fake_es() -> Iterator[FakeElasticsearch]:
     server.server_close()
 
 
+POLICY = {"policy": {"phases": {"delete": {"min_age": "7d", "actions": {"delete": {}}}}}}
+TEMPLATE = {"index_patterns": ["logs-springboot-*"], "data_stream": {}}
+
+
 def run_setup(es: FakeElasticsearch, **overrides: str) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": os.environ["PATH"],
         "ES_URL": es.url,
+        "ILM_POLICY_NAME": "elk-stack-logs",
+        "ILM_POLICY": json.dumps(POLICY),
+        "INDEX_TEMPLATE_NAME": "elk-stack-logs",
+        "INDEX_TEMPLATE": json.dumps(TEMPLATE),
         "ELASTIC_PASSWORD": "elastic-pw",
         "KIBANA_PASSWORD": "kibana-pw",
         "LOGSTASH_USER": "logstash-writer",
@@ -105,6 +121,8 @@ def test_setup_creates_the_users_and_role(fake_es: FakeElasticsearch) -> None:
     assert result.returncode == 0, result.stderr
     assert [(method, path) for method, path, _, _ in fake_es.calls] == [
         ("GET", "/_cluster/health?wait_for_status=yellow&timeout=5s"),
+        ("PUT", "/_ilm/policy/elk-stack-logs"),
+        ("PUT", "/_index_template/elk-stack-logs"),
         ("POST", "/_security/user/kibana_system/_password"),
         ("PUT", "/_security/role/logstash-writer"),
         ("PUT", "/_security/user/logstash-writer"),
@@ -125,7 +143,7 @@ def test_setup_is_idempotent(fake_es: FakeElasticsearch) -> None:
     second_run = run_setup(fake_es)
     assert second_run.returncode == 0, second_run.stderr
     assert (fake_es.users, fake_es.roles) == first
-    assert len(fake_es.calls) == 8
+    assert len(fake_es.calls) == 12
     assert all(method in ("GET", "POST", "PUT") for method, _, _, _ in fake_es.calls), "upserts only"
 
 
@@ -213,3 +231,76 @@ def test_a_rejected_password_fails_at_once_instead_of_waiting(fake_es: FakeElast
     assert result.returncode == 1
     assert "refused the elastic user's password (HTTP 401)" in result.stderr
     assert len(fake_es.calls) == 1
+
+
+def test_setup_installs_retention(fake_es: FakeElasticsearch) -> None:
+    assert run_setup(fake_es).returncode == 0
+    assert fake_es.policies == {"elk-stack-logs": POLICY}
+    assert fake_es.templates == {"elk-stack-logs": TEMPLATE}
+
+
+def test_setup_without_security_installs_only_retention(fake_es: FakeElasticsearch) -> None:
+    result = run_setup(fake_es, ELASTIC_PASSWORD="", KIBANA_PASSWORD="", LOGSTASH_PASSWORD="")
+    assert result.returncode == 0, result.stderr
+    assert [path for _, path, _, _ in fake_es.calls] == [
+        "/_cluster/health?wait_for_status=yellow&timeout=5s",
+        "/_ilm/policy/elk-stack-logs",
+        "/_index_template/elk-stack-logs",
+    ]
+    assert {auth for _, _, auth, _ in fake_es.calls} == {""}, "no credentials are sent"
+    assert not fake_es.users
+
+
+def job_env(rendered: Rendered) -> dict[str, str]:
+    job = find(rendered.manifests, "Job", "elk-elasticsearch-setup")
+    return {e["name"]: e.get("value", "") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_job_sends_the_stack_retention(rendered_stacks: dict[str, Rendered]) -> None:
+    """qa keeps 14 days and test 3, from their stack files."""
+    for stack, days in (("qa", "14d"), ("test", "3d")):
+        policy = json.loads(job_env(rendered_stacks[stack])["ILM_POLICY"])
+        phases = policy["policy"]["phases"]
+        assert phases["delete"] == {"min_age": days, "actions": {"delete": {}}}
+        assert phases["hot"]["actions"]["rollover"] == {"max_age": "1d", "max_primary_shard_size": "10gb"}
+
+
+def test_index_template_matches_the_pipeline_data_stream(rendered_stacks: dict[str, Rendered]) -> None:
+    rendered = rendered_stacks["qa"]
+    template = json.loads(job_env(rendered)["INDEX_TEMPLATE"])
+    assert template["index_patterns"] == ["logs-springboot-*"]
+    assert template["data_stream"] == {}
+    assert template["priority"] > 100, "above Elasticsearch's built-in logs template"
+    settings = template["template"]["settings"]
+    assert settings["index.lifecycle.name"] == job_env(rendered)["ILM_POLICY_NAME"] == "elk-stack-logs"
+    assert settings["index.number_of_replicas"] == 0, "one data node: a replica could never be placed"
+    assert settings["index.refresh_interval"] == "5s"
+    pipeline = find(rendered.manifests, "ConfigMap", "elk-logstash-config")["data"]["main.conf"]
+    dataset = re.search(r'data_stream_dataset => "([^"]+)"', pipeline)
+    stream_type = re.search(r'data_stream_type => "([^"]+)"', pipeline)
+    assert dataset and stream_type
+    stream = f"{stream_type.group(1)}-{dataset.group(1)}-default"
+    assert fnmatch.fnmatch(stream, template["index_patterns"][0])
+    assert fnmatch.fnmatch(stream, "logs-*-*"), "the Logstash user's role covers it"
+
+
+def test_replicas_follow_the_number_of_data_nodes(render: Render) -> None:
+    def replicas(rendered: Rendered) -> int:
+        template = json.loads(job_env(rendered)["INDEX_TEMPLATE"])
+        value: int = template["template"]["settings"]["index.number_of_replicas"]
+        return value
+
+    assert replicas(render()) == 0
+    assert replicas(render(elasticsearch={"replicas": 3})) == 1
+    node_sets = [
+        {"name": "master", "replicas": 3, "roles": ["master"]},
+        {"name": "data", "replicas": 1, "roles": ["data"]},
+    ]
+    assert replicas(render(elasticsearch={"nodeSets": node_sets})) == 0
+
+
+def test_every_shipped_pipeline_writes_the_templated_data_stream() -> None:
+    for path in sorted((PROJECT_DIR / "pipelines").glob("*.conf")):
+        text = path.read_text()
+        assert 'data_stream => "true"' in text, path.name
+        assert 'data_stream_dataset => "springboot"' in text, path.name
