@@ -215,7 +215,13 @@ class LogstashPipeline(pulumi.ComponentResource):
                     ),
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map, account, *claims]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[config_map, account, *claims],
+                # As for Elasticsearch: the explicit queue PVCs grow in place; the
+                # immutable claim template must not force a replacement.
+                ignore_changes=["spec.volumeClaimTemplates"],
+            ),
         )
 
         self.service_name = service.metadata.name

@@ -55,3 +55,14 @@ def test_the_validator_rejects_what_it_should() -> None:
         "dta": {},
     }
     assert schema_errors([bad], "1.37.0") != []
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_the_large_benchmark_cluster_renders_valid(version: str) -> None:
+    """benchmarks/large.yaml must stay a valid stack, or `make bench` measures an error."""
+    from tools.render import PROJECT_DIR, run_program, stack_config
+
+    config = stack_config("large", path=PROJECT_DIR / "benchmarks" / "large.yaml")
+    rendered = run_program(config, stack="large")
+    assert sum(1 for m in rendered.manifests if m["kind"] == "PersistentVolumeClaim") == 3 + 20 + 3
+    assert schema_errors(rendered.manifests, version) == []

@@ -94,13 +94,13 @@ def _config_text(value: Any) -> str:
     return str(value)
 
 
-def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, str]:
-    """Read `Pulumi.<stack>.yaml` into the flat `project:key` strings Pulumi passes on.
+def stack_config(stack: str, project_dir: Path = PROJECT_DIR, path: Path | None = None) -> dict[str, str]:
+    """Read `Pulumi.<stack>.yaml` (or `path`) into the flat `project:key` strings Pulumi passes on.
 
     Keys of other namespaces (`kubernetes:*`, ...) configure providers, not this program,
     and are left out.
     """
-    path = project_dir / f"Pulumi.{stack}.yaml"
+    path = path or project_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         raise StackFileError(f"no stack file {path.name} in {project_dir}")
     try:
@@ -328,9 +328,11 @@ def write_build(rendered: Rendered, out_dir: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def render(stack: str, out_root: Path, show_secrets: bool = False) -> tuple[Path, list[str]]:
+def render(
+    stack: str, out_root: Path, show_secrets: bool = False, stack_file: Path | None = None
+) -> tuple[Path, list[str]]:
     """Render `Pulumi.<stack>.yaml` into `<out_root>/<stack>/`; return it and the warnings."""
-    rendered = run_program(stack_config(stack), stack=stack, show_secrets=show_secrets)
+    rendered = run_program(stack_config(stack, path=stack_file), stack=stack, show_secrets=show_secrets)
     out_dir = out_root / stack
     write_build(rendered, out_dir)
     return out_dir, rendered.warnings
@@ -346,9 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--show-secrets", action="store_true", help="write Secret values instead of redacting them"
     )
+    parser.add_argument(
+        "--stack-file", type=Path, help="read the config from this file instead of Pulumi.<stack>.yaml"
+    )
     args = parser.parse_args(argv)
     try:
-        out_dir, warnings = render(args.stack, args.out, args.show_secrets)
+        out_dir, warnings = render(args.stack, args.out, args.show_secrets, args.stack_file)
     except (StackFileError, pulumi.RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
