@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 import typing
 from dataclasses import dataclass
@@ -409,6 +410,32 @@ class ResolvedNodeSet:
         return self.roles is None or self.holds_data or "ingest" in self.roles
 
 
+@dataclass(frozen=True)
+class VolumeCheck:
+    """One data node set's volume size against the capacity estimate."""
+
+    path: str
+    replicas: int
+    configured: str
+    needed: sizing.CapacityEstimate
+
+    @property
+    def configured_bytes(self) -> int:
+        """The configured size in bytes."""
+        return math.ceil(parse_quantity(self.configured))
+
+    @property
+    def enough(self) -> bool:
+        """Whether each node's volume holds its share of the retained logs."""
+        return self.configured_bytes >= self.needed.per_node_bytes
+
+    @property
+    def shortfall(self) -> str:
+        """The problem, without the key path, e.g. `10Gi is smaller than the ~29.5Gi ...`."""
+        line = sizing.shortfall_message(self.path, self.configured_bytes, self.needed, self.configured)
+        return line.removeprefix(f"{self.path}: ")
+
+
 class NodeSet(_JvmService):
     """A group of identical Elasticsearch nodes: one StatefulSet, one PVC per node."""
 
@@ -587,25 +614,31 @@ class ElasticsearchConfig(_JvmService):
             )
         return self
 
-    def _shortfalls(self) -> list[tuple[str, str]]:
-        """(key path, message) for each data node set whose volume cannot hold the retained logs."""
+    def capacity_estimate(self) -> sizing.CapacityEstimate | None:
+        """The disk each data node needs for `capacity` over `retention.maxAge`, if capacity is set."""
         if self.capacity is None:
-            return []
-        needed = sizing.estimate(
+            return None
+        return sizing.estimate(
             self.capacity.events_per_day,
             self.capacity.avg_event_bytes,
             self.retention.days,
             self.data_nodes,
-            1 if self.data_nodes > 1 else 0,
+            sizing.replicas_for(self.data_nodes),
         )
-        result = []
-        for node_set in self.data_node_sets():
-            path = f"{node_set.path}.storage.size"
-            configured = parse_quantity(node_set.storage.size)
-            if configured < needed.per_node_bytes:
-                line = sizing.shortfall_message(path, int(configured), needed, node_set.storage.size)
-                result.append((path, line.removeprefix(f"{path}: ")))
-        return result
+
+    def volume_checks(self) -> list[VolumeCheck]:
+        """Each data node set's volume against the estimate; empty without `capacity`."""
+        needed = self.capacity_estimate()
+        if needed is None:
+            return []
+        return [
+            VolumeCheck(f"{s.path}.storage.size", s.replicas, s.storage.size, needed)
+            for s in self.data_node_sets()
+        ]
+
+    def _shortfalls(self) -> list[tuple[str, str]]:
+        """(key path, message) for each data node set whose volume cannot hold the retained logs."""
+        return [(check.path, check.shortfall) for check in self.volume_checks() if not check.enough]
 
     def capacity_shortfalls(self) -> list[str]:
         """Warnings for preview and render when a data volume is smaller than the estimate."""

@@ -140,12 +140,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             ".svc:",
             str(HTTP_PORT),
         )
-        self.data_claim_names = [
-            claim
-            for s, node in zip(rollout_order(node_sets), self.nodes, strict=True)
-            if s.holds_data
-            for claim in node.data_claim_names
-        ]
+        self.data_claim_names = [claim for node in self.nodes for claim in node.data_claim_names]
         self.register_outputs(
             {
                 "httpEndpoint": self.http_endpoint,

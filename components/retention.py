@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from components import sizing
 from components.config import Retention
 
 POLICY_NAME = "elk-stack-logs"
@@ -41,11 +42,6 @@ def ilm_policy(retention: Retention) -> dict[str, Any]:
     }
 
 
-def replicas_for(data_nodes: int) -> int:
-    """One replica where another data node can hold it; none on a single data node (or stay yellow)."""
-    return 0 if data_nodes <= 1 else 1
-
-
 def index_template(data_nodes: int) -> dict[str, Any]:
     """The data stream template: lifecycle, replicas for the cluster's size, a log-friendly refresh."""
     return {
@@ -57,7 +53,7 @@ def index_template(data_nodes: int) -> dict[str, Any]:
             "settings": {
                 "index.lifecycle.name": POLICY_NAME,
                 "index.number_of_shards": 1,
-                "index.number_of_replicas": replicas_for(data_nodes),
+                "index.number_of_replicas": sizing.replicas_for(data_nodes),
                 # Logs are searched seconds after they happen, not milliseconds: refreshing
                 # less often than the 1s default makes indexing cheaper.
                 "index.refresh_interval": REFRESH_INTERVAL,

@@ -87,6 +87,15 @@ class CapacityEstimate:
         ]
 
 
+def replicas_for(data_nodes: int) -> int:
+    """Replica shards per primary: one where another data node can hold it, else none.
+
+    A replica never shares a node with its primary, so on one data node it would stay
+    unassigned and keep the cluster yellow.
+    """
+    return 0 if data_nodes <= 1 else 1
+
+
 def estimate(
     events_per_day: int, avg_event_bytes: int, retention_days: int, data_nodes: int, replicas: int
 ) -> CapacityEstimate:

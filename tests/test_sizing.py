@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from components.config import ConfigError
+from components.config import StackConfig, load_config
 from components.sizing import (
     INDEXING_OVERHEAD,
     USABLE_SHARE,
@@ -24,23 +24,15 @@ from tools.render import PROJECT_DIR
 GI = 2**30
 
 
-def fake_config(capacity: Any, *node_sets: tuple[str, int, str], max_age: str = "14d") -> SimpleNamespace:
-    """A stand-in for StackConfig with only what `size_report` reads: (path, replicas, size) per data set."""
-    sets = [
-        SimpleNamespace(path=path, replicas=replicas, storage=SimpleNamespace(size=quantity))
-        for path, replicas, quantity in node_sets
-    ]
-    return SimpleNamespace(
-        elasticsearch=SimpleNamespace(
-            capacity=capacity,
-            retention=SimpleNamespace(max_age=max_age),
-            data_node_sets=lambda: sets,
-        )
-    )
+def stack(*, capacity: dict[str, Any] | None = None, **elasticsearch: Any) -> StackConfig:
+    """A validated stack config with the given `elasticsearch` keys (14 days of retention)."""
+    section: dict[str, Any] = {"retention": {"maxAge": "14d"}, **elasticsearch}
+    if capacity is not None:
+        section["capacity"] = capacity
+    return load_config({"namespace": "elk", "elasticsearch": json.dumps(section)}, PROJECT_DIR)
 
 
-def capacity(events_per_day: int = 2_000_000, avg_event_bytes: int = 800) -> SimpleNamespace:
-    return SimpleNamespace(events_per_day=events_per_day, avg_event_bytes=avg_event_bytes, enforce=False)
+CAPACITY = {"eventsPerDay": 2_000_000, "avgEventBytes": 800}
 
 
 def test_the_factors_are_elastics() -> None:
@@ -155,19 +147,15 @@ def test_shortfall_message_formats_the_size_when_there_is_no_text() -> None:
 
 
 def test_report_without_capacity_is_one_line_saying_what_to_set() -> None:
-    report = size.size_report(fake_config(None, ("elasticsearch.storage.size", 1, "10Gi")))
+    report = size.size_report(stack())
     assert report == size.NOT_SET
     assert "\n" not in report
     assert "elasticsearch.capacity is not set" in report
     assert "eventsPerDay" in report and "avgEventBytes" in report
 
 
-def test_report_for_a_config_that_has_no_capacity_key_yet() -> None:
-    assert size.size_report(SimpleNamespace(elasticsearch=SimpleNamespace())) == size.NOT_SET
-
-
 def test_report_when_the_volume_is_enough() -> None:
-    report = size.size_report(fake_config(capacity(), ("elasticsearch.storage.size", 1, "30Gi")))
+    report = size.size_report(stack(capacity=CAPACITY, storage={"size": "30Gi"}))
     lines = report.splitlines()
     assert "Events per day              2,000,000" in lines
     assert "Disk for each data node     29.5Gi" in lines
@@ -176,7 +164,7 @@ def test_report_when_the_volume_is_enough() -> None:
 
 
 def test_report_when_the_volume_is_too_small() -> None:
-    report = size.size_report(fake_config(capacity(), ("elasticsearch.storage.size", 1, "20Gi")))
+    report = size.size_report(stack(capacity=CAPACITY, storage={"size": "20Gi"}))
     lines = report.splitlines()
     assert "elasticsearch.storage.size  1      20Gi        29.5Gi  too small" in lines
     assert lines[-1] == (
@@ -187,10 +175,13 @@ def test_report_when_the_volume_is_too_small() -> None:
 
 def test_report_checks_every_data_node_set_with_one_replica() -> None:
     # 3 data nodes in two sets, so 1 replica: 19.7Gi per node (see test_rows_show_...).
-    config = fake_config(
-        capacity(),
-        ("elasticsearch.nodeSets[1].storage.size", 2, "20Gi"),
-        ("elasticsearch.nodeSets[2].storage.size", 1, "19Gi"),
+    config = stack(
+        capacity=CAPACITY,
+        nodeSets=[
+            {"name": "master", "replicas": 1, "roles": ["master"]},
+            {"name": "hot", "replicas": 2, "roles": ["data"], "storage": {"size": "20Gi"}},
+            {"name": "more", "replicas": 1, "roles": ["data"], "storage": {"size": "19Gi"}},
+        ],
     )
     lines = size.size_report(config).splitlines()
     assert "Copies of each shard        \N{MULTIPLICATION SIGN} 2 (1 replica)" in lines
@@ -201,18 +192,14 @@ def test_report_checks_every_data_node_set_with_one_replica() -> None:
         "warning: elasticsearch.nodeSets[2].storage.size: 19Gi is smaller than the ~19.7Gi each data node "
         "needs for 2,000,000 events/day \N{MULTIPLICATION SIGN} 800 B for 14 days (see `make size`)"
     ]
-
-
-def test_report_names_the_size_key_when_given_the_node_set_path() -> None:
-    report = size.size_report(fake_config(capacity(), ("elasticsearch", 1, "20Gi")))
-    assert "warning: elasticsearch.storage.size: 20Gi is smaller" in report
-    assert size.storage_path("elasticsearch.nodeSets[1]") == "elasticsearch.nodeSets[1].storage.size"
-    assert size.storage_path("elasticsearch.storage.size") == "elasticsearch.storage.size"
+    assert [line.split(":")[0] for line in config.elasticsearch.capacity_shortfalls()] == [
+        "elasticsearch.nodeSets[2].storage.size"
+    ], "the warning in preview and render agrees with the report"
 
 
 def test_report_columns_line_up() -> None:
     result = estimate(2_000_000, 800, 14, data_nodes=1, replicas=0)
-    lines = size.size_report(fake_config(capacity(), ("elasticsearch.storage.size", 1, "20Gi"))).splitlines()
+    lines = size.size_report(stack(capacity=CAPACITY, storage={"size": "20Gi"})).splitlines()
     table = lines[: lines.index("")]
     assert len(table) == len(result.rows())
     starts = {
@@ -221,37 +208,40 @@ def test_report_columns_line_up() -> None:
     assert starts == {len("Disk for the whole cluster") + 2}
 
 
-def test_retention_must_be_whole_days() -> None:
-    with pytest.raises(ValueError, match=r"elasticsearch\.retention\.maxAge: '12h'"):
-        size.size_report(fake_config(capacity(), ("elasticsearch.storage.size", 1, "20Gi"), max_age="12h"))
-
-
 def test_cli_prints_the_report(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    seen: dict[str, Any] = {}
-
-    def load(raw: dict[str, str], project_dir: Any) -> SimpleNamespace:
-        seen["raw"] = raw
-        return fake_config(capacity(), ("elasticsearch.storage.size", 1, "30Gi"))
-
-    monkeypatch.setattr(size, "stack_config", lambda stack: {"elk-stack:namespace": "elk-qa"})
-    monkeypatch.setattr(size, "load_config", load)
+    section = json.dumps({"storage": {"size": "30Gi"}, "retention": {"maxAge": "14d"}, "capacity": CAPACITY})
+    monkeypatch.setattr(
+        size,
+        "stack_config",
+        lambda stack: {"elk-stack:namespace": "elk-qa", "elk-stack:elasticsearch": section},
+    )
     assert size.main(["qa"]) == 0
-    assert seen["raw"] == {"namespace": "elk-qa"}
-    assert "enough" in capsys.readouterr().out
+    assert "elasticsearch.storage.size  1      30Gi        29.5Gi  enough" in capsys.readouterr().out
 
 
 def test_cli_reports_an_invalid_config(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def load(raw: dict[str, str], project_dir: Any) -> None:
-        raise ConfigError(["elasticsearch.capacity.eventsPerDay: must be at least 1"])
-
-    monkeypatch.setattr(size, "stack_config", lambda stack: {})
-    monkeypatch.setattr(size, "load_config", load)
+    section = json.dumps({"capacity": {"eventsPerDay": 0, "avgEventBytes": 800}})
+    monkeypatch.setattr(
+        size, "stack_config", lambda stack: {"elk-stack:namespace": "elk", "elk-stack:elasticsearch": section}
+    )
     assert size.main(["qa"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: invalid elk-stack config")
     assert "elasticsearch.capacity.eventsPerDay" in err
+
+
+def test_make_size_for_the_qa_stack() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.size", "qa"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "elasticsearch.storage.size  1      20Gi        7.4Gi   enough" in result.stdout.splitlines()
 
 
 def test_cli_without_the_stack_file_exits_1() -> None:
