@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import yaml
 from pulumi_kubernetes.core.v1 import PersistentVolumeClaim, ServiceAccount
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
 
@@ -159,22 +160,42 @@ def service_account(
     )
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """PyYAML writes a list used twice as an anchor and an alias (`&id001`, `*id001`).
+
+    Elasticsearch's YAML reader does not resolve aliases: `*id001` would become a file
+    name. Settings files therefore repeat the value instead.
+    """
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def settings_yaml(settings: dict[str, Any]) -> str:
+    """A settings file (`elasticsearch.yml`, `kibana.yml`, ...), keys sorted, no YAML aliases."""
+    return yaml.dump(settings, Dumper=_NoAliasDumper, sort_keys=True)
+
+
 def config_checksum(files: dict[str, str]) -> str:
     """A digest of the settings a pod mounts; in the pod template it rolls exactly those pods."""
     return digest(json.dumps(files, sort_keys=True))
 
 
 def pod_annotations(
-    files: dict[str, str],
+    files: dict[str, str] | pulumi.Output[dict[str, str]],
     ca_checksum: pulumi.Input[str] | None = None,
     credentials_revision: pulumi.Input[str] | None = None,
 ) -> dict[str, Any]:
     """Checksums that roll a pod when its settings, the CA it trusts or its password change.
 
     Processes read these only at start, so without a roll a rotated password or CA would
-    reach the pods only at their next unrelated restart.
+    reach the pods only at their next unrelated restart. Each value stays its own Output:
+    an Output nested inside another's `apply` result makes the Pulumi SDK (3.272) add its
+    dependencies, in place, to the outer Output's shared set, so other resources using
+    that Output would gain spurious, timing-dependent dependencies.
     """
-    annotations: dict[str, Any] = {CHECKSUM_ANNOTATION: config_checksum(files)}
+    checksum = files.apply(config_checksum) if isinstance(files, pulumi.Output) else config_checksum(files)
+    annotations: dict[str, Any] = {CHECKSUM_ANNOTATION: checksum}
     if ca_checksum is not None:
         annotations[CA_CHECKSUM_ANNOTATION] = ca_checksum
     if credentials_revision is not None:

@@ -359,12 +359,18 @@ Role = Literal[
 ]
 AntiAffinity = Literal["soft", "hard", "none"]
 _NODE_SET_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$")
+# elk-elasticsearch-<name> must not be the name of another object of the stack.
+_RESERVED_NODE_SET_NAMES = {"setup": "setup Job's objects"}
 _DURATION_DAYS = re.compile(r"^(?P<days>[1-9][0-9]*)d$")
 _ES_RESOURCES = ("500m", "1", "2Gi")
 
 
 def _check_node_set_name(name: str) -> str:
     # <claim>-elk-elasticsearch-<name>-<ordinal> must stay a valid 63-character label.
+    if name in _RESERVED_NODE_SET_NAMES:
+        raise ValueError(
+            f"{name!r} is reserved for the {_RESERVED_NODE_SET_NAMES[name]}; choose another name"
+        )
     if not _NODE_SET_NAME.match(name):
         raise ValueError(
             f"{name!r} is not a node set name: lower-case letters, digits and '-', starting with a "

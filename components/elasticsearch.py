@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi_kubernetes.apps.v1 import StatefulSet
 from pulumi_kubernetes.core.v1 import ConfigMap, Service
 
@@ -190,12 +189,11 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
     if not cluster.single_node:
         # The image's entrypoint runs any other command as is; the script then starts
         # Elasticsearch through that same entrypoint, naming the initial masters only on
-        # a node's very first start (see scripts/elasticsearch-start.sh).
+        # the bootstrap node's very first start (see scripts/elasticsearch-start.sh).
         container["args"] = ["bash", f"{SCRIPT_DIR}/{START_SCRIPT.name}"]
-        env += [
-            {"name": "INITIAL_MASTER_NODES", "value": ",".join(cluster.initial_masters)},
-            {"name": "DATA_PATH", "value": DATA_PATH},
-        ]
+        env.append({"name": "DATA_PATH", "value": DATA_PATH})
+        if node_set.master_eligible:
+            env.append({"name": "INITIAL_MASTER_NODES", "value": ",".join(cluster.initial_masters)})
         mounts.append({"name": "start", "mountPath": SCRIPT_DIR, "readOnly": True})
         volumes.append(
             {
@@ -247,7 +245,7 @@ class ElasticsearchNode(pulumi.ComponentResource):
         def meta(object_name: str) -> dict[str, Any]:
             return common.metadata(object_name, target.namespace, labels)
 
-        files = {"elasticsearch.yml": yaml.safe_dump(settings(node_set, cluster), sort_keys=True)}
+        files = {"elasticsearch.yml": common.settings_yaml(settings(node_set, cluster))}
         if not cluster.single_node:
             files[START_SCRIPT.name] = START_SCRIPT.read_text()
         config_map = ConfigMap(f"{name}-config", metadata=meta(node_names.config), data=files, opts=child)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi_kubernetes.apps.v1 import Deployment
 from pulumi_kubernetes.core.v1 import ConfigMap, Service
 from pulumi_kubernetes.networking.v1 import Ingress
@@ -195,9 +194,7 @@ class KibanaUi(pulumi.ComponentResource):
             return common.metadata(object_name, namespace, labels)
 
         files = elasticsearch.http_endpoint.apply(
-            lambda endpoint: {
-                "kibana.yml": yaml.safe_dump(settings(config, [endpoint], security), sort_keys=True)
-            }
+            lambda endpoint: {"kibana.yml": common.settings_yaml(settings(config, [endpoint], security))}
         )
         config_map = ConfigMap(f"{name}-config", metadata=meta(NAMES.config), data=files, opts=child)
         account = common.service_account(self, f"{name}-account", NAMES.workload, namespace, labels)
@@ -222,12 +219,10 @@ class KibanaUi(pulumi.ComponentResource):
                 "template": {
                     "metadata": {
                         "labels": labels,
-                        "annotations": files.apply(
-                            lambda data: common.pod_annotations(
-                                data,
-                                elasticsearch.ca_checksum,
-                                credentials.revisions["kibana"] if credentials else None,
-                            )
+                        "annotations": common.pod_annotations(
+                            files,
+                            elasticsearch.ca_checksum,
+                            credentials.revisions["kibana"] if credentials else None,
                         ),
                     },
                     "spec": pod_spec(config, target, security),

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi_kubernetes.apps.v1 import StatefulSet
 from pulumi_kubernetes.core.v1 import ConfigMap, Service
 
@@ -149,7 +148,7 @@ class LogstashPipeline(pulumi.ComponentResource):
             return common.metadata(object_name, namespace, labels)
 
         files = {
-            "logstash.yml": yaml.safe_dump(settings(config), sort_keys=True),
+            "logstash.yml": common.settings_yaml(settings(config)),
             PIPELINE_FILE: config.pipeline_text,
         }
         config_map = ConfigMap(f"{name}-config", metadata=meta(NAMES.config), data=files, opts=child)

@@ -225,15 +225,19 @@ def test_discovery_names_exactly_the_master_eligible_pods(
         assert sorted(node_settings["discovery.seed_hosts"]) == sorted(seed_hosts)
         assert "discovery.type" not in node_settings
         assert "cluster.initial_master_nodes" not in node_settings
-        assert sorted(env(statefulset)["INITIAL_MASTER_NODES"].split(",")) == sorted(initial_masters)
+        if statefulset in masters:
+            assert sorted(env(statefulset)["INITIAL_MASTER_NODES"].split(",")) == sorted(initial_masters)
+        else:
+            assert "INITIAL_MASTER_NODES" not in env(statefulset), "only masters may bootstrap"
 
 
 def test_example_initial_masters_are_the_three_master_pods(render: Render) -> None:
     rendered = render(elasticsearch=EXAMPLE)
     master = by_name(rendered)["elk-elasticsearch-master"]
     assert pod_names(master) == [f"elk-elasticsearch-master-{i}" for i in range(3)]
+    assert env(master)["INITIAL_MASTER_NODES"] == ",".join(pod_names(master))
+    assert "INITIAL_MASTER_NODES" not in env(by_name(rendered)["elk-elasticsearch-data"])
     for statefulset in es_statefulsets(rendered):
-        assert env(statefulset)["INITIAL_MASTER_NODES"] == ",".join(pod_names(master))
         assert settings(rendered, statefulset)["discovery.seed_hosts"] == [
             "elk-elasticsearch-master-headless"
         ]
@@ -303,10 +307,13 @@ def entrypoint(tmp_path: Path) -> Path:
     return script
 
 
-def start(entrypoint: Path, data_path: Path, initial_masters: str) -> list[str]:
+def start(
+    entrypoint: Path, data_path: Path, initial_masters: str, hostname: str = "elk-elasticsearch-master-0"
+) -> list[str]:
     """Run the start script as the pod would; return the lines the fake entrypoint printed."""
     environment = {
         "PATH": os.environ["PATH"],
+        "HOSTNAME": hostname,
         "ES_ENTRYPOINT": str(entrypoint),
         "DATA_PATH": str(data_path),
         "INITIAL_MASTER_NODES": initial_masters,
@@ -332,6 +339,12 @@ def test_a_node_with_cluster_state_never_gets_initial_masters(entrypoint: Path, 
 
 def test_no_initial_masters_configured_means_none_passed(entrypoint: Path, tmp_path: Path) -> None:
     assert start(entrypoint, tmp_path, "") == ["args: eswrapper"]
+
+
+@pytest.mark.parametrize("hostname", ["elk-elasticsearch-master-1", "elk-elasticsearch-master-2"])
+def test_only_the_first_master_ever_bootstraps(entrypoint: Path, tmp_path: Path, hostname: str) -> None:
+    """New nodes without state (a scale-up, say) must never form a second cluster among themselves."""
+    assert start(entrypoint, tmp_path, MASTER_PODS, hostname=hostname) == ["args: eswrapper"]
 
 
 # --- the client Service -------------------------------------------------------------
@@ -730,42 +743,32 @@ def test_single_node_stacks_render_as_before(rendered_stacks: dict[str, Rendered
     assert settings(rendered, statefulset)["discovery.type"] == "single-node"
 
 
-# --- bugs found while writing these tests ---------------------------------------------
+# --- found while writing these tests, now fixed --------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "components.elasticsearch.settings reuses one certificate_authorities list for the HTTP and "
-        "transport layers, so yaml.safe_dump writes `&id001` / `*id001`. Elasticsearch reads "
-        "elasticsearch.yml with Jackson's YAMLParser, which returns an alias as the anchor's name: "
-        "xpack.security.transport.ssl.certificate_authorities becomes the file `id001`"
-    ),
-)
 @pytest.mark.parametrize("elasticsearch", [EXAMPLE, {}], ids=["node-sets", "single-node"])
 def test_settings_files_use_no_yaml_anchors(render: Render, elasticsearch: dict[str, Any]) -> None:
+    """Elasticsearch's YAML reader takes `*id001` for a file name, so no alias may appear."""
     rendered = render(elasticsearch=elasticsearch)
-    for statefulset in es_statefulsets(rendered):
-        volumes = {v["name"]: v for v in statefulset["spec"]["template"]["spec"]["volumes"]}
-        text = find(rendered.manifests, "ConfigMap", volumes["config"]["configMap"]["name"])["data"][
-            "elasticsearch.yml"
-        ]
+    config_maps = [m for m in rendered.manifests if m["kind"] == "ConfigMap"]
+    texts = [text for m in config_maps for key, text in m["data"].items() if key.endswith(".yml")]
+    assert len(texts) >= 3
+    for text in texts:
         events = list(yaml.parse(text))
         assert [e for e in events if isinstance(e, yaml.AliasEvent) or getattr(e, "anchor", None)] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a node set named `setup` is accepted, and its ConfigMap elk-elasticsearch-setup-config "
-        "collides with the setup Job's ConfigMap of the same name"
-    ),
-)
-def test_no_node_set_name_collides_with_another_object(render: Render) -> None:
-    """Either validation refuses the name, or every object keeps a name of its own."""
+def test_a_node_set_may_not_take_the_setup_jobs_names() -> None:
+    """`setup` would give the node set the setup Job's ConfigMap name."""
     elasticsearch = node_sets(MASTERS, {**DATA, "name": "setup"})
-    if any(p.startswith("elasticsearch.nodeSets[1].name: ") for p in config_problems(elasticsearch)):
-        return
-    rendered = render(elasticsearch=elasticsearch)
+    assert [
+        p for p in config_problems(elasticsearch) if p.startswith("elasticsearch.nodeSets[1].name: ")
+    ] == [
+        "elasticsearch.nodeSets[1].name: 'setup' is reserved for the setup Job's objects; choose another name"
+    ]
+
+
+def test_no_two_objects_share_a_kind_and_name(render: Render) -> None:
+    rendered = render(elasticsearch=EXAMPLE, logstash={"replicas": 2}, kibana={"replicas": 2})
     keys = [(m["kind"], m["metadata"]["name"]) for m in rendered.manifests]
     assert sorted({k for k in keys if keys.count(k) > 1}) == []

@@ -217,3 +217,18 @@ def test_changing_only_the_pipeline_changes_only_logstash(tmp_path: Path) -> Non
     changed = sorted(key for key in before if before[key] != after[key])
     assert changed == ["ConfigMap/elk-logstash-config", "StatefulSet/elk-logstash"]
     assert before.keys() == after.keys()
+
+
+def test_dependencies_do_not_depend_on_timing() -> None:
+    """Repeated renders record the same dependencies.
+
+    An Output nested in another's `apply` result once made the Pulumi SDK add dependencies
+    to a shared set in place, so Logstash's StatefulSet depended on Kibana's passwords in
+    some runs and not others.
+    """
+    runs = [run_program(stack_config("qa"), stack="qa").resources for _ in range(6)]
+    assert all(resources == runs[0] for resources in runs[1:])
+    logstash = next(
+        r for r in runs[0] if r["type"] == "kubernetes:apps/v1:StatefulSet" and r["name"] == "logstash"
+    )
+    assert not [d for d in logstash["dependsOn"] if "credentials-kibana" in d]
