@@ -38,7 +38,7 @@ preview: pulumi-cli $(INSTALLED)  ## `pulumi preview` for the stack (needs the P
 up: pulumi-cli $(INSTALLED)  ## `pulumi up` for the stack (needs the Pulumi CLI and a kubeconfig).
 	pulumi up --stack $(STACK)
 
-bench: $(INSTALLED)  ## Render the qa stack 5 times; print the median wall time and peak RSS.
+bench: $(INSTALLED)  ## Render qa and a large cluster 5 times each; print median times and peak RSS.
 	$(PY) -m tools.bench
 
 size: $(INSTALLED)  ## Print the PVC size each data node needs for the stack's log volume.

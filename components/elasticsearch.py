@@ -33,6 +33,9 @@ CERTS_DIR = f"{CONFIG_DIR}/certs"
 PASSWORD_VARIABLE = "ELASTIC_PASSWORD"
 START_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-start.sh"
 SCRIPT_DIR = "/opt/elk-stack"
+# Written by the readiness probe once the node has been in a healthy cluster; the start
+# script bootstraps a new cluster only while it is absent.
+FORMED_MARKER = f"{DATA_PATH}/.elk-stack-cluster-formed"
 NODE_SET_LABEL = "elk-stack/node-set"
 HTTP_LABEL = "elk-stack/http"
 
@@ -108,7 +111,8 @@ def health_check(cluster: ClusterWiring) -> str:
 
     A single node never turns green while indices ask for replicas, so yellow is ready.
     Credentials go to curl through a file descriptor (`printf` is a shell built-in), so
-    the password is never on a command line.
+    the password is never on a command line. On success it leaves a marker on the data
+    volume: this node has been part of a formed cluster, so it must never bootstrap one.
     """
     scheme = "https" if cluster.https else "http"
     url = f"{scheme}://localhost:{HTTP_PORT}/_cluster/health?wait_for_status=yellow&timeout=2s"
@@ -117,7 +121,7 @@ def health_check(cluster: ClusterWiring) -> str:
         options += f' -K <(printf \'user = "elastic:%s"\\n\' "${PASSWORD_VARIABLE}")'
         if cluster.https:
             options += f" --cacert {CERTS_DIR}/ca.crt"
-    return f"curl {options} '{url}'"
+    return f"curl {options} '{url}' && touch {FORMED_MARKER}"
 
 
 def readiness_probe(cluster: ClusterWiring) -> dict[str, Any]:
@@ -191,7 +195,7 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
         # Elasticsearch through that same entrypoint, naming the initial masters only on
         # the bootstrap node's very first start (see scripts/elasticsearch-start.sh).
         container["args"] = ["bash", f"{SCRIPT_DIR}/{START_SCRIPT.name}"]
-        env.append({"name": "DATA_PATH", "value": DATA_PATH})
+        env.append({"name": "FORMED_MARKER", "value": FORMED_MARKER})
         if node_set.master_eligible:
             env.append({"name": "INITIAL_MASTER_NODES", "value": ",".join(cluster.initial_masters)})
         mounts.append({"name": "start", "mountPath": SCRIPT_DIR, "readOnly": True})

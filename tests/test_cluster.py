@@ -289,7 +289,13 @@ def test_pods_run_the_mounted_start_script(render: Render) -> None:
         assert main["args"] == ["bash", f"{mounts['start']}/{START_SCRIPT.name}"]
         config_map = find(rendered.manifests, "ConfigMap", f"{name}-config")
         assert config_map["data"][START_SCRIPT.name] == START_SCRIPT.read_text()
-        assert env(statefulset)["DATA_PATH"] == mounts["data"] == settings(rendered, statefulset)["path.data"]
+        marker = env(statefulset)["FORMED_MARKER"]
+        assert (
+            marker.startswith(mounts["data"] + "/")
+            and mounts["data"] == settings(rendered, statefulset)["path.data"]
+        )
+        probe = " ".join(main["readinessProbe"]["exec"]["command"])
+        assert probe.endswith(f"&& touch {marker}"), "the readiness probe leaves the marker once healthy"
 
 
 # --- the start script: initial masters only on a node's first start -----------------
@@ -308,16 +314,23 @@ def entrypoint(tmp_path: Path) -> Path:
 
 
 def start(
-    entrypoint: Path, data_path: Path, initial_masters: str, hostname: str = "elk-elasticsearch-master-0"
+    entrypoint: Path,
+    data_path: Path,
+    initial_masters: str | None,
+    hostname: str = "elk-elasticsearch-master-0",
 ) -> list[str]:
-    """Run the start script as the pod would; return the lines the fake entrypoint printed."""
+    """Run the start script as the pod would; return the lines the fake entrypoint printed.
+
+    `initial_masters` None leaves the variable unset, as on data-only pods.
+    """
     environment = {
         "PATH": os.environ["PATH"],
         "HOSTNAME": hostname,
         "ES_ENTRYPOINT": str(entrypoint),
-        "DATA_PATH": str(data_path),
-        "INITIAL_MASTER_NODES": initial_masters,
+        "FORMED_MARKER": str(data_path / ".elk-stack-cluster-formed"),
     }
+    if initial_masters is not None:
+        environment["INITIAL_MASTER_NODES"] = initial_masters
     result = subprocess.run(
         ["bash", str(START_SCRIPT)], env=environment, capture_output=True, text=True, check=True, timeout=30
     )
@@ -331,10 +344,20 @@ def test_first_start_bootstraps_with_the_initial_masters(entrypoint: Path, tmp_p
     ]
 
 
-def test_a_node_with_cluster_state_never_gets_initial_masters(entrypoint: Path, tmp_path: Path) -> None:
+def test_once_the_cluster_formed_the_setting_is_never_passed_again(entrypoint: Path, tmp_path: Path) -> None:
     """Elastic warns against leaving the setting once the cluster has formed."""
-    (tmp_path / "_state").mkdir()
+    (tmp_path / ".elk-stack-cluster-formed").touch()
     assert start(entrypoint, tmp_path, MASTER_PODS) == ["args: eswrapper"]
+
+
+def test_a_restart_before_the_cluster_formed_still_bootstraps(entrypoint: Path, tmp_path: Path) -> None:
+    """Node metadata (`_state`) appears at the first start, before any cluster exists: not a sign."""
+    (tmp_path / "_state").mkdir()
+    assert start(entrypoint, tmp_path, MASTER_PODS)[1] == f"cluster.initial_master_nodes={MASTER_PODS}"
+
+
+def test_data_only_pods_without_the_variable_start_plainly(entrypoint: Path, tmp_path: Path) -> None:
+    assert start(entrypoint, tmp_path, None, hostname="elk-elasticsearch-data-0") == ["args: eswrapper"]
 
 
 def test_no_initial_masters_configured_means_none_passed(entrypoint: Path, tmp_path: Path) -> None:
