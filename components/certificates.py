@@ -133,9 +133,18 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
         self.register_outputs({"nodeSecretName": self.node_secret_name, "caSecretName": self.ca_secret_name})
 
 
-def ca_volume(secret_name: pulumi.Input[str]) -> dict[str, Any]:
-    """A volume with only the CA certificate, for Elasticsearch's clients."""
-    return {
-        "name": "elasticsearch-ca",
-        "secret": {"secretName": secret_name, "items": [{"key": CA_KEY, "path": CA_KEY}]},
-    }
+def mount_ca(
+    secret_name: pulumi.Input[str],
+    directory: str,
+    volumes: list[dict[str, Any]],
+    mounts: list[dict[str, Any]],
+) -> str:
+    """Add a volume holding only the CA certificate, for Elasticsearch's clients; return its path."""
+    volumes.append(
+        {
+            "name": "elasticsearch-ca",
+            "secret": {"secretName": secret_name, "items": [{"key": CA_KEY, "path": CA_KEY}]},
+        }
+    )
+    mounts.append({"name": "elasticsearch-ca", "mountPath": directory, "readOnly": True})
+    return f"{directory}/{CA_KEY}"

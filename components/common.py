@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 import yaml
-from pulumi_kubernetes.core.v1 import PersistentVolumeClaim, ServiceAccount
+from pulumi_kubernetes.core.v1 import PersistentVolumeClaim, Service, ServiceAccount
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
 
 from components.config import Resources, Storage
@@ -236,6 +236,28 @@ def pod_spec(
     if pull_secrets:
         spec["imagePullSecrets"] = [{"name": name} for name in pull_secrets]
     return spec
+
+
+def headless_service(
+    parent: pulumi.Resource,
+    logical_name: str,
+    name: str,
+    namespace: pulumi.Input[str],
+    object_labels: dict[str, str],
+    pod_selector: dict[str, str],
+    ports: list[dict[str, Any]],
+    publish_not_ready: bool = False,
+) -> Service:
+    """The headless Service a StatefulSet names: it gives each pod a stable DNS name."""
+    spec: dict[str, Any] = {"clusterIP": "None", "selector": pod_selector, "ports": ports}
+    if publish_not_ready:
+        spec["publishNotReadyAddresses"] = True
+    return Service(
+        logical_name,
+        metadata=metadata(name, namespace, object_labels),
+        spec=spec,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
 def disruption_budget(

@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 from pulumi_kubernetes.apps.v1 import StatefulSet
-from pulumi_kubernetes.core.v1 import ConfigMap, Service
+from pulumi_kubernetes.core.v1 import ConfigMap
 
 from components import common
 from components.config import ResolvedNodeSet
@@ -253,21 +253,20 @@ class ElasticsearchNode(pulumi.ComponentResource):
         if not cluster.single_node:
             files[START_SCRIPT.name] = START_SCRIPT.read_text()
         config_map = ConfigMap(f"{name}-config", metadata=meta(node_names.config), data=files, opts=child)
-        headless = Service(
+        headless = common.headless_service(
+            self,
             f"{name}-headless",
-            metadata=meta(node_names.headless),
-            spec={
-                "clusterIP": "None",
-                # Discovery must find nodes before they are Ready: they become Ready only
-                # once a cluster has formed.
-                "publishNotReadyAddresses": True,
-                "selector": pod_selector,
-                "ports": [
-                    {"name": "http", "port": HTTP_PORT, "targetPort": "http"},
-                    {"name": "transport", "port": TRANSPORT_PORT, "targetPort": "transport"},
-                ],
-            },
-            opts=child,
+            node_names.headless,
+            target.namespace,
+            labels,
+            pod_selector,
+            [
+                {"name": "http", "port": HTTP_PORT, "targetPort": "http"},
+                {"name": "transport", "port": TRANSPORT_PORT, "targetPort": "transport"},
+            ],
+            # Discovery must find nodes before they are Ready: they become Ready only once
+            # a cluster has formed.
+            publish_not_ready=True,
         )
         claims = common.ordinal_claims(
             self, name, node_names, DATA_CLAIM, node_set.replicas, node_set.storage, target.namespace, labels

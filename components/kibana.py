@@ -110,9 +110,8 @@ def pod_spec(config: KibanaConfig, target: common.Target, security: KibanaSecuri
             for setting, variable in KEY_VARIABLES.items()
         ]
         if security.ca_secret is not None:
-            volume = certificates.ca_volume(security.ca_secret)
-            volumes.append(volume)
-            mounts.append({"name": volume["name"], "mountPath": CERTS_DIR, "readOnly": True})
+            # kibana.yml names the same file (see `settings`).
+            certificates.mount_ca(security.ca_secret, CERTS_DIR, volumes, mounts)
     container: dict[str, Any] = {
         "name": APP,
         "image": f"{config.image}:{target.version}",

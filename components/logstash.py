@@ -61,7 +61,7 @@ def pod_spec(
 
     It sets exactly the variables `components.pipeline` promises for the security mode.
     """
-    mounts = [
+    mounts: list[dict[str, Any]] = [
         {"name": "config", "mountPath": SETTINGS_FILE, "subPath": "logstash.yml"},
         {"name": "pipeline", "mountPath": PIPELINE_DIR, "readOnly": True},
     ]
@@ -87,10 +87,8 @@ def pod_spec(
             common.secret_env("ELASTICSEARCH_PASSWORD", credentials_secret, PASSWORD_KEY),
         ]
     if elasticsearch.https and elasticsearch.ca_secret_name is not None:
-        volume = certificates.ca_volume(elasticsearch.ca_secret_name)
-        volumes.append(volume)
-        mounts.append({"name": volume["name"], "mountPath": CERTS_DIR, "readOnly": True})
-        env.append({"name": "ELASTICSEARCH_CA", "value": f"{CERTS_DIR}/{certificates.CA_KEY}"})
+        ca_file = certificates.mount_ca(elasticsearch.ca_secret_name, CERTS_DIR, volumes, mounts)
+        env.append({"name": "ELASTICSEARCH_CA", "value": ca_file})
     container = {
         "name": APP,
         "image": f"{config.image}:{target.version}",
@@ -166,15 +164,14 @@ class LogstashPipeline(pulumi.ComponentResource):
             },
             opts=child,
         )
-        headless = Service(
+        headless = common.headless_service(
+            self,
             f"{name}-headless",
-            metadata=meta(NAMES.headless),
-            spec={
-                "clusterIP": "None",
-                "selector": selector,
-                "ports": [{"name": "api", "port": API_PORT, "targetPort": "api"}],
-            },
-            opts=child,
+            NAMES.headless,
+            namespace,
+            labels,
+            selector,
+            [{"name": "api", "port": API_PORT, "targetPort": "api"}],
         )
         claims = []
         template: dict[str, Any] = {}

@@ -56,13 +56,11 @@ def pod_spec(
             common.secret_env("LOGSTASH_PASSWORD", credentials.logstash_secret_name, PASSWORD_KEY),
             {"name": "LOGSTASH_INDICES", "value": json.dumps(security.logstash_indices)},
         ]
-    mounts = [{"name": "script", "mountPath": SCRIPT_DIR, "readOnly": True}]
+    mounts: list[dict[str, Any]] = [{"name": "script", "mountPath": SCRIPT_DIR, "readOnly": True}]
     volumes: list[dict[str, Any]] = [{"name": "script", "configMap": {"name": NAMES.config}}]
     if elasticsearch.https and elasticsearch.ca_secret_name is not None:
-        volume = certificates.ca_volume(elasticsearch.ca_secret_name)
-        volumes.append(volume)
-        mounts.append({"name": volume["name"], "mountPath": CERTS_DIR, "readOnly": True})
-        env.append({"name": "CA_CERT", "value": f"{CERTS_DIR}/{certificates.CA_KEY}"})
+        ca_file = certificates.mount_ca(elasticsearch.ca_secret_name, CERTS_DIR, volumes, mounts)
+        env.append({"name": "CA_CERT", "value": ca_file})
     container = {
         "name": "setup",
         "image": f"{elasticsearch_config.image}:{target.version}",
