@@ -41,7 +41,7 @@ from components.pipeline import (
     pipeline_variables,
     referenced_variables,
 )
-from components.units import parse_jvm_size, parse_logstash_bytes, parse_quantity
+from components.units import java_heap_options, jvm_size, parse_jvm_size, parse_logstash_bytes, parse_quantity
 
 PROJECT = "elk-stack"
 MIN_VERSION = (8, 0)
@@ -264,7 +264,7 @@ class Ingress(_Model):
 
 def _default_heap(resources: Resources) -> str:
     """Half the memory limit, in whole MiB: the share Elastic recommends for the heap."""
-    return f"{int(resources.memory_limit_bytes / 2) // 2**20}m"
+    return jvm_size(int(resources.memory_limit_bytes / 2))
 
 
 class ElasticsearchTls(_Model):
@@ -340,8 +340,9 @@ class _JvmService(_Workload):
 
     @property
     def java_options(self) -> str:
-        """`-Xms` equal to `-Xmx`: the heap is reserved at start and never grows past it."""
-        return f"-Xms{self.heap} -Xmx{self.heap}"
+        """The JVM options that fix the heap at `heap`."""
+        assert self.heap is not None, "filled in by validation"
+        return java_heap_options(self.heap)
 
 
 Role = Literal[
@@ -901,11 +902,6 @@ class StackConfig(_Model):
         for storage in storages:
             storage.storage_class = storage.storage_class or self.storage_class
         return self
-
-    @property
-    def major_version(self) -> int:
-        """The Elastic major version, which decides version-specific settings."""
-        return int(self.version.split(".")[0])
 
 
 def _field_at(model: type[BaseModel] | None, segment: str) -> tuple[str, type[BaseModel] | None]:

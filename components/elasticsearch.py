@@ -19,6 +19,7 @@ from pulumi_kubernetes.core.v1 import ConfigMap
 from components import common
 from components.config import ResolvedNodeSet
 from components.credentials import PASSWORD_KEY
+from components.units import java_heap_options
 
 APP = "elasticsearch"
 HTTP_PORT = 9200
@@ -159,9 +160,7 @@ def affinity(mode: str, pod_selector: dict[str, str]) -> dict[str, Any] | None:
 
 def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.Target) -> dict[str, Any]:
     """The pod: the data volume is part of the spec itself, so no path builds a pod without it."""
-    env: list[dict[str, Any]] = [
-        {"name": "ES_JAVA_OPTS", "value": f"-Xms{node_set.heap} -Xmx{node_set.heap}"}
-    ]
+    env: list[dict[str, Any]] = [{"name": "ES_JAVA_OPTS", "value": java_heap_options(node_set.heap)}]
     mounts: list[dict[str, Any]] = [
         {"name": DATA_CLAIM, "mountPath": DATA_PATH},
         {"name": "config", "mountPath": CONFIG_FILE, "subPath": "elasticsearch.yml"},

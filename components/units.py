@@ -76,3 +76,8 @@ def parse_logstash_bytes(text: str) -> int:
 def jvm_size(size_bytes: int) -> str:
     """Format bytes as a JVM size in whole MiB, rounding down so the heap never grows."""
     return f"{size_bytes // MIB}m"
+
+
+def java_heap_options(heap: str) -> str:
+    """`-Xms` equal to `-Xmx`: the heap is reserved at start and never grows past it."""
+    return f"-Xms{heap} -Xmx{heap}"
