@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PULUMI_MISSING := the Pulumi CLI is not on PATH; install it from https://www.pulumi.com/docs/install/ (e.g. curl -fsSL https://get.pulumi.com | sh) and run again
 
-.PHONY: render test lint docs preview up pulumi-cli bench size clean
+.PHONY: render test lint docs preview up destroy pulumi-cli bench size clean \
+	e2e-tools cluster-up cluster-down cluster-namespace e2e
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "elk-stack needs Python 3.11 or later; set PYTHON=python3.11")'
@@ -32,11 +33,35 @@ docs: $(INSTALLED)  ## Regenerate the config reference in README.md from compone
 pulumi-cli:
 	$(if $(shell command -v pulumi),,$(error make $(MAKECMDGOALS): $(PULUMI_MISSING)))
 
+# `stack select --create` makes the stack on first use, in whatever backend is logged in
+# (PULUMI_BACKEND_URL from build/cluster/env for the local control plane).
 preview: pulumi-cli $(INSTALLED)  ## `pulumi preview` for the stack (needs the Pulumi CLI and a kubeconfig).
+	pulumi stack select --create $(STACK)
 	pulumi preview --stack $(STACK)
 
 up: pulumi-cli $(INSTALLED)  ## `pulumi up` for the stack (needs the Pulumi CLI and a kubeconfig).
+	pulumi stack select --create $(STACK)
 	pulumi up --stack $(STACK)
+
+destroy: pulumi-cli $(INSTALLED)  ## `pulumi destroy` for the stack; protected data claims make it stop (see README).
+	pulumi destroy --stack $(STACK)
+
+# The real engine and control plane, built from the Go modules pinned under tools/go/.
+e2e-tools: $(INSTALLED)  ## Build the Pulumi CLI, provider and control plane once into ~/.cache/elk-stack.
+	@$(PY) -m tools.e2e.build
+
+cluster-up: e2e-tools  ## Start etcd, kube-apiserver, controllers, scheduler and kwok on 127.0.0.1.
+	@$(PY) -m tools.e2e.cluster up
+
+cluster-down: $(INSTALLED)  ## Stop every process cluster-up started.
+	@$(PY) -m tools.e2e.cluster down
+
+cluster-namespace: $(INSTALLED)  ## A pre-allocated namespace and its namespace-only user: make cluster-namespace NS=elk-qa
+	@$(if $(NS),,$(error make cluster-namespace: set NS=<namespace>, e.g. make cluster-namespace NS=elk-qa))
+	@$(PY) -m tools.e2e.cluster namespace $(NS)
+
+e2e: e2e-tools  ## The real-engine suite: its own control plane, the qa stack deployed as a namespace user.
+	$(PY) -m pytest -o addopts="" -q tests/e2e
 
 bench: $(INSTALLED)  ## Render qa and a large cluster 5 times each; print median times and peak RSS.
 	$(PY) -m tools.bench
