@@ -1,19 +1,19 @@
 """`StackCredentials`: generated passwords and Kibana keys, stable across every `pulumi up`.
 
-The values come from `pulumi-random`, so they live (encrypted) in Pulumi state and are
-generated once, unlike Helm charts that regenerate them on upgrade. Each consumer gets a
-Secret with only what it needs: Logstash never sees the superuser's password, and Kibana
-connects as `kibana_system`.
+The values come from `GeneratedPassword` resources, so they live (encrypted) in Pulumi
+state and are generated once, unlike Helm charts that regenerate them on upgrade. Each
+consumer gets a Secret with only what it needs: Logstash never sees the superuser's
+password, and Kibana connects as `kibana_system`.
 """
 
 from __future__ import annotations
 
 import pulumi
-import pulumi_random as random
 from pulumi_kubernetes.core.v1 import Secret
 
 from components import common
 from components.config import Security
+from components.generated import GeneratedPassword
 
 USERNAME_KEY = "username"
 PASSWORD_KEY = "password"
@@ -29,11 +29,9 @@ KIBANA_KEYS = {
 NAMES = common.Names("credentials")
 
 
-def _password(parent: pulumi.Resource, name: str, length: int) -> random.RandomPassword:
+def _password(parent: pulumi.Resource, name: str, length: int) -> GeneratedPassword:
     """Letters and digits only: nothing to escape in YAML, JSON, URLs or shell."""
-    return random.RandomPassword(
-        name, length=length, special=False, opts=pulumi.ResourceOptions(parent=parent)
-    )
+    return GeneratedPassword(name, length=length, opts=pulumi.ResourceOptions(parent=parent))
 
 
 class StackCredentials(pulumi.ComponentResource):

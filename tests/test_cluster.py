@@ -38,7 +38,7 @@ HTTP_LABEL = "elk-stack/http"
 CLIENT_APPS = ("logstash", "kibana", "elasticsearch-setup")
 STATEFULSET = "kubernetes:apps/v1:StatefulSet"
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
-CERT_REQUEST = "tls:index/certRequest:CertRequest"
+LEAF_CERTIFICATE = "pulumi-python:dynamic/elk-stack:LeafCertificate"
 HOSTNAME = "kubernetes.io/hostname"
 PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
 REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
@@ -619,8 +619,8 @@ def test_no_resource_is_replaced_on_a_storage_change(render: Render, elasticsear
 
 def test_node_certificate_names_every_pod_of_every_node_set(render: Render) -> None:
     rendered = render(elasticsearch=EXAMPLE)
-    [request] = [r for r in rendered.resources if r["type"] == CERT_REQUEST]
-    dns_names = set(request["inputs"]["dnsNames"])
+    [certificate] = [r for r in rendered.resources if r["type"] == LEAF_CERTIFICATE]
+    dns_names = set(certificate["inputs"]["dns_names"])
     expected = [
         f"{pod}.{statefulset['spec']['serviceName']}.{NAMESPACE}.svc"
         for statefulset in es_statefulsets(rendered)

@@ -15,6 +15,10 @@ from tests.conftest import STACKS, find
 from tools.render import PROJECT_DIR, REDACTED, Rendered, run_program, stack_config
 
 Render = Callable[..., Rendered]
+GENERATED_PREFIX = "pulumi-python:dynamic/elk-stack:"
+PASSWORD_TYPE = f"{GENERATED_PREFIX}GeneratedPassword"
+CA_TYPE = f"{GENERATED_PREFIX}CertificateAuthority"
+LEAF_TYPE = f"{GENERATED_PREFIX}LeafCertificate"
 
 
 def es_settings(rendered: Rendered) -> dict[str, Any]:
@@ -152,12 +156,10 @@ def test_render_redacts_secret_data_and_the_password_output(
     assert rendered.outputs["elasticPassword"] == REDACTED
 
 
-def test_generated_secrets_come_from_random_resources(rendered_stacks: dict[str, Rendered]) -> None:
-    passwords = [
-        r
-        for r in rendered_stacks["qa"].resources
-        if r["type"] == "random:index/randomPassword:RandomPassword"
-    ]
+def test_generated_secrets_come_from_generated_password_resources(
+    rendered_stacks: dict[str, Rendered],
+) -> None:
+    passwords = [r for r in rendered_stacks["qa"].resources if r["type"] == PASSWORD_TYPE]
     assert sorted(r["name"] for r in passwords) == [
         "credentials-elastic",
         "credentials-kibana",
@@ -166,9 +168,26 @@ def test_generated_secrets_come_from_random_resources(rendered_stacks: dict[str,
         "credentials-saved-objects-key",
         "credentials-security-key",
     ]
-    for record in passwords:
-        assert record["inputs"]["length"] >= 32
-        assert record["inputs"]["special"] is False
+    for entry in passwords:
+        assert entry["inputs"] == {"length": 48 if entry["name"].endswith("-key") else 32}
+
+
+def test_generated_resources_record_their_inputs_but_not_the_pickled_provider(
+    rendered_stacks: dict[str, Rendered],
+) -> None:
+    generated = [r for r in rendered_stacks["qa"].resources if r["type"].startswith(GENERATED_PREFIX)]
+    assert len(generated) == 8
+    for entry in generated:
+        assert entry["inputs"], entry["name"]
+        assert "__provider" not in entry["inputs"]
+
+
+def test_the_ca_key_stays_redacted_where_the_certificate_uses_it(
+    rendered_stacks: dict[str, Rendered],
+) -> None:
+    node = record(rendered_stacks["qa"], LEAF_TYPE, "elasticsearch-tls-node")["inputs"]
+    assert node["ca_private_key_pem"] == REDACTED
+    assert node["ca_cert_pem"] != REDACTED
 
 
 def test_no_literal_password_in_the_code() -> None:
@@ -189,37 +208,46 @@ def test_two_renders_give_the_same_secrets_and_options() -> None:
 
     def secret_parts(rendered: Rendered) -> tuple[list[Any], list[Any]]:
         secrets = [m for m in rendered.manifests if m["kind"] == "Secret"]
-        records = [r for r in rendered.resources if r["type"].split(":")[0] in ("random", "tls")]
+        records = [r for r in rendered.resources if r["type"].startswith(GENERATED_PREFIX)]
         return secrets, records
 
     first = run_program(stack_config("qa"), stack="qa", show_secrets=True)
     second = run_program(stack_config("qa"), stack="qa", show_secrets=True)
     assert secret_parts(first) == secret_parts(second)
     assert len(secret_parts(first)[0]) == 6
+    assert len(secret_parts(first)[1]) == 8
 
 
 def test_certificates_renew_before_they_expire(rendered_stacks: dict[str, Rendered]) -> None:
-    node = record(rendered_stacks["qa"], "LocallySignedCert", "elasticsearch-tls-node")["inputs"]
-    ca = record(rendered_stacks["qa"], "SelfSignedCert", "elasticsearch-tls-ca")["inputs"]
-    assert node["validityPeriodHours"] == 365 * 24
-    assert node["earlyRenewalHours"] == 30 * 24
-    assert 0 < node["earlyRenewalHours"] < node["validityPeriodHours"]
-    assert ca["isCaCertificate"] is True
-    assert 0 < ca["earlyRenewalHours"] < ca["validityPeriodHours"]
-    assert ca["validityPeriodHours"] > node["validityPeriodHours"]
+    node = record(rendered_stacks["qa"], LEAF_TYPE, "elasticsearch-tls-node")["inputs"]
+    ca = record(rendered_stacks["qa"], CA_TYPE, "elasticsearch-tls-ca")["inputs"]
+    assert node["validity_hours"] == 365 * 24
+    assert node["early_renewal_hours"] == 30 * 24
+    assert 0 < node["early_renewal_hours"] < node["validity_hours"]
+    assert 0 < ca["early_renewal_hours"] < ca["validity_hours"]
+    assert ca["validity_hours"] > node["validity_hours"]
+
+
+def test_ca_and_node_keep_their_key_sizes_and_subjects(rendered_stacks: dict[str, Rendered]) -> None:
+    node = record(rendered_stacks["qa"], LEAF_TYPE, "elasticsearch-tls-node")["inputs"]
+    ca = record(rendered_stacks["qa"], CA_TYPE, "elasticsearch-tls-ca")["inputs"]
+    assert (ca["rsa_bits"], ca["common_name"], ca["organization"]) == (3072, "elk-stack CA", "elk-stack")
+    assert (node["rsa_bits"], node["common_name"], node["organization"]) == (
+        2048,
+        "elk-elasticsearch",
+        "elk-stack",
+    )
 
 
 def test_renewal_window_follows_config(render: Render) -> None:
     rendered = render(elasticsearch={"tls": {"validityDays": 90, "earlyRenewalDays": 10}})
-    node = record(rendered, "LocallySignedCert", "elasticsearch-tls-node")["inputs"]
-    assert (node["validityPeriodHours"], node["earlyRenewalHours"]) == (90 * 24, 10 * 24)
+    node = record(rendered, LEAF_TYPE, "elasticsearch-tls-node")["inputs"]
+    assert (node["validity_hours"], node["early_renewal_hours"]) == (90 * 24, 10 * 24)
 
 
 def test_node_certificate_covers_services_pods_and_localhost(rendered_stacks: dict[str, Rendered]) -> None:
-    request = next(
-        r for r in rendered_stacks["qa"].resources if r["name"] == "elasticsearch-tls-node-request"
-    )
-    names = request["inputs"]["dnsNames"]
+    node = record(rendered_stacks["qa"], LEAF_TYPE, "elasticsearch-tls-node")["inputs"]
+    names = node["dns_names"]
     for name in (
         "elk-elasticsearch.elk-qa.svc",
         "elk-elasticsearch.elk-qa.svc.cluster.local",
@@ -228,7 +256,7 @@ def test_node_certificate_covers_services_pods_and_localhost(rendered_stacks: di
         "localhost",
     ):
         assert name in names
-    assert request["inputs"]["ipAddresses"] == ["127.0.0.1"]
+    assert node["ip_addresses"] == ["127.0.0.1"]
 
 
 def test_clients_mount_only_the_ca(rendered_stacks: dict[str, Rendered]) -> None:
@@ -247,7 +275,8 @@ def test_clients_mount_only_the_ca(rendered_stacks: dict[str, Rendered]) -> None
 
 def test_bring_your_own_pki(render: Render) -> None:
     rendered = render(elasticsearch={"tls": {"existingSecret": "company-pki"}})
-    assert not [r for r in rendered.resources if r["type"].startswith("tls:")]
+    assert not [r for r in rendered.resources if r["type"] in (CA_TYPE, LEAF_TYPE)]
+    assert [r for r in rendered.resources if r["type"] == PASSWORD_TYPE], "passwords are still generated"
     assert not [m for m in rendered.manifests if m["metadata"]["name"] == "elk-elasticsearch-certs"]
     es_volumes = find(rendered.manifests, "StatefulSet", "elk-elasticsearch")["spec"]["template"]["spec"][
         "volumes"

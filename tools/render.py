@@ -29,6 +29,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from pulumi.dynamic.dynamic import PROVIDER_KEY
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
 from pulumi.runtime.settings import get_root_resource, set_root_resource
@@ -162,11 +163,15 @@ def _placeholder(kind: str, name: str) -> str:
 # Outputs that providers compute and programs consume. Without them a Secret built from
 # a generated password or certificate would render empty.
 COMPUTED_OUTPUTS = {
-    "random:index/randomPassword:RandomPassword": {"result": "password"},
-    "tls:index/privateKey:PrivateKey": {"privateKeyPem": "private-key", "publicKeyPem": "public-key"},
-    "tls:index/selfSignedCert:SelfSignedCert": {"certPem": "ca-certificate"},
-    "tls:index/certRequest:CertRequest": {"certRequestPem": "certificate-request"},
-    "tls:index/locallySignedCert:LocallySignedCert": {"certPem": "certificate"},
+    "pulumi-python:dynamic/elk-stack:GeneratedPassword": {"result": "password"},
+    "pulumi-python:dynamic/elk-stack:CertificateAuthority": {
+        "cert_pem": "ca-certificate",
+        "private_key_pem": "ca-private-key",
+    },
+    "pulumi-python:dynamic/elk-stack:LeafCertificate": {
+        "cert_pem": "certificate",
+        "private_key_pem": "private-key",
+    },
 }
 
 
@@ -206,8 +211,10 @@ class _RecordingMonitor(MockMonitor):
             }
             if request.custom and not request.type.startswith("kubernetes:"):
                 # Generated passwords and certificates: their settings (lengths, validity,
-                # renewal windows) are only visible here. Secret inputs stay redacted.
+                # renewal windows) are only visible here. Secret inputs stay redacted; the
+                # pickled dynamic provider says nothing about the resource.
                 inputs = rpc.deserialize_properties(request.object)
+                inputs.pop(PROVIDER_KEY, None)
                 entry["inputs"] = _plain(inputs, show_secrets=False)
             with self.lock:
                 self.registrations.append(entry)

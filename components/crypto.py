@@ -1,0 +1,153 @@
+"""Pure functions that make the stack's generated secrets: passwords, RSA keys, certificates.
+
+They do what pulumi-random and pulumi-tls did, whose provider plugins cannot be installed
+everywhere this program runs; `components/generated.py` wraps them in dynamic resources.
+Every input, the current time included, is an argument, so each function is easy to test;
+only key material, passwords and serial numbers are random.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import string
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+PASSWORD_ALPHABET = string.ascii_letters + string.digits
+RSA_PUBLIC_EXPONENT = 65537
+
+
+def password(length: int) -> str:
+    """Letters and digits from `secrets`: nothing to escape in YAML, JSON, URLs or shell."""
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
+
+
+def rsa_private_key_pem(bits: int) -> str:
+    """A new RSA key in PKCS#1 PEM (`BEGIN RSA PRIVATE KEY`), the form pulumi-tls wrote."""
+    key = rsa.generate_private_key(public_exponent=RSA_PUBLIC_EXPONENT, key_size=bits)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def _load_private_key(pem: str) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("expected an RSA private key")
+    return key
+
+
+def distinguished_name(common_name: str, organization: str) -> x509.Name:
+    """The subject of a certificate: `CN=<common_name>, O=<organization>`."""
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _key_usage(*, digital_signature: bool, key_encipherment: bool, signing: bool) -> x509.KeyUsage:
+    """Key usage with only the named bits; `signing` covers certificates and CRLs."""
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=key_encipherment,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=signing,
+        crl_sign=signing,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _builder(
+    subject: x509.Name, issuer: x509.Name, key: rsa.RSAPublicKey, validity_hours: int, now: datetime
+) -> x509.CertificateBuilder:
+    """What every certificate here has: a random serial, validity from `now`, a key identifier."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(hours=validity_hours))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key), critical=False)
+    )
+
+
+def ca_certificate_pem(
+    private_key_pem: str, *, common_name: str, organization: str, validity_hours: int, now: datetime
+) -> str:
+    """A self-signed CA certificate that may sign leaf certificates (and CRLs), nothing else."""
+    key = _load_private_key(private_key_pem)
+    subject = distinguished_name(common_name, organization)
+    certificate = (
+        _builder(subject, subject, key.public_key(), validity_hours, now)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            _key_usage(digital_signature=True, key_encipherment=False, signing=True), critical=True
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _subject_alternative_names(
+    dns_names: Sequence[str], ip_addresses: Sequence[str]
+) -> x509.SubjectAlternativeName:
+    general_names: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names]
+    general_names += [x509.IPAddress(ipaddress.ip_address(address)) for address in ip_addresses]
+    return x509.SubjectAlternativeName(general_names)
+
+
+def leaf_certificate_pem(
+    private_key_pem: str,
+    *,
+    ca_cert_pem: str,
+    ca_private_key_pem: str,
+    common_name: str,
+    organization: str,
+    dns_names: Sequence[str],
+    ip_addresses: Sequence[str],
+    validity_hours: int,
+    now: datetime,
+) -> str:
+    """A certificate signed by the CA for TLS servers and clients alike, as Elasticsearch nodes are."""
+    ca_key = _load_private_key(ca_private_key_pem)
+    ca_certificate = x509.load_pem_x509_certificate(ca_cert_pem.encode())
+    key = _load_private_key(private_key_pem).public_key()
+    subject = distinguished_name(common_name, organization)
+    certificate = (
+        _builder(subject, ca_certificate.subject, key, validity_hours, now)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            _key_usage(digital_signature=True, key_encipherment=True, signing=False), critical=True
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+        .add_extension(_subject_alternative_names(dns_names, ip_addresses), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def renewal_due(cert_pem: str, early_renewal_hours: float, now: datetime) -> bool:
+    """Whether `now` is inside the renewal window that ends the certificate's life."""
+    not_after = x509.load_pem_x509_certificate(cert_pem.encode()).not_valid_after_utc
+    return now >= not_after - timedelta(hours=early_renewal_hours)

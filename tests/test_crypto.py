@@ -1,0 +1,214 @@
+"""The generated secrets themselves: passwords, keys, and certificates a TLS client accepts."""
+
+from __future__ import annotations
+
+import string
+from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Address
+
+import pytest
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+
+from components import crypto
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+BITS = 2048
+NODE_NAMES = ["elk-elasticsearch", "elk-elasticsearch.elk-unit.svc", "localhost"]
+
+
+@pytest.fixture(scope="module")
+def ca_key() -> str:
+    return crypto.rsa_private_key_pem(BITS)
+
+
+@pytest.fixture(scope="module")
+def ca_pem(ca_key: str) -> str:
+    return crypto.ca_certificate_pem(
+        ca_key, common_name="elk-stack CA", organization="elk-stack", validity_hours=24 * 3650, now=NOW
+    )
+
+
+@pytest.fixture(scope="module")
+def node_key() -> str:
+    return crypto.rsa_private_key_pem(BITS)
+
+
+def leaf(node_key: str, ca_pem: str, ca_key: str, validity_hours: int = 24 * 365) -> str:
+    return crypto.leaf_certificate_pem(
+        node_key,
+        ca_cert_pem=ca_pem,
+        ca_private_key_pem=ca_key,
+        common_name="elk-elasticsearch",
+        organization="elk-stack",
+        dns_names=NODE_NAMES,
+        ip_addresses=["127.0.0.1"],
+        validity_hours=validity_hours,
+        now=NOW,
+    )
+
+
+@pytest.fixture(scope="module")
+def node_pem(node_key: str, ca_pem: str, ca_key: str) -> str:
+    return leaf(node_key, ca_pem, ca_key)
+
+
+def load(pem: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(pem.encode())
+
+
+def public_numbers(private_key_pem: str) -> rsa.RSAPublicNumbers:
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key.public_key().public_numbers()
+
+
+def certificate_numbers(pem: str) -> rsa.RSAPublicNumbers:
+    key = load(pem).public_key()
+    assert isinstance(key, rsa.RSAPublicKey)
+    return key.public_numbers()
+
+
+def verifier_store(ca_pem: str) -> PolicyBuilder:
+    return PolicyBuilder().store(Store([load(ca_pem)])).time(NOW + timedelta(days=1))
+
+
+# --- passwords ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("length", [16, 32, 48])
+def test_password_has_the_length_and_only_letters_and_digits(length: int) -> None:
+    password = crypto.password(length)
+    assert len(password) == length
+    assert set(password) <= set(string.ascii_letters + string.digits)
+
+
+def test_password_draws_from_the_whole_alphabet() -> None:
+    password = crypto.password(2000)
+    for characters in (string.ascii_lowercase, string.ascii_uppercase, string.digits):
+        assert set(password) & set(characters)
+
+
+def test_passwords_differ() -> None:
+    assert crypto.password(32) != crypto.password(32)
+
+
+# --- keys ---------------------------------------------------------------------------
+
+
+def test_private_key_is_rsa_of_the_requested_size_in_pkcs1_pem(ca_key: str) -> None:
+    assert ca_key.startswith("-----BEGIN RSA PRIVATE KEY-----")
+    key = serialization.load_pem_private_key(ca_key.encode(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    assert key.key_size == BITS
+
+
+# --- the CA -------------------------------------------------------------------------
+
+
+def test_ca_is_self_signed_with_its_own_key(ca_pem: str, ca_key: str) -> None:
+    ca = load(ca_pem)
+    ca.verify_directly_issued_by(ca)
+    assert certificate_numbers(ca_pem) == public_numbers(ca_key)
+    assert ca.subject == ca.issuer
+
+
+def test_ca_subject_names_the_stack(ca_pem: str) -> None:
+    subject = load(ca_pem).subject
+    assert subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "elk-stack CA"
+    assert subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "elk-stack"
+
+
+def test_ca_may_sign_certificates_and_nothing_else(ca_pem: str) -> None:
+    ca = load(ca_pem)
+    constraints = ca.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert constraints.critical and constraints.value.ca
+    usage = ca.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.key_cert_sign and usage.crl_sign and usage.digital_signature
+    assert not usage.key_encipherment
+    with pytest.raises(x509.ExtensionNotFound):
+        ca.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+
+
+def test_ca_validity_starts_now_and_lasts_its_hours(ca_pem: str) -> None:
+    ca = load(ca_pem)
+    assert ca.not_valid_before_utc == NOW
+    assert ca.not_valid_after_utc == NOW + timedelta(hours=24 * 3650)
+
+
+# --- the node certificate -----------------------------------------------------------
+
+
+def test_node_certificate_is_signed_by_the_ca(node_pem: str, ca_pem: str) -> None:
+    node = load(node_pem)
+    node.verify_directly_issued_by(load(ca_pem))
+    assert node.issuer == load(ca_pem).subject
+
+
+def test_node_certificate_does_not_verify_against_another_ca(node_pem: str, node_key: str) -> None:
+    other = crypto.ca_certificate_pem(
+        node_key, common_name="elk-stack CA", organization="elk-stack", validity_hours=24, now=NOW
+    )
+    with pytest.raises(InvalidSignature):
+        load(node_pem).verify_directly_issued_by(load(other))
+
+
+def test_node_certificate_holds_the_node_key(node_pem: str, node_key: str) -> None:
+    assert certificate_numbers(node_pem) == public_numbers(node_key)
+
+
+def test_node_certificate_names_its_dns_names_and_loopback(node_pem: str) -> None:
+    names = load(node_pem).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == NODE_NAMES
+    assert names.get_values_for_type(x509.IPAddress) == [IPv4Address("127.0.0.1")]
+
+
+def test_node_certificate_serves_and_authenticates_tls(node_pem: str) -> None:
+    node = load(node_pem)
+    usage = node.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.digital_signature and usage.key_encipherment and not usage.key_cert_sign
+    extended = node.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(extended) == [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    assert not node.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        x509.DNSName("elk-elasticsearch.elk-unit.svc"),
+        x509.DNSName("localhost"),
+        x509.IPAddress(IPv4Address("127.0.0.1")),
+    ],
+)
+def test_a_tls_client_accepts_the_node_for_its_names(
+    node_pem: str, ca_pem: str, name: x509.DNSName | x509.IPAddress
+) -> None:
+    verifier = verifier_store(ca_pem).build_server_verifier(name)
+    chain = verifier.verify(load(node_pem), [])
+    assert chain[-1] == load(ca_pem)
+
+
+def test_a_tls_client_rejects_the_node_for_another_name(node_pem: str, ca_pem: str) -> None:
+    verifier = verifier_store(ca_pem).build_server_verifier(x509.DNSName("elk-kibana.elk-unit.svc"))
+    with pytest.raises(VerificationError):
+        verifier.verify(load(node_pem), [])
+
+
+def test_a_tls_server_accepts_the_node_as_a_client(node_pem: str, ca_pem: str) -> None:
+    verified = verifier_store(ca_pem).build_client_verifier().verify(load(node_pem), [])
+    assert verified.chain[-1] == load(ca_pem)
+
+
+# --- renewal ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("hours_later", "due"), [(0, False), (89, False), (90, True), (200, True)])
+def test_renewal_is_due_from_the_start_of_the_window(
+    node_key: str, ca_pem: str, ca_key: str, hours_later: int, due: bool
+) -> None:
+    certificate = leaf(node_key, ca_pem, ca_key, validity_hours=100)
+    assert crypto.renewal_due(certificate, 10, NOW + timedelta(hours=hours_later)) is due
