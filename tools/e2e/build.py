@@ -107,11 +107,13 @@ class Tool:
     version: str
     build: Callable[[Path], None]
     inputs: tuple[str, ...]
+    piece_version: str = ""
+    """The version in the directory's name, when the binary lives beside another tool."""
 
     @property
     def directory(self) -> Path:
         """`<cache>/tools/<piece>-<version>`: a new version never overwrites an old build."""
-        return cache_root() / "tools" / f"{self.piece}-{self.version}"
+        return cache_root() / "tools" / f"{self.piece}-{self.piece_version or self.version}"
 
     @property
     def path(self) -> Path:
@@ -213,9 +215,10 @@ def pulumi_tools() -> list[Tool]:
         Tool(
             "pulumi-language-python",
             "pulumi",
-            version,
+            host_version,
             build_host,
             ("pulumi", "pulumi-language-python"),
+            piece_version=version,
         ),
     ]
 
@@ -281,8 +284,15 @@ def pulumi_home() -> Path:
 
 
 def offline_env() -> dict[str, str]:
-    """Variables that keep the engine from ever reaching out: no update check, no plugin download."""
+    """Variables for the engine built here: it never reaches out, and it runs the project's venv.
+
+    No update check and no plugin download. The v3.68 language host takes the virtualenv
+    from a command-line flag that today's CLI no longer passes (it sends Pulumi.yaml's
+    options over RPC instead), so the interpreter is named by PULUMI_PYTHON_CMD, which both
+    the host and the dynamic-provider launcher honour.
+    """
     return {
+        "PULUMI_PYTHON_CMD": str(PROJECT_DIR / ".venv" / "bin" / "python"),
         "PULUMI_HOME": str(pulumi_home()),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
@@ -299,7 +309,7 @@ def install_provider_plugin() -> Path:
     """Put the built provider into the engine's plugin cache under the exact version it is asked for."""
     provider = provider_tool()
     installed = pulumi_home() / "plugins" / f"resource-kubernetes-v{provider.version}" / provider.binary
-    if installed.exists():
+    if installed.exists() and installed.stat().st_mtime >= provider.path.stat().st_mtime:
         return installed
     pulumi = next(tool for tool in pulumi_tools() if tool.binary == "pulumi")
     command = [str(pulumi.path), "plugin", "install", "resource", "kubernetes", provider.version]

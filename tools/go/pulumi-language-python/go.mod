@@ -3,6 +3,7 @@
 // reach serves none of its versions (403). v3.68.0 is the newest sdk/v3 release
 // that still carries it as a package; the CLI falls back to the older RPCs it
 // implements. Its pulumi-language-python-exec comes from the CLI's own sdk/v3.
+// Today's CLI no longer passes it -virtualenv, so PULUMI_PYTHON_CMD names the venv's python.
 module elk-stack/tools/go/pulumi-language-python
 
 go 1.26.0
