@@ -23,24 +23,29 @@ from components.logstash import LogstashPipeline
 APP = "network-policies"
 
 
+def selector(labels: dict[str, str]) -> dict[str, Any]:
+    """A label selector; no labels selects everything, written `{}` as the API server stores it."""
+    return {"matchLabels": labels} if labels else {}
+
+
 def peer(source: NetworkPeer) -> dict[str, Any]:
     """A NetworkPolicyPeer from config; a pod selector alone means this namespace."""
     result: dict[str, Any] = {}
     if source.namespace_labels is not None:
-        result["namespaceSelector"] = {"matchLabels": source.namespace_labels}
+        result["namespaceSelector"] = selector(source.namespace_labels)
     if source.pod_labels is not None:
-        result["podSelector"] = {"matchLabels": source.pod_labels}
+        result["podSelector"] = selector(source.pod_labels)
     return result
 
 
 def pods(labels: dict[str, str]) -> dict[str, Any]:
     """Pods of this namespace with the given labels."""
-    return {"podSelector": {"matchLabels": labels}}
+    return {"podSelector": selector(labels)}
 
 
 def policy_spec(target_labels: dict[str, str], rules: list[dict[str, Any]]) -> dict[str, Any]:
     """An ingress-only policy for the pods with `target_labels`."""
-    return {"podSelector": {"matchLabels": target_labels}, "policyTypes": ["Ingress"], "ingress": rules}
+    return {"podSelector": selector(target_labels), "policyTypes": ["Ingress"], "ingress": rules}
 
 
 def rule(ports: list[int], sources: list[dict[str, Any]] | None) -> dict[str, Any]:

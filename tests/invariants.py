@@ -432,6 +432,31 @@ def checksum_violations(manifests: list[Manifest]) -> list[str]:
     ]
 
 
+# Empty values whose meaning the API server keeps: "select everything", "a scratch directory".
+MEANINGFUL_EMPTY = frozenset({"emptyDir", "podSelector", "namespaceSelector"})
+
+
+def _empty_paths(value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, dict | list) and not value and path.rsplit(".", 1)[-1] not in MEANINGFUL_EMPTY:
+        yield path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
+    for key, item in items:
+        yield from _empty_paths(item, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}")
+
+
+def empty_value_violations(manifests: list[Manifest]) -> list[str]:
+    """No empty map or list the API server would drop, so the render reads as the live object.
+
+    The server omits empty fields (`matchLabels: {}` comes back absent), and the e2e suite's
+    "the render tells the truth" check then sees a difference the render should not show.
+    """
+    return [
+        f"{ref(manifest)}: {path.removeprefix('.')} is empty; the API server drops it"
+        for manifest in manifests
+        for path in _empty_paths(manifest, "")
+    ]
+
+
 CHECKS: dict[str, Check] = {
     "namespace": lambda manifests, _, namespace, create: namespace_violations(manifests, namespace, create),
     "data_volume": lambda manifests, *_: data_volume_violations(manifests),
@@ -442,6 +467,7 @@ CHECKS: dict[str, Check] = {
     "volume_source": lambda manifests, *_: volume_source_violations(manifests),
     "config_shadowing": lambda manifests, *_: config_shadowing_violations(manifests),
     "checksum": lambda manifests, *_: checksum_violations(manifests),
+    "empty_value": lambda manifests, *_: empty_value_violations(manifests),
 }
 
 

@@ -177,6 +177,7 @@ BROKEN_EXPECTED: dict[str, list[tuple[str, str]]] = {
         ("StatefulSet/elasticsearch", "annotations['elk-stack/config-checksum'] is missing"),
         ("Deployment/logstash", "annotations['elk-stack/config-checksum'] is missing"),
     ],
+    "empty_value": [("NetworkPolicy/kibana", "spec.ingress[0].from[0].podSelector.matchLabels is empty")],
 }
 
 

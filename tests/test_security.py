@@ -397,7 +397,7 @@ def test_network_policies_select_the_right_pods_and_ports(
     assert sources(es_transport) == ["elasticsearch"]
     (logstash_rule,) = policy("logstash")["ingress"]
     assert logstash_rule["ports"] == [{"protocol": "TCP", "port": 5000}, {"protocol": "TCP", "port": 5044}]
-    assert logstash_rule["from"] == [{"podSelector": {"matchLabels": {}}}], "the whole namespace by default"
+    assert logstash_rule["from"] == [{"podSelector": {}}], "the whole namespace by default"
     (kibana_rule,) = policy("kibana")["ingress"]
     assert kibana_rule["ports"] == [{"protocol": "TCP", "port": 5601}]
     # Every pod a policy admits exists in the stack, so the selectors are not typos.

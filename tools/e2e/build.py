@@ -301,8 +301,13 @@ def offline_env() -> dict[str, str]:
 
 
 def tool_path_dirs() -> list[str]:
-    """Directories to put first on PATH so the built tools win over anything installed."""
-    return list(dict.fromkeys(str(tool.directory) for tool in all_tools()))
+    """Directories to put first on PATH so the built tools win over anything installed.
+
+    Not the provider's: on PATH the engine would take it as an "ambient" plugin of any
+    version; from PULUMI_HOME it is used only under the exact version the wheel asks for.
+    """
+    provider = provider_tool().directory
+    return list(dict.fromkeys(str(tool.directory) for tool in all_tools() if tool.directory != provider))
 
 
 def install_provider_plugin() -> Path:
