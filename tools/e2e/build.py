@@ -7,7 +7,7 @@ second run only checks stamps. The Kubernetes provider's version is not pinned h
 is the one the installed `pulumi_kubernetes` wheel asks the engine for, and the build
 refuses to go on when the wrapper was made for another release.
 
-    python -m tools.e2e.build [--print-env]
+    python -m tools.e2e.build [--list]
 """
 
 from __future__ import annotations

@@ -1,0 +1,205 @@
+"""The real-engine suite: a fresh local control plane, and stacks deployed as a namespace-only user.
+
+Everything here is real but the kubelet: the Pulumi CLI, the Python language host, the
+Kubernetes provider, etcd, kube-apiserver (RBAC, PodSecurity, quotas), the controllers and
+the scheduler, all built by `make e2e-tools`. kwok stands in for the kubelet, so pods turn
+Ready without running. The control plane lives in build/e2e/cluster and is stopped at the
+end of the session, also when a test fails; its logs stay there for a post-mortem.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tools.e2e import build
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+E2E_DIR = PROJECT_DIR / "build" / "e2e"
+CLUSTER_DIR = E2E_DIR / "cluster"
+# What `pulumi up` needs from the project; the rest (tests, build/) stays out of the copy.
+PROJECT_ENTRIES = ("__main__.py", "components", "pipelines", "scripts", "Pulumi.yaml", ".venv")
+PULUMI_TIMEOUT = 1200
+FIGURES: list[str] = []
+
+
+def _tail(text: str, lines: int = 40) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables `export`ed by build/…/env, expanded against the current environment."""
+    env = dict(os.environ)
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line.startswith("export "):
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        [value] = shlex.split(value) or [""]
+        env[key] = os.path.expandvars(value.replace("$PATH", env.get("PATH", "")))
+    return env
+
+
+@dataclass
+class Cluster:
+    """The running control plane: its directory and the environment its env file sets."""
+
+    directory: Path
+    env: dict[str, str]
+
+    def kubectl(self, *args: str, kubeconfig: Path | None = None, check: bool = True) -> str:
+        env = dict(self.env)
+        if kubeconfig is not None:
+            env["KUBECONFIG"] = str(kubeconfig)
+        result = subprocess.run(
+            ["kubectl", *args], env=env, capture_output=True, text=True, check=False, timeout=120
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {_tail(result.stderr)}")
+        return result.stdout
+
+    def get_json(self, *args: str, kubeconfig: Path | None = None) -> Any:
+        return json.loads(self.kubectl("get", *args, "-o", "json", kubeconfig=kubeconfig))
+
+    def namespace(self, name: str, *quota: str) -> Path:
+        """A pre-allocated namespace and its user, as `make cluster-namespace` hands them out."""
+        options = [f"--quota={item}" for item in quota]
+        cluster_command("namespace", name, *options)
+        return self.directory / f"{name}.kubeconfig"
+
+
+def cluster_command(*args: str) -> None:
+    command = [sys.executable, "-m", "tools.e2e.cluster", "--dir", str(CLUSTER_DIR), *args]
+    result = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(command[2:])} failed:\n{_tail(result.stdout + result.stderr)}")
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    missing = [str(tool.path) for tool in build.all_tools() if not tool.is_built()]
+    if missing:
+        pytest.fail(f"the e2e tools are not built ({missing[0]} is missing): run `make e2e-tools`")
+    if CLUSTER_DIR.exists():
+        cluster_command("down", "--purge")
+    cluster_command("up")
+    try:
+        yield Cluster(CLUSTER_DIR, read_env_file(CLUSTER_DIR / "env"))
+    finally:
+        cluster_command("down")
+
+
+@dataclass
+class Stack:
+    """One Pulumi stack of the project, in a scratch copy of it, deployed as one namespace's user."""
+
+    name: str
+    config: dict[str, Any]
+    project: Path
+    env: dict[str, str]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def namespace(self) -> str:
+        return str(self.config["elk-stack:namespace"])
+
+    @property
+    def config_file(self) -> Path:
+        return self.project / f"Pulumi.{self.name}.yaml"
+
+    def write_config(self) -> None:
+        self.config_file.write_text(yaml.safe_dump({"config": self.config}, sort_keys=False))
+
+    def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run one `pulumi` command on this stack; time it; fail with its output's tail."""
+        command = ["pulumi", *args, "--stack", self.name, "--non-interactive", "--color", "never"]
+        start = time.monotonic()
+        result = subprocess.run(
+            command,
+            cwd=self.project,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=PULUMI_TIMEOUT,
+        )
+        self.timings[args[0]] = time.monotonic() - start
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"`{' '.join(command)}` exited {result.returncode}:\n{_tail(result.stdout + result.stderr)}"
+            )
+        return result
+
+    def state(self) -> dict[str, Any]:
+        """`pulumi stack export`: the engine's own record of every resource and its options."""
+        exported = self.pulumi("stack", "export")
+        return json.loads(exported.stdout)  # type: ignore[no-any-return]
+
+    def run_render(self) -> subprocess.CompletedProcess[str]:
+        """The offline render of the same config, as `make render` runs it."""
+        command = [sys.executable, "-m", "tools.render", self.name, "--stack-file", str(self.config_file)]
+        return subprocess.run(
+            [*command, "--out", str(E2E_DIR / "render")],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    def render(self) -> Path:
+        """Render the stack; the directory of its manifests and resources.json."""
+        result = self.run_render()
+        assert result.returncode == 0, result.stderr
+        return E2E_DIR / "render" / self.name
+
+
+def scratch_project(name: str) -> Path:
+    """A copy of the project made of links, so stack files and state never land in the repo."""
+    project = E2E_DIR / "projects" / name
+    shutil.rmtree(project, ignore_errors=True)
+    project.mkdir(parents=True)
+    for entry in PROJECT_ENTRIES:
+        (project / entry).symlink_to(PROJECT_DIR / entry)
+    return project
+
+
+def stack_from_file(
+    cluster: Cluster, name: str, stack_file: str, namespace: str, kubeconfig: Path, **overrides: Any
+) -> Stack:
+    """A new stack with `stack_file`'s config, moved into `namespace`, with `overrides` applied."""
+    config = yaml.safe_load((PROJECT_DIR / stack_file).read_text())["config"]
+    config["elk-stack:namespace"] = namespace
+    config["kubernetes:namespace"] = namespace
+    config.update(overrides)
+    env = {
+        **cluster.env,
+        "KUBECONFIG": str(kubeconfig),
+        "PULUMI_BACKEND_URL": f"file://{E2E_DIR / 'state'}",
+    }
+    (E2E_DIR / "state").mkdir(parents=True, exist_ok=True)
+    stack = Stack(name, config, scratch_project(name), env)
+    stack.write_config()
+    stack.pulumi("stack", "init")
+    return stack
+
+
+def record_figure(line: str) -> None:
+    """A measured figure, printed in the run's summary (the README quotes them)."""
+    FIGURES.append(line)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in FIGURES:
+        terminalreporter.write_line(f"e2e figures: {line}")
