@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 PULUMI_MISSING := the Pulumi CLI is not on PATH; install it from https://www.pulumi.com/docs/install/ (e.g. curl -fsSL https://get.pulumi.com | sh) and run again
 
 .PHONY: render test lint docs preview up destroy pulumi-cli bench size clean \
-	e2e-tools cluster-up cluster-down cluster-namespace e2e
+	e2e-tools cluster-up cluster-down cluster-status cluster-namespace e2e
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "elk-stack needs Python 3.11 or later; set PYTHON=python3.11")'
@@ -56,9 +56,13 @@ cluster-up: e2e-tools  ## Start etcd, kube-apiserver, controllers, scheduler and
 cluster-down: $(INSTALLED)  ## Stop every process cluster-up started.
 	@$(PY) -m tools.e2e.cluster down
 
+cluster-status: $(INSTALLED)  ## One line per control-plane process, and how many nodes are Ready.
+	@$(PY) -m tools.e2e.cluster status
+
+# QUOTA overrides quota entries: make cluster-namespace NS=elk-qa QUOTA="requests.cpu=8 pods=20"
 cluster-namespace: $(INSTALLED)  ## A pre-allocated namespace and its namespace-only user: make cluster-namespace NS=elk-qa
 	@$(if $(NS),,$(error make cluster-namespace: set NS=<namespace>, e.g. make cluster-namespace NS=elk-qa))
-	@$(PY) -m tools.e2e.cluster namespace $(NS)
+	@$(PY) -m tools.e2e.cluster namespace $(NS) $(foreach q,$(QUOTA),--quota $(q))
 
 e2e: e2e-tools  ## The real-engine suite: its own control plane, the qa stack deployed as a namespace user.
 	$(PY) -m pytest -o addopts="" -q tests/e2e

@@ -94,6 +94,8 @@ def cluster() -> Iterator[Cluster]:
         pytest.fail(f"the e2e tools are not built ({missing[0]} is missing): run `make e2e-tools`")
     if CLUSTER_DIR.exists():
         cluster_command("down", "--purge")
+    for leftover in ("state", "projects", "render"):
+        shutil.rmtree(E2E_DIR / leftover, ignore_errors=True)
     cluster_command("up")
     try:
         yield Cluster(CLUSTER_DIR, read_env_file(CLUSTER_DIR / "env"))

@@ -131,12 +131,13 @@ def test_invalid_config_is_refused_with_the_render_message(cluster: Cluster) -> 
         },
     )
     render_error = render_failure(stack)
-    result = stack.pulumi("preview", check=False)
-    assert result.returncode != 0
-    output = result.stdout + result.stderr
-    for line in render_error.splitlines():
-        assert line.strip() in output, line
-    assert "Traceback" not in output
+    for command in (["preview"], ["up", "--yes", "--skip-preview"]):
+        result = stack.pulumi(*command, check=False)
+        assert result.returncode != 0, command
+        output = result.stdout + result.stderr
+        for line in render_error.splitlines():
+            assert line.strip() in output, (command, line)
+        assert "Traceback" not in output
     left = cluster.kubectl(
         "get",
         "all,configmaps,secrets,pvc,networkpolicies,ingresses",
