@@ -33,18 +33,19 @@ docs: $(INSTALLED)  ## Regenerate the config reference in README.md from compone
 pulumi-cli:
 	$(if $(shell command -v pulumi),,$(error make $(MAKECMDGOALS): $(PULUMI_MISSING)))
 
+# ARGS passes flags on, e.g. make up STACK=qa ARGS=--yes (needed without a terminal).
 # `stack select --create` makes the stack on first use, in whatever backend is logged in
 # (PULUMI_BACKEND_URL from build/cluster/env for the local control plane).
 preview: pulumi-cli $(INSTALLED)  ## `pulumi preview` for the stack (needs the Pulumi CLI and a kubeconfig).
 	pulumi stack select --create $(STACK)
-	pulumi preview --stack $(STACK)
+	pulumi preview --stack $(STACK) $(ARGS)
 
 up: pulumi-cli $(INSTALLED)  ## `pulumi up` for the stack (needs the Pulumi CLI and a kubeconfig).
 	pulumi stack select --create $(STACK)
-	pulumi up --stack $(STACK)
+	pulumi up --stack $(STACK) $(ARGS)
 
 destroy: pulumi-cli $(INSTALLED)  ## `pulumi destroy` for the stack; protected data claims make it stop (see README).
-	pulumi destroy --stack $(STACK)
+	pulumi destroy --stack $(STACK) $(ARGS)
 
 # The real engine and control plane, built from the Go modules pinned under tools/go/.
 e2e-tools: $(INSTALLED)  ## Build the Pulumi CLI, provider and control plane once into ~/.cache/elk-stack.
