@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,15 @@ import yaml
 from tools.e2e import build
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-E2E_DIR = PROJECT_DIR / "build" / "e2e"
+# ELK_E2E_DIR lets two runs (two developers' checkouts, or parallel work) keep apart.
+E2E_DIR = Path(os.environ.get("ELK_E2E_DIR") or PROJECT_DIR / "build" / "e2e")
 CLUSTER_DIR = E2E_DIR / "cluster"
 # What `pulumi up` needs from the project; the rest (tests, build/) stays out of the copy.
 PROJECT_ENTRIES = ("__main__.py", "components", "pipelines", "scripts", "Pulumi.yaml", ".venv")
 PULUMI_TIMEOUT = 1200
 FIGURES: list[str] = []
+CLAIMS: list[tuple[str, str, float]] = []
+"""Per scenario: the README promise it proves, its outcome, its wall time."""
 
 
 def _tail(text: str, lines: int = 40) -> str:
@@ -144,6 +147,17 @@ class Stack:
             )
         return result
 
+    def set_config(self, key: str, value: Any) -> None:
+        """Change one top-level config key (e.g. `elk-stack:version`) and rewrite the stack file."""
+        self.config[key] = value
+        self.write_config()
+
+    def planned_operations(self) -> list[tuple[str, str]]:
+        """`pulumi preview --json`: (operation, URN) of every step that is not `same`."""
+        result = self.pulumi("preview", "--json")
+        steps = json.loads(result.stdout).get("steps", [])
+        return [(step["op"], step["urn"]) for step in steps if step["op"] != "same"]
+
     def state(self) -> dict[str, Any]:
         """`pulumi stack export`: the engine's own record of every resource and its options."""
         exported = self.pulumi("stack", "export")
@@ -197,11 +211,61 @@ def stack_from_file(
     return stack
 
 
+def uids(cluster: Cluster, kind: str, namespace: str, selector: str = "") -> dict[str, str]:
+    """Name to UID of every object of `kind` in `namespace` (optionally by label selector)."""
+    args = [kind, "-n", namespace] + (["-l", selector] if selector else [])
+    return {item["metadata"]["name"]: item["metadata"]["uid"] for item in cluster.get_json(*args)["items"]}
+
+
+def pod_uids(cluster: Cluster, namespace: str, component: str) -> dict[str, str]:
+    """The pods of one component (`elasticsearch`, `logstash`, `kibana`), name to UID."""
+    return uids(cluster, "pods", namespace, f"app.kubernetes.io/name={component}")
+
+
+def claims(cluster: Cluster, namespace: str) -> dict[str, tuple[str, str, str]]:
+    """Every claim in `namespace`: name to (UID, bound PV, reported capacity)."""
+    return {
+        item["metadata"]["name"]: (
+            item["metadata"]["uid"],
+            item["spec"].get("volumeName", ""),
+            item.get("status", {}).get("capacity", {}).get("storage", ""),
+        )
+        for item in cluster.get_json("pvc", "-n", namespace)["items"]
+    }
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 180, interval: float = 1) -> None:
+    """Poll `check` until it is true; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
 def record_figure(line: str) -> None:
     """A measured figure, printed in the run's summary (the README quotes them)."""
     FIGURES.append(line)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "claim(text): the README promise that a scenario proves")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Remember each claimed scenario's outcome and wall time for the summary."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    marker = item.get_closest_marker("claim")
+    if marker is not None and (report.when == "call" or report.outcome != "passed"):
+        CLAIMS.append((str(marker.args[0]), report.outcome, report.duration))
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The figures, then each README promise with whether this run proved it."""
     for line in FIGURES:
         terminalreporter.write_line(f"e2e figures: {line}")
+    for claim, outcome, seconds in CLAIMS:
+        verdict = "proven" if outcome == "passed" else f"NOT proven ({outcome})"
+        terminalreporter.write_line(f"e2e: {verdict} in {seconds:.1f} s: {claim}")
