@@ -40,11 +40,16 @@ def user_kubeconfig(stack: Stack) -> Path:
     return Path(stack.env["KUBECONFIG"])
 
 
+@pytest.mark.claim("`make preview` works on a new stack, against a real API server")
 def test_preview_of_a_new_stack_succeeds(qa: Stack) -> None:
     result = qa.pulumi("preview")
     assert "+ " in result.stdout or "create" in result.stdout
 
 
+@pytest.mark.claim(
+    "`make up` as a namespace-only user: every object the render lists exists, every pod Ready, "
+    "the setup Job Complete, every claim Bound"
+)
 def test_up_creates_every_rendered_object_ready(deployed: Stack, cluster: Cluster) -> None:
     kubeconfig = user_kubeconfig(deployed)
     rendered = load_manifests(deployed.render())
@@ -66,14 +71,17 @@ def test_up_creates_every_rendered_object_ready(deployed: Stack, cluster: Cluste
     )
 
 
+@pytest.mark.claim("No perpetual diff: `pulumi preview --expect-no-changes` right after `up`")
 def test_no_changes_right_after_up(deployed: Stack) -> None:
     deployed.pulumi("preview", "--expect-no-changes")
 
 
+@pytest.mark.claim("No drift: `pulumi refresh --expect-no-changes` right after `up`")
 def test_refresh_finds_no_drift(deployed: Stack) -> None:
     deployed.pulumi("refresh", "--yes", "--expect-no-changes")
 
 
+@pytest.mark.claim("The offline render tells the truth: every field it sets is the live value")
 def test_every_field_the_render_sets_is_live(deployed: Stack, cluster: Cluster) -> None:
     """The offline render tells the truth: the server may add defaults, never differ.
 
@@ -96,6 +104,7 @@ def test_every_field_the_render_sets_is_live(deployed: Stack, cluster: Cluster) 
     assert differences == []
 
 
+@pytest.mark.claim("`protect` and `retainOnDelete` in resources.json are the engine's own")
 def test_resource_options_in_the_render_match_the_engine_state(deployed: Stack) -> None:
     rendered = json.loads((deployed.render() / "resources.json").read_text())
     state = {
@@ -114,6 +123,7 @@ def test_resource_options_in_the_render_match_the_engine_state(deployed: Stack) 
     assert any(r["protect"] for r in rendered), "qa protects its data claims"
 
 
+@pytest.mark.claim("Bad config: `pulumi preview` and `up` fail with the render's message, nothing deployed")
 def test_invalid_config_is_refused_with_the_render_message(cluster: Cluster) -> None:
     kubeconfig = cluster.namespace(INVALID_NAMESPACE)
     stack = stack_from_file(

@@ -1,0 +1,199 @@
+"""Size on the real engine: scale-out to node sets, the large cluster, and two stacks side by side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import (
+    Cluster,
+    Stack,
+    claims,
+    pod_uids,
+    record_figure,
+    stack_from_file,
+    uids,
+    wait_until,
+)
+from tests.e2e.test_deploy import condition, is_job_pod, is_program_resource, name
+
+# Sized from the large stack's render: 29 pods asking for 42.8 CPUs, 173Gi of memory and
+# 26 claims of 2021Gi in all; the LimitRange's defaults cover the rest.
+LARGE_QUOTA = (
+    "requests.cpu=48",
+    "limits.cpu=96",
+    "requests.memory=192Gi",
+    "limits.memory=192Gi",
+    "requests.storage=2100Gi",
+    "persistentvolumeclaims=30",
+    "pods=40",
+)
+NODE_SETS = {
+    "nodeSets": [
+        {
+            "name": "master",
+            "replicas": 3,
+            "roles": ["master"],
+            "resources": {
+                "requests": {"cpu": "500m", "memory": "2Gi"},
+                "limits": {"cpu": "1", "memory": "2Gi"},
+            },
+            "storage": {"size": "5Gi"},
+        },
+        {
+            "name": "data",
+            "replicas": 2,
+            "roles": ["data", "ingest"],
+            "resources": {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
+            "storage": {"size": "20Gi"},
+        },
+    ],
+    "retention": {"maxAge": "14d", "rolloverSize": "10gb"},
+}
+OBJECT_KINDS = "statefulsets,deployments,services,secrets,configmaps,jobs,networkpolicies,ingresses,pdb,pvc"
+
+
+def user_kubeconfig(stack: Stack) -> Path:
+    return Path(stack.env["KUBECONFIG"])
+
+
+def all_ready(cluster: Cluster, stack: Stack) -> list[str]:
+    """Names of the stack's pods that are not Ready (Job pods aside)."""
+    pods = cluster.get_json("pods", "-n", stack.namespace)["items"]
+    return [name(pod) for pod in pods if not is_job_pod(pod) and not condition(pod, "Ready")]
+
+
+def object_uids(cluster: Cluster, namespace: str) -> dict[str, str]:
+    """Kind/name to UID of every object the stacks create in `namespace`."""
+    items = cluster.get_json(OBJECT_KINDS, "-n", namespace)["items"]
+    return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["uid"] for i in items}
+
+
+def unprotect_claims(stack: Stack) -> list[str]:
+    """The README's step before a destroy: `pulumi state unprotect` each claim's URN."""
+    urns = [
+        resource["urn"]
+        for resource in stack.state()["deployment"]["resources"]
+        if resource["type"] == "kubernetes:core/v1:PersistentVolumeClaim" and resource.get("protect")
+    ]
+    for urn in urns:
+        stack.pulumi("state", "unprotect", urn, "--yes")
+    return urns
+
+
+@pytest.mark.claim(
+    "Node sets: from qa's single node to 3 dedicated masters and 2 data nodes, every pod "
+    "Ready, and the single node's data claim kept, bound to its volume"
+)
+def test_scale_out_from_one_node_to_node_sets(cluster: Cluster) -> None:
+    namespace = "elk-e2e-scale"
+    stack = stack_from_file(cluster, "e2e-scale", "Pulumi.qa.yaml", namespace, cluster.namespace(namespace))
+    stack.pulumi("up", "--yes", "--skip-preview")
+    original = claims(cluster, namespace)["data-elk-elasticsearch-0"]
+    assert original[1], "the single node's claim is bound"
+
+    stack.set_config("elk-stack:elasticsearch", NODE_SETS)
+    refused = stack.pulumi("preview", check=False)
+    assert refused.returncode != 0
+    assert "protect" in refused.stdout + refused.stderr, "the dropped claim is protected"
+    assert claims(cluster, namespace)["data-elk-elasticsearch-0"] == original
+
+    # README, "Availability and rollouts": unprotect the claims you are letting go, then `pulumi up`.
+    dropped = [
+        resource["urn"]
+        for resource in stack.state()["deployment"]["resources"]
+        if resource["urn"].endswith("PersistentVolumeClaim::elasticsearch-data-0")
+    ]
+    assert len(dropped) == 1
+    stack.pulumi("state", "unprotect", dropped[0], "--yes")
+    stack.pulumi("up", "--yes", "--skip-preview")
+
+    wait_until(lambda: all_ready(cluster, stack) == [], "every pod Ready")
+    statefulsets = uids(cluster, "statefulsets", namespace)
+    assert {"elk-elasticsearch-master", "elk-elasticsearch-data", "elk-logstash"} == set(statefulsets)
+    pods = pod_uids(cluster, namespace, "elasticsearch")
+    assert len(pods) == 5, pods
+    now = claims(cluster, namespace)
+    assert now["data-elk-elasticsearch-0"] == original, "the single node's claim stays, on its volume"
+    assert all(now[f"data-elk-elasticsearch-master-{i}"][1] for i in range(3))
+    assert all(now[f"data-elk-elasticsearch-data-{i}"][1] for i in range(2))
+    stack.pulumi("preview", "--expect-no-changes")
+
+
+@pytest.mark.claim(
+    "The large cluster (3 masters, 20 data nodes, 3 Logstash, 2 Kibana) deploys within a "
+    "namespace quota sized for it"
+)
+def test_the_large_cluster_deploys_within_its_quota(cluster: Cluster) -> None:
+    namespace = "elk-e2e-large"
+    kubeconfig = cluster.namespace(namespace, *LARGE_QUOTA)
+    stack = stack_from_file(cluster, "e2e-large", "benchmarks/large.yaml", namespace, kubeconfig)
+    stack.pulumi("up", "--yes", "--skip-preview")
+    assert all_ready(cluster, stack) == []
+    assert len(pod_uids(cluster, namespace, "elasticsearch")) == 23
+    assert len(claims(cluster, namespace)) == 26
+    quota = cluster.get_json("resourcequota", "-n", namespace)["items"][0]["status"]
+    assert quota["used"]["persistentvolumeclaims"] == "26"
+    resources = [r for r in stack.state()["deployment"]["resources"] if is_program_resource(r)]
+    record_figure(f"large: pulumi up {stack.timings['up']:.1f} s, {len(resources)} resources")
+
+
+def _namespaces_matching(cluster: Cluster, selector: dict[str, Any] | None, own: str) -> list[str]:
+    """The namespaces a NetworkPolicy peer admits from: its own without a namespaceSelector."""
+    if selector is None:
+        return [own]
+    labels = ",".join(f"{k}={v}" for k, v in selector.get("matchLabels", {}).items())
+    found = cluster.get_json("namespaces", *(["-l", labels] if labels else []))["items"]
+    return [name(item) for item in found]
+
+
+@pytest.mark.claim(
+    "Two stacks side by side: qa and test in two namespaces select and admit nothing of "
+    "each other, and destroying one leaves the other untouched"
+)
+def test_two_stacks_side_by_side(cluster: Cluster) -> None:
+    stacks = {}
+    for stack_name, stack_file in (("e2e-side-qa", "Pulumi.qa.yaml"), ("e2e-side-test", "Pulumi.test.yaml")):
+        namespace = f"elk-{stack_name}"
+        stack = stack_from_file(cluster, stack_name, stack_file, namespace, cluster.namespace(namespace))
+        stack.pulumi("up", "--yes", "--skip-preview")
+        stacks[stack_name] = stack
+    qa, test = stacks["e2e-side-qa"], stacks["e2e-side-test"]
+
+    for own, other in ((qa, test), (test, qa)):
+        for service in cluster.get_json("services", "-n", own.namespace)["items"]:
+            endpoints = cluster.get_json(
+                "endpointslices", "-n", own.namespace, "-l", f"kubernetes.io/service-name={name(service)}"
+            )["items"]
+            targets = [
+                address.get("targetRef", {})
+                for endpoint_slice in endpoints
+                for address in endpoint_slice.get("endpoints") or []
+            ]
+            assert targets, f"Service {name(service)} selects no pod"
+            assert {t.get("namespace") for t in targets} == {own.namespace}, name(service)
+        # A policy's podSelector picks pods of its own namespace only; what could cross over
+        # is a peer whose namespaceSelector admits the other stack's namespace.
+        for policy in cluster.get_json("networkpolicies", "-n", own.namespace)["items"]:
+            for rule in policy["spec"].get("ingress", []):
+                for peer in rule.get("from", []):
+                    admitted = _namespaces_matching(cluster, peer.get("namespaceSelector"), own.namespace)
+                    assert other.namespace not in admitted, (name(policy), peer)
+
+    qa_before = object_uids(cluster, qa.namespace)
+    qa_pods = {c: pod_uids(cluster, qa.namespace, c) for c in ("elasticsearch", "logstash", "kibana")}
+    unprotect_claims(test)
+    test.pulumi("destroy", "--yes")
+    left = object_uids(cluster, test.namespace)
+    assert {key.split("/")[0] for key in left} <= {"PersistentVolumeClaim", "ConfigMap"}, left
+    assert object_uids(cluster, qa.namespace) == qa_before
+    assert {c: pod_uids(cluster, qa.namespace, c) for c in qa_pods} == qa_pods
+    qa.pulumi("preview", "--expect-no-changes")
+    record_figure(
+        "side by side: "
+        + json.dumps({s.name: round(s.timings["up"], 1) for s in stacks.values()})
+        + " s for pulumi up"
+    )
