@@ -43,7 +43,13 @@ namespace: pulumi.Input[str] = config.namespace
 if config.create_namespace:
     namespace = Namespace(
         "namespace",
-        metadata={"name": config.namespace, "labels": common.labels(PROJECT, "namespace", config.version)},
+        metadata={
+            "name": config.namespace,
+            "labels": common.labels(PROJECT, "namespace", config.version),
+            "annotations": common.retained_annotations(),
+        },
+        # Deleting a namespace deletes everything in it, the retained data claims too.
+        opts=pulumi.ResourceOptions(retain_on_delete=True),
     ).metadata.name
 
 target = common.Target(namespace, config.version, config.image_pull_secrets)

@@ -248,13 +248,20 @@ def headless_service(
     ports: list[dict[str, Any]],
     publish_not_ready: bool = False,
 ) -> Service:
-    """The headless Service a StatefulSet names: it gives each pod a stable DNS name."""
+    """The headless Service a StatefulSet names: it gives each pod a stable DNS name.
+
+    pulumi-kubernetes (4.25) awaits a headless Service only until its informer reports the
+    Service, and keeps that report as the new state: after an update (a new `version`
+    label) it can be the object from before, and the next preview shows the update again.
+    Skipping the await, which waits for nothing else here, keeps the applied object.
+    """
     spec: dict[str, Any] = {"clusterIP": "None", "selector": pod_selector, "ports": ports}
     if publish_not_ready:
         spec["publishNotReadyAddresses"] = True
+    skip_await = {"annotations": {"pulumi.com/skipAwait": "true"}}
     return Service(
         logical_name,
-        metadata=metadata(name, namespace, object_labels),
+        metadata={**metadata(name, namespace, object_labels), **skip_await},
         spec=spec,
         opts=pulumi.ResourceOptions(parent=parent),
     )
@@ -282,6 +289,16 @@ def claim_retention() -> dict[str, str]:
     return {"whenDeleted": "Retain", "whenScaled": "Retain"}
 
 
+def retained_annotations() -> dict[str, str]:
+    """Annotations for objects that outlive `pulumi destroy` and are adopted by the next `up`.
+
+    pulumi-kubernetes applies with a field manager of its own per deployment, and the one
+    that created a retained object still co-owns its fields: without force, the first change
+    after a redeploy (a bigger claim, a new version label) fails as an apply conflict.
+    """
+    return {"pulumi.com/patchForce": "true"}
+
+
 def ordinal_claims(
     parent: pulumi.Resource,
     logical_prefix: str,
@@ -306,7 +323,7 @@ def ordinal_claims(
                 # exists, and the pod comes after the claim: awaiting Bound would deadlock.
                 # The provider can only detect that by reading the StorageClass, a
                 # cluster-scoped object our users may not read (pulumi-kubernetes #895, #3130).
-                "annotations": {"pulumi.com/skipAwait": "true"},
+                "annotations": {"pulumi.com/skipAwait": "true", **retained_annotations()},
             },
             spec=claim_spec(storage),
             opts=pulumi.ResourceOptions(parent=parent, protect=storage.protect, retain_on_delete=True),

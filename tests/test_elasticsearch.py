@@ -120,7 +120,7 @@ def test_image_tag_is_the_stack_version(render: Render) -> None:
 def test_data_claim_does_not_wait_for_binding(render: Render) -> None:
     """A WaitForFirstConsumer claim binds only once its pod exists, which comes after it."""
     claim = find(render().manifests, "PersistentVolumeClaim", "data-elk-elasticsearch-0")
-    assert claim["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+    assert claim["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
 
 
 def test_version_upgrade_leaves_the_immutable_claim_template_alone(render: Render) -> None:

@@ -83,6 +83,24 @@ def test_create_namespace_adds_the_namespace_first(render: Render) -> None:
     assert statefulset["parent"] == "elk-stack:index:ElasticsearchNode::elasticsearch"
 
 
+def test_the_created_namespace_outlives_destroy(render: Render) -> None:
+    """Deleting a namespace deletes its claims, so `pulumi destroy` must leave it like them."""
+    rendered = render(namespace="elk-new", createNamespace=True)
+    [record] = [r for r in rendered.resources if r["type"] == "kubernetes:core/v1:Namespace"]
+    assert record["retainOnDelete"] is True
+
+
+def test_every_retained_object_is_applied_with_force(render: Render) -> None:
+    """The next `up` adopts what a destroy left; the old deployment's field manager must not block it."""
+    rendered = render(createNamespace=True)
+    retained = {r["type"].rsplit(":", 1)[-1] for r in rendered.resources if r["retainOnDelete"]}
+    assert retained == {"Namespace", "PersistentVolumeClaim"}
+    objects = [m for m in rendered.manifests if m["kind"] in retained]
+    assert len(objects) == 3
+    for manifest in objects:
+        assert manifest["metadata"]["annotations"]["pulumi.com/patchForce"] == "true", manifest["kind"]
+
+
 def test_no_namespace_object_by_default(render: Render) -> None:
     assert not [m for m in render().manifests if m["kind"] == "Namespace"]
 

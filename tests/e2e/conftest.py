@@ -125,7 +125,13 @@ class Stack:
         return self.project / f"Pulumi.{self.name}.yaml"
 
     def write_config(self) -> None:
-        self.config_file.write_text(yaml.safe_dump({"config": self.config}, sort_keys=False))
+        """Write the stack file, keeping the `encryptionsalt` that `pulumi stack init` added."""
+        document: dict[str, Any] = {"config": self.config}
+        if self.config_file.exists():
+            salt = (yaml.safe_load(self.config_file.read_text()) or {}).get("encryptionsalt")
+            if salt:
+                document["encryptionsalt"] = salt
+        self.config_file.write_text(yaml.safe_dump(document, sort_keys=False))
 
     def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run one `pulumi` command on this stack; time it; fail with its output's tail."""

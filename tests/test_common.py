@@ -1,0 +1,40 @@
+"""The shared builders of `components.common`, as every component uses them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tools.render import Rendered
+
+Render = Callable[..., Rendered]
+NODE_SETS = {
+    "nodeSets": [
+        {"name": "master", "replicas": 3, "roles": ["master"]},
+        {"name": "data", "replicas": 2, "roles": ["data", "ingest"]},
+    ]
+}
+
+
+def test_every_headless_service_skips_the_providers_await(
+    rendered_stacks: dict[str, Rendered], render: Render
+) -> None:
+    """The provider's await of a headless Service can keep the object from before an update.
+
+    Its state then lags the cluster, and the `pulumi preview` after a new `version` shows
+    the version label change again (found by tests/e2e/test_changes.py).
+    """
+    renders = [*rendered_stacks.values(), render(elasticsearch=NODE_SETS)]
+    headless = [
+        manifest
+        for rendered in renders
+        for manifest in rendered.manifests
+        if manifest["kind"] == "Service" and manifest["spec"].get("clusterIP") == "None"
+    ]
+    # qa and test: Elasticsearch and Logstash; node sets: one per set, and Logstash's.
+    assert len(headless) == 2 + 2 + 3
+    awaited = [
+        manifest["metadata"]["name"]
+        for manifest in headless
+        if manifest["metadata"].get("annotations", {}).get("pulumi.com/skipAwait") != "true"
+    ]
+    assert awaited == []
