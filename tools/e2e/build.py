@@ -87,8 +87,16 @@ def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> str
 
 
 def module_dir(wrapper: str, module: str) -> Path:
-    """A required module's directory in the module cache (downloaded if missing)."""
-    return Path(run(["go", "list", "-m", "-f", "{{.Dir}}", module], GO_DIR / wrapper).strip())
+    """A required module's directory in the module cache, downloaded (and checked) if missing.
+
+    `go list -m` prints an empty directory for a module not yet downloaded, which a warm
+    cache hides; `go mod download` fetches it at the wrapper's pinned version first.
+    """
+    listing = json.loads(run(["go", "mod", "download", "-json", module], GO_DIR / wrapper))
+    directory = listing.get("Dir", "")
+    if not directory or not Path(directory).is_dir():
+        raise BuildError(f"`go mod download {module}` in tools/go/{wrapper} gave no directory: {listing}")
+    return Path(directory)
 
 
 def go_build(wrapper: str | Path, package: str, output: Path, ldflags: str = "") -> None:
