@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import time
@@ -34,6 +33,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from components.units import parse_quantity
+
 PROVISIONER = "elk-stack.local/hostpath"
 INGRESS_CONTROLLER = "elk-stack.local/ingress"
 LOCAL_ADDRESS = {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}
@@ -41,35 +42,11 @@ SELECTED_NODE = "volume.kubernetes.io/selected-node"
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 WAIT_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
 STARTED = "provisioner started"
-BINARY_SUFFIXES = ("Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
-QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)([a-zA-Z]*)$")
-MULTIPLIERS = {
-    "": Decimal(1),
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "k": Decimal("1e3"),
-    "M": Decimal("1e6"),
-    "G": Decimal("1e9"),
-    "T": Decimal("1e12"),
-    "P": Decimal("1e15"),
-    "E": Decimal("1e18"),
-    **{suffix: Decimal(1024) ** power for power, suffix in enumerate(BINARY_SUFFIXES, 1)},
-}
-
 Manifest = dict[str, Any]
 
 
 class KubectlError(Exception):
     """A kubectl call failed; the message is its last line of error output."""
-
-
-def parse_quantity(text: str) -> Decimal:
-    """A Kubernetes quantity (`20Gi`, `1.5G`, `500m`, `1e3`) as a number."""
-    match = QUANTITY.match(text.strip())
-    if match is None or match.group(2) not in MULTIPLIERS:
-        raise ValueError(f"not a Kubernetes quantity: {text!r}")
-    return Decimal(match.group(1)) * MULTIPLIERS[match.group(2)]
 
 
 def our_classes(storage_classes: list[Manifest]) -> dict[str, Manifest]:
