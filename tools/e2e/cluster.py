@@ -41,6 +41,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from components.units import parse_quantity
 from tools.e2e import pki, provisioner
 from tools.e2e.build import (
     PROJECT_DIR,
@@ -820,7 +821,7 @@ def parse_quota(overrides: list[str]) -> dict[str, str]:
         if not separator or not key:
             raise ClusterError(f"--quota {override!r}: expected KEY=VALUE, e.g. requests.cpu=8")
         try:
-            provisioner.parse_quantity(value)
+            parse_quantity(value)
         except ValueError as error:
             raise ClusterError(f"--quota {key}: {error}") from error
         quota[key] = value
