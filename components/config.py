@@ -45,9 +45,9 @@ from components.units import java_heap_options, jvm_size, parse_jvm_size, parse_
 
 PROJECT = "elk-stack"
 MIN_VERSION = (8, 0)
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_VERSION = re.compile(r"^(?P<major>[0-9]+)\.(?P<minor>[0-9]+)\.(?P<patch>[0-9]+)$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+_DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+_VERSION = re.compile(r"^(?P<major>[0-9]+)\.(?P<minor>[0-9]+)\.(?P<patch>[0-9]+)\Z")
 
 
 class ConfigError(Exception):
@@ -359,10 +359,10 @@ Role = Literal[
     "transform",
 ]
 AntiAffinity = Literal["soft", "hard", "none"]
-_NODE_SET_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$")
+_NODE_SET_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?\Z")
 # elk-elasticsearch-<name> must not be the name of another object of the stack.
 _RESERVED_NODE_SET_NAMES = {"setup": "setup Job's objects"}
-_DURATION_DAYS = re.compile(r"^(?P<days>[1-9][0-9]*)d$")
+_DURATION_DAYS = re.compile(r"^(?P<days>[1-9][0-9]*)d\Z")
 _ES_RESOURCES = ("500m", "1", "2Gi")
 
 

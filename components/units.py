@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 # size or CPU count is never what a user means here.
 _QUANTITY = re.compile(
     r"^(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)"
-    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
+    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?\Z"
 )
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
@@ -28,9 +28,9 @@ _DECIMAL = {
     "P": Decimal("1e15"),
     "E": Decimal("1e18"),
 }
-_JVM = re.compile(r"^(?P<number>[1-9][0-9]*)(?P<unit>[kKmMgG]?)$")
+_JVM = re.compile(r"^(?P<number>[1-9][0-9]*)(?P<unit>[kKmMgG]?)\Z")
 _JVM_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}
-_LOGSTASH_BYTES = re.compile(r"^(?P<number>[1-9][0-9]*)\s*(?P<unit>b|kb|mb|gb|tb|pb)$")
+_LOGSTASH_BYTES = re.compile(r"^(?P<number>[1-9][0-9]*)\s*(?P<unit>b|kb|mb|gb|tb|pb)\Z")
 _LOGSTASH_UNITS = {"b": 1, "kb": 2**10, "mb": 2**20, "gb": 2**30, "tb": 2**40, "pb": 2**50}
 
 MIB = 2**20

@@ -448,3 +448,21 @@ def test_capacity_names_the_node_set_that_is_short() -> None:
         }
     )
     assert [line.split(":")[0] for line in found] == ["elasticsearch.nodeSets[1].storage.size"]
+
+
+@pytest.mark.parametrize(
+    ("sections", "key"),
+    [
+        ({"namespace": "elk-qa\n"}, "namespace"),
+        ({"version": "9.4.3\n"}, "version"),
+        ({"elasticsearch": {"heap": "1g\n"}}, "elasticsearch.heap"),
+        ({"elasticsearch": {"storage": {"size": "20Gi\n"}}}, "elasticsearch.storage.size"),
+        ({"elasticsearch": {"retention": {"maxAge": "14d\n"}}}, "elasticsearch.retention.maxAge"),
+        ({"logstash": {"queue": {"maxBytes": "1gb\n"}}}, "logstash.queue.maxBytes"),
+        ({"kibana": {"ingress": {"host": "kibana.example.com\n"}}}, "kibana.ingress.host"),
+    ],
+)
+def test_a_trailing_newline_is_refused(sections: dict[str, Any], key: str) -> None:
+    """`$` matches before a final newline; the API server and the JVM refuse such values."""
+    found = problems(**sections)
+    assert any(line.startswith(f"{key}:") for line in found), found

@@ -42,9 +42,9 @@ def project_copy(tmp_path: Path, stack_files: dict[str, str]) -> Path:
     return root
 
 
-def render_cli(project: Path, stack: str, out: Path) -> subprocess.CompletedProcess[str]:
+def render_cli(project: Path, stack: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tools.render", stack, "--out", str(out)],
+        [sys.executable, "-m", "tools.render", stack, "--out", str(out), *extra],
         cwd=project,
         capture_output=True,
         text=True,
@@ -232,3 +232,19 @@ def test_dependencies_do_not_depend_on_timing() -> None:
         r for r in runs[0] if r["type"] == "kubernetes:apps/v1:StatefulSet" and r["name"] == "logstash"
     )
     assert not [d for d in logstash["dependsOn"] if "credentials-kibana" in d]
+
+
+@pytest.mark.parametrize("stack", ["..", ".", "", "a/b", "../build", "x" * 101])
+def test_a_stack_name_that_is_no_stack_name_writes_and_removes_nothing(tmp_path: Path, stack: str) -> None:
+    """`..` once made the render replace the whole project directory, `.git` included."""
+    project = project_copy(tmp_path, {"test": (PROJECT_DIR / "Pulumi.test.yaml").read_text()})
+    out = project / "build"
+    out.mkdir()
+    (out / "keep").write_text("a previous render")
+    result = render_cli(project, stack, out, "--stack-file", str(project / "Pulumi.test.yaml"))
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    assert (out / "keep").read_text() == "a previous render"
+    assert (project / "Pulumi.test.yaml").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["keep"]

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import runpy
 import shutil
 import sys
@@ -48,6 +49,8 @@ KIND_ORDER = {
     "Service": 5,
 }
 WORKLOAD_ORDER = 6
+# Pulumi's own rule for stack names.
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 
 class StackFileError(Exception):
@@ -335,12 +338,28 @@ def write_build(rendered: Rendered, out_dir: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def output_dir(stack: str, out_root: Path) -> Path:
+    """`<out_root>/<stack>`, for a valid Pulumi stack name only.
+
+    The directory is replaced whole, so a name like `..` or `.` (or one with a slash) would
+    replace the project or all of `build/`: refuse anything but a plain child of `out_root`.
+    """
+    if not STACK_NAME.fullmatch(stack) or stack in {".", ".."}:
+        raise StackFileError(
+            f"{stack!r} is not a stack name: use 1 to 100 letters, digits, '-', '_' or '.', not '.' or '..'"
+        )
+    out_dir = out_root / stack
+    if out_dir.resolve().parent != out_root.resolve():
+        raise StackFileError(f"{out_dir} is not directly inside {out_root}; refusing to write there")
+    return out_dir
+
+
 def render(
     stack: str, out_root: Path, show_secrets: bool = False, stack_file: Path | None = None
 ) -> tuple[Path, list[str]]:
     """Render `Pulumi.<stack>.yaml` into `<out_root>/<stack>/`; return it and the warnings."""
+    out_dir = output_dir(stack, out_root)
     rendered = run_program(stack_config(stack, path=stack_file), stack=stack, show_secrets=show_secrets)
-    out_dir = out_root / stack
     write_build(rendered, out_dir)
     return out_dir, rendered.warnings
 
