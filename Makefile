@@ -6,8 +6,12 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PULUMI_MISSING := the Pulumi CLI is not on PATH; install it from https://www.pulumi.com/docs/install/ (e.g. curl -fsSL https://get.pulumi.com | sh) and run again
 
-.PHONY: render test lint docs preview up destroy pulumi-cli bench size clean \
+.PHONY: help render test lint docs preview up destroy pulumi-cli bench size clean \
 	e2e-tools cluster-up cluster-down cluster-status cluster-namespace e2e
+
+# `make` alone lists the targets and what each does (the `##` comments), building nothing.
+help:  ## List the targets.
+	@grep -E '^[a-z][a-z0-9-]*:.*## ' $(firstword $(MAKEFILE_LIST)) | sed -E 's/^([a-z0-9-]+):.*## /\1\t/' | expand -t 20
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "elk-stack needs Python 3.11 or later; set PYTHON=python3.11")'
@@ -65,7 +69,7 @@ cluster-namespace: $(INSTALLED)  ## A pre-allocated namespace and its namespace-
 	@$(if $(NS),,$(error make cluster-namespace: set NS=<namespace>, e.g. make cluster-namespace NS=elk-qa))
 	@$(PY) -m tools.e2e.cluster namespace $(NS) $(foreach q,$(QUOTA),--quota $(q))
 
-e2e: e2e-tools  ## The real-engine suite: its own control plane, the qa stack deployed as a namespace user.
+e2e: e2e-tools  ## The real-engine suite: its own control plane; every lifecycle scenario as a namespace user.
 	$(PY) -m pytest -o addopts="" -q tests/e2e
 
 bench: $(INSTALLED)  ## Render qa and a large cluster 5 times each; print median times and peak RSS.

@@ -39,3 +39,20 @@ def test_pulumi_targets_without_the_cli_say_how_to_install_it(tmp_path: Path, ta
         in (lines[0])
     )
     assert not (tmp_path / "venv").exists()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_alone_lists_the_targets_and_builds_nothing(tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["make", "--no-print-directory", "VENV=" + str(tmp_path / "venv")],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    listed = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
+    assert {"render", "test", "up", "e2e-tools", "cluster-up", "e2e", "help"} <= listed
+    assert "Render Pulumi.$(STACK).yaml" in result.stdout
+    assert not (tmp_path / "venv").exists()
