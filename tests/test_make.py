@@ -12,6 +12,19 @@ import pytest
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
+def make(venv: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run make in the project with a throwaway VENV, so a stray install would show there."""
+    return subprocess.run(
+        ["make", "--no-print-directory", *args, "VENV=" + str(venv)],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 @pytest.mark.parametrize("target", ["up", "preview"])
 def test_pulumi_targets_without_the_cli_say_how_to_install_it(tmp_path: Path, target: str) -> None:
@@ -22,15 +35,7 @@ def test_pulumi_targets_without_the_cli_say_how_to_install_it(tmp_path: Path, ta
         found = shutil.which(tool)
         assert found is not None
         (bin_dir / tool).symlink_to(found)
-    result = subprocess.run(
-        ["make", "--no-print-directory", target, "STACK=qa", "VENV=" + str(tmp_path / "venv")],
-        cwd=PROJECT_DIR,
-        env={**os.environ, "PATH": str(bin_dir)},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    result = make(tmp_path / "venv", target, "STACK=qa", env={**os.environ, "PATH": str(bin_dir)})
     assert result.returncode != 0
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert len(lines) == 1, lines
@@ -43,14 +48,7 @@ def test_pulumi_targets_without_the_cli_say_how_to_install_it(tmp_path: Path, ta
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_alone_lists_the_targets_and_builds_nothing(tmp_path: Path) -> None:
-    result = subprocess.run(
-        ["make", "--no-print-directory", "VENV=" + str(tmp_path / "venv")],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    result = make(tmp_path / "venv")
     assert result.returncode == 0, result.stderr
     listed = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
     assert {"render", "test", "up", "e2e-tools", "cluster-up", "e2e", "help"} <= listed

@@ -33,6 +33,23 @@ CLUSTER_DIR = E2E_DIR / "cluster"
 # What `pulumi up` needs from the project; the rest (tests, build/) stays out of the copy.
 PROJECT_ENTRIES = ("__main__.py", "components", "pipelines", "scripts", "Pulumi.yaml", ".venv")
 PULUMI_TIMEOUT = 1200
+# Everything the qa stack creates in its namespace, and the pods its workloads make.
+STACK_KINDS = (
+    "deployments",
+    "statefulsets",
+    "services",
+    "secrets",
+    "configmaps",
+    "jobs",
+    "networkpolicies",
+    "ingresses",
+    "poddisruptionbudgets",
+    "serviceaccounts",
+    "persistentvolumeclaims",
+    "pods",
+)
+# What Kubernetes itself puts in every namespace.
+SYSTEM_OBJECTS = {"configmaps/kube-root-ca.crt", "serviceaccounts/default"}
 FIGURES: list[str] = []
 CLAIMS: list[tuple[str, str, float]] = []
 """Per scenario: the README promise it proves, its outcome, its wall time."""
@@ -119,6 +136,11 @@ class Stack:
     @property
     def namespace(self) -> str:
         return str(self.config["elk-stack:namespace"])
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The kubeconfig the stack deploys with: its namespace's user, or the admin's."""
+        return Path(self.env["KUBECONFIG"])
 
     @property
     def config_file(self) -> Path:
@@ -223,6 +245,14 @@ def uids(cluster: Cluster, kind: str, namespace: str, selector: str = "") -> dic
     return {item["metadata"]["name"]: item["metadata"]["uid"] for item in cluster.get_json(*args)["items"]}
 
 
+def object_uids(cluster: Cluster, namespace: str) -> dict[str, str]:
+    """`kind/name` to UID of every object of the stacks' kinds (and every pod) in `namespace`."""
+    found = {
+        f"{kind}/{name}": uid for kind in STACK_KINDS for name, uid in uids(cluster, kind, namespace).items()
+    }
+    return {key: uid for key, uid in found.items() if key not in SYSTEM_OBJECTS}
+
+
 def pod_uids(cluster: Cluster, namespace: str, component: str) -> dict[str, str]:
     """The pods of one component (`elasticsearch`, `logstash`, `kibana`), name to UID."""
     return uids(cluster, "pods", namespace, f"app.kubernetes.io/name={component}")
@@ -247,6 +277,27 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float = 180, inter
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def resource_type(urn: str) -> str:
+    return urn.split("::")[2].split("$")[-1]
+
+
+def is_program_resource(resource: dict[str, Any]) -> bool:
+    kind = resource["type"]
+    return kind != "pulumi:pulumi:Stack" and not kind.startswith("pulumi:providers:")
+
+
+def is_job_pod(pod: dict[str, Any]) -> bool:
+    return any(owner["kind"] == "Job" for owner in pod["metadata"].get("ownerReferences", []))
+
+
+def condition(obj: dict[str, Any], kind: str) -> bool:
+    return any(c["type"] == kind and c["status"] == "True" for c in obj["status"].get("conditions", []))
+
+
+def name(obj: dict[str, Any]) -> str:
+    return str(obj["metadata"]["name"])
 
 
 def record_figure(line: str) -> None:

@@ -18,7 +18,16 @@ from typing import Any
 import pytest
 
 from components import common
-from tests.e2e.conftest import PROJECT_DIR, Cluster, Stack, claims, pod_uids, stack_from_file, wait_until
+from tests.e2e.conftest import (
+    PROJECT_DIR,
+    Cluster,
+    Stack,
+    claims,
+    condition,
+    pod_uids,
+    stack_from_file,
+    wait_until,
+)
 
 NAMESPACE = "elk-e2e-changes"
 PIPELINE = "pipelines/spring-boot-json.conf"
@@ -325,9 +334,7 @@ def pods_ready(cluster: Cluster, namespace: str, component: str, replicas: int) 
     """Exactly `replicas` pods of the component, all Ready, none on its way out."""
     pods = cluster.get_json("pods", "-n", namespace, "-l", f"app.kubernetes.io/name={component}")["items"]
     return len(pods) == replicas and all(
-        "deletionTimestamp" not in pod["metadata"]
-        and any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
-        for pod in pods
+        "deletionTimestamp" not in pod["metadata"] and condition(pod, "Ready") for pod in pods
     )
 
 

@@ -15,7 +15,17 @@ import pytest
 import yaml
 
 from components import common
-from tests.e2e.conftest import Cluster, Stack, record_figure, stack_from_file
+from tests.e2e.conftest import (
+    Cluster,
+    Stack,
+    condition,
+    is_job_pod,
+    is_program_resource,
+    name,
+    record_figure,
+    resource_type,
+    stack_from_file,
+)
 
 NAMESPACE = "elk-e2e-qa"
 INVALID_NAMESPACE = "elk-e2e-invalid"
@@ -36,10 +46,6 @@ def deployed(qa: Stack) -> Stack:
     return qa
 
 
-def user_kubeconfig(stack: Stack) -> Path:
-    return Path(stack.env["KUBECONFIG"])
-
-
 @pytest.mark.claim("`make preview` works on a new stack, against a real API server")
 def test_preview_of_a_new_stack_succeeds(qa: Stack) -> None:
     result = qa.pulumi("preview")
@@ -51,7 +57,7 @@ def test_preview_of_a_new_stack_succeeds(qa: Stack) -> None:
     "the setup Job Complete, every claim Bound"
 )
 def test_up_creates_every_rendered_object_ready(deployed: Stack, cluster: Cluster) -> None:
-    kubeconfig = user_kubeconfig(deployed)
+    kubeconfig = deployed.kubeconfig
     rendered = load_manifests(deployed.render())
     for manifest in rendered:
         live = live_object(cluster, manifest, kubeconfig)
@@ -90,7 +96,7 @@ def test_every_field_the_render_sets_is_live(deployed: Stack, cluster: Cluster) 
     placeholders. Secrets are compared by their keys; the digests must be digests, and the
     CA's must be that of the CA the cluster really holds.
     """
-    kubeconfig = user_kubeconfig(deployed)
+    kubeconfig = deployed.kubeconfig
     differences: list[str] = []
     ca_checksum = live_ca_checksum(cluster, deployed)
     for manifest in load_manifests(deployed.render()):
@@ -246,24 +252,3 @@ def render_failure(stack: Stack) -> str:
     result = stack.run_render()
     assert result.returncode != 0, "the render accepted the invalid config"
     return result.stderr.strip().removeprefix("error: ")
-
-
-def resource_type(urn: str) -> str:
-    return urn.split("::")[2].split("$")[-1]
-
-
-def is_program_resource(resource: dict[str, Any]) -> bool:
-    kind = resource["type"]
-    return kind != "pulumi:pulumi:Stack" and not kind.startswith("pulumi:providers:")
-
-
-def is_job_pod(pod: dict[str, Any]) -> bool:
-    return any(owner["kind"] == "Job" for owner in pod["metadata"].get("ownerReferences", []))
-
-
-def condition(obj: dict[str, Any], kind: str) -> bool:
-    return any(c["type"] == kind and c["status"] == "True" for c in obj["status"].get("conditions", []))
-
-
-def name(obj: dict[str, Any]) -> str:
-    return str(obj["metadata"]["name"])

@@ -16,30 +16,22 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import PROJECT_DIR, Cluster, Stack, claims, stack_from_file, uids, wait_until
+from tests.e2e.conftest import (
+    PROJECT_DIR,
+    Cluster,
+    Stack,
+    claims,
+    object_uids,
+    stack_from_file,
+    uids,
+    wait_until,
+)
 
 NAMESPACE = "elk-e2e-protect"
 CREATED_NAMESPACE = "elk-e2e-protect-created"
 CLAIM_TYPE = "kubernetes:core/v1:PersistentVolumeClaim"
 NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
 DATA_CLAIMS = {"data-elk-elasticsearch-0", "queue-elk-logstash-0"}
-# Everything the qa stack creates in its namespace, and the pods its workloads make.
-STACK_KINDS = (
-    "deployments",
-    "statefulsets",
-    "services",
-    "secrets",
-    "configmaps",
-    "jobs",
-    "networkpolicies",
-    "ingresses",
-    "poddisruptionbudgets",
-    "serviceaccounts",
-    "persistentvolumeclaims",
-    "pods",
-)
-# What Kubernetes itself puts in every namespace.
-SYSTEM_OBJECTS = {"configmaps/kube-root-ca.crt", "serviceaccounts/default"}
 # The README documents the commands for the qa stack.
 README_STACK = "qa"
 
@@ -69,7 +61,7 @@ def successor(cluster: Cluster, kubeconfig: Path) -> Stack:
     "leave the state but stay in the cluster"
 )
 def test_destroy_is_refused_then_the_claims_are_retained(protected: Stack, cluster: Cluster) -> None:
-    before = live_objects(cluster, NAMESPACE)
+    before = object_uids(cluster, NAMESPACE)
     bindings = bound_claims(cluster, NAMESPACE)
     assert set(bindings) == DATA_CLAIMS
     resources_before = protected.state()["deployment"]["resources"]
@@ -80,7 +72,7 @@ def test_destroy_is_refused_then_the_claims_are_retained(protected: Stack, clust
     output = refused.stdout + refused.stderr
     assert "because it is protected" in output
     assert all(urn in output for urn in urns), output
-    assert live_objects(cluster, NAMESPACE) == before
+    assert object_uids(cluster, NAMESPACE) == before
     assert protected.state()["deployment"]["resources"] == resources_before
 
     unprotect_as_documented(protected)
@@ -88,7 +80,7 @@ def test_destroy_is_refused_then_the_claims_are_retained(protected: Stack, clust
 
     wait_until(lambda: not uids(cluster, "pods", NAMESPACE), "the stack's pods to be gone")
     retained = {f"persistentvolumeclaims/{name}": uid for name, (uid, _) in bindings.items()}
-    assert live_objects(cluster, NAMESPACE) == retained
+    assert object_uids(cluster, NAMESPACE) == retained
     assert bound_claims(cluster, NAMESPACE) == bindings
     assert protected.state()["deployment"].get("resources", []) == []
 
@@ -160,7 +152,7 @@ def test_a_created_namespace_is_never_destroyed_with_its_data(cluster: Cluster) 
     namespace = live_namespace(cluster)
     assert namespace["metadata"]["labels"]["app.kubernetes.io/part-of"] == "elk-stack"
     namespace_uid = namespace["metadata"]["uid"]
-    before = live_objects(cluster, CREATED_NAMESPACE)
+    before = object_uids(cluster, CREATED_NAMESPACE)
     bindings = bound_claims(cluster, CREATED_NAMESPACE)
     assert set(bindings) == DATA_CLAIMS
 
@@ -168,7 +160,7 @@ def test_a_created_namespace_is_never_destroyed_with_its_data(cluster: Cluster) 
     assert refused.returncode != 0, "pulumi destroy ran although the claims are protected"
     assert "because it is protected" in refused.stdout + refused.stderr
     assert live_namespace(cluster)["metadata"]["uid"] == namespace_uid
-    assert live_objects(cluster, CREATED_NAMESPACE) == before
+    assert object_uids(cluster, CREATED_NAMESPACE) == before
 
     unprotect_as_documented(stack)
     stack.pulumi("destroy", "--yes")
@@ -179,7 +171,7 @@ def test_a_created_namespace_is_never_destroyed_with_its_data(cluster: Cluster) 
     assert namespace["status"]["phase"] == "Active"
     wait_until(lambda: not uids(cluster, "pods", CREATED_NAMESPACE), "the stack's pods to be gone")
     retained = {f"persistentvolumeclaims/{name}": uid for name, (uid, _) in bindings.items()}
-    assert live_objects(cluster, CREATED_NAMESPACE) == retained
+    assert object_uids(cluster, CREATED_NAMESPACE) == retained
     assert bound_claims(cluster, CREATED_NAMESPACE) == bindings
 
     stack.pulumi("up", "--yes", "--skip-preview")
@@ -191,14 +183,6 @@ def test_a_created_namespace_is_never_destroyed_with_its_data(cluster: Cluster) 
 
 
 # --- helpers ------------------------------------------------------------------------
-
-
-def live_objects(cluster: Cluster, namespace: str) -> dict[str, str]:
-    """`kind/name` to UID of every object of the stack's kinds (and every pod) in `namespace`."""
-    found = {
-        f"{kind}/{name}": uid for kind in STACK_KINDS for name, uid in uids(cluster, kind, namespace).items()
-    }
-    return {key: uid for key, uid in found.items() if key not in SYSTEM_OBJECTS}
 
 
 def bound_claims(cluster: Cluster, namespace: str) -> dict[str, tuple[str, str]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,13 +11,17 @@ from tests.e2e.conftest import (
     Cluster,
     Stack,
     claims,
+    condition,
+    is_job_pod,
+    is_program_resource,
+    name,
+    object_uids,
     pod_uids,
     record_figure,
     stack_from_file,
     uids,
     wait_until,
 )
-from tests.e2e.test_deploy import condition, is_job_pod, is_program_resource, name
 
 # Sized from the large stack's render: 29 pods asking for 42.8 CPUs, 173Gi of memory and
 # 26 claims of 2021Gi in all; the LimitRange's defaults cover the rest.
@@ -53,23 +56,12 @@ NODE_SETS = {
     ],
     "retention": {"maxAge": "14d", "rolloverSize": "10gb"},
 }
-OBJECT_KINDS = "statefulsets,deployments,services,secrets,configmaps,jobs,networkpolicies,ingresses,pdb,pvc"
-
-
-def user_kubeconfig(stack: Stack) -> Path:
-    return Path(stack.env["KUBECONFIG"])
 
 
 def all_ready(cluster: Cluster, stack: Stack) -> list[str]:
     """Names of the stack's pods that are not Ready (Job pods aside)."""
     pods = cluster.get_json("pods", "-n", stack.namespace)["items"]
     return [name(pod) for pod in pods if not is_job_pod(pod) and not condition(pod, "Ready")]
-
-
-def object_uids(cluster: Cluster, namespace: str) -> dict[str, str]:
-    """Kind/name to UID of every object the stacks create in `namespace`."""
-    items = cluster.get_json(OBJECT_KINDS, "-n", namespace)["items"]
-    return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["uid"] for i in items}
 
 
 def unprotect_claims(stack: Stack) -> list[str]:
@@ -187,8 +179,9 @@ def test_two_stacks_side_by_side(cluster: Cluster) -> None:
     qa_pods = {c: pod_uids(cluster, qa.namespace, c) for c in ("elasticsearch", "logstash", "kibana")}
     unprotect_claims(test)
     test.pulumi("destroy", "--yes")
+    wait_until(lambda: not uids(cluster, "pods", test.namespace), "the test stack's pods to be gone")
     left = object_uids(cluster, test.namespace)
-    assert {key.split("/")[0] for key in left} <= {"PersistentVolumeClaim", "ConfigMap"}, left
+    assert {key.split("/")[0] for key in left} <= {"persistentvolumeclaims"}, left
     assert object_uids(cluster, qa.namespace) == qa_before
     assert {c: pod_uids(cluster, qa.namespace, c) for c in qa_pods} == qa_pods
     qa.pulumi("preview", "--expect-no-changes")

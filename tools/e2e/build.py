@@ -291,7 +291,7 @@ def pulumi_home() -> Path:
     return cache_root() / "pulumi-home"
 
 
-def offline_env() -> dict[str, str]:
+def engine_env() -> dict[str, str]:
     """Variables for the engine built here: it never reaches out, and it runs the project's venv.
 
     No update check and no plugin download. The v3.68 language host takes the virtualenv
@@ -326,7 +326,7 @@ def install_provider_plugin() -> Path:
         return installed
     pulumi = next(tool for tool in pulumi_tools() if tool.binary == "pulumi")
     command = [str(pulumi.path), "plugin", "install", "resource", "kubernetes", provider.version]
-    run([*command, "--file", str(provider.path)], PROJECT_DIR, {**os.environ, **offline_env()})
+    run([*command, "--file", str(provider.path)], PROJECT_DIR, {**os.environ, **engine_env()})
     return installed
 
 

@@ -48,9 +48,9 @@ from tools.e2e.build import (
     BuildError,
     Tool,
     all_tools,
+    engine_env,
     install_provider_plugin,
     kubernetes_tools,
-    offline_env,
     tool_path_dirs,
 )
 from tools.e2e.provisioner import Kubectl, KubectlError
@@ -614,7 +614,7 @@ def env_file_text(layout: Layout, ports: Ports) -> str:
         "KUBECONFIG": str(layout.admin_kubeconfig),
         "PULUMI_BACKEND_URL": f"file://{layout.root / 'pulumi-state'}",
         "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
-        **offline_env(),
+        **engine_env(),
     }
     lines = [
         f"# The local cluster in {layout.root} (API server {apiserver_url(ports)}).",
