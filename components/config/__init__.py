@@ -1,0 +1,58 @@
+"""The stack's configuration: parse, validate and default the `elk-stack:*` keys.
+
+This is the only layer that knows what users typed. Everything below it receives complete,
+validated models, so a component can trust that a heap fits its limit, a quantity parses
+and a pipeline file exists. Every rule reports the key by the path a user would pass to
+`pulumi config set --path`, and all problems are reported at once.
+
+One module per section (`elasticsearch`, `logstash`, ...); `stack` holds the rules that
+span sections and `loading` turns the engine's flat strings into a model or a ConfigError.
+"""
+
+from components.config.base import PROJECT, ConfigError, DnsLabel, JvmSize, LogstashBytes, Quantity
+from components.config.elasticsearch import (
+    Capacity,
+    ElasticsearchConfig,
+    ElasticsearchTls,
+    NodeSet,
+    ResolvedNodeSet,
+    Retention,
+    VolumeCheck,
+)
+from components.config.kibana import Ingress, KibanaConfig
+from components.config.loading import load_config, parse_config_values
+from components.config.logstash import LogstashConfig, Queue
+from components.config.network_policy import NetworkPeer, NetworkPolicyConfig
+from components.config.security import Security
+from components.config.stack import StackConfig
+from components.config.workload import ResourceAmounts, Resources, Service, Storage
+
+__all__ = [
+    "PROJECT",
+    "Capacity",
+    "ConfigError",
+    "DnsLabel",
+    "ElasticsearchConfig",
+    "ElasticsearchTls",
+    "Ingress",
+    "JvmSize",
+    "KibanaConfig",
+    "LogstashBytes",
+    "LogstashConfig",
+    "NetworkPeer",
+    "NetworkPolicyConfig",
+    "NodeSet",
+    "Quantity",
+    "Queue",
+    "ResolvedNodeSet",
+    "ResourceAmounts",
+    "Resources",
+    "Retention",
+    "Security",
+    "Service",
+    "StackConfig",
+    "Storage",
+    "VolumeCheck",
+    "load_config",
+    "parse_config_values",
+]

@@ -1,0 +1,364 @@
+"""The `elasticsearch` section: one node inline, or node sets; TLS, retention and capacity."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from components import sizing
+from components.config.base import ConfigModel, DnsLabel, JvmSize, LogstashBytes, rule_violations
+from components.config.workload import JvmService, Resources, Storage, default_heap, default_resources
+from components.units import parse_quantity
+
+
+class ElasticsearchTls(ConfigModel):
+    """Certificates for Elasticsearch's transport (always, with security) and HTTP layers."""
+
+    http: bool = Field(True, description="Serve HTTPS on 9200; Logstash and Kibana verify it against the CA.")
+    existing_secret: DnsLabel | None = Field(
+        None,
+        description=(
+            "Use your own PKI: an existing Secret with `ca.crt`, `tls.crt` and `tls.key`; its certificate "
+            "must cover the Service and pod DNS names. Omitted = generate a CA and node certificate."
+        ),
+    )
+    validity_days: int = Field(
+        365, ge=30, description="Lifetime of generated certificates (the CA lives ten times as long)."
+    )
+    early_renewal_days: int = Field(
+        30, ge=1, description="A `pulumi up` this many days before expiry issues new certificates."
+    )
+
+    @model_validator(mode="after")
+    def _renewal_inside_validity(self) -> ElasticsearchTls:
+        if self.early_renewal_days >= self.validity_days:
+            rule_violations(
+                [
+                    (
+                        "earlyRenewalDays",
+                        f"{self.early_renewal_days} must be less than validityDays ({self.validity_days})",
+                    )
+                ]
+            )
+        return self
+
+
+Role = Literal[
+    "master",
+    "data",
+    "data_content",
+    "data_hot",
+    "data_warm",
+    "data_cold",
+    "data_frozen",
+    "ingest",
+    "ml",
+    "remote_cluster_client",
+    "transform",
+]
+AntiAffinity = Literal["soft", "hard", "none"]
+_NODE_SET_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?\Z")
+# elk-elasticsearch-<name> must not be the name of another object of the stack.
+_RESERVED_NODE_SET_NAMES = {"setup": "setup Job's objects"}
+_DURATION_DAYS = re.compile(r"^(?P<days>[1-9][0-9]*)d\Z")
+_ES_RESOURCES = ("500m", "1", "2Gi")
+
+
+def _check_node_set_name(name: str) -> str:
+    # <claim>-elk-elasticsearch-<name>-<ordinal> must stay a valid 63-character label.
+    if name in _RESERVED_NODE_SET_NAMES:
+        raise ValueError(
+            f"{name!r} is reserved for the {_RESERVED_NODE_SET_NAMES[name]}; choose another name"
+        )
+    if not _NODE_SET_NAME.match(name):
+        raise ValueError(
+            f"{name!r} is not a node set name: lower-case letters, digits and '-', starting with a "
+            "letter, at most 20 characters"
+        )
+    return name
+
+
+def _has_data_role(roles: tuple[str, ...] | None) -> bool:
+    return roles is None or any(role == "data" or role.startswith("data_") for role in roles)
+
+
+@dataclass(frozen=True)
+class ResolvedNodeSet:
+    """One group of identical nodes, whichever config form described it.
+
+    The simple single-node form becomes one node set named "" (its objects keep their
+    names) with every role; `path` is where its keys live, for messages.
+    """
+
+    name: str
+    replicas: int
+    roles: tuple[str, ...] | None
+    heap: str
+    resources: Resources
+    storage: Storage
+    anti_affinity: str
+    path: str
+
+    @property
+    def master_eligible(self) -> bool:
+        """Whether these nodes may be elected master."""
+        return self.roles is None or "master" in self.roles
+
+    @property
+    def holds_data(self) -> bool:
+        """Whether these nodes store shards (and so need sized disks)."""
+        return _has_data_role(self.roles)
+
+    @property
+    def serves_http(self) -> bool:
+        """Whether clients should talk to these nodes: any node that is not a dedicated master."""
+        return self.roles is None or self.holds_data or "ingest" in self.roles
+
+
+@dataclass(frozen=True)
+class VolumeCheck:
+    """One data node set's volume size against the capacity estimate."""
+
+    path: str
+    replicas: int
+    configured: str
+    needed: sizing.CapacityEstimate
+
+    @property
+    def configured_bytes(self) -> int:
+        """The configured size in bytes."""
+        return math.ceil(parse_quantity(self.configured))
+
+    @property
+    def enough(self) -> bool:
+        """Whether each node's volume holds its share of the retained logs."""
+        return self.configured_bytes >= self.needed.per_node_bytes
+
+    @property
+    def shortfall(self) -> str:
+        """The problem, without the key path, e.g. `10Gi is smaller than the ~29.5Gi ...`."""
+        line = sizing.shortfall_message(self.path, self.configured_bytes, self.needed, self.configured)
+        return line.removeprefix(f"{self.path}: ")
+
+
+class NodeSet(JvmService):
+    """A group of identical Elasticsearch nodes: one StatefulSet, one PVC per node."""
+
+    HEAP_SHARE = Decimal("0.5")
+
+    resources: Resources = Field(
+        default_factory=lambda: default_resources(*_ES_RESOURCES),
+        description="Requests and limits; default 500m/1 CPU, 2Gi memory. Keys left out keep their default.",
+    )
+    name: Annotated[str, AfterValidator(_check_node_set_name)] = Field(
+        description="Required. Names the StatefulSet `elk-elasticsearch-<name>`; at most 20 characters."
+    )
+    replicas: int = Field(1, ge=1, description="Number of nodes in the set.")
+    roles: list[Role] = Field(
+        min_length=1, description="Required. Node roles, e.g. `[master]` or `[data, ingest]`."
+    )
+    heap: JvmSize | None = Field(None, description="JVM heap; at most 50% of the memory limit; default 50%.")
+    storage: Storage = Field(
+        default_factory=lambda: Storage(size="10Gi"),
+        description="The data volume of each node; default 10Gi.",
+    )
+    anti_affinity: AntiAffinity | None = Field(
+        None, description="Overrides `elasticsearch.antiAffinity` for this set."
+    )
+
+
+class Retention(ConfigModel):
+    """How long logs are kept: an ILM policy that rolls indices over and deletes them."""
+
+    max_age: str = Field("7d", description="Delete log data this many days after rollover, e.g. `14d`.")
+    rollover_size: LogstashBytes = Field(
+        "10gb", description="Roll over to a new backing index when a primary shard reaches this size."
+    )
+
+    @field_validator("max_age")
+    @classmethod
+    def _whole_days(cls, max_age: str) -> str:
+        if not _DURATION_DAYS.match(max_age):
+            raise ValueError(f"{max_age!r} is not a number of days like 7d")
+        return max_age
+
+    @property
+    def days(self) -> int:
+        """`max_age` in days."""
+        match = _DURATION_DAYS.match(self.max_age)
+        assert match is not None
+        return int(match["days"])
+
+
+class Capacity(ConfigModel):
+    """Expected log volume, to check that the data volumes can hold `retention.maxAge` of it."""
+
+    events_per_day: int = Field(ge=1, description="Required. Log events per day, e.g. `2000000`.")
+    avg_event_bytes: int = Field(ge=1, description="Required. Average size of one event as sent, in bytes.")
+    enforce: bool = Field(
+        False, description="Fail validation (instead of warning) when a volume is too small."
+    )
+
+
+class ElasticsearchConfig(JvmService):
+    """Elasticsearch: either one node set described inline, or `nodeSets`."""
+
+    HEAP_SHARE = Decimal("0.5")
+    INLINE_KEYS: ClassVar[tuple[str, ...]] = ("replicas", "heap", "resources", "storage")
+
+    replicas: int = Field(1, ge=1, description="Number of nodes, each holding every role; or use `nodeSets`.")
+    image: str = Field(
+        "docker.elastic.co/elasticsearch/elasticsearch",
+        description="Image repository; the tag is the top-level `version`.",
+    )
+    heap: JvmSize | None = Field(
+        None,
+        description="JVM heap (`-Xms` = `-Xmx`), e.g. `2g`. At most 50% of the memory limit; default 50%.",
+    )
+    resources: Resources = Field(
+        default_factory=lambda: default_resources(*_ES_RESOURCES),
+        description="Requests and limits; default 500m/1 CPU, 2Gi memory. Keys left out keep their default.",
+    )
+    storage: Storage = Field(
+        default_factory=lambda: Storage(size="10Gi"),
+        description="The data volume, mounted at `/usr/share/elasticsearch/data`; default 10Gi, protected.",
+    )
+    node_sets: list[NodeSet] | None = Field(
+        None,
+        description=(
+            "Node sets with their own roles, sizes and volumes, e.g. dedicated masters and data "
+            "nodes. Replaces `replicas`, `heap`, `resources` and `storage`."
+        ),
+    )
+    anti_affinity: AntiAffinity = Field(
+        "soft",
+        description="Spread each node set over hosts: `soft` (preferred), `hard` (required) or `none`.",
+    )
+    tls: ElasticsearchTls = Field(default_factory=ElasticsearchTls, description="TLS, when security is on.")
+    retention: Retention = Field(default_factory=Retention, description="Retention of log data.")
+    capacity: Capacity | None = Field(
+        None, description="Expected log volume; checks the data volumes against it (see `make size`)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inline_or_node_sets(cls, data: Any) -> Any:
+        """Refuse a mix of both forms, which would leave it unclear what is deployed."""
+        if isinstance(data, dict) and data.get("nodeSets") is not None:
+            rule_violations(
+                [
+                    (key, "cannot be combined with nodeSets; set it per node set")
+                    for key in cls.INLINE_KEYS
+                    if key in data
+                ]
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _cluster_shape(self) -> ElasticsearchConfig:
+        problems: list[tuple[str, str]] = []
+        if self.node_sets is not None:
+            names = [node_set.name for node_set in self.node_sets]
+            problems += [
+                (f"nodeSets[{index}].name", f"{name!r} is used by more than one node set")
+                for index, name in enumerate(names)
+                if names.index(name) != index
+            ]
+        sets = self.resolved_node_sets()
+        where = "nodeSets" if self.node_sets is not None else "replicas"
+        masters = sum(s.replicas for s in sets if s.master_eligible)
+        if masters == 0:
+            problems.append((where, "no master-eligible node: give one node set the master role"))
+        elif masters == 2:
+            problems.append(
+                (
+                    where,
+                    "2 master-eligible nodes cannot tolerate the loss of either (a quorum of 2 is 2); "
+                    "use 1 or 3",
+                )
+            )
+        if not any(s.holds_data for s in sets):
+            problems.append((where, "no data node: give one node set the data role"))
+        rule_violations(problems)
+        return self
+
+    def resolved_node_sets(self) -> list[ResolvedNodeSet]:
+        """The node sets to deploy; the inline form is one set with every role."""
+        if self.node_sets is None:
+            return [
+                ResolvedNodeSet(
+                    name="",
+                    replicas=self.replicas,
+                    roles=None,
+                    heap=self.heap or default_heap(self.resources),
+                    resources=self.resources,
+                    storage=self.storage,
+                    anti_affinity=self.anti_affinity,
+                    path="elasticsearch",
+                )
+            ]
+        return [
+            ResolvedNodeSet(
+                name=node_set.name,
+                replicas=node_set.replicas,
+                roles=tuple(node_set.roles),
+                heap=node_set.heap or default_heap(node_set.resources),
+                resources=node_set.resources,
+                storage=node_set.storage,
+                anti_affinity=node_set.anti_affinity or self.anti_affinity,
+                path=f"elasticsearch.nodeSets[{index}]",
+            )
+            for index, node_set in enumerate(self.node_sets)
+        ]
+
+    @model_validator(mode="after")
+    def _enforced_capacity(self) -> ElasticsearchConfig:
+        if self.capacity is not None and self.capacity.enforce:
+            rule_violations(
+                [(path.removeprefix("elasticsearch."), message) for path, message in self._shortfalls()]
+            )
+        return self
+
+    def capacity_estimate(self) -> sizing.CapacityEstimate | None:
+        """The disk each data node needs for `capacity` over `retention.maxAge`, if capacity is set."""
+        if self.capacity is None:
+            return None
+        return sizing.estimate(
+            self.capacity.events_per_day,
+            self.capacity.avg_event_bytes,
+            self.retention.days,
+            self.data_nodes,
+            sizing.replicas_for(self.data_nodes),
+        )
+
+    def volume_checks(self) -> list[VolumeCheck]:
+        """Each data node set's volume against the estimate; empty without `capacity`."""
+        needed = self.capacity_estimate()
+        if needed is None:
+            return []
+        return [
+            VolumeCheck(f"{s.path}.storage.size", s.replicas, s.storage.size, needed)
+            for s in self.data_node_sets()
+        ]
+
+    def _shortfalls(self) -> list[tuple[str, str]]:
+        """(key path, message) for each data node set whose volume cannot hold the retained logs."""
+        return [(check.path, check.shortfall) for check in self.volume_checks() if not check.enough]
+
+    def capacity_shortfalls(self) -> list[str]:
+        """Warnings for preview and render when a data volume is smaller than the estimate."""
+        return [f"{path}: {message}" for path, message in self._shortfalls()]
+
+    def data_node_sets(self) -> list[ResolvedNodeSet]:
+        """The node sets that hold shards, whose volumes must fit the retained logs."""
+        return [s for s in self.resolved_node_sets() if s.holds_data]
+
+    @property
+    def data_nodes(self) -> int:
+        """How many nodes hold shards; with one, replicas cannot be allocated."""
+        return sum(s.replicas for s in self.data_node_sets())

@@ -1,0 +1,36 @@
+"""The `networkPolicy` section."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from components.config.base import ConfigModel, rule_violations
+
+
+class NetworkPeer(ConfigModel):
+    """Pods allowed in: those matching both label sets (an omitted set matches all)."""
+
+    namespace_labels: dict[str, str] | None = Field(
+        None, description="Labels of the source namespaces; omitted = this namespace only."
+    )
+    pod_labels: dict[str, str] | None = Field(None, description="Labels of the source pods; omitted = all.")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> NetworkPeer:
+        if self.namespace_labels is None and self.pod_labels is None:
+            rule_violations([("podLabels", "give namespaceLabels, podLabels or both")])
+        return self
+
+
+class NetworkPolicyConfig(ConfigModel):
+    """NetworkPolicies that admit only the traffic each component needs."""
+
+    enabled: bool = Field(True, description="Create the NetworkPolicies.")
+    kibana_from: list[NetworkPeer] = Field(
+        default_factory=list,
+        description="Who may reach Kibana, e.g. the ingress controller's namespace; empty = anyone.",
+    )
+    logstash_from: list[NetworkPeer] = Field(
+        default_factory=lambda: [NetworkPeer(pod_labels={})],
+        description="Who may send logs to Logstash; default = every pod in this namespace; `[]` = anyone.",
+    )

@@ -1,0 +1,108 @@
+"""Everything under `elk-stack:`: the sections, and the rules that span them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from components.config.base import MINVERSION, VERSION, ConfigModel, DnsLabel, rule_violations
+from components.config.elasticsearch import ElasticsearchConfig
+from components.config.kibana import KibanaConfig
+from components.config.logstash import LogstashConfig
+from components.config.network_policy import NetworkPolicyConfig
+from components.config.security import Security
+from components.pipeline import PIPELINE_VARIABLES, default_pipeline, pipeline_variables, referenced_variables
+
+
+class StackConfig(ConfigModel):
+    """Everything under `elk-stack:` in `Pulumi.<stack>.yaml`."""
+
+    namespace: DnsLabel = Field(description="Required. The existing namespace to deploy into.")
+    create_namespace: bool = Field(
+        False, description="Create the namespace too (needs cluster-scoped rights most teams lack)."
+    )
+    version: str = Field("9.4.3", description="Elastic Stack version for all three components; 8.0 or later.")
+    storage_class: str | None = Field(
+        None, description="Default storage class for every PVC; omitted = the cluster default."
+    )
+    image_pull_secrets: list[DnsLabel] = Field(
+        default_factory=list, description="Names of existing Secrets used to pull images."
+    )
+    # Security comes before the components: their field validators check against it.
+    security: Security = Field(default_factory=Security, description="Authentication and least privilege.")
+    network_policy: NetworkPolicyConfig = Field(
+        default_factory=NetworkPolicyConfig, description="NetworkPolicies."
+    )
+    elasticsearch: ElasticsearchConfig = Field(
+        default_factory=ElasticsearchConfig, description="Elasticsearch."
+    )
+    logstash: LogstashConfig = Field(default_factory=LogstashConfig, description="Logstash.")
+    kibana: KibanaConfig = Field(default_factory=KibanaConfig, description="Kibana.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _validate_omitted_sections(cls, data: Any) -> Any:
+        """Validate omitted sections too, so their defaults see the validation context."""
+        if isinstance(data, dict):
+            data = {"elasticsearch": {}, "logstash": {}, "kibana": {}, **data}
+        return data
+
+    @field_validator("version")
+    @classmethod
+    def _supported_version(cls, version: str) -> str:
+        match = VERSION.match(version)
+        if match is None:
+            raise ValueError(f"{version!r} is not a version like 9.4.3")
+        if (int(match["major"]), int(match["minor"])) < MINVERSION:
+            raise ValueError(f"{version} is not supported: 7.x and older are end-of-life; use 8.0 or later")
+        return version
+
+    @field_validator("elasticsearch")
+    @classmethod
+    def _tls_needs_security(
+        cls, elasticsearch: ElasticsearchConfig, info: ValidationInfo
+    ) -> ElasticsearchConfig:
+        security = info.data.get("security")
+        if security is None or security.enabled:
+            return elasticsearch
+        problems = []
+        if elasticsearch.tls.http and "http" in elasticsearch.tls.model_fields_set:
+            problems.append(("tls.http", "HTTPS needs security; remove it or enable security"))
+        if elasticsearch.tls.existing_secret:
+            problems.append(("tls.existingSecret", "has no effect with security.enabled false"))
+        rule_violations(problems)
+        return elasticsearch
+
+    @field_validator("logstash")
+    @classmethod
+    def _pipeline_matches_security(cls, logstash: LogstashConfig, info: ValidationInfo) -> LogstashConfig:
+        """Pick the default pipeline for the security mode; check a custom one's variables."""
+        security, elasticsearch = info.data.get("security"), info.data.get("elasticsearch")
+        if security is None or elasticsearch is None:
+            return logstash  # the mode is unknown; those sections report their own problems
+        provided = pipeline_variables(security.enabled, security.enabled and elasticsearch.tls.http)
+        pipeline = logstash.pipeline or default_pipeline(provided)
+        text = (Path((info.context or {}).get("project_dir", ".")) / pipeline).read_text()
+        rule_violations(
+            [
+                ("pipeline", f"{pipeline} uses ${{{name}}}, which is set only {PIPELINE_VARIABLES[name]}")
+                if name in PIPELINE_VARIABLES
+                else ("pipeline", f"{pipeline} uses ${{{name}}}, which nothing sets")
+                for name in referenced_variables(text)
+                if name not in provided
+            ]
+        )
+        logstash.pipeline = pipeline
+        logstash._pipeline_text = text
+        return logstash
+
+    @model_validator(mode="after")
+    def _default_storage_class(self) -> StackConfig:
+        """Give every PVC the stack-wide storage class unless it names its own."""
+        storages = [self.elasticsearch.storage, self.logstash.queue.storage]
+        storages += [node_set.storage for node_set in self.elasticsearch.node_sets or []]
+        for storage in storages:
+            storage.storage_class = storage.storage_class or self.storage_class
+        return self
