@@ -8,16 +8,22 @@ them run on hand-written YAML too (`tests/fixtures/broken/`), proving each can f
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import PurePosixPath
 from typing import Any
 
+import yaml
+
+from components.common import config_checksum
 from components.units import parse_jvm_size, parse_quantity
 
 Manifest = dict[str, Any]
 Record = dict[str, Any]
-Check = Callable[[list[Manifest], list[Record], str, bool], list[str]]
+Check = Callable[[list[Manifest], list[Record], "Stack"], list[str]]
 
 ES_DATA_PATH = "/usr/share/elasticsearch/data"
 CONFIG_DIRS = ("/usr/share/elasticsearch/config", "/usr/share/logstash/config", "/usr/share/kibana/config")
@@ -457,10 +463,569 @@ def empty_value_violations(manifests: list[Manifest]) -> list[str]:
     ]
 
 
+# --- wiring: what each object points at exists and means the same thing ------------------
+
+Source = tuple[str, str, str]
+"""(kind, name, key) of one ConfigMap or Secret value."""
+
+# Files a mount shows, by path relative to the mount; None when any path under it may exist
+# (a writable volume, or a Secret the stack does not render, e.g. `tls.existingSecret`).
+Files = dict[PurePosixPath, Source] | None
+
+# Paths the images ship, by image name: a command, probe or setting may name these
+# without a volume. Deliberately short: a path that is not here must come from a volume.
+# From the official Dockerfiles (docker.elastic.co/<product>/<product>:9.x).
+IMAGE_LAYOUT: dict[str, tuple[str, ...]] = {
+    "elasticsearch": (
+        "/usr/share/elasticsearch/bin",
+        "/usr/share/elasticsearch/jdk",
+        "/usr/local/bin/docker-entrypoint.sh",
+    ),
+    # Logstash's data directory is part of the image; a memory queue keeps nothing there.
+    "logstash": ("/usr/share/logstash/bin", "/usr/share/logstash/data"),
+    "kibana": ("/usr/share/kibana/bin",),
+}
+SYSTEM_PATHS = ("/bin", "/usr/bin", "/dev/null")
+# Settings files, and the directory their relative paths are resolved against: Elasticsearch
+# resolves against its config directory, Kibana and Logstash against their home.
+SETTINGS_BASES: dict[str, str | None] = {
+    "elasticsearch.yml": None,
+    "kibana.yml": "/usr/share/kibana",
+    "logstash.yml": "/usr/share/logstash",
+}
+# Setting names (their last dotted segments) whose values are file paths.
+PATH_SETTINGS = (
+    "ssl.key",
+    "ssl.certificate",
+    "ssl.certificate_authorities",
+    "ssl.certificateAuthorities",
+    "ssl.keystore.path",
+    "ssl.truststore.path",
+    "ssl.keystore",
+    "ssl.truststore",
+    "path.data",
+    "path.logs",
+    "path.repo",
+    "path.config",
+)
+# Each settings file must bind beyond loopback (the images' own files do; ours replace
+# them, so a missing key means the product's default: localhost).
+REQUIRED_HOSTS = {
+    "elasticsearch.yml": ("network.host",),
+    "kibana.yml": ("server.host",),
+    "logstash.yml": ("api.http.host",),
+}
+HOST_SETTINGS = frozenset(
+    {"network.host", "network.bind_host", "http.host", "transport.host", "server.host", "api.http.host"}
+)
+# Addresses that accept connections from other pods: all interfaces, or the pod's network.
+GOOD_HOSTS = frozenset({"0.0.0.0", "::", "[::]", "_site_", "_global_"})
+# TLS verification: `full` checks the chain and the host name. Transport may stop at the
+# chain, because nodes dial each other by pod IP, which no certificate can name in advance.
+VERIFICATION_SUFFIXES = ("verification_mode", "verificationMode")
+GOOD_VERIFICATION: dict[str, frozenset[str]] = {
+    "xpack.security.transport.ssl.verification_mode": frozenset({"full", "certificate"}),
+}
+FULL_ONLY = frozenset({"full"})
+_PIPELINE_SETTING = re.compile(
+    r"\b(?P<name>ssl_verification_mode|ssl_certificate_verification)\s*=>\s*\"?(?P<value>[\w-]+)\"?"
+)
+
+
+def data_of(manifest: Manifest) -> dict[str, Any]:
+    """Every key of a ConfigMap or Secret, whichever field holds it."""
+    return {
+        **(manifest.get("binaryData") or {}),
+        **(manifest.get("data") or {}),
+        **(manifest.get("stringData") or {}),
+    }
+
+
+def stored_objects(manifests: list[Manifest]) -> dict[tuple[str, str], Manifest]:
+    """The stack's ConfigMaps and Secrets by (kind, name)."""
+    return {
+        (m["kind"], (m.get("metadata") or {}).get("name", "")): m
+        for m in manifests
+        if m.get("kind") in ("ConfigMap", "Secret")
+    }
+
+
+def _object_sources(volume: Manifest) -> Iterator[tuple[str, Manifest]]:
+    """(kind, reference) of each ConfigMap or Secret a volume projects, `projected` included."""
+    if "configMap" in volume:
+        yield "ConfigMap", volume["configMap"]
+    if "secret" in volume:
+        secret = volume["secret"]
+        yield "Secret", {**secret, "name": secret.get("secretName")}
+    for source in (volume.get("projected") or {}).get("sources") or []:
+        if "configMap" in source:
+            yield "ConfigMap", source["configMap"]
+        if "secret" in source:
+            yield "Secret", source["secret"]
+
+
+def volume_files(volume: Manifest, objects: dict[tuple[str, str], Manifest]) -> Files:
+    """The files a ConfigMap/Secret volume shows, by relative path; None when unknowable."""
+    files: dict[PurePosixPath, Source] = {}
+    for kind, reference in _object_sources(volume):
+        name = reference.get("name", "")
+        items = reference.get("items")
+        if items:
+            files |= {PurePosixPath(i.get("path", "")): (kind, name, i.get("key", "")) for i in items}
+        elif (kind, name) in objects:
+            files |= {PurePosixPath(key): (kind, name, key) for key in data_of(objects[(kind, name)])}
+        else:
+            return None
+    return files
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One volumeMount of a container, with what it shows under its path."""
+
+    path: PurePosixPath
+    volume: str
+    files: Files
+    """Files under `path` (a subPath mount is one file at `path`); None: anything may be there."""
+    sub_path: bool
+    """Whether it mounts one entry by `subPath`, which the kubelet never updates in place."""
+
+
+def container_mounts(
+    manifest: Manifest, template: Manifest, container: Manifest, objects: dict[tuple[str, str], Manifest]
+) -> list[Mount]:
+    """The container's mounts, each with the files it shows."""
+    volumes = volumes_by_name(template)
+    claims = set(claim_templates(manifest))
+    mounts = []
+    for mount in container.get("volumeMounts") or []:
+        name = mount.get("name", "")
+        volume = volumes.get(name, {})
+        stored = any(True for _ in _object_sources(volume))
+        files = volume_files(volume, objects) if stored else None
+        if not stored and name not in volumes and name not in claims:
+            files = {}  # a mount of no volume shows nothing
+        sub_path = mount.get("subPath")
+        if sub_path and files is not None:
+            wanted = PurePosixPath(sub_path)
+            files = {
+                path.relative_to(wanted) if path != wanted else PurePosixPath(""): source
+                for path, source in files.items()
+                if path == wanted or path.is_relative_to(wanted)
+            }
+        mounts.append(Mount(_path(mount.get("mountPath", "")), name, files, bool(sub_path)))
+    return mounts
+
+
+def visible_files(mounts: list[Mount]) -> dict[PurePosixPath, Source]:
+    """Absolute path -> source of every ConfigMap/Secret value the container can read as a file."""
+    return {
+        mount.path / relative if str(relative) != "." else mount.path: source
+        for mount in mounts
+        if mount.files
+        for relative, source in mount.files.items()
+    }
+
+
+def env_sources(container: Manifest, objects: dict[tuple[str, str], Manifest]) -> set[Source]:
+    """ConfigMap/Secret values a container reads through its environment."""
+    sources: set[Source] = set()
+    for entry in container.get("env") or []:
+        value_from = entry.get("valueFrom") or {}
+        for field_name, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
+            if field_name in value_from:
+                reference = value_from[field_name]
+                sources.add((kind, reference.get("name", ""), reference.get("key", "")))
+    for entry in container.get("envFrom") or []:
+        for field_name, kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
+            if field_name in entry:
+                name = entry[field_name].get("name", "")
+                sources |= {(kind, name, key) for key in data_of(objects.get((kind, name), {}))}
+    return sources
+
+
+def selected_templates(service: Manifest, manifests: list[Manifest]) -> list[tuple[Manifest, Manifest]]:
+    """The pod templates, with their objects, whose labels a Service's selector matches."""
+    selector = (service.get("spec") or {}).get("selector") or {}
+    namespace = (service.get("metadata") or {}).get("namespace")
+    return [
+        (manifest, template)
+        for manifest, _, template in pod_templates(manifests)
+        if (manifest.get("metadata") or {}).get("namespace") == namespace
+        and selector.items() <= ((template.get("metadata") or {}).get("labels") or {}).items()
+    ]
+
+
+def service_selector_violations(manifests: list[Manifest]) -> list[str]:
+    """Every Service (headless ones too) selects at least one pod template of the stack."""
+    violations = []
+    for service in manifests:
+        spec = service.get("spec") or {}
+        if service.get("kind") != "Service" or spec.get("type") == "ExternalName":
+            continue
+        if not spec.get("selector"):
+            violations.append(
+                f"{ref(service)}: spec.selector is missing, so it routes to no pod of the stack"
+            )
+        elif not selected_templates(service, manifests):
+            violations.append(f"{ref(service)}: spec.selector {spec['selector']} matches no pod template")
+    return violations
+
+
+def _container_ports(template: Manifest) -> list[Manifest]:
+    return [port for _, c in containers(template, init=False) for port in c.get("ports") or []]
+
+
+def target_port_violations(manifests: list[Manifest]) -> list[str]:
+    """Each Service port lands on a container port of every selected pod, of the same name.
+
+    A named targetPort must exist; a numeric one must be a containerPort. Either way the
+    container port's name must be the Service port's: an `http` port forwarded to
+    `transport` resolves, and breaks every client.
+    """
+    violations = []
+    for service in (m for m in manifests if m.get("kind") == "Service"):
+        for index, port in enumerate((service.get("spec") or {}).get("ports") or []):
+            target = port.get("targetPort", port.get("port"))
+            at = f"{ref(service)}: spec.ports[{index}] ({port.get('name')})"
+            for manifest, template in selected_templates(service, manifests):
+                key = "name" if isinstance(target, str) else "containerPort"
+                found = [p for p in _container_ports(template) if p.get(key) == target]
+                if not found:
+                    violations.append(f"{at}: targetPort {target!r} is no container port of {ref(manifest)}")
+                elif port.get("name") and found[0].get("name") != port["name"]:
+                    violations.append(
+                        f"{at}: targetPort {target!r} is container port {found[0].get('name')!r} "
+                        f"({found[0].get('containerPort')}) of {ref(manifest)}, not {port['name']!r}"
+                    )
+    return violations
+
+
+def stored_key_violations(
+    manifests: list[Manifest], external_secrets: frozenset[str] = frozenset()
+) -> list[str]:
+    """Every key a volume projects or an env var reads exists; every volume is mounted.
+
+    Secrets the stack does not create (`external_secrets`, e.g. `tls.existingSecret`) are
+    exempt: their keys are the user's to provide. A ConfigMap or Secret the render lacks
+    otherwise is a violation, as is a missing key: the pod would never start.
+    """
+    objects = stored_objects(manifests)
+    violations: list[str] = []
+
+    def check(at: str, kind: str, reference: Manifest, keys: list[str]) -> None:
+        name = reference.get("name", "")
+        if reference.get("optional") or (kind == "Secret" and name in external_secrets):
+            return
+        if (kind, name) not in objects:
+            violations.append(f"{at}: {kind} {name!r} is not part of the stack")
+            return
+        existing = data_of(objects[(kind, name)])
+        violations.extend(f"{at}: {kind} {name!r} has no key {key!r}" for key in keys if key not in existing)
+
+    for manifest, prefix, template in pod_templates(manifests):
+        mounted = {m.get("name") for _, c in containers(template) for m in c.get("volumeMounts") or []}
+        for index, volume in enumerate((template.get("spec") or {}).get("volumes") or []):
+            at = f"{ref(manifest)}: {prefix}spec.volumes[{index}] ({volume.get('name')})"
+            if volume.get("name") not in mounted:
+                violations.append(f"{at}: no container mounts it")
+            for kind, reference in _object_sources(volume):
+                check(at, kind, reference, [item.get("key", "") for item in reference.get("items") or []])
+        for path, container in containers(template):
+            at = where(manifest, prefix + path, container)
+            for entry in container.get("env") or []:
+                value_from = entry.get("valueFrom") or {}
+                for field_name, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
+                    if field_name in value_from:
+                        reference = value_from[field_name]
+                        check(f"{at} env {entry.get('name')}", kind, reference, [reference.get("key", "")])
+            for entry in container.get("envFrom") or []:
+                for field_name, kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
+                    if field_name in entry:
+                        check(f"{at} envFrom", kind, entry[field_name], [])
+    return violations
+
+
+def _flatten(settings: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested YAML settings as dotted keys, as the products read them."""
+    if not isinstance(settings, dict):
+        return {prefix: settings} if prefix else {}
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        flat |= _flatten(value, f"{prefix}.{key}" if prefix else str(key))
+    return flat
+
+
+def settings_files(manifests: list[Manifest]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(where, file name, flat settings) of each settings file in the stack's ConfigMaps."""
+    for manifest in manifests:
+        if manifest.get("kind") != "ConfigMap":
+            continue
+        for key, text in (manifest.get("data") or {}).items():
+            if key in SETTINGS_BASES:
+                yield f"{ref(manifest)}: data[{key!r}]", key, _flatten(yaml.safe_load(text) or {})
+
+
+def _path_settings(
+    name: str, file_path: PurePosixPath, settings: dict[str, Any]
+) -> Iterator[tuple[str, str]]:
+    """(setting, absolute path) of every file path a settings file names."""
+    base = SETTINGS_BASES[name]
+    directory = PurePosixPath(base) if base else file_path.parent
+    for setting, value in settings.items():
+        for item in value if isinstance(value, list) else [value]:
+            if not isinstance(item, str) or "${" in item:
+                continue
+            if item.startswith("/"):
+                yield setting, item
+            elif setting.endswith(PATH_SETTINGS):
+                yield setting, str(directory / item)
+
+
+def shell_paths(text: str) -> list[str]:
+    """Absolute paths in a command or shell script line: `--cacert=/x`, `touch /x`, not URLs."""
+    try:
+        tokens = shlex.split(text, comments=True)
+    except ValueError:
+        tokens = text.split()
+    return [
+        part.rstrip(";)&|")
+        for token in tokens
+        if "://" not in token
+        for part in token.split("=")
+        if part.startswith("/")
+    ]
+
+
+def _named_paths(container: Manifest) -> Iterator[tuple[str, str]]:
+    """(what names it, path) for the command, args, exec probes and path-valued env of a container."""
+    for field_name in ("command", "args"):
+        for argument in container.get(field_name) or []:
+            yield from ((field_name, path) for path in shell_paths(str(argument)))
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        for argument in ((container.get(probe) or {}).get("exec") or {}).get("command") or []:
+            yield from ((f"{probe}.exec", path) for path in shell_paths(str(argument)))
+    for entry in container.get("env") or []:
+        value = entry.get("value")
+        if isinstance(value, str) and value.startswith("/") and len(value.split()) == 1:
+            yield f"env {entry.get('name')}", value
+
+
+def _provided(path: PurePosixPath, mounts: list[Mount], image: str) -> bool:
+    """Whether a volume of the container, or else its image, has something at `path`."""
+    covering = [m for m in mounts if path == m.path or path.is_relative_to(m.path)]
+    if covering:
+        mount = max(covering, key=lambda m: len(m.path.parts))
+        if mount.files is None:
+            return True
+        relative = path.relative_to(mount.path)
+        return any(file == relative or file.is_relative_to(relative) for file in mount.files)
+    layout = (*IMAGE_LAYOUT.get(image, ()), *SYSTEM_PATHS)
+    return any(path == PurePosixPath(p) or path.is_relative_to(p) for p in layout)
+
+
+def file_path_violations(manifests: list[Manifest]) -> list[str]:
+    """Every file a command, probe, env var or settings file names is mounted or in the image.
+
+    A probe's `--cacert` naming a file no volume provides keeps a node from ever being
+    Ready; a settings file naming a missing certificate keeps it from starting.
+    """
+    objects = stored_objects(manifests)
+    violations = []
+    for manifest, prefix, template in pod_templates(manifests):
+        for path, container in containers(template):
+            mounts = container_mounts(manifest, template, container, objects)
+            named = list(_named_paths(container))
+            for file_path, (kind, name, key) in visible_files(mounts).items():
+                if kind == "ConfigMap" and file_path.name in SETTINGS_BASES:
+                    text = data_of(objects.get((kind, name), {})).get(key)
+                    settings = _flatten(yaml.safe_load(text) or {}) if isinstance(text, str) else {}
+                    named += [
+                        (f"{file_path.name} {setting}", p)
+                        for setting, p in _path_settings(file_path.name, file_path, settings)
+                    ]
+            image = image_name(container.get("image", ""))
+            violations += [
+                f"{where(manifest, prefix + path, container)}: {origin} names {file}, which no volume "
+                f"of the container provides and the {image} image does not have"
+                for origin, file in named
+                if not _provided(_path(file), mounts, image)
+            ]
+    return violations
+
+
+def template_reads(
+    manifest: Manifest, template: Manifest, objects: dict[tuple[str, str], Manifest]
+) -> tuple[set[Source], set[Source]]:
+    """The ConfigMap/Secret values a pod template's containers read, and those they reload.
+
+    Reloaded: an Elasticsearch server's own Secret volumes mounted without subPath. The
+    kubelet updates such files in place and Elasticsearch reloads its TLS files when they
+    change (every 5 s), so a renewed certificate needs no restart.
+    """
+    reads: set[Source] = set()
+    reloaded: set[Source] = set()
+    for _, container in containers(template):
+        reads |= env_sources(container, objects)
+        volumes = volumes_by_name(template)
+        for mount in container_mounts(manifest, template, container, objects):
+            sources = set((mount.files or {}).values())
+            reads |= sources
+            is_secret = "secret" in volumes.get(mount.volume, {})
+            if server_image(container) == "elasticsearch" and is_secret and not mount.sub_path:
+                reloaded |= sources
+    return reads, reloaded
+
+
+def config_checksum_violations(manifests: list[Manifest]) -> list[str]:
+    """Each pod template's config checksum is the program's checksum of exactly what it mounts.
+
+    A ConfigMap value can only change through the program's inputs, and the program
+    computes the annotation in the same run, with `components.common.config_checksum`.
+    So rather than re-render once per key (with inputs that would have to be invented for
+    each key), this recomputes that function over the ConfigMap keys the template's
+    containers can read, taken from the render itself, and demands equality: then
+    changing any one of them changes the annotation, and a key of another component's
+    ConfigMap cannot be part of it. It catches a checksum over nothing, over part of the
+    files (the pipeline only), or over another component's settings.
+    """
+    objects = stored_objects(manifests)
+    violations = []
+    for manifest, prefix, template in pod_templates(manifests):
+        reads, _ = template_reads(manifest, template, objects)
+        config = sorted(source for source in reads if source[0] == "ConfigMap")
+        annotation = ((template.get("metadata") or {}).get("annotations") or {}).get(CHECKSUM_ANNOTATION)
+        if not config and annotation is None:
+            continue
+        files = {key: data_of(objects.get((kind, name), {})).get(key, "") for kind, name, key in config}
+        at = f"{ref(manifest)}: {prefix}metadata.annotations[{CHECKSUM_ANNOTATION!r}]"
+        if len(files) < len(config):
+            violations.append(f"{at}: the template reads keys of the same name from two ConfigMaps")
+        elif annotation != config_checksum(files):
+            keys = ", ".join(f"{name}/{key}" for _, name, key in config) or "nothing"
+            violations.append(f"{at} is not the checksum of what the pod reads ({keys})")
+    return violations
+
+
+def changed_sources(before: list[Manifest], after: list[Manifest]) -> set[Source]:
+    """Every ConfigMap/Secret key whose value differs between two renders."""
+    old, new = stored_objects(before), stored_objects(after)
+    return {
+        (kind, name, key)
+        for (kind, name) in old.keys() | new.keys()
+        for key in data_of(old.get((kind, name), {})).keys() | data_of(new.get((kind, name), {})).keys()
+        if data_of(old.get((kind, name), {})).get(key) != data_of(new.get((kind, name), {})).get(key)
+    }
+
+
+def roll_violations(before: list[Manifest], after: list[Manifest]) -> list[str]:
+    """Between two renders, exactly the pod templates that read a changed value change.
+
+    A template reading a changed ConfigMap or Secret key must change (its checksums), or
+    its pods keep the old value; one reading none of them must not, or a change to one
+    component restarts another. Keys a template reloads by itself need neither.
+    """
+    changed = changed_sources(before, after)
+    objects = stored_objects(before)
+    templates_after = {ref(m): t for m, _, t in pod_templates(after)}
+    violations = []
+    for manifest, prefix, template in pod_templates(before):
+        reads, reloaded = template_reads(manifest, template, objects)
+        rolled = templates_after.get(ref(manifest)) != template
+        must = sorted((reads - reloaded) & changed)
+        if must and not rolled:
+            keys = ", ".join(f"{kind} {name}/{key}" for kind, name, key in must)
+            violations.append(f"{ref(manifest)}: {prefix}metadata does not change when {keys} changes")
+        if rolled and not reads & changed:
+            violations.append(f"{ref(manifest)}: {prefix}metadata changes although nothing it reads changed")
+    return violations
+
+
+def _host_problem(value: Any) -> bool:
+    """Whether a bind address leaves other pods out: only loopback or an unknown value."""
+    values = value if isinstance(value, list) else [value]
+    return not any(str(v) in GOOD_HOSTS for v in values)
+
+
+def _verification_allowed(setting: str) -> frozenset[str]:
+    return GOOD_VERIFICATION.get(setting, FULL_ONLY)
+
+
+def exposure_violations(manifests: list[Manifest]) -> list[str]:
+    """Bind addresses reach other pods and TLS verification is on, checked by value.
+
+    Each value must be one of a short list of good ones (`0.0.0.0`, `full`, ...), not
+    merely other than one bad literal: `127.0.0.1`, `localhost` and `_local_` are all
+    loopback, and `certificate` skips the host name check as surely as `none` skips all.
+    Covers the settings files, the pipelines' Elasticsearch outputs and `curl --insecure`.
+    """
+    violations = []
+    for at, name, settings in settings_files(manifests):
+        for setting in REQUIRED_HOSTS[name]:
+            if setting not in settings:
+                violations.append(f"{at}: {setting} is not set, so it binds to loopback only")
+        for setting, value in settings.items():
+            if setting in HOST_SETTINGS and _host_problem(value):
+                violations.append(f"{at}: {setting} is {value!r}, not one of {sorted(GOOD_HOSTS)}")
+            if setting.endswith(VERIFICATION_SUFFIXES) and str(value) not in _verification_allowed(setting):
+                allowed = sorted(_verification_allowed(setting))
+                violations.append(f"{at}: {setting} is {value!r}, not one of {allowed}")
+    for manifest in manifests:
+        if manifest.get("kind") != "ConfigMap":
+            continue
+        for key, text in (manifest.get("data") or {}).items():
+            if not isinstance(text, str):
+                continue
+            lines = [line.split("#", 1)[0] for line in text.splitlines()]
+            if key.endswith(".conf"):
+                violations += [
+                    f"{ref(manifest)}: data[{key!r}] {match['name']} is {match['value']!r}, not "
+                    f"{'full' if match['name'] == 'ssl_verification_mode' else 'true'}"
+                    for line in lines
+                    for match in _PIPELINE_SETTING.finditer(line)
+                    if match["value"] not in ("full", "true")
+                ]
+            elif key.endswith(".sh"):
+                violations += [f"{ref(manifest)}: data[{key!r}] {p}" for p in _insecure_curl(lines)]
+    for manifest, prefix, template in pod_templates(manifests):
+        for path, container in containers(template):
+            commands = [*(container.get("command") or []), *(container.get("args") or [])]
+            for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+                commands += ((container.get(probe) or {}).get("exec") or {}).get("command") or []
+            at = where(manifest, prefix + path, container)
+            violations += [f"{at}: {problem}" for problem in _insecure_curl(commands)]
+    return violations
+
+
+def _insecure_curl(lines: list[str]) -> list[str]:
+    """`--insecure`, or curl's `-k` (alone or in a cluster such as `-fsSk`), in commands or a script."""
+    problems = []
+    for line in lines:
+        tokens = line.split()
+        curl = any(token.endswith("curl") for token in tokens)
+        for token in tokens:
+            cluster = token.startswith("-") and not token.startswith("--") and "k" in token[1:]
+            if token.strip("\"'") == "--insecure" or (curl and cluster):
+                problems.append(f"{token} turns TLS verification off: {line.strip()[:80]}")
+    return problems
+
+
+@dataclass(frozen=True)
+class Stack:
+    """What a check may need to know of the stack beyond its manifests."""
+
+    namespace: str
+    create_namespace: bool = False
+    external_secrets: frozenset[str] = frozenset()
+    """Secrets the pods use but the stack does not create, e.g. `elasticsearch.tls.existingSecret`."""
+
+
 CHECKS: dict[str, Check] = {
-    "namespace": lambda manifests, _, namespace, create: namespace_violations(manifests, namespace, create),
+    "namespace": lambda manifests, _, stack: namespace_violations(
+        manifests, stack.namespace, stack.create_namespace
+    ),
     "data_volume": lambda manifests, *_: data_volume_violations(manifests),
-    "data_protection": lambda manifests, resources, *_: data_protection_violations(manifests, resources),
+    "data_protection": lambda manifests, resources, _: data_protection_violations(manifests, resources),
     "heap": lambda manifests, *_: heap_violations(manifests),
     "resources": lambda manifests, *_: resource_violations(manifests),
     "readiness": lambda manifests, *_: readiness_violations(manifests),
@@ -468,15 +1033,28 @@ CHECKS: dict[str, Check] = {
     "config_shadowing": lambda manifests, *_: config_shadowing_violations(manifests),
     "checksum": lambda manifests, *_: checksum_violations(manifests),
     "empty_value": lambda manifests, *_: empty_value_violations(manifests),
+    "service_selector": lambda manifests, *_: service_selector_violations(manifests),
+    "target_port": lambda manifests, *_: target_port_violations(manifests),
+    "stored_key": lambda manifests, _, stack: stored_key_violations(manifests, stack.external_secrets),
+    "file_path": lambda manifests, *_: file_path_violations(manifests),
+    "config_checksum": lambda manifests, *_: config_checksum_violations(manifests),
+    "exposure": lambda manifests, *_: exposure_violations(manifests),
 }
+WIRING_CHECKS = ("service_selector", "target_port", "stored_key", "file_path", "config_checksum", "exposure")
+"""The checks of issue 10, proven by `tests/fixtures/wiring/` rather than `broken/`."""
 
 
 def all_violations(
-    manifests: list[Manifest], resources: list[Record], namespace: str, create_namespace: bool = False
+    manifests: list[Manifest],
+    resources: list[Record],
+    namespace: str,
+    create_namespace: bool = False,
+    external_secrets: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Every check's violations, each prefixed with the check's name."""
+    stack = Stack(namespace, create_namespace, external_secrets)
     return [
         f"[{name}] {violation}"
         for name, check in CHECKS.items()
-        for violation in check(manifests, resources, namespace, create_namespace)
+        for violation in check(manifests, resources, stack)
     ]

@@ -15,32 +15,37 @@ import pytest
 import yaml
 
 from tests import invariants
-from tests.conftest import STACKS
-from tests.invariants import CHECKS, Manifest, Record
-from tools.render import Rendered, stack_config
+from tests.conftest import STACKS, flat_config
+from tests.invariants import CHECKS, WIRING_CHECKS, Manifest, Record, Stack
+from tools.render import PROJECT_DIR, Rendered, run_program, stack_config
 
 BROKEN_DIR = Path(__file__).parent / "fixtures" / "broken"
+WIRING_DIR = Path(__file__).parent / "fixtures" / "wiring"
 BROKEN_NAMESPACE = "elk-qa"
 ES_IMAGE = "docker.elastic.co/elasticsearch/elasticsearch:9.4.3"
 LS_IMAGE = "docker.elastic.co/logstash/logstash:9.4.3"
 
 
-def stack_namespace(stack: str) -> tuple[str, bool]:
-    """The namespace and createNamespace a stack file asks for, read from the file itself."""
-    config = stack_config(stack)
-    return config["elk-stack:namespace"], json.loads(config.get("elk-stack:createNamespace", "false"))
+def load_manifests(directory: Path) -> list[Manifest]:
+    """Every YAML document of a fixture directory."""
+    return [
+        document
+        for path in sorted(directory.glob("*.yaml"))
+        for document in yaml.safe_load_all(path.read_text())
+        if document
+    ]
 
 
 @pytest.fixture(scope="module")
 def broken() -> tuple[list[Manifest], list[Record]]:
     """The broken manifests and the Pulumi records of their first port (unprotected PVC)."""
-    manifests = [
-        document
-        for path in sorted(BROKEN_DIR.glob("*.yaml"))
-        for document in yaml.safe_load_all(path.read_text())
-        if document
-    ]
-    return manifests, json.loads((BROKEN_DIR / "resources.json").read_text())
+    return load_manifests(BROKEN_DIR), json.loads((BROKEN_DIR / "resources.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def wiring() -> tuple[list[Manifest], list[Record]]:
+    """A stack whose objects are each valid, and wired to each other wrongly."""
+    return load_manifests(WIRING_DIR), []
 
 
 def container(name: str = "app", image: str = "example/app:1", **fields: Any) -> Manifest:
@@ -111,14 +116,44 @@ def heap(variable: str, options: str, limit: str | None, image: str) -> list[str
 
 # --- every rendered stack holds every invariant ---------------------------------------
 
+# Stacks rendered from config rather than a stack file: the large benchmark cluster
+# (`make bench`), security off, the user's own PKI (`tls.existingSecret`) and plain HTTP.
+EXTRA_STACKS: dict[str, dict[str, str]] = {
+    "large": stack_config("large", path=PROJECT_DIR / "benchmarks" / "large.yaml"),
+    "insecure": flat_config(security={"enabled": False}),
+    "own-pki": flat_config(elasticsearch={"tls": {"existingSecret": "company-pki"}}),
+    "http": flat_config(elasticsearch={"tls": {"http": False}}),
+}
+INVARIANT_STACKS = [*STACKS, *EXTRA_STACKS]
+
+
+def stack_config_of(stack: str) -> dict[str, str]:
+    """The flat config of any stack the invariants run on."""
+    return EXTRA_STACKS[stack] if stack in EXTRA_STACKS else stack_config(stack)
+
+
+def stack_context(stack: str) -> Stack:
+    """What the checks need of a stack besides its manifests, read from its config."""
+    config = stack_config_of(stack)
+    tls = json.loads(config.get("elk-stack:elasticsearch", "{}")).get("tls") or {}
+    external = frozenset({tls["existingSecret"]}) if tls.get("existingSecret") else frozenset()
+    create = json.loads(config.get("elk-stack:createNamespace", "false"))
+    return Stack(config["elk-stack:namespace"], create, external)
+
+
+@pytest.fixture(scope="module")
+def invariant_stacks(rendered_stacks: dict[str, Rendered]) -> dict[str, Rendered]:
+    """qa and test (rendered once per session) and the extra stacks, rendered once here."""
+    extra = {stack: run_program(config, stack=stack) for stack, config in EXTRA_STACKS.items()}
+    return {**rendered_stacks, **extra}
+
 
 @pytest.mark.parametrize("check", CHECKS)
-@pytest.mark.parametrize("stack", STACKS)
-def test_rendered_stack_holds(rendered_stacks: dict[str, Rendered], stack: str, check: str) -> None:
+@pytest.mark.parametrize("stack", INVARIANT_STACKS)
+def test_rendered_stack_holds(invariant_stacks: dict[str, Rendered], stack: str, check: str) -> None:
     """Each invariant on its own, so a failure names the stack and the check."""
-    rendered = rendered_stacks[stack]
-    namespace, create = stack_namespace(stack)
-    assert CHECKS[check](rendered.manifests, rendered.resources, namespace, create) == []
+    rendered = invariant_stacks[stack]
+    assert CHECKS[check](rendered.manifests, rendered.resources, stack_context(stack)) == []
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -181,24 +216,60 @@ BROKEN_EXPECTED: dict[str, list[tuple[str, str]]] = {
 }
 
 
+WIRING_EXPECTED: dict[str, list[tuple[str, str]]] = {
+    "service_selector": [("Service/kibana", "spec.selector {'app': 'kibana-ui'} matches no pod template")],
+    "target_port": [("Service/elasticsearch", "targetPort 'transport' is container port 'transport' (9300)")],
+    "stored_key": [
+        (
+            "Deployment/logstash",
+            "volumes[0] (config): ConfigMap 'logstash-config' has no key 'logstash.yaml'",
+        ),
+        ("Deployment/logstash", "volumes[2] (scratch): no container mounts it"),
+        ("Deployment/logstash", "env ELASTICSEARCH_PASSWORD: Secret 'es-credentials' has no key 'passwd'"),
+    ],
+    "file_path": [
+        (
+            "StatefulSet/elasticsearch",
+            "readinessProbe.exec names /usr/share/elasticsearch/config/certs/ca.crt",
+        ),
+        (
+            "Deployment/kibana",
+            "elasticsearch.ssl.certificateAuthorities names /usr/share/kibana/config/certs",
+        ),
+    ],
+    "config_checksum": [("StatefulSet/elasticsearch", "is not the checksum of what the pod reads")],
+    "exposure": [
+        ("ConfigMap/es-config", "network.host is '127.0.0.1'"),
+        ("ConfigMap/kibana-config", "elasticsearch.ssl.verificationMode is 'certificate'"),
+        ("ConfigMap/logstash-config", "api.http.host is not set"),
+        ("ConfigMap/logstash-config", "ssl_verification_mode is 'none'"),
+    ],
+}
+
+
 def test_negative_control_covers_every_check() -> None:
-    assert set(BROKEN_EXPECTED) == set(CHECKS)
+    assert set(BROKEN_EXPECTED) == set(CHECKS) - set(WIRING_CHECKS)
+    assert set(WIRING_EXPECTED) == set(WIRING_CHECKS)
 
 
 @pytest.mark.parametrize("check", CHECKS)
 def test_check_flags_its_bug_in_broken_manifests(
-    broken: tuple[list[Manifest], list[Record]], check: str
+    broken: tuple[list[Manifest], list[Record]], wiring: tuple[list[Manifest], list[Record]], check: str
 ) -> None:
     """Each check fails on the classic bug, naming object and field, and on nothing else."""
-    manifests, resources = broken
-    violations = CHECKS[check](manifests, resources, BROKEN_NAMESPACE, False)
-    assert len(violations) == len(BROKEN_EXPECTED[check]), violations
-    for subject, fragment in BROKEN_EXPECTED[check]:
+    manifests, resources = wiring if check in WIRING_CHECKS else broken
+    violations = CHECKS[check](manifests, resources, Stack(BROKEN_NAMESPACE))
+    expected = {**BROKEN_EXPECTED, **WIRING_EXPECTED}[check]
+    assert len(violations) == len(expected), violations
+    for subject, fragment in expected:
         assert any(subject in v and fragment in v for v in violations), (subject, fragment, violations)
 
 
-def test_all_violations_names_each_check(broken: tuple[list[Manifest], list[Record]]) -> None:
-    violations = invariants.all_violations(*broken, BROKEN_NAMESPACE)
+def test_all_violations_names_each_check(
+    broken: tuple[list[Manifest], list[Record]], wiring: tuple[list[Manifest], list[Record]]
+) -> None:
+    manifests, resources = broken[0] + wiring[0], broken[1] + wiring[1]
+    violations = invariants.all_violations(manifests, resources, BROKEN_NAMESPACE)
     assert {v.split("]")[0].lstrip("[") for v in violations} == set(CHECKS)
 
 
