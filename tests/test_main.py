@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pulumi
 import pytest
@@ -42,16 +45,15 @@ def test_components_are_the_top_level_resources(rendered_stacks: dict[str, Rende
     ]
 
 
-def test_invalid_config_raises_run_error_and_creates_nothing() -> None:
-    created: list[Rendered] = []
+def test_invalid_config_raises_one_run_error_naming_every_problem() -> None:
+    """That nothing is created is `test_invalid_config_registers_no_resource`'s job."""
     config = flat_config(namespace="Bad_NS", elasticsearch={"heap": "8g"})
     with pytest.raises(pulumi.RunError) as error:
-        created.append(run_program(config, stack="unit"))
+        run_program(config, stack="unit")
     message = str(error.value)
     assert message.startswith("invalid elk-stack config (2 problems):")
     assert "  - elasticsearch.heap: 8g is more than 50%" in message
     assert "  - namespace: 'Bad_NS' is not a DNS-1123 label" in message
-    assert created == []
 
 
 def test_invalid_config_registers_no_resource(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,3 +133,121 @@ def test_every_object_and_pod_carries_the_recommended_labels(render: Render) -> 
         template = manifest.get("spec", {}).get("template")
         if template:
             assert template["metadata"]["labels"].keys() >= RECOMMENDED_LABELS
+
+
+# --- resource options that protect data and availability ------------------------------
+
+STATEFULSET = "kubernetes:apps/v1:StatefulSet"
+PVC = "kubernetes:core/v1:PersistentVolumeClaim"
+NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
+NAMESPACE = f"{NAMESPACE_TYPE}::namespace"
+
+
+def records(rendered: Rendered, resource_type: str) -> dict[str, dict[str, Any]]:
+    """resources.json records of one type, by logical name."""
+    return {r["name"]: r for r in rendered.resources if r["type"] == resource_type}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_statefulset_ignores_its_immutable_claim_templates(
+    rendered_stacks: dict[str, Rendered], stack: str
+) -> None:
+    """A changed claim template would replace the StatefulSet: every pod down at once."""
+    statefulsets = records(rendered_stacks[stack], STATEFULSET)
+    assert sorted(statefulsets) == ["elasticsearch", "logstash"]
+    for name, record in statefulsets.items():
+        assert record["ignoreChanges"] == ["spec.volumeClaimTemplates"], name
+
+
+def test_every_claim_is_protected_and_outlives_destroy(rendered_stacks: dict[str, Rendered]) -> None:
+    """Elasticsearch's data and Logstash's persisted queue alike."""
+    claims = records(rendered_stacks["qa"], PVC)
+    assert sorted(claims) == ["elasticsearch-data-0", "logstash-queue-0"]
+    for name, record in claims.items():
+        assert (record["protect"], record["retainOnDelete"]) == (True, True), name
+
+
+def test_every_object_waits_for_the_namespace_it_lives_in(render: Render) -> None:
+    rendered = render(createNamespace=True, kibana={"ingress": {"host": "kibana.example.com"}})
+    namespaced = [
+        r for r in rendered.resources if r["type"].startswith("kubernetes:") and r["type"] != NAMESPACE_TYPE
+    ]
+    assert len(namespaced) > 25
+    assert {r["type"].rsplit(":", 1)[1] for r in namespaced} >= {"StatefulSet", "Secret", "Ingress", "Job"}
+    for record in namespaced:
+        assert NAMESPACE in record["dependsOn"], f"{record['type']}::{record['name']}"
+
+
+def test_the_fixed_name_job_is_the_only_resource_deleted_before_replacement(
+    rendered_stacks: dict[str, Rendered],
+) -> None:
+    """A replacement Job created first would collide with the old one's name."""
+    for rendered in rendered_stacks.values():
+        deleted_first = [(r["type"], r["name"]) for r in rendered.resources if r["deleteBeforeReplace"]]
+        assert deleted_first == [("kubernetes:batch/v1:Job", "setup")]
+
+
+def test_resources_json_records_every_option_the_program_can_set(tmp_path: Path) -> None:
+    """Options this program does not set yet still reach resources.json once it does."""
+    (tmp_path / "__main__.py").write_text(
+        textwrap.dedent(
+            """
+            import pulumi
+            from pulumi_kubernetes.core.v1 import ConfigMap
+
+            first = ConfigMap("first", metadata={"name": "first"})
+            ConfigMap(
+                "second",
+                metadata={"name": "second"},
+                opts=pulumi.ResourceOptions(
+                    depends_on=[first],
+                    delete_before_replace=False,
+                    custom_timeouts=pulumi.CustomTimeouts(create="5m", delete="1m"),
+                    ignore_changes=["data"],
+                    replace_on_changes=["metadata.labels"],
+                    additional_secret_outputs=["binaryData"],
+                    deleted_with=first,
+                    protect=True,
+                    retain_on_delete=True,
+                ),
+            )
+            """
+        )
+    )
+    rendered = run_program({}, stack="unit", project_dir=tmp_path)
+    first, second = (records(rendered, "kubernetes:core/v1:ConfigMap")[n] for n in ("first", "second"))
+    assert {key: second[key] for key in OPTIONS} == {
+        "protect": True,
+        "retainOnDelete": True,
+        "deleteBeforeReplace": False,
+        "customTimeouts": {"create": "5m", "delete": "1m"},
+        "ignoreChanges": ["data"],
+        "replaceOnChanges": ["metadata.labels"],
+        "additionalSecretOutputs": ["binaryData"],
+        "dependsOn": ["kubernetes:core/v1:ConfigMap::first"],
+        "deletedWith": "kubernetes:core/v1:ConfigMap::first",
+    }
+    assert {key: first[key] for key in OPTIONS} == {
+        "protect": None,
+        "retainOnDelete": None,
+        "deleteBeforeReplace": None,
+        "customTimeouts": None,
+        "ignoreChanges": [],
+        "replaceOnChanges": [],
+        "additionalSecretOutputs": [],
+        "dependsOn": [],
+        "deletedWith": None,
+    }
+
+
+OPTIONS = [
+    "protect",
+    "retainOnDelete",
+    "deleteBeforeReplace",
+    "customTimeouts",
+    "ignoreChanges",
+    "replaceOnChanges",
+    "additionalSecretOutputs",
+    "dependsOn",
+    "deletedWith",
+]

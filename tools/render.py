@@ -199,6 +199,13 @@ class _RecordingMonitor(MockMonitor):
         self.lock = threading.Lock()
         self.registrations: list[dict[str, Any]] = []
 
+    @staticmethod
+    def _timeouts(request: Any) -> dict[str, str] | None:
+        """The custom create/update/delete timeouts that are set, or None for the provider's."""
+        timeouts = request.customTimeouts
+        values = {op: getattr(timeouts, op) for op in ("create", "update", "delete")}
+        return {op: value for op, value in values.items() if value} or None
+
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
         if request.type != "pulumi:pulumi:Stack":
             entry = {
@@ -211,6 +218,12 @@ class _RecordingMonitor(MockMonitor):
                 "ignoreChanges": sorted(request.ignoreChanges),
                 "replaceOnChanges": sorted(request.replaceOnChanges),
                 "dependsOn": sorted(filter(None, map(_parent_ref, request.dependencies))),
+                "deleteBeforeReplace": (
+                    request.deleteBeforeReplace if request.deleteBeforeReplaceDefined else None
+                ),
+                "customTimeouts": self._timeouts(request),
+                "additionalSecretOutputs": sorted(request.additionalSecretOutputs),
+                "deletedWith": _parent_ref(request.deletedWith),
             }
             if request.custom and not request.type.startswith("kubernetes:"):
                 # Generated passwords and certificates: their settings (lengths, validity,
