@@ -24,9 +24,11 @@ import shutil
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 import yaml
@@ -256,19 +258,51 @@ async def _stack_outputs() -> dict[str, Any]:
     return outputs
 
 
-def _run(config: dict[str, str], stack: str, program: Path, show_secrets: bool) -> Rendered:
+_T = TypeVar("_T")
+
+
+def _call_with_own_loop(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """Run `fn` with an event loop of its own, closed in this same thread when `fn` returns."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    set_root_resource(None)  # type: ignore[arg-type]  # the SDK's own reset value
-    pulumi.runtime.set_all_config(config)
-    monitor = _RecordingMonitor(_EchoMocks())
-    collector = _Collector()
-    logger = logging.Logger(f"{PROJECT}.render")
-    logger.addHandler(collector)
-    pulumi.runtime.set_mocks(
-        monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger
-    )
     try:
+        return fn(*args, **kwargs)
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+class _LoopClosingExecutor(ThreadPoolExecutor):
+    """The render loop's default executor, where the SDK runs the mock monitor's calls.
+
+    Those calls need an event loop in their thread, and the SDK's `_ensure_event_loop`
+    gives each worker thread one that nobody closes. When the thread ends, that loop is
+    cyclic garbage (loop -> selector -> self-pipe reader -> loop) together with its
+    self-pipe sockets. If the collector finalizes a socket first, the loop's `__del__`
+    finds fd -1 and prints "Exception ignored in: BaseEventLoop.__del__ ... Invalid file
+    descriptor: -1", now and then, as the order of collection varies. Joining the threads
+    only moves that moment. Here each call brings its own loop and closes it in its own
+    thread when it returns, so no unclosed loop is left to collect.
+    """
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
+        return super().submit(_call_with_own_loop, fn, *args, **kwargs)
+
+
+def _run(config: dict[str, str], stack: str, program: Path, show_secrets: bool) -> Rendered:
+    loop = asyncio.new_event_loop()
+    loop.set_default_executor(_LoopClosingExecutor())
+    asyncio.set_event_loop(loop)
+    try:
+        set_root_resource(None)  # type: ignore[arg-type]  # the SDK's own reset value
+        pulumi.runtime.set_all_config(config)
+        monitor = _RecordingMonitor(_EchoMocks())
+        collector = _Collector()
+        logger = logging.Logger(f"{PROJECT}.render")
+        logger.addHandler(collector)
+        pulumi.runtime.set_mocks(
+            monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger
+        )
 
         def program_run() -> None:
             runpy.run_path(str(program), run_name="__main__")
@@ -277,8 +311,7 @@ def _run(config: dict[str, str], stack: str, program: Path, show_secrets: bool) 
         outputs = loop.run_until_complete(_stack_outputs())
     finally:
         set_root_resource(None)  # type: ignore[arg-type]
-        # Join the monitor's worker threads now; their thread-local loops otherwise die
-        # during interpreter shutdown and print "Exception ignored" noise.
+        # Join the worker threads, so that none outlives the render.
         loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
         asyncio.set_event_loop(None)
