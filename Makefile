@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 PULUMI_MISSING := the Pulumi CLI is not on PATH; install it from https://www.pulumi.com/docs/install/ (e.g. curl -fsSL https://get.pulumi.com | sh) and run again
 
 .PHONY: help render test lint docs preview up destroy pulumi-cli bench size clean \
-	e2e-tools cluster-up cluster-down cluster-status cluster-namespace e2e
+	e2e-tools cluster-up cluster-down cluster-status cluster-namespace e2e mutation
 
 # `make` alone lists the targets and what each does (the `##` comments), building nothing.
 help:  ## List the targets.
@@ -71,6 +71,12 @@ cluster-namespace: $(INSTALLED)  ## A pre-allocated namespace and its namespace-
 
 e2e: e2e-tools  ## The real-engine suite: its own control plane; every lifecycle scenario as a namespace user.
 	$(PY) -m pytest -o addopts="" -q tests/e2e
+
+# Not part of `make test` or CI: each mutant re-runs the tests that cover it, which takes
+# long. ARGS picks mutants by name, e.g. make mutation ARGS='components.crypto.*'
+mutation: $(INSTALLED)  ## Mutation testing (mutmut) of components/ with the fast tests; lists the survivors.
+	$(VENV)/bin/mutmut run $(ARGS)
+	$(VENV)/bin/mutmut results
 
 bench: $(INSTALLED)  ## Render qa and a large cluster 5 times each; print median times and peak RSS.
 	$(PY) -m tools.bench
