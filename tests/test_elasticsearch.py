@@ -95,15 +95,54 @@ def test_protect_can_be_turned_off_but_retain_stays(render: Render) -> None:
     assert record["retainOnDelete"] is True
 
 
+def service_routes(rendered: Rendered, name: str) -> list[tuple[str, int, int]]:
+    """(port name, port, container port it lands on) for each port of a Service.
+
+    A named targetPort is resolved through the selected pods' container ports, as kube-proxy does.
+    """
+    service = find(rendered.manifests, "Service", name)["spec"]
+    pods = [
+        m["spec"]["template"]
+        for m in rendered.manifests
+        if m["kind"] in ("StatefulSet", "Deployment")
+        and service["selector"].items() <= m["spec"]["template"]["metadata"]["labels"].items()
+    ]
+    assert pods, f"{name} selects no pod"
+    routes = []
+    for port in service["ports"]:
+        target = port.get("targetPort", port["port"])
+        landing = {
+            container_port["containerPort"]
+            for pod in pods
+            for container in pod["spec"]["containers"]
+            for container_port in container.get("ports", [])
+            if target in (container_port.get("name"), container_port["containerPort"])
+        }
+        assert len(landing) == 1, f"{name}:{port['name']} lands on {landing}"
+        routes.append((port["name"], port["port"], landing.pop()))
+    return routes
+
+
 def test_services_headless_for_discovery_and_client_on_9200(render: Render) -> None:
-    manifests = render().manifests
-    headless = find(manifests, "Service", "elk-elasticsearch-headless")["spec"]
-    client = find(manifests, "Service", "elk-elasticsearch")["spec"]
+    rendered = render()
+    headless = find(rendered.manifests, "Service", "elk-elasticsearch-headless")["spec"]
+    client = find(rendered.manifests, "Service", "elk-elasticsearch")["spec"]
     assert headless["clusterIP"] == "None"
-    assert sorted(p["port"] for p in headless["ports"]) == [9200, 9300]
+    assert service_routes(rendered, "elk-elasticsearch-headless") == [
+        ("http", 9200, 9200),
+        ("transport", 9300, 9300),
+    ]
     assert client["type"] == "ClusterIP"
-    assert [p["port"] for p in client["ports"]] == [9200]
-    assert statefulset(render())["spec"]["serviceName"] == "elk-elasticsearch-headless"
+    assert service_routes(rendered, "elk-elasticsearch") == [("http", 9200, 9200)]
+    ports = {p["name"]: p["containerPort"] for p in container(rendered)["ports"]}
+    settings = yaml.safe_load(
+        find(rendered.manifests, "ConfigMap", "elk-elasticsearch-config")["data"]["elasticsearch.yml"]
+    )
+    assert (ports["http"], ports["transport"]) == (
+        settings.get("http.port", 9200),
+        settings.get("transport.port", 9300),
+    )
+    assert statefulset(rendered)["spec"]["serviceName"] == "elk-elasticsearch-headless"
 
 
 def test_outputs_endpoint_and_claim_names(render: Render) -> None:

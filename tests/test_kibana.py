@@ -52,6 +52,20 @@ def test_service_type_from_config(render: Render) -> None:
     assert service["spec"]["type"] == "NodePort"
 
 
+def test_service_lands_on_the_port_kibana_listens_on(render: Render) -> None:
+    rendered = render()
+    service = find(rendered.manifests, "Service", "elk-kibana")["spec"]
+    template = deployment(rendered)["spec"]["template"]
+    assert service["selector"].items() <= template["metadata"]["labels"].items()
+    container_ports = {p["name"]: p["containerPort"] for p in template["spec"]["containers"][0]["ports"]}
+    [port] = service["ports"]
+    target = port.get("targetPort", port["port"])
+    landing = container_ports[target] if isinstance(target, str) else target
+    assert landing in container_ports.values()
+    assert (port["name"], port["port"], landing) == ("http", 5601, 5601)
+    assert settings(rendered).get("server.port", 5601) == 5601
+
+
 def test_no_ingress_by_default_and_url_is_the_service(render: Render) -> None:
     rendered = render(namespace="elk-k")
     assert not [m for m in rendered.manifests if m["kind"] == "Ingress"]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from components import sizing
 from components.config import StackConfig, load_config
 from components.sizing import (
     INDEXING_OVERHEAD,
@@ -19,7 +22,7 @@ from components.sizing import (
 )
 from components.units import parse_quantity
 from tools import size
-from tools.render import PROJECT_DIR
+from tools.render import PROJECT_DIR, stack_config
 
 GI = 2**30
 
@@ -35,9 +38,15 @@ def stack(*, capacity: dict[str, Any] | None = None, **elasticsearch: Any) -> St
 CAPACITY = {"eventsPerDay": 2_000_000, "avgEventBytes": 800}
 
 
-def test_the_factors_are_elastics() -> None:
-    assert INDEXING_OVERHEAD == 1.2
-    assert USABLE_SHARE == 0.85
+def test_the_factors_are_the_ones_the_module_cites() -> None:
+    """The docstring sources each factor from Elastic; the code must use the values it cites."""
+    doc = sizing.__doc__ or ""
+    overhead = re.search(r"\*\*Indexing overhead, ([\d.]+)\.\*\*", doc)
+    share = re.search(r"\*\*Usable share of the disk, ([\d.]+)\.\*\*", doc)
+    watermark = re.search(r"low watermark \((\d+)%\)", doc)
+    assert overhead and share and watermark
+    assert float(overhead[1]) == INDEXING_OVERHEAD
+    assert USABLE_SHARE == float(share[1]) == int(watermark[1]) / 100, "data stays under the low watermark"
 
 
 def test_single_node_worked_example() -> None:
@@ -256,3 +265,51 @@ def test_cli_without_the_stack_file_exits_1() -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("error: no stack file Pulumi.nosuchstack.yaml")
     assert result.stdout == ""
+
+
+def test_cli_prints_the_breakdown_before_an_enforced_shortfall(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table shows how much is needed, which the error alone does not."""
+    section = json.dumps(
+        {
+            "storage": {"size": "20Gi"},
+            "retention": {"maxAge": "14d"},
+            "capacity": {**CAPACITY, "enforce": True},
+        }
+    )
+    monkeypatch.setattr(
+        size, "stack_config", lambda stack: {"elk-stack:namespace": "elk", "elk-stack:elasticsearch": section}
+    )
+    assert size.main(["qa"]) == 1
+    captured = capsys.readouterr()
+    assert "elasticsearch.storage.size  1      20Gi        29.5Gi  too small" in captured.out.splitlines()
+    assert captured.err.startswith(
+        "error: invalid elk-stack config (1 problem):\n  - elasticsearch.storage.size: "
+    )
+
+
+def test_cli_prints_no_breakdown_when_the_config_is_invalid_otherwise(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    section = json.dumps(
+        {"storage": {"size": "20Gi"}, "heap": "64g", "capacity": {**CAPACITY, "enforce": True}}
+    )
+    monkeypatch.setattr(
+        size, "stack_config", lambda stack: {"elk-stack:namespace": "elk", "elk-stack:elasticsearch": section}
+    )
+    assert size.main(["qa"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "elasticsearch.heap" in captured.err
+
+
+def test_cli_reports_an_unreadable_stack_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "Pulumi.x.yaml").write_bytes(b"# Kibana f\xfcr QA\nconfig:\n  elk-stack:namespace: elk\n")
+    monkeypatch.setattr(size, "stack_config", lambda stack: stack_config(stack, tmp_path))
+    assert size.main(["x"]) == 1
+    assert capsys.readouterr().err == (
+        "error: Pulumi.x.yaml, line 1: the file is not UTF-8 (byte 0xfc); save it as UTF-8\n"
+    )
