@@ -602,18 +602,6 @@ def test_growing_a_volume_patches_only_its_claims(
     )
 
 
-@pytest.mark.parametrize("elasticsearch", [EXAMPLE, {}], ids=["node-sets", "single-node"])
-def test_no_resource_is_replaced_on_a_storage_change(render: Render, elasticsearch: dict[str, Any]) -> None:
-    storage_paths = ["spec.resources.requests.storage", "spec.volumeClaimTemplates"]
-    replaced = [
-        (r["type"], r["name"], field)
-        for r in render(elasticsearch=elasticsearch).resources
-        for field in r["replaceOnChanges"]
-        if any(under(path, field) or under(field, path) for path in storage_paths)
-    ]
-    assert replaced == []
-
-
 # --- certificates -------------------------------------------------------------------
 
 
@@ -672,7 +660,9 @@ def test_a_cluster_needs_a_data_node() -> None:
 
 
 def test_any_data_tier_counts_as_a_data_node() -> None:
-    assert config_problems(node_sets(MASTERS, {**DATA, "roles": ["data_hot", "ingest"]})) == []
+    """New indices need the hot and the content tier (see tests/test_config_values.py)."""
+    roles = ["data_hot", "data_content", "ingest"]
+    assert config_problems(node_sets(MASTERS, {**DATA, "roles": roles})) == []
 
 
 def test_node_set_names_are_unique() -> None:

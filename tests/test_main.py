@@ -187,6 +187,18 @@ def test_the_fixed_name_job_is_the_only_resource_deleted_before_replacement(
         assert deleted_first == [("kubernetes:batch/v1:Job", "setup")]
 
 
+def test_no_resource_forces_a_replacement(rendered_stacks: dict[str, Rendered]) -> None:
+    """A replaced claim loses its data and a replaced StatefulSet stops every pod: changes patch.
+
+    The setup Job is replaced too, by the provider, because its template is immutable.
+    """
+    for rendered in rendered_stacks.values():
+        forced = [
+            (r["type"], r["name"], r["replaceOnChanges"]) for r in rendered.resources if r["replaceOnChanges"]
+        ]
+        assert forced == []
+
+
 def test_resources_json_records_every_option_the_program_can_set(tmp_path: Path) -> None:
     """Options this program does not set yet still reach resources.json once it does."""
     (tmp_path / "__main__.py").write_text(
