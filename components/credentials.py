@@ -96,12 +96,21 @@ class StackCredentials(pulumi.ComponentResource):
             purpose: pulumi.Output.unsecret(passwords[user].result.apply(common.digest))
             for purpose, user in purposes.items()
         }
+        # The setup Job applies the passwords, not Kibana's keys: a new key must not re-run it.
+        # (It takes the Logstash user's name as a literal, which replaces it by itself.)
+        self.revision = pulumi.Output.all(*self.revisions.values()).apply(lambda v: common.digest(*v))
+        # The Logstash user's name is configurable and read from its Secret at start, so a
+        # rename must roll Logstash as a new password does.
+        self.revisions["logstash"] = pulumi.Output.unsecret(
+            passwords[config.logstash_user].result.apply(
+                lambda password: common.digest(config.logstash_user, password)
+            )
+        )
         self.revisions["kibana"] = pulumi.Output.unsecret(
             pulumi.Output.all(passwords[KIBANA_USER].result, *(key.result for key in keys.values())).apply(
                 lambda values: common.digest(*values)
             )
         )
-        self.revision = pulumi.Output.all(*self.revisions.values()).apply(lambda v: common.digest(*v))
         self.register_outputs(
             {
                 "elasticSecretName": self.elastic_secret_name,

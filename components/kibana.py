@@ -220,7 +220,8 @@ class KibanaUi(pulumi.ComponentResource):
                         "labels": labels,
                         "annotations": common.pod_annotations(
                             files,
-                            elasticsearch.ca_checksum,
+                            # Only a Kibana that mounts the CA (HTTPS) must roll when it changes.
+                            elasticsearch.ca_checksum if elasticsearch.https else None,
                             credentials.revisions["kibana"] if credentials else None,
                         ),
                     },

@@ -106,8 +106,11 @@ class ElasticsearchSetup(pulumi.ComponentResource):
             opts=child,
         )
         account = common.service_account(self, f"{name}-account", NAMES.workload, target.namespace, labels)
+        # With HTTPS the Job trusts the CA it mounts: a renewed CA re-runs it, like any client.
         annotations = common.pod_annotations(
-            files, credentials_revision=credentials.revision if credentials else None
+            files,
+            elasticsearch.ca_checksum if elasticsearch.https else None,
+            credentials_revision=credentials.revision if credentials else None,
         )
         self.job = Job(
             name,

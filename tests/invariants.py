@@ -527,6 +527,7 @@ GOOD_VERIFICATION: dict[str, frozenset[str]] = {
     "xpack.security.transport.ssl.verification_mode": frozenset({"full", "certificate"}),
 }
 FULL_ONLY = frozenset({"full"})
+_INSECURE = re.compile(r"(?<![\w-])--insecure\b")
 _PIPELINE_SETTING = re.compile(
     r"\b(?P<name>ssl_verification_mode|ssl_certificate_verification)\s*=>\s*\"?(?P<value>[\w-]+)\"?"
 )
@@ -919,11 +920,12 @@ def changed_sources(before: list[Manifest], after: list[Manifest]) -> set[Source
 
 
 def roll_violations(before: list[Manifest], after: list[Manifest]) -> list[str]:
-    """Between two renders, exactly the pod templates that read a changed value change.
+    """Between two renders, exactly the pod templates that read a changed value roll.
 
     A template reading a changed ConfigMap or Secret key must change (its checksums), or
-    its pods keep the old value; one reading none of them must not, or a change to one
-    component restarts another. Keys a template reloads by itself need neither.
+    its pods keep the old value; the checksums of one reading none of them must not, or a
+    change to one component restarts another. Keys a template reloads by itself need
+    neither. A template may change for reasons of its own (a literal env value).
     """
     changed = changed_sources(before, after)
     objects = stored_objects(before)
@@ -931,14 +933,20 @@ def roll_violations(before: list[Manifest], after: list[Manifest]) -> list[str]:
     violations = []
     for manifest, prefix, template in pod_templates(before):
         reads, reloaded = template_reads(manifest, template, objects)
-        rolled = templates_after.get(ref(manifest)) != template
+        new = templates_after.get(ref(manifest), {})
         must = sorted((reads - reloaded) & changed)
-        if must and not rolled:
+        if must and new == template:
             keys = ", ".join(f"{kind} {name}/{key}" for kind, name, key in must)
             violations.append(f"{ref(manifest)}: {prefix}metadata does not change when {keys} changes")
-        if rolled and not reads & changed:
-            violations.append(f"{ref(manifest)}: {prefix}metadata changes although nothing it reads changed")
+        if _annotations(new) != _annotations(template) and not reads & changed:
+            violations.append(
+                f"{ref(manifest)}: {prefix}metadata.annotations change although nothing it reads changed"
+            )
     return violations
+
+
+def _annotations(template: Manifest) -> dict[str, str]:
+    return dict((template.get("metadata") or {}).get("annotations") or {})
 
 
 def _host_problem(value: Any) -> bool:
@@ -1005,8 +1013,8 @@ def _insecure_curl(lines: list[str]) -> list[str]:
         curl = any(token.endswith("curl") for token in tokens)
         for token in tokens:
             cluster = token.startswith("-") and not token.startswith("--") and "k" in token[1:]
-            if token.strip("\"'") == "--insecure" or (curl and cluster):
-                problems.append(f"{token} turns TLS verification off: {line.strip()[:80]}")
+            if _INSECURE.search(token) or (curl and cluster):
+                problems.append(f"{token!r} turns TLS verification off: {line.strip()[:80]}")
     return problems
 
 
