@@ -72,7 +72,7 @@ def settings(
         "server.name": NAMES.workload,
         "elasticsearch.hosts": elasticsearch_hosts,
     }
-    if config.ingress:
+    if config.ingress and not config.ingress.wildcard:
         result["server.publicBaseUrl"] = public_url(config.ingress)
     if security is not None:
         result["elasticsearch.username"] = "${ELASTICSEARCH_USERNAME}"
@@ -237,6 +237,7 @@ class KibanaUi(pulumi.ComponentResource):
                 spec=ingress_spec(config.ingress, service.metadata.name),
                 opts=child,
             )
+        if config.ingress and not config.ingress.wildcard:
             self.url = pulumi.Output.from_input(public_url(config.ingress))
         else:
             self.url = pulumi.Output.concat(

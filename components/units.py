@@ -7,7 +7,7 @@ pod. Parsing all three to exact numbers lets validation compare them safely.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, Overflow
 
 # The grammar of resource.Quantity from k8s.io/apimachinery, without the sign: a negative
 # size or CPU count is never what a user means here.
@@ -34,6 +34,18 @@ _LOGSTASH_BYTES = re.compile(r"^(?P<number>[1-9][0-9]*)\s*(?P<unit>b|kb|mb|gb|tb
 _LOGSTASH_UNITS = {"b": 1, "kb": 2**10, "mb": 2**20, "gb": 2**30, "tb": 2**40, "pb": 2**50}
 
 MIB = 2**20
+# Kubernetes caps every quantity at 2^63-1 (resource.Quantity's documented range); a
+# larger one is a typo, and computing it exactly (`1e1000000`) would overflow.
+QUANTITY_MAX = Decimal(2**63 - 1)
+_MAX_EXPONENT = 100
+# Sizes longer than this many digits exceed every limit here, and Python refuses to turn
+# more than 4300 digits into an int.
+_MAX_DIGITS = 30
+
+
+def _out_of_range(text: str) -> str:
+    shown = text if len(text) <= 40 else f"{text[:20]}...{text[-10:]}"
+    return f"{shown!r} is out of range: Kubernetes quantities stop at 2^63-1 (about 8Ei)"
 
 
 def parse_quantity(text: str) -> Decimal:
@@ -41,16 +53,42 @@ def parse_quantity(text: str) -> Decimal:
     match = _QUANTITY.match(text)
     if match is None:
         raise ValueError(f"{text!r} is not a Kubernetes quantity (examples: 500m, 1, 512Mi, 4Gi)")
+    suffix = match["suffix"] or ""
+    exponent = suffix not in _BINARY and suffix not in _DECIMAL
+    if exponent and (len(suffix) > 5 or abs(int(suffix[1:])) > _MAX_EXPONENT):
+        raise ValueError(_out_of_range(text))
     try:
         number = Decimal(match["number"])
-    except InvalidOperation as error:  # pragma: no cover - the regex admits only digits
-        raise ValueError(f"{text!r} is not a Kubernetes quantity") from error
-    suffix = match["suffix"] or ""
-    if suffix in _BINARY:
-        return number * _BINARY[suffix]
-    if suffix in _DECIMAL:
-        return number * _DECIMAL[suffix]
-    return number * Decimal(10) ** int(suffix[1:])
+        if exponent:
+            value = number * Decimal(10) ** int(suffix[1:])
+        elif suffix in _BINARY:
+            value = number * _BINARY[suffix]
+        else:
+            value = number * _DECIMAL[suffix]
+    except (Overflow, InvalidOperation) as error:
+        raise ValueError(_out_of_range(text)) from error
+    if value > QUANTITY_MAX:
+        raise ValueError(_out_of_range(text))
+    return value
+
+
+def parse_byte_quantity(text: str) -> Decimal:
+    """Return the bytes of a memory or storage quantity; refuse fractions of a byte.
+
+    Kubernetes accepts `512m` for memory and rounds 0.512 bytes up to one; nobody means
+    that, so it is refused with the likely intended binary suffix as a hint.
+    """
+    value = parse_quantity(text)
+    if value == value.to_integral_value():
+        return value
+    match = _QUANTITY.match(text)
+    assert match is not None
+    if match["suffix"] == "m":
+        raise ValueError(
+            f"{text!r} is {value.normalize():f} bytes: `m` means milli, not mega; "
+            f"did you mean {match['number']}Mi?"
+        )
+    raise ValueError(f"{text!r} is not a whole number of bytes")
 
 
 def parse_jvm_size(text: str) -> int:
@@ -60,6 +98,8 @@ def parse_jvm_size(text: str) -> int:
         raise ValueError(
             f"{text!r} is not a JVM heap size; use a whole number with k, m or g, e.g. 512m or 2g"
         )
+    if len(match["number"]) > _MAX_DIGITS:
+        raise ValueError(f"{text[:20]!r}... is out of range for a JVM heap")
     return int(match["number"]) * _JVM_UNITS[match["unit"].lower()]
 
 
@@ -70,6 +110,8 @@ def parse_logstash_bytes(text: str) -> int:
         raise ValueError(
             f"{text!r} is not a Logstash byte size; use a number with b, kb, mb, gb or tb, e.g. 1gb"
         )
+    if len(match["number"]) > _MAX_DIGITS:
+        raise ValueError(f"{text[:20]!r}... is out of range for a Logstash byte size")
     return int(match["number"]) * _LOGSTASH_UNITS[match["unit"]]
 
 

@@ -128,11 +128,16 @@ def test_memory_limit_is_required_for_every_component() -> None:
     """Only an explicit null can remove it, since partial resources keep the defaults."""
     no_memory_limit = {"resources": {"limits": {"memory": None}}}
     found = problems(elasticsearch=no_memory_limit, logstash=no_memory_limit, kibana=no_memory_limit)
-    for component in ("elasticsearch", "logstash", "kibana"):
+    for component in ("elasticsearch", "logstash"):
         assert (
             f"{component}.resources.limits.memory: a memory limit is required: the JVM heap is sized from it"
             in (found)
         )
+    assert (
+        "kibana.resources.limits.memory: a memory limit is required: Kibana's Node.js heap is sized "
+        "from it, and it must be at least 1Gi"
+    ) in found
+    assert not any("JVM" in line for line in found if line.startswith("kibana.")), "Kibana has no JVM"
 
 
 def test_partial_resources_keep_the_other_defaults() -> None:
@@ -150,17 +155,19 @@ def test_default_cpu_request_is_capped_by_a_lower_limit() -> None:
     assert valid(kibana={"resources": {"limits": {"cpu": "2"}}}).kibana.resources.requests.cpu == "250m"
 
 
-def test_an_explicit_request_is_kept_and_checked() -> None:
-    assert problems(kibana={"resources": {"requests": {"cpu": "2"}}}) == [
+def test_an_explicit_request_is_checked_against_an_explicit_limit() -> None:
+    assert problems(kibana={"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}) == [
         "kibana.resources.requests.cpu: the request 2 exceeds the limit 1"
     ]
 
 
-def test_a_cpu_request_or_limit_is_required() -> None:
-    found = problems(kibana={"resources": {"requests": {"cpu": None}, "limits": {"cpu": None}}})
-    assert found == [
-        "kibana.resources.requests.cpu: a CPU request (or a CPU limit to copy it from) is required"
-    ]
+def test_cpu_may_be_left_without_request_and_limit() -> None:
+    """Null removes a default; a container without CPU request or limit is valid Kubernetes."""
+    resources = valid(
+        kibana={"resources": {"requests": {"cpu": None}, "limits": {"cpu": None}}}
+    ).kibana.resources
+    assert (resources.requests.cpu, resources.limits.cpu) == (None, None)
+    assert resources.limits.memory == "2Gi"
 
 
 def test_kibana_needs_at_least_1gi() -> None:
@@ -238,7 +245,8 @@ def test_enumerations_name_their_choices() -> None:
 
 def test_ingress_host_must_be_a_dns_name() -> None:
     assert problems(kibana={"ingress": {"host": "https://kibana.example.com"}}) == [
-        "kibana.ingress.host: 'https://kibana.example.com' is not a DNS host name"
+        "kibana.ingress.host: 'https://kibana.example.com' is not a DNS host name "
+        "(a leading `*.` is the only wildcard)"
     ]
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 import string
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -15,6 +19,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from components import crypto
+from tools.render import Rendered
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 BITS = 2048
@@ -212,3 +217,78 @@ def test_renewal_is_due_from_the_start_of_the_window(
 ) -> None:
     certificate = leaf(node_key, ca_pem, ca_key, validity_hours=100)
     assert crypto.renewal_due(certificate, 10, NOW + timedelta(hours=hours_later)) is due
+
+
+@pytest.mark.parametrize(("seconds", "due"), [(-1, False), (0, True), (1, True)])
+@pytest.mark.parametrize("certificate_type", ["CertificateAuthority", "LeafCertificate"])
+def test_renewal_is_due_from_the_exact_second_the_stack_window_opens(
+    rendered_stacks: dict[str, Rendered],
+    node_key: str,
+    ca_pem: str,
+    ca_key: str,
+    certificate_type: str,
+    seconds: int,
+    due: bool,
+) -> None:
+    """The qa stack's own validity and early renewal: due at validity - earlyRenewal, not a second before."""
+    [inputs] = [
+        r["inputs"]
+        for r in rendered_stacks["qa"].resources
+        if r["type"] == f"pulumi-python:dynamic/elk-stack:{certificate_type}"
+    ]
+    validity, early = inputs["validity_hours"], inputs["early_renewal_hours"]
+    assert 0 < early < validity
+    certificate = leaf(node_key, ca_pem, ca_key, validity_hours=validity)
+    opens = NOW + timedelta(hours=validity - early)
+    assert crypto.renewal_due(certificate, early, opens + timedelta(seconds=seconds)) is due
+
+
+# --- mutual TLS, as between Elasticsearch nodes -----------------------------------------
+
+
+def test_two_nodes_authenticate_each_other_with_the_node_certificate(tmp_path: Path) -> None:
+    """Transport TLS: each node is server and client with one certificate, verified against the CA.
+
+    OpenSSL refuses a client certificate whose extended key usage lacks clientAuth.
+    """
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    ca_key = crypto.rsa_private_key_pem(BITS)
+    ca = crypto.ca_certificate_pem(
+        ca_key, common_name="CA", organization="elk-stack", validity_hours=24, now=now
+    )
+    node_key = crypto.rsa_private_key_pem(BITS)
+    node = crypto.leaf_certificate_pem(
+        node_key,
+        ca_cert_pem=ca,
+        ca_private_key_pem=ca_key,
+        common_name="elk-elasticsearch",
+        organization="elk-stack",
+        dns_names=NODE_NAMES,
+        ip_addresses=["127.0.0.1"],
+        validity_hours=24,
+        now=now,
+    )
+    for name, text in (("ca.crt", ca), ("tls.crt", node), ("tls.key", node_key)):
+        (tmp_path / name).write_text(text)
+
+    def context(purpose: int) -> ssl.SSLContext:
+        result = ssl.SSLContext(purpose)
+        result.load_cert_chain(tmp_path / "tls.crt", tmp_path / "tls.key")
+        result.load_verify_locations(tmp_path / "ca.crt")
+        result.verify_mode = ssl.CERT_REQUIRED
+        result.check_hostname = False  # transport verification_mode: certificate
+        return result
+
+    server_end, client_end = socket.socketpair()
+    server_end.settimeout(30)
+    client_end.settimeout(30)
+    with ThreadPoolExecutor(1) as pool, server_end, client_end:
+        accepting = pool.submit(context(ssl.PROTOCOL_TLS_SERVER).wrap_socket, server_end, server_side=True)
+        with context(ssl.PROTOCOL_TLS_CLIENT).wrap_socket(client_end) as client:
+            with accepting.result(timeout=30) as server:
+                client.sendall(b"ping")
+                assert server.recv(4) == b"ping"
+                peer = server.getpeercert(binary_form=True)
+                assert peer is not None, "the server verified a client certificate"
+                assert x509.load_der_x509_certificate(peer) == load(node)
+            assert client.getpeercert(binary_form=True) == load(node).public_bytes(serialization.Encoding.DER)

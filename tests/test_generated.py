@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import grpc  # type: ignore[import-untyped]
@@ -21,7 +22,7 @@ from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from components import crypto
+from components import crypto, generated
 from components.generated import (
     CertificateAuthorityProvider,
     LeafCertificateProvider,
@@ -195,6 +196,31 @@ def test_ca_is_replaced_inside_its_renewal_window(ca_state: dict[str, Any]) -> N
         "id", olds, {**CA_INPUTS, "early_renewal_hours": olds["early_renewal_hours"]}
     )
     assert (diff.changes, diff.replaces) == (True, ["cert_pem"])
+
+
+@pytest.mark.parametrize(("seconds", "replaced"), [(-1, False), (0, True), (1, True)])
+@pytest.mark.parametrize("provider", [CertificateAuthorityProvider, LeafCertificateProvider])
+def test_a_certificate_is_replaced_from_the_exact_second_its_window_opens(
+    monkeypatch: pytest.MonkeyPatch,
+    ca_state: dict[str, Any],
+    provider: type[CertificateAuthorityProvider | LeafCertificateProvider],
+    seconds: int,
+    replaced: bool,
+) -> None:
+    """Created and diffed on a clock we set: validity - earlyRenewal after issue, and not a second before."""
+    issued = datetime(2030, 1, 1, tzinfo=UTC)
+    clock = [issued]
+    monkeypatch.setattr(generated, "datetime", SimpleNamespace(now=lambda tz: clock[0]))
+    inputs: dict[str, Any] = (
+        dict(CA_INPUTS) if provider is CertificateAuthorityProvider else node_inputs(ca_state)
+    )
+    state = provider().create(dict(inputs)).outs
+    assert state is not None
+    assert load(state["cert_pem"]).not_valid_before_utc == issued
+    window = timedelta(hours=inputs["validity_hours"] - inputs["early_renewal_hours"])
+    clock[0] = issued + window + timedelta(seconds=seconds)
+    diff = provider().diff("id", state, inputs)
+    assert (diff.changes, diff.replaces) == ((True, ["cert_pem"]) if replaced else (False, []))
 
 
 @pytest.mark.parametrize(

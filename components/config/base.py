@@ -5,17 +5,37 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from components.units import parse_jvm_size, parse_logstash_bytes, parse_quantity
+from components.units import parse_byte_quantity, parse_jvm_size, parse_logstash_bytes, parse_quantity
 
 PROJECT = "elk-stack"
 MINVERSION = (8, 0)
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 VERSION = re.compile(r"^(?P<major>[0-9]+)\.(?P<minor>[0-9]+)\.(?P<patch>[0-9]+)\Z")
+# Elastic documents a heap share (at most 50% of memory) but no minimum. 256m is the heap
+# our smallest accepted memory limit (512Mi) gets by default; a smaller heap leaves
+# Elasticsearch or Logstash failing at start with OutOfMemoryError rather than at render.
+MIN_HEAP_BYTES = 256 * 2**20
+# Each replica is a pod, and each Elasticsearch or Logstash replica a claim Pulumi tracks:
+# a count far beyond what one namespace runs is a typo, and a huge one stalls the render
+# (and beyond 2^31-1 is refused by the API server). 100 per set is well past Elastic's
+# own sizing guidance for a single cluster's node groups, yet bounded.
+MAX_REPLICAS = 100
+# The docker reference grammar (distribution/reference): an optional registry host with
+# port, then lower-case path components joined by `.`, `_`, `__` or dashes.
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPOSITORY = re.compile(
+    rf"^(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?/)?"
+    rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*\Z"
+)
+# Label keys and values as Kubernetes validates them (apimachinery validation.IsQualifiedName
+# and IsValidLabelValue).
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")
 
 
 class ConfigError(Exception):
@@ -57,8 +77,17 @@ def _check_quantity(text: str) -> str:
     return text
 
 
-def _check_jvm_size(text: str) -> str:
-    parse_jvm_size(text)
+def _check_byte_quantity(text: str) -> str:
+    parse_byte_quantity(text)
+    return text
+
+
+def _check_jvm_heap(text: str) -> str:
+    size = parse_jvm_size(text)
+    if text[-1:].isdigit():
+        raise ValueError(f"{text!r} has no unit, so the JVM would read bytes; add k, m or g, e.g. {text}m")
+    if size < MIN_HEAP_BYTES:
+        raise ValueError(f"{text} is below the 256m minimum heap")
     return text
 
 
@@ -76,10 +105,71 @@ def _check_dns_label(text: str) -> str:
     return text
 
 
+def _check_dns_subdomain(text: str) -> str:
+    if len(text) > 253 or not DNS_NAME.match(text):
+        raise ValueError(
+            f"{text!r} is not a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit, at most 253 characters"
+        )
+    return text
+
+
+def _check_image_repository(text: str) -> str:
+    if "@" in text:
+        raise ValueError(f"{text!r} has a digest; give the repository only (the tag is `version`)")
+    last = text.rsplit("/", 1)[-1]
+    if ":" in last:
+        raise ValueError(
+            f"{text!r} has a tag; give the repository only, e.g. {text.rsplit(':', 1)[0]!r}: "
+            "the tag is the top-level `version`"
+        )
+    if len(text) > 255 or not _REPOSITORY.match(text):
+        raise ValueError(
+            f"{text!r} is not an image repository like registry.example.com:5000/team/elasticsearch "
+            "(lower-case path, no tag)"
+        )
+    return text
+
+
+def _check_replicas(count: int) -> int:
+    if count > MAX_REPLICAS:
+        raise ValueError(f"{count} is more than {MAX_REPLICAS}, the most this program deploys per set")
+    return count
+
+
+def _check_label_key(key: str) -> str:
+    prefix, _, name = key.rpartition("/")
+    if "/" in key and (len(prefix) > 253 or not DNS_NAME.match(prefix)):
+        raise ValueError(
+            f"label key {key!r}: the prefix must be a DNS-1123 subdomain of at most 253 characters"
+        )
+    if len(name) > 63 or not _LABEL_NAME.match(name):
+        raise ValueError(
+            f"label key {key!r}: the name must be at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+    return key
+
+
+def _check_label_value(value: str) -> str:
+    if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
+        raise ValueError(
+            f"label value {value!r} must be empty or at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
 Quantity = Annotated[str, BeforeValidator(_number_to_text), AfterValidator(_check_quantity)]
-JvmSize = Annotated[str, BeforeValidator(_number_to_text), AfterValidator(_check_jvm_size)]
+ByteQuantity = Annotated[str, BeforeValidator(_number_to_text), AfterValidator(_check_byte_quantity)]
+JvmSize = Annotated[str, BeforeValidator(_number_to_text), AfterValidator(_check_jvm_heap)]
 LogstashBytes = Annotated[str, AfterValidator(_check_logstash_bytes)]
 DnsLabel = Annotated[str, AfterValidator(_check_dns_label)]
+DnsSubdomain = Annotated[str, AfterValidator(_check_dns_subdomain)]
+ImageRepository = Annotated[str, AfterValidator(_check_image_repository)]
+Replicas = Annotated[int, AfterValidator(_check_replicas)]
+LabelKey = Annotated[str, AfterValidator(_check_label_key)]
+LabelValue = Annotated[str, AfterValidator(_check_label_value)]
 
 
 class ConfigModel(BaseModel):
@@ -90,3 +180,14 @@ class ConfigModel(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_unset(cls, data: Any) -> Any:
+        """A null (`key: null`, `~`) leaves the key unset: its default, never the text "None".
+
+        `resources` is the exception: there a null removes the default (see `Workload`).
+        """
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data

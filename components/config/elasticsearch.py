@@ -11,7 +11,15 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from components import sizing
-from components.config.base import ConfigModel, DnsLabel, JvmSize, LogstashBytes, rule_violations
+from components.config.base import (
+    ConfigModel,
+    DnsSubdomain,
+    ImageRepository,
+    JvmSize,
+    LogstashBytes,
+    Replicas,
+    rule_violations,
+)
 from components.config.workload import JvmService, Resources, Storage, default_heap, default_resources
 from components.units import parse_quantity
 
@@ -20,7 +28,7 @@ class ElasticsearchTls(ConfigModel):
     """Certificates for Elasticsearch's transport (always, with security) and HTTP layers."""
 
     http: bool = Field(True, description="Serve HTTPS on 9200; Logstash and Kibana verify it against the CA.")
-    existing_secret: DnsLabel | None = Field(
+    existing_secret: DnsSubdomain | None = Field(
         None,
         description=(
             "Use your own PKI: an existing Secret with `ca.crt`, `tls.crt` and `tls.key`; its certificate "
@@ -85,6 +93,27 @@ def _check_node_set_name(name: str) -> str:
 
 def _has_data_role(roles: tuple[str, ...] | None) -> bool:
     return roles is None or any(role == "data" or role.startswith("data_") for role in roles)
+
+
+# The tiers Elasticsearch allocates new indices to: a data stream's backing indices go to
+# the hot tier, every other index (system indices such as .security and .kibana among
+# them) to the content tier. Elastic calls both tiers required; the `data` role belongs
+# to every tier (elastic.co/docs/deploy-manage/distributed-architecture/clusters-nodes-shards/node-roles).
+_REQUIRED_TIERS = {
+    "data_content": "system indices (.security, .kibana) and other indices outside data streams",
+    "data_hot": "the backing indices of new data streams, where Logstash writes the logs",
+}
+
+
+def _missing_tiers(sets: list[ResolvedNodeSet]) -> list[str]:
+    """Why the cluster could not allocate new indices: a required tier no node set holds."""
+    roles = [set(s.roles) if s.roles is not None else {"data"} for s in sets]
+    return [
+        f"no node set has the role {tier} or data, so {what} could never be allocated; "
+        f"add {tier} to a node set's roles"
+        for tier, what in _REQUIRED_TIERS.items()
+        if not any(tier in r or "data" in r for r in roles)
+    ]
 
 
 @dataclass(frozen=True)
@@ -158,7 +187,7 @@ class NodeSet(JvmService):
     name: Annotated[str, AfterValidator(_check_node_set_name)] = Field(
         description="Required. Names the StatefulSet `elk-elasticsearch-<name>`; at most 20 characters."
     )
-    replicas: int = Field(1, ge=1, description="Number of nodes in the set.")
+    replicas: Replicas = Field(1, ge=1, description="Number of nodes in the set, at most 100.")
     roles: list[Role] = Field(
         min_length=1, description="Required. Node roles, e.g. `[master]` or `[data, ingest]`."
     )
@@ -211,8 +240,10 @@ class ElasticsearchConfig(JvmService):
     HEAP_SHARE = Decimal("0.5")
     INLINE_KEYS: ClassVar[tuple[str, ...]] = ("replicas", "heap", "resources", "storage")
 
-    replicas: int = Field(1, ge=1, description="Number of nodes, each holding every role; or use `nodeSets`.")
-    image: str = Field(
+    replicas: Replicas = Field(
+        1, ge=1, description="Number of nodes (at most 100), each holding every role; or use `nodeSets`."
+    )
+    image: ImageRepository = Field(
         "docker.elastic.co/elasticsearch/elasticsearch",
         description="Image repository; the tag is the top-level `version`.",
     )
@@ -284,6 +315,8 @@ class ElasticsearchConfig(JvmService):
             )
         if not any(s.holds_data for s in sets):
             problems.append((where, "no data node: give one node set the data role"))
+        else:
+            problems += [(where, message) for message in _missing_tiers(sets)]
         rule_violations(problems)
         return self
 

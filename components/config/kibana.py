@@ -2,34 +2,61 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from pydantic import Field, field_validator
 
-from components.config.base import DNS_NAME, ConfigModel, rule_violations
+from components.config.base import (
+    DNS_NAME,
+    ConfigModel,
+    DnsSubdomain,
+    ImageRepository,
+    Replicas,
+    rule_violations,
+)
 from components.config.workload import Resources, Service, Workload, default_resources
 
 
 class Ingress(ConfigModel):
     """An optional networking.k8s.io/v1 Ingress in front of Kibana."""
 
-    host: str = Field(description="Public host name, e.g. `kibana.qa.example.com`.")
-    class_name: str | None = Field(None, description="`ingressClassName`, e.g. `nginx`.")
-    tls_secret_name: str | None = Field(
+    host: str = Field(
+        description=(
+            "Public host name, e.g. `kibana.qa.example.com`; a wildcard `*.example.com` is allowed "
+            "but leaves `server.publicBaseUrl` unset."
+        )
+    )
+    class_name: DnsSubdomain | None = Field(None, description="`ingressClassName`, e.g. `nginx`.")
+    tls_secret_name: DnsSubdomain | None = Field(
         None, description="Existing TLS Secret for the host; set = the public URL uses https."
     )
 
     @field_validator("host")
     @classmethod
     def _dns_name(cls, host: str) -> str:
-        if len(host) > 253 or not DNS_NAME.match(host):
-            raise ValueError(f"{host!r} is not a DNS host name")
-        return host
+        """The API server's rule: a DNS-1123 subdomain, optionally after `*.`, and not an IP."""
+        name = host.removeprefix("*.")
+        if len(host) > 253 or not DNS_NAME.match(name):
+            raise ValueError(f"{host!r} is not a DNS host name (a leading `*.` is the only wildcard)")
+        if any(len(label) > 63 for label in name.split(".")):
+            raise ValueError(f"{host!r} is not a DNS host name: a label is longer than 63 characters")
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return host
+        raise ValueError(f"{host!r} is an IP address; an Ingress host must be a DNS name")
+
+    @property
+    def wildcard(self) -> bool:
+        """Whether the host is a wildcard, which no single public URL stands for."""
+        return self.host.startswith("*.")
 
 
 class KibanaConfig(Workload):
     """Kibana: the UI, reached through its Service or an optional Ingress."""
 
-    replicas: int = Field(1, ge=1, description="Number of Kibana pods.")
-    image: str = Field(
+    replicas: Replicas = Field(1, ge=1, description="Number of Kibana pods, at most 100.")
+    image: ImageRepository = Field(
         "docker.elastic.co/kibana/kibana", description="Image repository; the tag is `version`."
     )
     resources: Resources = Field(
@@ -45,7 +72,19 @@ class KibanaConfig(Workload):
     @field_validator("resources")
     @classmethod
     def _enough_memory(cls, resources: Resources) -> Resources:
-        if resources.memory_limit_bytes < 2**30:
+        # Kibana runs on Node.js, which sizes its heap from the container's memory limit
+        # (elastic.co/docs/deploy-manage/production-guidance/kibana-configure-memory).
+        if resources.limits.memory is None:
+            rule_violations(
+                [
+                    (
+                        "limits.memory",
+                        "a memory limit is required: Kibana's Node.js heap is sized from it, and it "
+                        "must be at least 1Gi",
+                    )
+                ]
+            )
+        elif resources.memory_limit_bytes < 2**30:
             rule_violations(
                 [("limits.memory", f"{resources.limits.memory} is below the 1Gi Kibana needs to start")]
             )

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
-from components.config.base import ConfigModel, JvmSize, LogstashBytes
+from components.config.base import ConfigModel, ImageRepository, JvmSize, LogstashBytes, Replicas
 from components.config.workload import JvmService, Resources, Service, Storage, default_resources
 from components.pipeline import listening_ports
 from components.units import parse_logstash_bytes, parse_quantity
@@ -49,8 +49,10 @@ class LogstashConfig(JvmService):
 
     HEAP_SHARE = Decimal("0.75")
 
-    replicas: int = Field(1, ge=1, description="Number of Logstash pods, each with its own queue volume.")
-    image: str = Field(
+    replicas: Replicas = Field(
+        1, ge=1, description="Number of Logstash pods (at most 100), each with its own queue volume."
+    )
+    image: ImageRepository = Field(
         "docker.elastic.co/logstash/logstash", description="Image repository; the tag is `version`."
     )
     heap: JvmSize | None = Field(

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from components.config.base import ConfigModel, rule_violations
+from components.config.base import ConfigModel, LabelKey, LabelValue, rule_violations
 
 
 class NetworkPeer(ConfigModel):
     """Pods allowed in: those matching both label sets (an omitted set matches all)."""
 
-    namespace_labels: dict[str, str] | None = Field(
+    namespace_labels: dict[LabelKey, LabelValue] | None = Field(
         None, description="Labels of the source namespaces; omitted = this namespace only."
     )
-    pod_labels: dict[str, str] | None = Field(None, description="Labels of the source pods; omitted = all.")
+    pod_labels: dict[LabelKey, LabelValue] | None = Field(
+        None, description="Labels of the source pods; omitted = all."
+    )
 
     @model_validator(mode="after")
     def _not_empty(self) -> NetworkPeer:

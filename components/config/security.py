@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from components.config.base import ConfigModel, DnsLabel
+
+# Elastic's built-in users (elastic.co/docs/deploy-manage/users-roles/cluster-or-deployment-auth/
+# built-in-users; `kibana` is the deprecated name of kibana_system). `elastic` and
+# `kibana_system` are also the users this stack itself runs as: Logstash's user must differ
+# from both, or it would share (and overwrite) their password.
+RESERVED_USERS = (
+    "elastic",
+    "kibana",
+    "kibana_system",
+    "logstash_system",
+    "beats_system",
+    "apm_system",
+    "remote_monitoring_user",
+)
+# The Logstash user's role has the user's name; built-in roles cannot be redefined
+# (elastic.co/docs/reference/elasticsearch/roles). These are the ones a DNS label can name.
+RESERVED_ROLES = ("superuser", "editor", "viewer")
 
 
 class Security(ConfigModel):
@@ -14,10 +31,29 @@ class Security(ConfigModel):
         True, description="Authentication and TLS. `false` is for throwaway stacks only and warns loudly."
     )
     logstash_user: DnsLabel = Field(
-        "logstash-writer", description="The user (and role) Logstash writes as, instead of `elastic`."
+        "logstash-writer",
+        description=(
+            "The user (and role) Logstash writes as, instead of `elastic`; not a built-in user "
+            "or role such as `elastic` or `superuser`."
+        ),
     )
     logstash_indices: list[str] = Field(
         default_factory=lambda: ["logs-*-*"],
         min_length=1,
         description="Index or data stream patterns the Logstash user may create and write; nothing else.",
     )
+
+    @field_validator("logstash_user")
+    @classmethod
+    def _not_reserved(cls, user: str) -> str:
+        if user in RESERVED_USERS:
+            raise ValueError(
+                f"{user!r} is a built-in Elasticsearch user; Logstash needs a user of its own, "
+                "e.g. logstash-writer"
+            )
+        if user in RESERVED_ROLES:
+            raise ValueError(
+                f"{user!r} is a built-in Elasticsearch role, and the Logstash user's role has its name; "
+                "choose another, e.g. logstash-writer"
+            )
+        return user

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from components.config.base import MINVERSION, VERSION, ConfigModel, DnsLabel, rule_violations
+from components.config.base import MINVERSION, VERSION, ConfigModel, DnsLabel, DnsSubdomain, rule_violations
 from components.config.elasticsearch import ElasticsearchConfig
 from components.config.kibana import KibanaConfig
 from components.config.logstash import LogstashConfig
@@ -24,10 +24,10 @@ class StackConfig(ConfigModel):
         False, description="Create the namespace too (needs cluster-scoped rights most teams lack)."
     )
     version: str = Field("9.4.3", description="Elastic Stack version for all three components; 8.0 or later.")
-    storage_class: str | None = Field(
-        None, description="Default storage class for every PVC; omitted = the cluster default."
+    storage_class: DnsSubdomain | None = Field(
+        None, description="Default StorageClass name for every PVC; omitted or null = the cluster default."
     )
-    image_pull_secrets: list[DnsLabel] = Field(
+    image_pull_secrets: list[DnsSubdomain] = Field(
         default_factory=list, description="Names of existing Secrets used to pull images."
     )
     # Security comes before the components: their field validators check against it.
@@ -44,8 +44,13 @@ class StackConfig(ConfigModel):
     @model_validator(mode="before")
     @classmethod
     def _validate_omitted_sections(cls, data: Any) -> Any:
-        """Validate omitted sections too, so their defaults see the validation context."""
+        """Validate omitted sections too, so their defaults see the validation context.
+
+        The engine passes a top-level `key: null` as the text `null` (it JSON-encodes every
+        value that is not a string); like a null inside an object, it leaves the key unset.
+        """
         if isinstance(data, dict):
+            data = {key: value for key, value in data.items() if value != "null"}
             data = {"elasticsearch": {}, "logstash": {}, "kibana": {}, **data}
         return data
 

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from components.config.base import ConfigModel, Quantity, rule_violations
+from components.config.base import ByteQuantity, ConfigModel, DnsSubdomain, Quantity, rule_violations
 from components.units import java_heap_options, jvm_size, parse_jvm_size, parse_quantity
 
 
@@ -15,7 +15,9 @@ class ResourceAmounts(ConfigModel):
     """CPU and memory for one side (requests or limits) of a container's resources."""
 
     cpu: Quantity | None = Field(None, description="CPU as a Kubernetes quantity, e.g. `500m` or `1`.")
-    memory: Quantity | None = Field(None, description="Memory as a Kubernetes quantity, e.g. `2Gi`.")
+    memory: ByteQuantity | None = Field(
+        None, description="Memory as a Kubernetes quantity in bytes, e.g. `2Gi` (`m` is milli: refused)."
+    )
 
 
 class Resources(ConfigModel):
@@ -23,35 +25,36 @@ class Resources(ConfigModel):
 
     requests: ResourceAmounts = Field(
         default_factory=ResourceAmounts,
-        description="What the scheduler reserves. An unset memory request follows the memory limit.",
+        description=(
+            "What the scheduler reserves. An unset request follows the limit, as in Kubernetes; "
+            "with neither, the container has none."
+        ),
     )
     limits: ResourceAmounts = Field(
         default_factory=ResourceAmounts,
-        description="Hard caps. Elasticsearch and Logstash size their heap from `memory`.",
+        description=(
+            "Hard caps. Elasticsearch and Logstash size their heap from `memory`. A default limit "
+            "below a request you set rises to that request."
+        ),
     )
 
     @model_validator(mode="after")
     def _requests_within_limits(self) -> Resources:
         problems: list[tuple[str, str]] = []
-        if self.limits.memory is None:
-            problems.append(("limits.memory", "a memory limit is required: the JVM heap is sized from it"))
-        requests = {
-            "cpu": self.requests.cpu or self.limits.cpu,
-            "memory": self.requests.memory or self.limits.memory,
-        }
-        if requests["cpu"] is None:
-            problems.append(("requests.cpu", "a CPU request (or a CPU limit to copy it from) is required"))
-        for resource, request in requests.items():
-            limit = getattr(self.limits, resource)
+        for resource in ("cpu", "memory"):
+            request, limit = getattr(self.requests, resource), getattr(self.limits, resource)
             if request and limit and parse_quantity(request) > parse_quantity(limit):
                 problems.append((f"requests.{resource}", f"the request {request} exceeds the limit {limit}"))
         rule_violations(problems)
-        self.requests = ResourceAmounts(**requests)
+        # As Kubernetes does: a container with only a limit gets a request equal to it.
+        self.requests = ResourceAmounts(
+            cpu=self.requests.cpu or self.limits.cpu, memory=self.requests.memory or self.limits.memory
+        )
         return self
 
     @property
     def memory_limit_bytes(self) -> Decimal:
-        """The memory limit in bytes; validation guarantees it is set."""
+        """The memory limit in bytes; the components' validation guarantees it is set."""
         assert self.limits.memory is not None
         return parse_quantity(self.limits.memory)
 
@@ -64,26 +67,46 @@ def default_resources(cpu_request: str, cpu_limit: str, memory: str) -> Resource
     )
 
 
+def _quantity_or_none(value: Any) -> Decimal | None:
+    """A raw config value as a quantity, or None when it is unset or invalid (reported elsewhere)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return parse_quantity(str(value))
+    except ValueError:
+        return None
+
+
 def _completed_resources(given: dict[str, Any], default: Resources) -> dict[str, Any]:
     """Fill what a partial `resources` leaves out from the component's defaults.
 
     `pulumi config set --path elasticsearch.resources.limits.memory 4Gi` should raise the
-    limit, not drop every other default. A memory request the user did not set follows the
-    memory limit; a default CPU request is capped at a lower CPU limit the user set.
+    limit, not drop every other default. A default must never turn a setting of the user's
+    into an error: a default CPU request is capped at a lower CPU limit the user set, and a
+    default limit below a request the user set rises to that request. A memory request the
+    user did not set follows the memory limit.
     """
     limits, requests = given.get("limits", {}), given.get("requests", {})
     if not isinstance(limits, dict) or not isinstance(requests, dict):
         return given
-    limits = {**default.limits.model_dump(exclude_none=True), **limits}
-    requests = dict(requests)
+    completed_limits = {**default.limits.model_dump(exclude_none=True), **limits}
+    completed_requests = dict(requests)
+    for resource in ("cpu", "memory"):
+        request = _quantity_or_none(requests.get(resource))
+        default_limit = _quantity_or_none(completed_limits.get(resource))
+        if (
+            resource not in limits
+            and request is not None
+            and default_limit is not None
+            and request > default_limit
+        ):
+            completed_limits[resource] = requests[resource]
     if "cpu" not in requests and default.requests.cpu is not None:
-        requests["cpu"] = default.requests.cpu
-        try:
-            if parse_quantity(str(limits["cpu"])) < parse_quantity(default.requests.cpu):
-                requests["cpu"] = limits["cpu"]
-        except (KeyError, ValueError):
-            pass  # no or an invalid CPU limit: the field validators report the latter
-    return {**given, "limits": limits, "requests": requests}
+        completed_requests["cpu"] = default.requests.cpu
+        limit = _quantity_or_none(completed_limits.get("cpu"))
+        if limit is not None and limit < parse_quantity(default.requests.cpu):
+            completed_requests["cpu"] = completed_limits["cpu"]
+    return {**given, "limits": completed_limits, "requests": completed_requests}
 
 
 class Workload(ConfigModel):
@@ -109,9 +132,12 @@ class Workload(ConfigModel):
 class Storage(ConfigModel):
     """A PersistentVolumeClaim per replica."""
 
-    size: Quantity = Field(description="Requested size, e.g. `10Gi`.")
-    storage_class: str | None = Field(
-        None, description="Storage class; omitted = the top-level `storageClass`, then the cluster default."
+    size: ByteQuantity = Field(description="Requested size, e.g. `10Gi`.")
+    storage_class: DnsSubdomain | None = Field(
+        None,
+        description=(
+            "StorageClass name; omitted or null = the top-level `storageClass`, then the cluster default."
+        ),
     )
     protect: bool = Field(
         True, description="Pulumi `protect`: refuse to delete the claim, even on `pulumi destroy`."
@@ -151,7 +177,9 @@ class JvmService(Workload):
     @field_validator("resources")
     @classmethod
     def _enough_for_a_jvm(cls, resources: Resources) -> Resources:
-        if resources.memory_limit_bytes < 512 * 2**20:
+        if resources.limits.memory is None:
+            rule_violations([("limits.memory", "a memory limit is required: the JVM heap is sized from it")])
+        elif resources.memory_limit_bytes < 512 * 2**20:
             rule_violations(
                 [("limits.memory", f"{resources.limits.memory} is below the 512Mi a JVM service needs")]
             )
@@ -168,7 +196,8 @@ class JvmService(Workload):
         ):
             raise ValueError(
                 f"{heap} is more than {cls.HEAP_SHARE:.0%} of resources.limits.memory "
-                f"({resources.limits.memory}); the pod would be OOMKilled. Lower the heap or raise the limit"
+                f"({resources.limits.memory}); the pod would be OOMKilled. Lower the heap or raise the limit "
+                f"(its default is {cls._default_resources().limits.memory})"
             )
         return heap
 
