@@ -645,9 +645,11 @@ def env_sources(container: Manifest, objects: dict[tuple[str, str], Manifest]) -
     return sources
 
 
-def selected_templates(service: Manifest, manifests: list[Manifest]) -> list[tuple[Manifest, Manifest]]:
-    """The pod templates, with their objects, whose labels a Service's selector matches."""
-    selector = (service.get("spec") or {}).get("selector") or {}
+def selected_templates(
+    service: Manifest, manifests: list[Manifest], selector: dict[str, str] | None = None
+) -> list[tuple[Manifest, Manifest]]:
+    """The pod templates, with their objects, whose labels a Service's (or given) selector matches."""
+    selector = selector if selector is not None else (service.get("spec") or {}).get("selector") or {}
     namespace = (service.get("metadata") or {}).get("namespace")
     return [
         (manifest, template)
@@ -658,7 +660,7 @@ def selected_templates(service: Manifest, manifests: list[Manifest]) -> list[tup
 
 
 def service_selector_violations(manifests: list[Manifest]) -> list[str]:
-    """Every Service (headless ones too) selects at least one pod template of the stack."""
+    """Every Service (headless ones too) and disruption budget selects a pod template of the stack."""
     violations = []
     for service in manifests:
         spec = service.get("spec") or {}
@@ -670,6 +672,13 @@ def service_selector_violations(manifests: list[Manifest]) -> list[str]:
             )
         elif not selected_templates(service, manifests):
             violations.append(f"{ref(service)}: spec.selector {spec['selector']} matches no pod template")
+    for budget in (m for m in manifests if m.get("kind") == "PodDisruptionBudget"):
+        labels = ((budget.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        if not selected_templates(budget, manifests, labels):
+            violations.append(
+                f"{ref(budget)}: spec.selector.matchLabels {labels} matches no pod template, "
+                "so it protects nothing"
+            )
     return violations
 
 
@@ -699,6 +708,25 @@ def target_port_violations(manifests: list[Manifest]) -> list[str]:
                         f"{at}: targetPort {target!r} is container port {found[0].get('name')!r} "
                         f"({found[0].get('containerPort')}) of {ref(manifest)}, not {port['name']!r}"
                     )
+    return violations + ingress_backend_violations(manifests)
+
+
+def ingress_backend_violations(manifests: list[Manifest]) -> list[str]:
+    """Every Ingress backend names a Service of the stack and one of its ports."""
+    services = {(m.get("metadata") or {}).get("name"): m for m in manifests if m.get("kind") == "Service"}
+    violations = []
+    for ingress in (m for m in manifests if m.get("kind") == "Ingress"):
+        for index, rule in enumerate((ingress.get("spec") or {}).get("rules") or []):
+            for path in (rule.get("http") or {}).get("paths") or []:
+                backend = (path.get("backend") or {}).get("service") or {}
+                at = f"{ref(ingress)}: spec.rules[{index}] backend {backend.get('name')!r}"
+                port = backend.get("port") or {}
+                key, wanted = ("name", port["name"]) if "name" in port else ("port", port.get("number"))
+                service = services.get(backend.get("name"))
+                if service is None:
+                    violations.append(f"{at} is no Service of the stack")
+                elif not any(p.get(key) == wanted for p in (service.get("spec") or {}).get("ports") or []):
+                    violations.append(f"{at} has no port {wanted!r}")
     return violations
 
 
