@@ -3,7 +3,10 @@
 Each check returns human-readable violations (empty = OK), naming the object and the
 offending field, so a failing test reads like a review comment. The checks know nothing
 about how the program builds its objects: they read plain manifests, which is what lets
-them run on hand-written YAML too (`tests/fixtures/broken/`), proving each can fail.
+them run on hand-written YAML too (`tests/fixtures/broken/`, `tests/fixtures/wiring/`),
+proving each can fail. The wiring checks (issue 10) follow references between objects:
+Service to pods and ports, volumes and env to ConfigMap/Secret keys, commands and
+settings to mounted files, checksums to what each pod reads.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""The invariants of issue 2 hold over every rendered stack, and each one can fail.
+"""The invariants of issues 2 and 10 hold over every rendered stack, and each one can fail.
 
 The negative control runs every check on hand-written manifests with the classic bugs
-(`tests/fixtures/broken/`): a check that never fails would pass on anything.
+(`tests/fixtures/broken/`, `tests/fixtures/wiring/`): a check that never fails would pass
+on anything. The wiring checks also catch the issue's seeded mistakes made in a real
+render, and re-renders with one generated value changed show which pods roll.
 """
 
 from __future__ import annotations
