@@ -79,6 +79,8 @@ if credentials is not None:
     pulumi.export("elasticPassword", credentials.elastic_password)
 for shortfall in config.elasticsearch.capacity_shortfalls():
     pulumi.log.warn(shortfall)
+for warning in config.logstash.pipeline_warnings():
+    pulumi.log.warn(warning)
 if config.network_policy.enabled:
     StackNetworkPolicies(
         "network-policies",

@@ -17,10 +17,9 @@ from components import certificates, common
 from components.config import LogstashConfig
 from components.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials
 from components.elasticsearch_cluster import ElasticsearchCluster
-from components.pipeline import listening_ports
+from components.pipeline import API_PORT, ListeningPort
 
 APP = "logstash"
-API_PORT = 9600
 QUEUE_CLAIM = "queue"
 DATA_PATH = "/usr/share/logstash/data"
 SETTINGS_FILE = "/usr/share/logstash/config/logstash.yml"
@@ -93,10 +92,7 @@ def pod_spec(
         "name": APP,
         "image": f"{config.image}:{target.version}",
         "ports": [{"name": "api", "containerPort": API_PORT}]
-        + [
-            {"name": name, "containerPort": port}
-            for name, port in listening_ports(config.pipeline_text).items()
-        ],
+        + [{"name": p.name, "containerPort": p.port, "protocol": p.protocol} for p in config.ports],
         "env": env,
         "resources": common.container_resources(config.resources),
         "securityContext": common.container_security_context(),
@@ -115,13 +111,25 @@ def pod_spec(
     return common.pod_spec([container], volumes, target.pull_secrets, NAMES.workload, grace_seconds(config))
 
 
+def service_spec(config: LogstashConfig, selector: dict[str, str]) -> dict[str, Any]:
+    """The Service applications send to: each listening port with its protocol."""
+    return {
+        "type": config.service.type,
+        "selector": selector,
+        "ports": [
+            {"name": p.name, "port": p.port, "protocol": p.protocol, "targetPort": p.name}
+            for p in config.ports
+        ],
+    }
+
+
 class LogstashPipeline(pulumi.ComponentResource):
     """Logstash receiving application logs and writing them to Elasticsearch."""
 
     endpoints: pulumi.Output[dict[str, str]]
     pod_labels: dict[str, str]
-    ports: dict[str, int]
-    service_name: pulumi.Output[str]
+    ports: list[ListeningPort]
+    service_name: pulumi.Output[str] | None
     queue_claim_names: list[pulumi.Output[str]]
 
     def __init__(
@@ -140,7 +148,7 @@ class LogstashPipeline(pulumi.ComponentResource):
         namespace = target.namespace
         labels = common.labels(APP, "pipeline", target.version)
         selector = self.pod_labels = common.selector_labels(APP)
-        ports = self.ports = listening_ports(config.pipeline_text)
+        ports = self.ports = config.ports
 
         def meta(object_name: str) -> dict[str, Any]:
             return common.metadata(object_name, namespace, labels)
@@ -151,18 +159,11 @@ class LogstashPipeline(pulumi.ComponentResource):
         }
         config_map = ConfigMap(f"{name}-config", metadata=meta(NAMES.config), data=files, opts=child)
         account = common.service_account(self, f"{name}-account", NAMES.workload, namespace, labels)
-        service = Service(
-            name,
-            metadata=meta(NAMES.workload),
-            spec={
-                "type": config.service.type,
-                "selector": selector,
-                "ports": [
-                    {"name": port_name, "port": port, "targetPort": port_name}
-                    for port_name, port in ports.items()
-                ],
-            },
-            opts=child,
+        # A Service needs a port: a pipeline that only pulls (kafka, http_poller) gets none.
+        service = (
+            Service(name, metadata=meta(NAMES.workload), spec=service_spec(config, selector), opts=child)
+            if ports
+            else None
         )
         headless = common.headless_service(
             self,
@@ -220,9 +221,13 @@ class LogstashPipeline(pulumi.ComponentResource):
             ),
         )
 
-        self.service_name = service.metadata.name
-        self.endpoints = pulumi.Output.all(service.metadata.name, service.metadata.namespace).apply(
-            lambda args: {port_name: f"{args[0]}.{args[1]}.svc:{port}" for port_name, port in ports.items()}
+        self.service_name = service.metadata.name if service else None
+        self.endpoints = (
+            pulumi.Output.all(service.metadata.name, service.metadata.namespace).apply(
+                lambda args: {p.name: f"{args[0]}.{args[1]}.svc:{p.port}" for p in ports}
+            )
+            if service
+            else pulumi.Output.from_input({})
         )
         self.queue_claim_names = [claim.metadata.name for claim in claims]
         self.register_outputs(

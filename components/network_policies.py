@@ -19,6 +19,7 @@ from components.elasticsearch_cluster import ElasticsearchCluster
 from components.kibana import HTTP_PORT as KIBANA_PORT
 from components.kibana import KibanaUi
 from components.logstash import LogstashPipeline
+from components.pipeline import ListeningPort
 
 APP = "network-policies"
 
@@ -48,9 +49,21 @@ def policy_spec(target_labels: dict[str, str], rules: list[dict[str, Any]]) -> d
     return {"podSelector": selector(target_labels), "policyTypes": ["Ingress"], "ingress": rules}
 
 
-def rule(ports: list[int], sources: list[dict[str, Any]] | None) -> dict[str, Any]:
-    """Allow TCP `ports` from `sources`; None means from anywhere."""
-    result: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": port} for port in ports]}
+def port_entry(port: int | ListeningPort) -> dict[str, Any]:
+    """A NetworkPolicyPort; a bare number is TCP."""
+    if isinstance(port, ListeningPort):
+        return {"protocol": port.protocol, "port": port.port}
+    return {"protocol": "TCP", "port": port}
+
+
+def rule(ports: list[int | ListeningPort], sources: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """Allow `ports` (TCP unless a ListeningPort says otherwise) from `sources`; None means from anywhere.
+
+    Never called with no ports: a rule without ports would admit every port.
+    """
+    result: dict[str, Any] = {
+        "ports": sorted(map(port_entry, ports), key=lambda p: (p["port"], p["protocol"]))
+    }
     if sources is not None:
         result["from"] = sources
     return result
@@ -82,9 +95,12 @@ class StackNetworkPolicies(pulumi.ComponentResource):
                 elasticsearch.pod_labels,
                 [rule([HTTP_PORT], es_clients), rule([TRANSPORT_PORT], [pods(elasticsearch.pod_labels)])],
             ),
+            # No listening input, no rule: the policy then admits nothing.
             "logstash": policy_spec(
                 logstash.pod_labels,
-                [rule(sorted(set(logstash.ports.values())), [peer(p) for p in config.logstash_from])],
+                [rule(list(logstash.ports), [peer(p) for p in config.logstash_from])]
+                if logstash.ports
+                else [],
             ),
             "kibana": policy_spec(
                 kibana.pod_labels, [rule([KIBANA_PORT], [peer(p) for p in config.kibana_from] or None)]

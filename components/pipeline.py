@@ -1,58 +1,182 @@
-"""Read the listening ports out of a Logstash pipeline file.
+"""What a Logstash pipeline file means for the deployment: its ports, variables and writes.
 
-The Service must expose exactly the ports the pipeline listens on. Reading them from the
-`.conf` file keeps one source of truth: a port changed in the pipeline moves the Service
-with it, and a pipeline with no listening input is caught before anything is deployed.
+The Service must expose exactly the ports the pipeline listens on, each with its protocol.
+Reading them from the parsed `.conf` file keeps one source of truth: a port changed in
+the pipeline moves the Service with it. Which inputs listen, on which protocol and with
+which default port, comes from each plugin's documentation; an input not known here that
+sets `port` is taken to listen on TCP, as most network inputs do.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
-_PLUGIN_WITH_PORT = re.compile(r"(?P<plugin>[a-z_]+)\s*\{(?P<body>[^{}]*)\}", re.S)
-_PORT = re.compile(r"\bport\s*=>\s*\"?(?P<port>[0-9]+)\"?")
-_COMMENT = re.compile(r"#[^\n]*")
+from components import lscl
+
+API_PORT = 9600
+MAX_PORT_NAME = 15
+# Plugin -> (default port, or None when `port` is required; protocols it listens on).
+LISTENERS: dict[str, tuple[int | None, tuple[str, ...]]] = {
+    "beats": (None, ("TCP",)),
+    "elastic_agent": (None, ("TCP",)),
+    "elastic_serverless_forwarder": (None, ("TCP",)),
+    "ganglia": (8649, ("UDP",)),
+    "graphite": (None, ("TCP",)),
+    "http": (8080, ("TCP",)),
+    "log4j": (4560, ("TCP",)),
+    "logstash": (9800, ("TCP",)),
+    "lumberjack": (None, ("TCP",)),
+    "relp": (None, ("TCP",)),
+    "snmptrap": (1062, ("UDP",)),
+    "syslog": (514, ("TCP", "UDP")),
+    "tcp": (None, ("TCP",)),
+    "udp": (None, ("UDP",)),
+}
+# Inputs whose `port` is a server they connect to, not one they listen on.
+CLIENTS = {"imap", "irc", "rabbitmq", "redis", "stomp"}
+# Inputs that connect out instead of listening when `mode => client`.
+CLIENT_MODE = {"graphite", "log4j", "tcp"}
+GELF_PORT = 12201
+SHIPPED_PIPELINES = (
+    "pipelines/spring-boot-json.conf",
+    "pipelines/spring-boot-json-http.conf",
+    "pipelines/spring-boot-json-insecure.conf",
+)
+_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<default>[^}]*))?\}")
+_SPRINTF = re.compile(r"%\{[^}]*\}")
 
 
-def _port_name(plugin: str, number: int) -> str:
-    """A Kubernetes port name (at most 15 characters) for a plugin, numbered from 2 on reuse."""
-    suffix = f"-{number}" if number else ""
-    return plugin.replace("_", "-")[: 15 - len(suffix)].rstrip("-") + suffix
+@dataclass(frozen=True)
+class ListeningPort:
+    """A port the pipeline listens on, named for the Service and the container."""
+
+    name: str
+    port: int
+    protocol: str
 
 
-def input_section(text: str) -> str:
-    """Return the body of the pipeline's `input { ... }` block, or '' when there is none."""
-    text = _COMMENT.sub("", text)
-    match = re.search(r"\binput\s*\{", text)
-    if match is None:
-        return ""
-    depth, start = 1, match.end()
-    for index in range(start, len(text)):
-        if text[index] == "{":
-            depth += 1
-        elif text[index] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:index]
-    return ""
+def read_pipeline(project_dir: Path, relative: str) -> str:
+    """The pipeline file's text, or a ValueError that says plainly why it cannot be read."""
+    path = project_dir / relative
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        problem = f"does not exist (looked in {project_dir.resolve()})"
+    except IsADirectoryError:
+        problem = "is a directory, not a file"
+    except PermissionError:
+        problem = "cannot be read (permission denied)"
+    except UnicodeDecodeError as error:
+        problem = f"is not UTF-8 text (byte {error.start})"
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        problem = f"cannot be read: {reason}"
+    shown = relative if len(relative) <= 80 else f"{relative[:60]}... ({len(relative)} characters)"
+    raise ValueError(f"pipeline file {shown!r} {problem}")
 
 
-def listening_ports(text: str) -> dict[str, int]:
-    """Map each input plugin that sets `port => N` to N, e.g. {'tcp': 5000, 'beats': 5044}.
+def parse_pipeline(text: str) -> lscl.Config:
+    """The parsed pipeline, or a ValueError naming the line where Logstash would stop."""
+    try:
+        return lscl.parse(text)
+    except lscl.PipelineSyntaxError as error:
+        raise ValueError(f"not a valid Logstash pipeline: {error}") from None
 
-    A plugin used twice gets a numbered name (`tcp`, `tcp-2`) so Service port names stay
-    unique, and long plugin names are cut to the 15 characters Kubernetes allows.
+
+def _flag(value: lscl.Value | None, default: bool) -> bool:
+    """A boolean setting, written `true` or `"true"`."""
+    return default if value is None else str(value).lower() == "true"
+
+
+def _port_number(value: lscl.Value | None) -> int | str | None:
+    """The port a setting gives, the default of `${VAR:default}`, None for `${VAR}`, or a problem."""
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        variable = _VARIABLE.fullmatch(value.strip())
+        text = value.strip() if variable is None else variable["default"]
+        if text is None:
+            return None  # `${PORT}` without a default: reported with the other variables
+        if not text.strip().isdigit():
+            return f"{value!r} is not a port number"
+        number = int(text)
+    else:
+        return f"{value!r} is not a port number"
+    return number if 1 <= number <= 65535 else f"{number} is not a port between 1 and 65535"
+
+
+def _plugin_ports(plugin: lscl.Plugin) -> list[tuple[str, lscl.Value | None, int | None]]:
+    """(protocol, the setting's value, default port) for each socket an input plugin opens."""
+    if plugin.name in CLIENTS or (plugin.name in CLIENT_MODE and plugin.get("mode") == "client"):
+        return []
+    if plugin.name == "gelf":
+        port = plugin.get("port")
+        sockets: list[tuple[str, lscl.Value | None, int | None]] = []
+        if _flag(plugin.get("use_tcp"), False):
+            sockets.append(("TCP", plugin.get("port_tcp") or port, GELF_PORT))
+        if _flag(plugin.get("use_udp"), True):
+            sockets.append(("UDP", plugin.get("port_udp") or port, GELF_PORT))
+        return sockets
+    default, protocols = LISTENERS.get(plugin.name, (None, ("TCP",)))
+    if plugin.name not in LISTENERS and plugin.get("port") is None:
+        return []
+    return [(protocol, plugin.get("port"), default) for protocol in protocols]
+
+
+def port_name(plugin: str, protocol: str, several: bool, taken: set[str]) -> str:
+    """A Kubernetes port name (IANA_SVC_NAME) for a plugin, unique among `taken`.
+
+    Lower-case letters, digits and single inner '-', at most 15 characters, at least one
+    letter; a plugin listening on both protocols gets `-tcp`/`-udp`, a repeat `-2`, `-3`.
     """
-    ports: dict[str, int] = {}
-    for plugin in _PLUGIN_WITH_PORT.finditer(input_section(text)):
-        port = _PORT.search(plugin["body"])
-        if port is None:
-            continue
-        base = _port_name(plugin["plugin"], 0)
-        name, number = base, 2
-        while name in ports:
-            name, number = _port_name(plugin["plugin"], number), number + 1
-        ports[name] = int(port["port"])
+    base = re.sub(r"[^a-z0-9]+", "-", plugin.lower()).strip("-")
+    if not re.search(r"[a-z]", base):
+        base = "port"
+    if several:
+        base = f"{base[: MAX_PORT_NAME - 4].rstrip('-')}-{protocol.lower()}"
+    name, number = base[:MAX_PORT_NAME].rstrip("-"), 2
+    while name in taken:
+        suffix = f"-{number}"
+        name, number = base[: MAX_PORT_NAME - len(suffix)].rstrip("-") + suffix, number + 1
+    return name
+
+
+def listening_ports(text: str) -> list[ListeningPort]:
+    """Every port the pipeline's inputs listen on; a ValueError lists every problem.
+
+    Ports must be 1..65535, unique per protocol, and leave Logstash's API port free.
+    """
+    ports: list[ListeningPort] = []
+    problems: list[str] = []
+    taken = {"api"}  # the container's API port
+    seen: dict[tuple[int, str], str] = {(API_PORT, "TCP"): "Logstash's API (api.http.port)"}
+    for plugin in parse_pipeline(text).sections["input"]:
+        sockets = _plugin_ports(plugin)
+        where = f"input {plugin.name} (line {plugin.line})"
+        for protocol, value, default in sockets:
+            number = default if value is None else _port_number(value)
+            if value is None and number is None:
+                problems.append(f"{where} needs a `port`")
+                continue
+            if number is None:
+                continue
+            if isinstance(number, str):
+                problems.append(f"{where}: {number}")
+                continue
+            if (number, protocol) in seen:
+                problems.append(
+                    f"{where}: {protocol} port {number} is already used by {seen[number, protocol]}"
+                )
+                continue
+            seen[number, protocol] = where
+            name = port_name(plugin.name, protocol, len(sockets) > 1, taken)
+            taken.add(name)
+            ports.append(ListeningPort(name, number, protocol))
+    if problems:
+        raise ValueError("; ".join(problems))
     return ports
 
 
@@ -63,7 +187,6 @@ PIPELINE_VARIABLES = {
     "ELASTICSEARCH_PASSWORD": "when security.enabled is true",
     "ELASTICSEARCH_CA": "when security.enabled and elasticsearch.tls.http are true",
 }
-_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<default>:[^}]*)?\}")
 
 
 def pipeline_variables(security: bool, https: bool) -> set[str]:
@@ -76,16 +199,114 @@ def pipeline_variables(security: bool, https: bool) -> set[str]:
     return names
 
 
+def _strings(value: lscl.Value | None) -> list[str]:
+    """Every string inside a setting's value, where Logstash replaces `${VAR}`."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings(item)]
+    if isinstance(value, lscl.Plugin):
+        return [text for _, item in value.attributes for text in _strings(item)]
+    return []
+
+
 def referenced_variables(text: str) -> list[str]:
     """`${NAME}` references without a default, which Logstash refuses to start without."""
-    text = _COMMENT.sub("", text)
-    return sorted({m["name"] for m in _VARIABLE.finditer(text) if m["default"] is None})
+    plugins = [p for section in parse_pipeline(text).sections.values() for p in section]
+    found = {
+        match["name"]
+        for plugin in plugins
+        for string in _strings(plugin)
+        for match in _VARIABLE.finditer(string)
+        if match["default"] is None
+    }
+    return sorted(found)
 
 
 def default_pipeline(variables: set[str]) -> str:
     """The shipped Spring Boot pipeline whose output matches the security mode."""
     if "ELASTICSEARCH_CA" in variables:
-        return "pipelines/spring-boot-json.conf"
+        return SHIPPED_PIPELINES[0]
     if "ELASTICSEARCH_USER" in variables:
-        return "pipelines/spring-boot-json-http.conf"
-    return "pipelines/spring-boot-json-insecure.conf"
+        return SHIPPED_PIPELINES[1]
+    return SHIPPED_PIPELINES[2]
+
+
+@dataclass(frozen=True)
+class WriteTarget:
+    """Where one `elasticsearch` output writes: what it is, as written, and as a pattern."""
+
+    line: int
+    kind: str
+    written: str
+    pattern: str
+
+
+def _as_pattern(name: str) -> str:
+    """A name with its per-event parts (`%{...}`, `${VAR}`) as `*`; a variable's default is kept."""
+    name = _VARIABLE.sub(lambda m: m["default"] if m["default"] is not None else "*", name)
+    return _SPRINTF.sub("*", name)
+
+
+def write_targets(text: str) -> list[WriteTarget]:
+    """The index or data stream each `elasticsearch` output writes to.
+
+    `data_stream` unset means "auto": a data stream unless `index` is given. The data
+    stream's name is `type-dataset-namespace`, each defaulting as the plugin documents.
+    """
+    targets = []
+    for plugin in parse_pipeline(text).sections["output"]:
+        if plugin.name != "elasticsearch":
+            continue
+        index, alias = plugin.get("index"), plugin.get("ilm_rollover_alias")
+        mode = str(plugin.get("data_stream") or "auto").lower()
+        if mode == "true" or (mode == "auto" and index is None and alias is None):
+            parts = [
+                str(plugin.get(f"data_stream_{part}") or default)
+                for part, default in (("type", "logs"), ("dataset", "generic"), ("namespace", "default"))
+            ]
+            written, kind = "-".join(parts), "data stream"
+        elif alias is not None:
+            written, kind = str(alias), "rollover alias"
+        else:
+            written, kind = str(index or "ecs-logstash-%{+yyyy.MM.dd}"), "index"
+        targets.append(WriteTarget(plugin.line, kind, written, _as_pattern(written)))
+    return targets
+
+
+def covers(allowed: str, pattern: str) -> bool:
+    """Whether every name matching `pattern` matches the privilege pattern `allowed`.
+
+    A `*` in `pattern` stands for any text, so only a `*` in `allowed` can match it. A
+    regular expression (`/.../`) in `allowed` is not judged and counts as covering.
+    """
+    if allowed.startswith("/"):
+        return True
+
+    @functools.cache
+    def match(a: int, p: int) -> bool:
+        if a == len(allowed):
+            return p == len(pattern)
+        if allowed[a] == "*":
+            return any(match(a + 1, q) for q in range(p, len(pattern) + 1))
+        return p < len(pattern) and pattern[p] == allowed[a] and match(a + 1, p + 1)
+
+    return match(0, 0)
+
+
+def uncovered_writes(text: str, allowed: list[str]) -> list[WriteTarget]:
+    """The outputs that write where none of the `allowed` patterns reaches."""
+    return [t for t in write_targets(text) if not any(covers(a, t.pattern) for a in allowed)]
+
+
+def write_warning(pipeline: str, target: WriteTarget, allowed: list[str], defaulted: bool) -> str:
+    """The render-time warning for a write the Logstash user has no privilege for."""
+    default = " (the default)" if defaulted else ""
+    return (
+        f"logstash.pipeline: {pipeline} line {target.line} writes to the {target.kind} "
+        f"{target.written!r}, which security.logstashIndices {allowed}{default} does not cover: "
+        "Elasticsearch will refuse these events (403) at run time. Add a matching pattern to "
+        "security.logstashIndices, or write to a name that matches one."
+    )

@@ -1,10 +1,10 @@
 """What the setup Job installs so log data expires: an ILM policy and an index template.
 
 Without them a log store fills its disks until Elasticsearch's flood-stage watermark
-makes every index read-only. The template matches the data stream the shipped pipelines
-write (`logs-springboot-default`), rolls it over by size or daily, and deletes backing
-indices `retention.maxAge` after their rollover. Bodies are built here, as plain data,
-so the tests can check exactly what is sent.
+makes every index read-only. The template matches `retention.dataStreams` (by default the
+data stream the shipped pipelines write, `logs-springboot-default`), rolls them over by
+size or daily, and deletes backing indices `retention.maxAge` after their rollover. Bodies
+are built here, as plain data, so the tests can check exactly what is sent.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from components.config import Retention
 
 POLICY_NAME = "elk-stack-logs"
 TEMPLATE_NAME = "elk-stack-logs"
-DATA_STREAM_DATASET = "springboot"
-INDEX_PATTERN = f"logs-{DATA_STREAM_DATASET}-*"
 # Above the built-in `logs` template (priority 100), which would otherwise match.
 TEMPLATE_PRIORITY = 200
 REFRESH_INTERVAL = "5s"
@@ -42,10 +40,10 @@ def ilm_policy(retention: Retention) -> dict[str, Any]:
     }
 
 
-def index_template(data_nodes: int) -> dict[str, Any]:
+def index_template(data_nodes: int, retention: Retention) -> dict[str, Any]:
     """The data stream template: lifecycle, replicas for the cluster's size, a log-friendly refresh."""
     return {
-        "index_patterns": [INDEX_PATTERN],
+        "index_patterns": list(retention.data_streams),
         "data_stream": {},
         "priority": TEMPLATE_PRIORITY,
         "_meta": MANAGED,

@@ -41,12 +41,14 @@ def pod_spec(
     credentials: StackCredentials | None,
 ) -> dict[str, Any]:
     """A run-to-completion pod with only the Secrets the script needs (none without security)."""
+    retention_config = elasticsearch_config.retention
+    template = retention.index_template(elasticsearch_config.data_nodes, retention_config)
     env: list[dict[str, Any]] = [
         {"name": "ES_URL", "value": elasticsearch.http_endpoint},
         {"name": "ILM_POLICY_NAME", "value": retention.POLICY_NAME},
-        {"name": "ILM_POLICY", "value": _json(retention.ilm_policy(elasticsearch_config.retention))},
+        {"name": "ILM_POLICY", "value": _json(retention.ilm_policy(retention_config))},
         {"name": "INDEX_TEMPLATE_NAME", "value": retention.TEMPLATE_NAME},
-        {"name": "INDEX_TEMPLATE", "value": _json(retention.index_template(elasticsearch_config.data_nodes))},
+        {"name": "INDEX_TEMPLATE", "value": _json(template)},
     ]
     if credentials is not None:
         env += [

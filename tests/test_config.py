@@ -216,13 +216,10 @@ def test_pipeline_file_must_exist() -> None:
     assert found[0].startswith("logstash.pipeline: pipeline file 'pipelines/missing.conf' does not exist")
 
 
-def test_pipeline_needs_a_listening_input(tmp_path: Path) -> None:
-    (tmp_path / "quiet.conf").write_text("input { generator {} }\noutput { stdout {} }\n")
-    with pytest.raises(ConfigError) as error:
-        load_config({"namespace": "elk", "logstash": '{"pipeline": "quiet.conf"}'}, tmp_path)
-    assert error.value.problems == [
-        "logstash.pipeline: pipeline 'quiet.conf' has no input with a `port => N` to expose"
-    ]
+def test_a_pipeline_without_a_listening_input_is_valid_and_has_no_ports(tmp_path: Path) -> None:
+    (tmp_path / "quiet.conf").write_text('input { kafka { topics => ["logs"] } }\noutput { stdout {} }\n')
+    config = load_config({"namespace": "elk", "logstash": '{"pipeline": "quiet.conf"}'}, tmp_path)
+    assert config.logstash.ports == []
 
 
 def test_queue_max_bytes_must_fit_its_volume() -> None:
@@ -474,3 +471,18 @@ def test_a_trailing_newline_is_refused(sections: dict[str, Any], key: str) -> No
     """`$` matches before a final newline; the API server and the JVM refuse such values."""
     found = problems(**sections)
     assert any(line.startswith(f"{key}:") for line in found), found
+
+
+def test_retention_data_streams_are_checked_as_elasticsearch_checks_template_patterns() -> None:
+    streams = ["logs-springboot-*", "Logs-App-*", "logs app", "_hidden-*", "*", "logs-springboot-*", ""]
+    assert problems(elasticsearch={"retention": {"dataStreams": streams}}) == [
+        "elasticsearch.retention.dataStreams[1]: 'Logs-App-*' must be lower case",
+        "elasticsearch.retention.dataStreams[2]: 'logs app' contains ' '",
+        "elasticsearch.retention.dataStreams[3]: '_hidden-*' must not start with '_', '-' or '+'",
+        "elasticsearch.retention.dataStreams[4]: '*' would match every index, system ones too",
+        "elasticsearch.retention.dataStreams[5]: 'logs-springboot-*' is listed twice",
+        "elasticsearch.retention.dataStreams[6]: must not be empty",
+    ]
+    assert problems(elasticsearch={"retention": {"dataStreams": []}}) == [
+        "elasticsearch.retention.dataStreams: List should have at least 1 item after validation, not 0"
+    ]

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from components.pipeline import listening_ports
+from components.pipeline import ListeningPort, listening_ports
 from tests.conftest import find
 from tools.render import Rendered
 
@@ -27,7 +27,7 @@ def container(rendered: Rendered) -> dict[str, Any]:
 
 def test_default_pipeline_reads_json_lines_and_beats() -> None:
     text = DEFAULT_PIPELINE.read_text()
-    assert listening_ports(text) == {"tcp": 5000, "beats": 5044}
+    assert listening_ports(text) == [ListeningPort("tcp", 5000, "TCP"), ListeningPort("beats", 5044, "TCP")]
     assert "codec => json_lines" in text
     assert 'remove_field => ["@version"]' in text
 
@@ -90,7 +90,10 @@ def test_service_exposes_the_pipeline_ports(render: Render) -> None:
         render(logstash={"service": {"type": "LoadBalancer"}}).manifests, "Service", "elk-logstash"
     )
     assert service["spec"]["type"] == "LoadBalancer"
-    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {"tcp": 5000, "beats": 5044}
+    assert service["spec"]["ports"] == [
+        {"name": "tcp", "port": 5000, "protocol": "TCP", "targetPort": "tcp"},
+        {"name": "beats", "port": 5044, "protocol": "TCP", "targetPort": "beats"},
+    ]
 
 
 def test_readiness_on_the_monitoring_api(render: Render) -> None:
@@ -110,27 +113,59 @@ def test_outputs_application_endpoints(render: Render) -> None:
     }
 
 
-def test_listening_ports_ignores_comments_outputs_and_numbers_duplicates() -> None:
-    text = """
-    # tcp { port => 1 }
-    input {
-      tcp { port => 5000 codec => json_lines }
-      tcp { port => "6000" }
-      http { }
-    }
-    output { tcp { host => "x" port => 7000 } }
-    """
-    assert listening_ports(text) == {"tcp": 5000, "tcp-2": 6000}
+def pipeline_file(tmp_path: Path, inputs: str) -> str:
+    """A custom pipeline with the given inputs and the shipped output."""
+    shipped = DEFAULT_PIPELINE.read_text()
+    path = tmp_path / "custom.conf"
+    path.write_text(f"input {{ {inputs} }}\n" + shipped[shipped.index("filter {") :])
+    return str(path)
 
 
-def test_listening_ports_without_input_block() -> None:
-    assert listening_ports("output { stdout {} }") == {}
+def test_udp_and_syslog_inputs_are_exposed_with_their_protocols(render: Render, tmp_path: Path) -> None:
+    pipeline = pipeline_file(tmp_path, "udp { port => 5001 } syslog { port => 5514 } tcp { port => 5000 }")
+    rendered = render(logstash={"pipeline": pipeline})
+    service = find(rendered.manifests, "Service", "elk-logstash")
+    expected = [
+        {"name": "udp", "port": 5001, "protocol": "UDP", "targetPort": "udp"},
+        {"name": "syslog-tcp", "port": 5514, "protocol": "TCP", "targetPort": "syslog-tcp"},
+        {"name": "syslog-udp", "port": 5514, "protocol": "UDP", "targetPort": "syslog-udp"},
+        {"name": "tcp", "port": 5000, "protocol": "TCP", "targetPort": "tcp"},
+    ]
+    assert service["spec"]["ports"] == expected
+    assert container(rendered)["ports"][1:] == [
+        {"name": p["name"], "containerPort": p["port"], "protocol": p["protocol"]} for p in expected
+    ]
+    policy = find(rendered.manifests, "NetworkPolicy", "elk-logstash")
+    assert policy["spec"]["ingress"][0]["ports"] == [
+        {"protocol": "TCP", "port": 5000},
+        {"protocol": "UDP", "port": 5001},
+        {"protocol": "TCP", "port": 5514},
+        {"protocol": "UDP", "port": 5514},
+    ]
 
 
-def test_port_names_fit_kubernetes_15_character_limit() -> None:
-    plugin = "elastic_serverless_forwarder"
-    text = f"input {{ {plugin} {{ port => 8080 }} {plugin} {{ port => 8081 }} }}"
-    assert listening_ports(text) == {"elastic-serverl": 8080, "elastic-serve-2": 8081}
+def test_a_pipeline_without_a_listening_input_has_no_service(render: Render, tmp_path: Path) -> None:
+    """A Service must have a port; with none, nothing may reach Logstash but the kubelet."""
+    pipeline = pipeline_file(tmp_path, 'kafka { topics => ["logs"] bootstrap_servers => "kafka:9092" }')
+    rendered = render(logstash={"pipeline": pipeline})
+    assert [
+        m["metadata"]["name"]
+        for m in rendered.manifests
+        if m["kind"] == "Service" and "logstash" in m["metadata"]["name"]
+    ] == ["elk-logstash-headless"]
+    assert rendered.outputs["logstashEndpoints"] == {}
+    assert container(rendered)["ports"] == [{"name": "api", "containerPort": 9600}]
+    policy = find(rendered.manifests, "NetworkPolicy", "elk-logstash")
+    assert policy["spec"]["ingress"] == []
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+
+
+def test_a_port_from_a_variable_default_is_exposed(render: Render, tmp_path: Path) -> None:
+    pipeline = pipeline_file(
+        tmp_path, 'tcp { port => "${PORT:5000}" codec => json_lines { target => "doc" } }'
+    )
+    service = find(render(logstash={"pipeline": pipeline}).manifests, "Service", "elk-logstash")
+    assert service["spec"]["ports"] == [{"name": "tcp", "port": 5000, "protocol": "TCP", "targetPort": "tcp"}]
 
 
 def test_disruption_budget_only_with_several_replicas(render: Render) -> None:
@@ -140,3 +175,15 @@ def test_disruption_budget_only_with_several_replicas(render: Render) -> None:
         "maxUnavailable": 1,
         "selector": {"matchLabels": statefulset(render())["spec"]["selector"]["matchLabels"]},
     }
+
+
+def test_a_write_the_logstash_user_may_not_make_is_warned_at_render(render: Render, tmp_path: Path) -> None:
+    shipped = DEFAULT_PIPELINE.read_text()
+    path = tmp_path / "myapp.conf"
+    path.write_text(shipped.replace('data_stream => "true"', 'index => "myapp-%{+YYYY.MM.dd}"'))
+    rendered = render(logstash={"pipeline": str(path)})
+    (warning,) = rendered.warnings
+    assert warning.startswith(f"logstash.pipeline: {path} line ")
+    assert "'myapp-%{+YYYY.MM.dd}'" in warning and "(403)" in warning
+    allowed = render(logstash={"pipeline": str(path)}, security={"logstashIndices": ["logs-*-*", "myapp-*"]})
+    assert allowed.warnings == []

@@ -24,7 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from components.config import Retention
 from components.generated import CertificateAuthorityProvider, LeafCertificateProvider
+from components.pipeline import SHIPPED_PIPELINES, covers, write_targets
 from tests.conftest import find
 from tools.render import PROJECT_DIR, Rendered
 
@@ -343,10 +345,11 @@ def test_replicas_follow_the_number_of_data_nodes(render: Render) -> None:
 
 
 def test_every_shipped_pipeline_writes_the_templated_data_stream() -> None:
-    for path in sorted((PROJECT_DIR / "pipelines").glob("*.conf")):
-        text = path.read_text()
-        assert 'data_stream => "true"' in text, path.name
-        assert 'data_stream_dataset => "springboot"' in text, path.name
+    """Only the shipped ones: a user's own pipeline under pipelines/ may write elsewhere."""
+    for relative in SHIPPED_PIPELINES:
+        (target,) = write_targets((PROJECT_DIR / relative).read_text())
+        assert (target.kind, target.written) == ("data stream", "logs-springboot-default"), relative
+        assert any(covers(pattern, target.pattern) for pattern in Retention().data_streams), relative
 
 
 # --- over TLS, as the Job runs it ---------------------------------------------------
@@ -538,3 +541,13 @@ def test_the_job_waits_as_long_as_the_readme_says(
     assert sleeps == [seconds] * (attempts - 1)
     # Each health call may take its 5s server-side timeout: the whole wait ends before the Job's deadline.
     assert (attempts - 1) * int(seconds) + attempts * 5 < job["spec"]["activeDeadlineSeconds"]
+
+
+def test_retention_covers_the_users_own_data_streams(render: Callable[..., Rendered]) -> None:
+    streams = ["logs-springboot-*", "logs-myapp-*"]
+    rendered = render(elasticsearch={"retention": {"dataStreams": streams, "maxAge": "30d"}})
+    template = json.loads(job_env(rendered)["INDEX_TEMPLATE"])
+    assert template["index_patterns"] == streams
+    assert template["template"]["settings"]["index.lifecycle.name"] == "elk-stack-logs"
+    policy = json.loads(job_env(rendered)["ILM_POLICY"])
+    assert policy["policy"]["phases"]["delete"]["min_age"] == "30d"

@@ -10,7 +10,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
 from components.config.base import ConfigModel, ImageRepository, JvmSize, LogstashBytes, Replicas
 from components.config.workload import JvmService, Resources, Service, Storage, default_resources
-from components.pipeline import listening_ports
+from components.pipeline import ListeningPort, listening_ports, read_pipeline
 from components.units import parse_logstash_bytes, parse_quantity
 
 
@@ -75,21 +75,32 @@ class LogstashConfig(JvmService):
     queue: Queue = Field(default_factory=Queue, description="The event queue.")
     service: Service = Field(default_factory=Service, description="The Service applications send logs to.")
     _pipeline_text: str = PrivateAttr("")
+    _ports: list[ListeningPort] = PrivateAttr(default_factory=list)
+    _write_warnings: list[str] = PrivateAttr(default_factory=list)
 
     @field_validator("pipeline")
     @classmethod
-    def _pipeline_exists(cls, pipeline: str | None, info: ValidationInfo) -> str | None:
+    def _pipeline_is_valid(cls, pipeline: str | None, info: ValidationInfo) -> str | None:
+        """A custom pipeline must be a readable Logstash config whose ports can be exposed."""
         if pipeline is None:
             return None
-        project_dir = Path((info.context or {}).get("project_dir", "."))
-        path = project_dir / pipeline
-        if not path.is_file():
-            raise ValueError(f"pipeline file {pipeline!r} does not exist (looked in {project_dir.resolve()})")
-        if not listening_ports(path.read_text()):
-            raise ValueError(f"pipeline {pipeline!r} has no input with a `port => N` to expose")
+        text = read_pipeline(Path((info.context or {}).get("project_dir", ".")), pipeline)
+        try:
+            listening_ports(text)
+        except ValueError as error:
+            raise ValueError(f"{pipeline}: {error}") from None
         return pipeline
 
     @property
     def pipeline_text(self) -> str:
         """The pipeline file's content, read once during validation."""
         return self._pipeline_text
+
+    @property
+    def ports(self) -> list[ListeningPort]:
+        """The ports the pipeline's inputs listen on; none for e.g. a `kafka` input alone."""
+        return self._ports
+
+    def pipeline_warnings(self) -> list[str]:
+        """Writes the Logstash user may not make: Elasticsearch would refuse them at run time."""
+        return self._write_warnings

@@ -13,7 +13,16 @@ from components.config.kibana import KibanaConfig
 from components.config.logstash import LogstashConfig
 from components.config.network_policy import NetworkPolicyConfig
 from components.config.security import Security
-from components.pipeline import PIPELINE_VARIABLES, default_pipeline, pipeline_variables, referenced_variables
+from components.pipeline import (
+    PIPELINE_VARIABLES,
+    default_pipeline,
+    listening_ports,
+    pipeline_variables,
+    read_pipeline,
+    referenced_variables,
+    uncovered_writes,
+    write_warning,
+)
 
 
 class StackConfig(ConfigModel):
@@ -46,11 +55,12 @@ class StackConfig(ConfigModel):
     def _validate_omitted_sections(cls, data: Any) -> Any:
         """Validate omitted sections too, so their defaults see the validation context.
 
-        The engine passes a top-level `key: null` as the text `null` (it JSON-encodes every
-        value that is not a string); like a null inside an object, it leaves the key unset.
+        A top-level `key: null` reaches the program as text: `null` (the engine JSON-encodes
+        what is not a string) or empty, depending on the Pulumi version. Like a null inside an
+        object, it leaves the key unset; an empty value means nothing else for any key here.
         """
         if isinstance(data, dict):
-            data = {key: value for key, value in data.items() if value != "null"}
+            data = {key: value for key, value in data.items() if value not in ("null", "")}
             data = {"elasticsearch": {}, "logstash": {}, "kibana": {}, **data}
         return data
 
@@ -89,7 +99,7 @@ class StackConfig(ConfigModel):
             return logstash  # the mode is unknown; those sections report their own problems
         provided = pipeline_variables(security.enabled, security.enabled and elasticsearch.tls.http)
         pipeline = logstash.pipeline or default_pipeline(provided)
-        text = (Path((info.context or {}).get("project_dir", ".")) / pipeline).read_text()
+        text = read_pipeline(Path((info.context or {}).get("project_dir", ".")), pipeline)
         rule_violations(
             [
                 ("pipeline", f"{pipeline} uses ${{{name}}}, which is set only {PIPELINE_VARIABLES[name]}")
@@ -101,6 +111,13 @@ class StackConfig(ConfigModel):
         )
         logstash.pipeline = pipeline
         logstash._pipeline_text = text
+        logstash._ports = listening_ports(text)
+        if security.enabled:
+            defaulted = "logstash_indices" not in security.model_fields_set
+            logstash._write_warnings = [
+                write_warning(pipeline, target, security.logstash_indices, defaulted)
+                for target in uncovered_writes(text, security.logstash_indices)
+            ]
         return logstash
 
     @model_validator(mode="after")
