@@ -68,9 +68,10 @@ def test_quantities_stop_where_kubernetes_stops() -> None:
 # 2. A null leaves a key unset: its default, never the text "None".
 
 
-def test_a_top_level_null_is_unset() -> None:
-    """The engine hands a top-level `key: null` to the program as the text `null`."""
-    config = valid(storageClass="null", version="null")
+@pytest.mark.parametrize("null", ["null", ""])
+def test_a_top_level_null_is_unset(null: str) -> None:
+    """The engine hands a top-level `key: null` to the program as `null` or empty text."""
+    config = valid(storageClass=null, version=null)
     assert config.storage_class is None
     assert config.elasticsearch.storage.storage_class is None
     assert config.version == StackConfig.model_fields["version"].default
@@ -89,6 +90,7 @@ def test_a_nested_null_is_unset() -> None:
 
 def test_a_required_key_set_to_null_is_required() -> None:
     assert problems(namespace="null") == ["namespace: is required"]
+    assert problems(namespace="") == ["namespace: is required"]
 
 
 def test_none_is_not_a_storage_class(render: Render) -> None:
