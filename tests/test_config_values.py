@@ -353,3 +353,15 @@ def test_a_mistyped_memory_limit_is_named_where_it_was_typed() -> None:
     ]
     found = problems(kibana={"resources": {"requests": {"memory": "4Gi"}, "limits": {"memory": "4096m"}}})
     assert keys(found) == ["kibana.resources.limits.memory"]
+
+
+def test_null_requests_remove_the_default_requests_only() -> None:
+    """Requests then follow the limits, as Kubernetes defaults them."""
+    resources = valid(kibana={"resources": {"requests": None}}).kibana.resources
+    assert (resources.requests.cpu, resources.requests.memory) == ("1", "2Gi")
+    assert keys(problems(kibana={"resources": {"limits": None}})) == ["kibana.resources.limits.memory"]
+
+
+def test_a_null_inline_key_does_not_clash_with_node_sets() -> None:
+    node_sets = [{"name": "all", "roles": ["master", "data"]}]
+    assert problems(elasticsearch={"heap": None, "storage": None, "nodeSets": node_sets}) == []

@@ -326,7 +326,7 @@ class ElasticsearchConfig(JvmService):
                 [
                     (key, "cannot be combined with nodeSets; set it per node set")
                     for key in cls.INLINE_KEYS
-                    if key in data
+                    if data.get(key) is not None
                 ]
             )
         return data

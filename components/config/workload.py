@@ -86,7 +86,9 @@ def _completed_resources(given: dict[str, Any], default: Resources) -> dict[str,
     default limit below a request the user set rises to that request. A memory request the
     user did not set follows the memory limit.
     """
-    limits, requests = given.get("limits", {}), given.get("requests", {})
+    removed = dict.fromkeys(("cpu", "memory"))  # `limits: null` removes every limit
+    limits, requests = (given.get(side, {}) for side in ("limits", "requests"))
+    limits, requests = (removed if side is None else side for side in (limits, requests))
     if not isinstance(limits, dict) or not isinstance(requests, dict):
         return given
     completed_limits = {**default.limits.model_dump(exclude_none=True), **limits}
