@@ -69,7 +69,9 @@ class LogstashConfig(JvmService):
             "Pipeline `.conf` file, relative to the project directory. Default: the shipped Spring Boot "
             "pipeline for the security mode: `pipelines/spring-boot-json.conf` (security and HTTP TLS on), "
             "`pipelines/spring-boot-json-http.conf` (`elasticsearch.tls.http: false`) or "
-            "`pipelines/spring-boot-json-insecure.conf` (`security.enabled: false`)."
+            "`pipelines/spring-boot-json-insecure.conf` (`security.enabled: false`). The Service exposes "
+            "the ports its inputs listen on, each with its protocol; with none (e.g. only `kafka`) there is "
+            "no Service."
         ),
     )
     queue: Queue = Field(default_factory=Queue, description="The event queue.")
