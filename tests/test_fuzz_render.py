@@ -47,13 +47,16 @@ PROJECT_FILES = [
     "scripts",
 ]
 SEED = 9
-MUTATIONS_PER_STACK = 150
+MUTATIONS_PER_STACK = 125
+PIPELINE_MUTATIONS = 30
 FUZZ_STACK = "fuzz"
 CASE_CPU_LIMIT = 15.0  # seconds of CPU; a render takes under 2, however busy the machine
 CASE_WALL_LIMIT = 180.0  # seconds; for a case that hangs without using the CPU
 MEMORY_LIMIT = 4 << 30  # bytes, so a runaway case fails alone instead of starving the machine
 
-Case = dict[str, str]  # label, stack name, stack file bytes (base64), "" for no --stack-file
+# label, stack name, stack file bytes (base64, "" for no --stack-file) and, for a pipeline
+# case, the bytes of pipelines/fuzz.conf (base64), which the stack file names.
+Case = dict[str, str]
 
 # Values of the wrong type, size or shape for any key.
 ODD_VALUES: list[Any] = [
@@ -203,6 +206,49 @@ HANDWRITTEN: dict[str, bytes] = {
     "long line": b"config:\n  elk-stack:namespace: " + b"x" * 1_000_000 + b"\n",
     "many keys": b"config:\n" + b"".join(f"  elk-stack:k{i}: v\n".encode() for i in range(5000)),
 }
+PIPELINE_TOKENS = [b"{", b"}", b'"', b"#", b"=>", b"\n", b"port => 99999", b"input { udp {", b"\xff", b"\x00"]
+OUTPUT = b'output { elasticsearch { hosts => ["${ELASTICSEARCH_HOSTS}"] } }\n'
+HANDWRITTEN_PIPELINES: dict[str, bytes] = {
+    "empty": b"",
+    "only comments": b"# nothing\n",
+    "unclosed input": b"input {\n  tcp { port => 5000\n",
+    "stray closing braces": b"input { tcp { port => 5000 } } }}}\n" + OUTPUT,
+    "port 0": b"input { tcp { port => 0 } }\n" + OUTPUT,
+    "port 65536": b"input { tcp { port => 65536 } }\n" + OUTPUT,
+    "port -1": b"input { tcp { port => -1 } }\n" + OUTPUT,
+    "port 10**30": b"input { tcp { port => 1000000000000000000000000000000 } }\n" + OUTPUT,
+    "port is text": b'input { tcp { port => "abc" } }\n' + OUTPUT,
+    "port is a quoted number": b'input { tcp { port => "5000" } }\n' + OUTPUT,
+    "port is a list": b"input { tcp { port => [5000, 5001] } }\n" + OUTPUT,
+    "port is a float": b"input { tcp { port => 5000.5 } }\n" + OUTPUT,
+    "port is a hash": b'input { tcp { port => { "a" => 1 } } }\n' + OUTPUT,
+    "port given twice": b"input { tcp { port => 5000 port => 5001 } }\n" + OUTPUT,
+    "port with no value": b"input { tcp { port => } }\n" + OUTPUT,
+    "duplicate ports": b"input { tcp { port => 5000 } tcp { port => 5000 } }\n" + OUTPUT,
+    "the API port": b"input { tcp { port => 9600 } }\n" + OUTPUT,
+    "udp and tcp on one port": b"input { tcp { port => 5000 } udp { port => 5000 } }\n" + OUTPUT,
+    "environment port": b'input { tcp { port => "${PORT:5000}" } }\n' + OUTPUT,
+    "environment port, no default": b'input { tcp { port => "${PORT}" } }\n' + OUTPUT,
+    "nested add_field": b'input { beats { port => 5044 add_field => { "a" => "b" } } }\n' + OUTPUT,
+    "codec block": b'input { tcp { port => 5000 codec => json_lines { target => "doc" } } }\n' + OUTPUT,
+    "no listening input": b'input { kafka { topics => ["logs"] } }\n' + OUTPUT,
+    "plugin name not DNS": b"input { My_Plugin-\xc3\x9c { port => 5000 } }\n" + OUTPUT,
+    "very long plugin name": b"input { " + b"a" * 300 + b" { port => 5000 } }\n" + OUTPUT,
+    "conditional": b'input { tcp { port => 5000 } }\nfilter { if [a] == "}" { drop {} } }\n' + OUTPUT,
+    "brace in a string": b'input { tcp { port => 5000 tags => ["}{"] } }\n' + OUTPUT,
+    "brace in a comment": b"input { tcp { port => 5000 } # }\n}\n" + OUTPUT,
+    "unterminated string": b'input { tcp { port => 5000 tags => ["x] } }\n' + OUTPUT,
+    "many inputs": b"input {\n" + b"".join(b"tcp { port => %d }\n" % (6000 + i) for i in range(300)) + b"}\n",
+    "deep braces": b"input { " + b"a { " * 3000 + b"}" * 3000 + b" }\n" + OUTPUT,
+    "not UTF-8": b"# f\xfcr QA\ninput { tcp { port => 5000 } }\n" + OUTPUT,
+    "nul byte": b"input { tcp { port => 5000\x00 } }\n" + OUTPUT,
+    "CRLF": b"input {\r\n  tcp {\r\n    port => 5000\r\n  }\r\n}\r\n" + OUTPUT,
+    "BOM": b"\xef\xbb\xbfinput { tcp { port => 5000 } }\n" + OUTPUT,
+    "tabs": b"input {\n\ttcp {\n\t\tport => 5000\n\t}\n}\n" + OUTPUT,
+    "index outside the user's rights": (
+        b'input { tcp { port => 5000 } }\noutput { elasticsearch { index => "myapp-%{+YYYY.MM.dd}" } }\n'
+    ),
+}
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -289,6 +335,33 @@ def _encode(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+def _pipeline_edit(rng: random.Random, text: bytes) -> tuple[str, bytes]:
+    """Drop a character that gives the pipeline its structure, or insert a stray token."""
+    if rng.random() < 0.5:
+        positions = [i for i, byte in enumerate(text) if chr(byte) in '{}"#=>[]']
+        position = rng.choice(positions)
+        return f"drop {chr(text[position])!r} at {position}", text[:position] + text[position + 1 :]
+    token = rng.choice(PIPELINE_TOKENS)
+    position = rng.randrange(len(text))
+    return f"insert {token!r:.40} at {position}", text[:position] + token + text[position:]
+
+
+def pipeline_cases(rng: random.Random) -> list[Case]:
+    """The test stack with `logstash.pipeline: pipelines/fuzz.conf`, and that file broken."""
+    document = yaml.safe_load((PROJECT_DIR / "Pulumi.test.yaml").read_bytes())
+    document["config"]["elk-stack:logstash"]["pipeline"] = "pipelines/fuzz.conf"
+    stack_file = _encode(_dump(document))
+    original = (PROJECT_DIR / "pipelines" / "spring-boot-json.conf").read_bytes()
+    pipelines = {"spring-boot-json.conf unchanged": original, **HANDWRITTEN_PIPELINES}
+    for _ in range(PIPELINE_MUTATIONS):
+        label, text = _pipeline_edit(rng, original)
+        pipelines[f"spring-boot-json.conf: {label}"] = text
+    return [
+        {"label": f"pipeline {label}", "stack": FUZZ_STACK, "file": stack_file, "pipeline": _encode(text)}
+        for label, text in pipelines.items()
+    ]
+
+
 def generate_cases(seed: int = SEED) -> list[Case]:
     """Deterministic cases: the two stack files as they are, then everything broken."""
     rng = random.Random(seed)
@@ -319,6 +392,7 @@ def generate_cases(seed: int = SEED) -> list[Case]:
             )
     for label, data in HANDWRITTEN.items():
         cases.append({"label": label, "stack": FUZZ_STACK, "file": _encode(data)})
+    cases += pipeline_cases(rng)
     qa = _encode((PROJECT_DIR / "Pulumi.qa.yaml").read_bytes())
     for name in STACK_NAMES:
         cases.append({"label": f"stack name {name!r:.40} with --stack-file", "stack": name, "file": qa})
@@ -391,6 +465,8 @@ def drive(sandbox: Path, cases_path: Path, results_path: Path, first: int) -> No
         for index in range(first, len(cases)):
             case = cases[index]
             stack_file.write_bytes(base64.b64decode(case["file"]))
+            if "pipeline" in case:
+                (project / "pipelines" / "fuzz.conf").write_bytes(base64.b64decode(case["pipeline"]))
             argv = ["--out", str(project / "build")]
             argv += ["--stack-file", str(stack_file)] if case["file"] else []
             before = _tree(sandbox)
@@ -541,6 +617,8 @@ def problems(outcome: dict[str, Any], stack: str) -> list[str]:
 def _describe(case: Case, found: list[str], stderr: str) -> str:
     data = base64.b64decode(case["file"]) if case["file"] else None
     shown = "(its own Pulumi.<name>.yaml)" if data is None else repr(data[:400])
+    if "pipeline" in case:
+        shown += f", pipelines/fuzz.conf {base64.b64decode(case['pipeline'])[:400]!r}"
     return (
         f"- {case['label']}\n  stack name {case['stack']!r:.60}, stack file {shown}\n"
         + "".join(f"  {line}\n" for problem in found for line in problem.splitlines()[-12:])
