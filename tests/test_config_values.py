@@ -365,3 +365,13 @@ def test_null_requests_remove_the_default_requests_only() -> None:
 def test_a_null_inline_key_does_not_clash_with_node_sets() -> None:
     node_sets = [{"name": "all", "roles": ["master", "data"]}]
     assert problems(elasticsearch={"heap": None, "storage": None, "nodeSets": node_sets}) == []
+
+
+def test_a_too_small_default_volume_says_it_is_the_default() -> None:
+    capacity = {"eventsPerDay": 2_000_000, "avgEventBytes": 800}
+    (warning,) = valid(elasticsearch={"capacity": capacity}).elasticsearch.capacity_shortfalls()
+    assert warning.endswith("; 10Gi is the default size: set elasticsearch.storage.size to change it")
+    (warning,) = valid(
+        elasticsearch={"capacity": capacity, "storage": {"size": "10Gi"}}
+    ).elasticsearch.capacity_shortfalls()
+    assert "default" not in warning

@@ -157,6 +157,8 @@ class VolumeCheck:
     replicas: int
     configured: str
     needed: sizing.CapacityEstimate
+    default: bool = False
+    """Whether `configured` is the default size, which the message then says."""
 
     @property
     def configured_bytes(self) -> int:
@@ -172,6 +174,8 @@ class VolumeCheck:
     def shortfall(self) -> str:
         """The problem, without the key path, e.g. `10Gi is smaller than the ~29.5Gi ...`."""
         line = sizing.shortfall_message(self.path, self.configured_bytes, self.needed, self.configured)
+        if self.default:
+            line += f"; {self.configured} is the default size: set {self.path} to change it"
         return line.removeprefix(f"{self.path}: ")
 
 
@@ -415,8 +419,12 @@ class ElasticsearchConfig(JvmService):
         needed = self.capacity_estimate()
         if needed is None:
             return []
+        defaulted = {"elasticsearch": "storage" not in self.model_fields_set} | {
+            f"elasticsearch.nodeSets[{index}]": "storage" not in node_set.model_fields_set
+            for index, node_set in enumerate(self.node_sets or [])
+        }
         return [
-            VolumeCheck(f"{s.path}.storage.size", s.replicas, s.storage.size, needed)
+            VolumeCheck(f"{s.path}.storage.size", s.replicas, s.storage.size, needed, defaulted[s.path])
             for s in self.data_node_sets()
         ]
 
