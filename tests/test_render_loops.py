@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 
 from tools.render import PROJECT_DIR, run_program, stack_config
@@ -37,6 +38,27 @@ def test_a_render_leaves_no_unclosed_event_loop_or_socket(monkeypatch: pytest.Mo
     leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     assert [m for m in leaks if "event loop" in m or "socket" in m] == []
     assert unraisable == []
+
+
+FAILING_PROGRAM = """
+import pulumi
+from pulumi_kubernetes.core.v1 import ConfigMap
+
+for index in range(5):
+    ConfigMap(f"map-{index}", data={"a": "b"})
+raise pulumi.RunError("refused after registering resources")
+"""
+
+
+def test_a_failed_render_leaves_no_unclosed_event_loop(tmp_path: Path) -> None:
+    (tmp_path / "__main__.py").write_text(FAILING_PROGRAM)
+    gc.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with pytest.raises(pulumi.RunError, match="refused after registering resources"):
+            run_program({}, stack="unit", project_dir=tmp_path)
+        gc.collect()
+    assert [str(w.message) for w in caught if "event loop" in str(w.message)] == []
 
 
 def test_the_render_command_prints_nothing_about_event_loops_at_exit(tmp_path: Path) -> None:
