@@ -1,11 +1,26 @@
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from components.config import ElasticsearchConfig, StackConfig
-from tools.config_reference import END, README, START, main, readme_block, reference, replace_block, rows
+from components.config import ElasticsearchConfig, StackConfig, parse_config_values
+from tools.config_reference import (
+    END,
+    PROJECT_DIR,
+    README,
+    START,
+    Row,
+    main,
+    readme_block,
+    reference,
+    replace_block,
+    rows,
+)
 
 
 def test_readme_block_is_current() -> None:
@@ -59,3 +74,85 @@ def test_rewrite_makes_the_check_pass(tmp_path: Path) -> None:
 def test_replace_block_needs_the_markers() -> None:
     with pytest.raises(ValueError, match="config-reference:start"):
         replace_block("no markers here", "block")
+
+
+TYPE_ERROR = re.compile(r"_type$|_parsing$|^literal_error$|^int_from_float$")
+
+
+def sample_value(type_text: str) -> Any:
+    """A valid value of a type as the reference documents it, e.g. `list of DNS label`."""
+    if type_text.startswith("list of "):
+        return [sample_value(type_text.removeprefix("list of ").removeprefix("(").removesuffix(")"))]
+    if type_text.startswith("map of "):
+        key_type, value_type = type_text.removeprefix("map of ").split(" to ")
+        return {sample_value(key_type): sample_value(value_type)}
+    if type_text.startswith("`"):
+        return type_text.split("`")[1]  # the first of the allowed values
+    samples = {
+        "object": {},
+        "string": "abc",
+        "integer": 3,
+        "boolean": True,
+        "quantity": "1Gi",
+        "JVM size": "1g",
+        "Logstash bytes": "1gb",
+        "DNS label": "abc",
+        "DNS subdomain": "abc.example",
+        "image repository": "registry.example.com/elastic/elasticsearch",
+        "label key": "example.com/tier",
+        "label value": "web",
+    }
+    assert type_text in samples, f"the test has no sample value for the documented type {type_text!r}"
+    return samples[type_text]
+
+
+def nest(key: str, value: Any) -> tuple[str, Any, str]:
+    """The top-level key, its value holding `value` at `key`, and the path errors name it by.
+
+    `[i]` in a reference key stands for any item of a list; the sample puts one item there.
+    """
+    top, *rest = key.split(".", 1)
+    path = key.replace("[i]", "[0]")
+    for segment in reversed(rest[0].split(".") if rest else []):
+        name, is_item = segment.removesuffix("[i]"), segment.endswith("[i]")
+        value = {name: [value] if is_item else value}
+    if top.endswith("[i]"):
+        top, value = top.removesuffix("[i]"), [value]
+    return top, value, path
+
+
+def type_errors_at(key: str, value: Any) -> list[str]:
+    """Pydantic's type errors at `key` when a stack sets it to `value`.
+
+    Validated as `load_config` does (the flat strings Pulumi passes, then the model), but
+    keeping pydantic's error types: a value rule (`validityDays` at least 30) is not a
+    type error, whereas `list_type`, `int_parsing` or `literal_error` are.
+    """
+    top, nested, path = nest(key, value)
+    text = nested if isinstance(nested, str) else json.dumps(nested)
+    raw = {"namespace": "elk-ref", top: text}
+    try:
+        StackConfig.model_validate(parse_config_values(raw), context={"project_dir": PROJECT_DIR})
+    except ValidationError as error:
+        parts = [part for part in re.split(r"\.|\[|\]\.?", path) if part]
+        wanted = tuple(int(part) if part.isdigit() else part for part in parts)
+        return [
+            f"{path}: {item['type']}: {item['msg']}"
+            for item in error.errors()
+            if tuple(item["loc"]) == wanted and TYPE_ERROR.search(item["type"])
+        ]
+    return []
+
+
+@pytest.mark.parametrize("row", list(rows(StackConfig)), ids=lambda row: row.key)
+def test_every_key_takes_a_value_of_its_documented_type(row: Row) -> None:
+    """`networkPolicy.kibanaFrom` was documented as an object; the stack refuses anything but a list."""
+    assert type_errors_at(row.key, sample_value(row.type)) == []
+
+
+def test_a_wrongly_documented_type_is_caught() -> None:
+    """The check above can fail: an object where a list belongs is a type error at that key."""
+    assert type_errors_at("networkPolicy.kibanaFrom", {}) == [
+        "networkPolicy.kibanaFrom: list_type: Input should be a valid list"
+    ]
+    assert type_errors_at("elasticsearch.replicas", "abc") != []

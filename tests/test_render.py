@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import filecmp
 import json
 import shutil
@@ -22,6 +24,7 @@ from tools.render import (
     _plain,
     run_program,
     stack_config,
+    unappliable_secret,
 )
 
 PROJECT_FILES = ["__main__.py", "Pulumi.yaml", "components", "tools", "pipelines", "scripts"]
@@ -248,3 +251,49 @@ def test_a_stack_name_that_is_no_stack_name_writes_and_removes_nothing(tmp_path:
     assert (out / "keep").read_text() == "a previous render"
     assert (project / "Pulumi.test.yaml").exists()
     assert sorted(p.name for p in out.iterdir()) == ["keep"]
+
+
+def decodes_as_kubernetes_data(value: str) -> bool:
+    """Whether kube-apiserver would take `value` as a Secret `data` value.
+
+    `data` is `map[string][]byte`, which Go's JSON decoding reads as standard base64
+    (skipping line breaks); anything else fails with "illegal base64 data at input byte N".
+    """
+    try:
+        base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+@pytest.mark.parametrize("extra", [[], ["--show-secrets"]], ids=["redacted", "show-secrets"])
+def test_rendered_secrets_cannot_be_applied(tmp_path: Path, extra: list[str]) -> None:
+    """Mock and redacted values in `stringData` would have been applied as real credentials."""
+    result = render_cli(PROJECT_DIR, "qa", tmp_path, *extra)
+    assert result.returncode == 0, result.stderr
+    secrets = [yaml.safe_load(path.read_text()) for path in sorted((tmp_path / "qa").glob("*-secret-*.yaml"))]
+    assert len(secrets) == 6
+    for secret in secrets:
+        assert "stringData" not in secret
+        assert secret["data"], secret["metadata"]["name"]
+        accepted = [key for key, value in secret["data"].items() if decodes_as_kubernetes_data(value)]
+        assert accepted == [], secret["metadata"]["name"]
+
+
+def test_the_base64_check_accepts_what_the_api_server_accepts() -> None:
+    """Without this, the test above could pass on any value."""
+    assert decodes_as_kubernetes_data(base64.b64encode(b"hunter2").decode())
+    assert decodes_as_kubernetes_data("abcd")
+    assert not decodes_as_kubernetes_data("mock-password-0123")
+    assert not decodes_as_kubernetes_data(REDACTED)
+
+
+def test_a_shown_value_that_is_valid_base64_is_still_refused() -> None:
+    """`abcd` is a valid base64 text, and a possible `security.logstashUser`."""
+    secret = {"kind": "Secret", "metadata": {"name": "s"}, "stringData": {"username": "abcd"}}
+    written = unappliable_secret(secret)
+    assert "stringData" not in written
+    assert written["data"] == {"username": "<render only, not base64: abcd>"}
+    assert not decodes_as_kubernetes_data(written["data"]["username"])
+    redacted = unappliable_secret({**secret, "stringData": {"username": REDACTED}})
+    assert redacted["data"] == {"username": REDACTED}

@@ -10,6 +10,7 @@ Keys are written as full paths, the way `pulumi config set --path` takes them.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import typing
 from collections.abc import Iterator
@@ -21,17 +22,24 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from components.config import DnsLabel, JvmSize, LogstashBytes, Quantity, StackConfig
+from components.config import StackConfig, base
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 README = PROJECT_DIR / "README.md"
 START = "<!-- config-reference:start -->"
 END = "<!-- config-reference:end -->"
-NAMED_TYPES: dict[Any, str] = {
-    Quantity: "quantity",
-    JvmSize: "JVM size",
-    LogstashBytes: "Logstash bytes",
-    DnsLabel: "DNS label",
+ITEM = "[i]"  # any item of a list, in a key: `networkPolicy.kibanaFrom[i].podLabels`
+# Names of the value types in components/config/base.py, looked up by the alias's name.
+NAMED_TYPES: dict[str, str] = {
+    "Quantity": "quantity",
+    "ByteQuantity": "quantity",
+    "JvmSize": "JVM size",
+    "LogstashBytes": "Logstash bytes",
+    "DnsLabel": "DNS label",
+    "DnsSubdomain": "DNS subdomain",
+    "ImageRepository": "image repository",
+    "LabelKey": "label key",
+    "LabelValue": "label value",
 }
 PLAIN_TYPES: dict[Any, str] = {str: "string", int: "integer", bool: "boolean"}
 
@@ -46,31 +54,62 @@ class Row:
     description: str
 
 
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models among a type and its `| None` options: `Storage`, `Ingress | None`."""
+    return [
+        candidate
+        for candidate in (annotation, *typing.get_args(annotation))
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel)
+    ]
+
+
 def _nested_model(annotation: Any) -> type[BaseModel] | None:
-    """The model a field holds (`Storage`, `Ingress | None`), or None for a plain value."""
+    """The model a field holds (`Storage`, `Ingress | None`), or None for anything else."""
+    if typing.get_origin(annotation) is list:
+        return None
+    models = _models_in(annotation)
+    return models[0] if models else None
+
+
+def _item_model(annotation: Any) -> type[BaseModel] | None:
+    """The model of each item of a list field (`list[NetworkPeer]`, `list[NodeSet] | None`)."""
     for candidate in (annotation, *typing.get_args(annotation)):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
+        if typing.get_origin(candidate) is list:
+            return _nested_model(typing.get_args(candidate)[0])
     return None
 
 
+def _alias_name(annotation: Any) -> str | None:
+    """The name a value type has in `components.config.base` (`Quantity`), if it is one."""
+    if typing.get_origin(annotation) is not Annotated:
+        return None
+    return next((name for name, value in vars(base).items() if value == annotation), None)
+
+
 def type_name(annotation: Any) -> str:
-    """A short human name for a field's type, e.g. `quantity` or `list of DNS label`."""
-    if annotation in NAMED_TYPES:
-        return NAMED_TYPES[annotation]
+    """A short human name for a field's type, e.g. `quantity` or `map of string to string`."""
+    alias = _alias_name(annotation)
+    if alias in NAMED_TYPES:
+        return NAMED_TYPES[alias]
     if annotation in PLAIN_TYPES:
         return PLAIN_TYPES[annotation]
-    if typing.get_origin(annotation) is Literal:
-        return " \\| ".join(f"`{value}`" for value in typing.get_args(annotation))
-    if typing.get_origin(annotation) is list:
-        return f"list of {type_name(typing.get_args(annotation)[0])}"
-    if typing.get_origin(annotation) is Annotated:
-        return type_name(typing.get_args(annotation)[0])
-    options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Literal:
+        return " \\| ".join(f"`{value}`" for value in args)
+    if origin is list:
+        item = type_name(args[0])
+        return f"list of ({item})" if " \\| " in item else f"list of {item}"
+    if origin is dict:
+        return f"map of {type_name(args[0])} to {type_name(args[1])}"
+    if origin is Annotated:
+        return type_name(args[0])
+    options = [arg for arg in args if arg is not type(None)]
     if len(options) == 1:
         return type_name(options[0])
     if _nested_model(annotation):
         return "object"
+    if len(options) > 1:
+        return " or ".join(type_name(option) for option in options)
     return str(annotation)
 
 
@@ -94,37 +133,59 @@ def _own_default(field: FieldInfo) -> Any:
     return factory()  # type: ignore[call-arg]
 
 
+def _as_config(value: Any) -> Any:
+    """A default as a stack file would spell it: models by their camelCase keys, unset keys left out."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if isinstance(value, list):
+        return [_as_config(item) for item in value]
+    return value
+
+
 def format_default(value: Any) -> str:
     """A default as the reference shows it: a literal value, or a dash for "not set"."""
-    if value is None or value == []:
+    if value is None:
         return "—"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
+    if isinstance(value, list | dict | BaseModel):
+        return f"`{json.dumps(_as_config(value))}`"
     return f"`{value}`"
+
+
+def _required(prefix: str, default: Any) -> str:
+    """The Default cell of a key that must be given whenever its enclosing object is."""
+    shown = "" if default is PydanticUndefined else f"{format_default(default)}; "
+    enclosing = prefix.removesuffix(".")
+    if enclosing.endswith(ITEM):
+        return f"{shown}required in each item of `{enclosing.removesuffix(ITEM)}`"
+    return f"{shown}required when `{enclosing}` is set"
 
 
 def rows(model: type[BaseModel], prefix: str = "", defaults: BaseModel | None = None) -> Iterator[Row]:
     """Every key of `model`, depth-first, with defaults taken from an enclosing default object.
 
     `defaults` is the value an enclosing object defaults to (e.g. `Storage(size="10Gi")`),
-    which is where a key like `elasticsearch.storage.size` gets its default from.
+    which is where a key like `elasticsearch.storage.size` gets its default from. The keys
+    of a list's items follow the list's own row, as `<list>[i].<key>`.
     """
     for name, field in model.model_fields.items():
         key = f"{prefix}{field.alias or name}"
         description = field.description or ""
         nested = _nested_model(field.annotation)
+        items = _item_model(field.annotation)
         default = getattr(defaults, name) if defaults is not None else _own_default(field)
         if nested is not None:
             yield Row(key, "object", "—" if default is None else "", description)
             yield from rows(nested, f"{key}.", default if isinstance(default, BaseModel) else None)
         elif field.is_required() and prefix:
-            shown = "" if default is PydanticUndefined else f"{format_default(default)}; "
-            text = f"{shown}required when `{prefix.removesuffix('.')}` is set"
-            yield Row(key, field_type(field), text, description)
+            yield Row(key, field_type(field), _required(prefix, default), description)
         elif field.is_required():
             yield Row(key, field_type(field), "**required**", description)
         else:
             yield Row(key, field_type(field), format_default(default), description)
+        if items is not None:
+            yield from rows(items, f"{key}{ITEM}.")
 
 
 def _cell(text: str) -> str:
@@ -151,6 +212,10 @@ def reference(model: type[BaseModel] = StackConfig) -> str:
     lines = [
         "<!-- Generated by `python -m tools.config_reference` from components/config/;"
         " edit the Field descriptions there, not this block. -->",
+        "",
+        f"`{ITEM}` in a key stands for any item of a list: `networkPolicy.kibanaFrom{ITEM}.podLabels` is"
+        " `podLabels` in each entry of `kibanaFrom`, and `--path networkPolicy.kibanaFrom[0].podLabels`"
+        " sets it in the first.",
         "",
         "#### Top-level keys",
         "",

@@ -41,7 +41,10 @@ from pulumi.runtime.stack import run_pulumi_func
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "elk-stack"
 REDACTED = "<redacted: render with --show-secrets to see it>"
-# Order of files for `kubectl apply -f build/<stack>/`, which applies them by name.
+# A Secret value written with --show-secrets: readable, but never valid base64 (see unappliable_secret).
+SHOWN = "<render only, not base64: {value}>"
+# Order of the files, dependencies first, so a reader meets each object before what uses it.
+# Not for `kubectl apply`: rendered Secrets are refused on purpose (see unappliable_secret).
 KIND_ORDER = {
     "Namespace": 0,
     "ServiceAccount": 1,
@@ -141,6 +144,20 @@ def _plain(value: Any, show_secrets: bool) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def unappliable_secret(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A Secret as the render writes it: every value in `data`, as text that is not base64.
+
+    kube-apiserver reads `data` as base64 and refuses the whole Secret when a value is not
+    ("illegal base64 data at input byte 0"), whereas `stringData` takes any text. Rendered
+    values are redacted or mock, so a mistaken `kubectl apply` must fail on them rather
+    than install fake credentials; each value starts with `<`, which base64 never does.
+    """
+    values = {**manifest.get("data", {}), **manifest.get("stringData", {})}
+    written = {k: v if v == REDACTED else SHOWN.format(value=v) for k, v in values.items()}
+    rest = {key: value for key, value in manifest.items() if key not in ("data", "stringData")}
+    return {**rest, "data": written}
 
 
 def _redact_secret(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -359,7 +376,7 @@ _ManifestDumper.add_representer(str, _represent_text)
 
 
 def manifest_file_name(manifest: dict[str, Any]) -> str:
-    """`<order>-<kind>-<name>.yaml`, ordered so `kubectl apply -f` creates dependencies first."""
+    """`<order>-<kind>-<name>.yaml`: namespace, accounts, Secrets, config, claims, Services, then the rest."""
     kind = manifest["kind"]
     order = KIND_ORDER.get(kind, WORKLOAD_ORDER)
     return f"{order:02d}-{kind.lower()}-{manifest['metadata']['name']}.yaml"
@@ -371,6 +388,8 @@ def write_build(rendered: Rendered, out_dir: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
         for manifest in rendered.manifests:
+            if manifest["kind"] == "Secret":
+                manifest = unappliable_secret(manifest)
             (staging / manifest_file_name(manifest)).write_text(
                 yaml.dump(manifest, Dumper=_ManifestDumper, sort_keys=True, default_flow_style=False)
             )
