@@ -60,6 +60,8 @@ class ListeningPort:
 
 def read_pipeline(project_dir: Path, relative: str) -> str:
     """The pipeline file's text, or a ValueError that says plainly why it cannot be read."""
+    if not relative.strip():
+        raise ValueError("is empty; name a `.conf` file, or remove the key for the shipped pipeline")
     path = project_dir / relative
     try:
         return path.read_bytes().decode("utf-8")

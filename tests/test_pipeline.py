@@ -367,6 +367,12 @@ def test_a_pipeline_path_too_long_is_reported_at_logstash_pipeline(tmp_path: Pat
     assert "cannot be read: File name too long" in found
 
 
+def test_an_empty_pipeline_path_is_reported_at_logstash_pipeline(tmp_path: Path) -> None:
+    assert config_problems(tmp_path, "") == [
+        "logstash.pipeline: is empty; name a `.conf` file, or remove the key for the shipped pipeline"
+    ]
+
+
 def test_a_pipeline_that_is_a_directory_is_reported_at_logstash_pipeline(tmp_path: Path) -> None:
     (tmp_path / "pipelines").mkdir()
     assert config_problems(tmp_path, "pipelines") == [
