@@ -137,7 +137,8 @@ def _check_replicas(count: int) -> int:
     return count
 
 
-def _check_label_key(key: str) -> str:
+def check_label_key(key: str) -> str:
+    """A label key as Kubernetes takes it: an optional DNS-subdomain prefix and `/`, then a name."""
     prefix, _, name = key.rpartition("/")
     if "/" in key and (len(prefix) > 253 or not DNS_NAME.match(prefix)):
         raise ValueError(
@@ -168,7 +169,6 @@ DnsLabel = Annotated[str, AfterValidator(_check_dns_label)]
 DnsSubdomain = Annotated[str, AfterValidator(_check_dns_subdomain)]
 ImageRepository = Annotated[str, AfterValidator(_check_image_repository)]
 Replicas = Annotated[int, AfterValidator(_check_replicas)]
-LabelKey = Annotated[str, AfterValidator(_check_label_key)]
 LabelValue = Annotated[str, AfterValidator(_check_label_value)]
 
 

@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from typing import Any
 
-from components.config.base import ConfigModel, LabelKey, LabelValue, rule_violations
+from pydantic import Field, field_validator, model_validator
+
+from components.config.base import ConfigModel, LabelValue, check_label_key, rule_violations
 
 
 class NetworkPeer(ConfigModel):
     """Pods allowed in: those matching both label sets (an omitted set matches all)."""
 
-    namespace_labels: dict[LabelKey, LabelValue] | None = Field(
-        None, description="Labels of the source namespaces; omitted = this namespace only."
+    namespace_labels: dict[str, LabelValue] | None = Field(
+        None,
+        description=(
+            "Labels of the source namespaces, keys and values as Kubernetes takes them; "
+            "omitted = this namespace only."
+        ),
     )
-    pod_labels: dict[LabelKey, LabelValue] | None = Field(
+    pod_labels: dict[str, LabelValue] | None = Field(
         None, description="Labels of the source pods; omitted = all."
     )
+
+    @field_validator("namespace_labels", "pod_labels", mode="before")
+    @classmethod
+    def _label_keys(cls, labels: Any) -> Any:
+        """Checked here, so a bad key is reported at its map rather than at `<key>.[key]`."""
+        if isinstance(labels, dict):
+            problems = []
+            for key in labels:
+                try:
+                    check_label_key(str(key))
+                except ValueError as error:
+                    problems.append(str(error))
+            if problems:
+                raise ValueError("; ".join(problems))
+        return labels
 
     @model_validator(mode="after")
     def _not_empty(self) -> NetworkPeer:
