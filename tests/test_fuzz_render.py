@@ -2,12 +2,13 @@
 
 Hundreds of stack files made by breaking `Pulumi.qa.yaml` and `Pulumi.test.yaml` (values
 of the wrong type or size, missing, unknown and duplicate keys, bytes that are not UTF-8,
-documents that are not a mapping, nesting and aliases without bound, odd tags), and stack
-names that are no stack names. Each goes through `tools.render.main`, with the default
-output root, in a copy of the project: a render that writes or deletes where it must not
-is seen, and harms nothing. One process renders case after case, as a user's shell would
-not, so state leaking from one render into the next shows too. When that process dies or
-hangs, the case it was on is the failure and the next process carries on after it.
+documents that are not a mapping, nesting and aliases without bound, odd tags), broken
+Logstash pipelines, and stack names that are no stack names. Each goes through
+`tools.render.main`, with the default output root, in a copy of the project: a render
+that writes or deletes where it must not is seen, and harms nothing. One process renders
+case after case, as a user's shell would not, so state leaking from one render into the
+next shows too. When that process dies or hangs, the case it was on is the failure and
+the next process carries on after it.
 
 This file is also the driver that process runs: `python tests/test_fuzz_render.py
 <sandbox> <cases.json> <results.jsonl> <first case>`.
