@@ -515,9 +515,9 @@ def test_the_job_waits_as_long_as_the_readme_says(
     """The Job's own wait settings (the script's defaults unless it sets them), with `sleep` stubbed out."""
     documented = re.search(
         r"waits until cluster health is at least yellow \((\d+) attempts, (\d+) seconds apart\)",
-        (PROJECT_DIR / "README.md").read_text(),
+        (PROJECT_DIR / "docs" / "security.md").read_text(),
     )
-    assert documented, "README states the setup Job's wait"
+    assert documented, "docs/security.md states the setup Job's wait"
     attempts, seconds = int(documented.group(1)), documented.group(2)
     job = find(rendered_stacks["qa"].manifests, "Job", "elk-elasticsearch-setup")
     env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
