@@ -9,7 +9,7 @@ import pulumi.runtime.config as runtime_config
 from pulumi_kubernetes.core.v1 import Namespace
 
 from components import common
-from components.config import PROJECT, ConfigError, load_config
+from components.config import PROJECT, ConfigError, load_config, mistyped_prefix_warnings
 from components.credentials import StackCredentials
 from components.elasticsearch_cluster import ElasticsearchCluster
 from components.kibana import KibanaUi
@@ -26,10 +26,15 @@ INSECURE_WARNING = (
 def project_config() -> dict[str, str]:
     """Every `elk-stack:*` key, so unknown keys are reported rather than silently ignored.
 
+    A key in a namespace close to `elk-stack` (`elk_stack:namespace`) is a typo nothing
+    would read: warn about it.
+
     `pulumi.Config` can only look keys up by name; the engine hands the whole bag to the
     program through PULUMI_CONFIG, and the mocks through `set_all_config`.
     """
     everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    for warning in mistyped_prefix_warnings(everything):
+        pulumi.log.warn(warning)
     prefix = f"{PROJECT}:"
     return {k.removeprefix(prefix): v for k, v in everything.items() if k.startswith(prefix)}
 

@@ -253,6 +253,96 @@ def test_a_stack_name_that_is_no_stack_name_writes_and_removes_nothing(tmp_path:
     assert sorted(p.name for p in out.iterdir()) == ["keep"]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b"# Kibana f\xfcr QA\nconfig:\n  elk-stack:namespace: elk\n", "line 1: the file is not UTF-8"),
+        (b"config:\n  8080: x\n", "line 2: the config key '8080' is not text"),
+        (b"config:\n  ~: x\n", "line 2: the config key '~' is not text"),
+        (b"- config\n", "the top level is a list"),
+        (b"config\n", "the top level is a single value"),
+        (b"config:\n  elk-stack:kibana: {ingress: {host: !!binary aGk=}}\n", "a !!binary value"),
+        (b"config:\n  elk-stack:kibana: &k [*k]\n", "the value contains itself"),
+        (b"config:\n  elk-stack:kibana: " + b"[" * 10000 + b"\n", "nested too deeply"),
+        (b"config:\n  elk-stack:namespace: a\n  elk-stack:namespace: b\n", "is given twice"),
+    ],
+    ids=["latin-1", "number-key", "null-key", "list", "scalar", "binary", "recursive", "deep", "duplicate"],
+)
+def test_a_stack_file_pulumi_would_refuse_is_one_line_and_exit_1(
+    tmp_path: Path, text: bytes, expected: str
+) -> None:
+    stack_file = tmp_path / "Pulumi.bad.yaml"
+    stack_file.write_bytes(text)
+    result = render_cli(PROJECT_DIR, "bad", tmp_path / "build", "--stack-file", str(stack_file))
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: Pulumi.bad.yaml") and expected in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert not (tmp_path / "build").exists()
+
+
+def test_a_missing_stack_file_option_names_that_file(tmp_path: Path) -> None:
+    """It once named the project directory, where the render had not looked."""
+    result = render_cli(PROJECT_DIR, "qa", tmp_path / "build", "--stack-file", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: no stack file {tmp_path / 'nope.yaml'}"
+
+
+def test_a_wrong_command_line_exits_2(tmp_path: Path) -> None:
+    result = render_cli(PROJECT_DIR, "qa", tmp_path / "build", "--no-such-option")
+    assert result.returncode == 2
+    assert "usage: python -m tools.render" in result.stderr
+    assert not (tmp_path / "build").exists()
+
+
+MISSPELT_PREFIXES = (
+    "config:\n  elk-stack:namespace: elk-x\n  elk_stack:replicas: 2\n  elkstack:version: 8.0.0\n"
+)
+
+
+def test_a_misspelt_project_prefix_is_a_warning_in_the_render(tmp_path: Path) -> None:
+    stack_file = tmp_path / "Pulumi.x.yaml"
+    stack_file.write_text(MISSPELT_PREFIXES + "  elk-stak:kibana: {}\n  kubernetes:namespace: other\n")
+    result = render_cli(PROJECT_DIR, "x", tmp_path / "build", "--stack-file", str(stack_file))
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: Pulumi.x.yaml")]
+    assert warnings == [
+        "warning: Pulumi.x.yaml: elk_stack:replicas is ignored: 'elk_stack' is not this project's "
+        "namespace; did you mean elk-stack:replicas?",
+        "warning: Pulumi.x.yaml: elkstack:version is ignored: 'elkstack' is not this project's "
+        "namespace; did you mean elk-stack:version?",
+        "warning: Pulumi.x.yaml: elk-stak:kibana is ignored: 'elk-stak' is not this project's "
+        "namespace; did you mean elk-stack:kibana?",
+    ]
+
+
+def test_a_misspelt_prefix_warns_next_to_the_error_it_causes(tmp_path: Path) -> None:
+    stack_file = tmp_path / "Pulumi.x.yaml"
+    stack_file.write_text("config:\n  elk_stack:namespace: elk-x\n")
+    result = render_cli(PROJECT_DIR, "x", tmp_path / "build", "--stack-file", str(stack_file))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "warning: Pulumi.x.yaml: elk_stack:namespace is ignored: 'elk_stack' is not this project's "
+        "namespace; did you mean elk-stack:namespace?",
+        "error: invalid elk-stack config (1 problem):",
+        "  - namespace: is required",
+    ]
+
+
+def test_the_program_warns_about_a_misspelt_prefix_the_engine_passes_on() -> None:
+    """`pulumi up` hands the program every namespace's keys; other providers' stay silent."""
+    config = {
+        "elk-stack:namespace": "elk-x",
+        "elk_stack:replicas": "2",
+        "kubernetes:namespace": "other",
+        "kubernetes:context": "qa",
+    }
+    warnings = run_program(config, stack="unit").warnings
+    assert [w for w in warnings if "ignored" in w] == [
+        "elk_stack:replicas is ignored: 'elk_stack' is not this project's namespace; "
+        "did you mean elk-stack:replicas?"
+    ]
+
+
 def decodes_as_kubernetes_data(value: str) -> bool:
     """Whether kube-apiserver would take `value` as a Secret `data` value.
 

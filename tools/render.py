@@ -38,6 +38,10 @@ from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mo
 from pulumi.runtime.settings import get_root_resource, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 
+from components.config.loading import mistyped_prefix_warnings
+from tools.stack_file import StackFileError as StackFileError  # re-exported for tools and tests
+from tools.stack_file import read_config
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "elk-stack"
 REDACTED = "<redacted: render with --show-secrets to see it>"
@@ -56,10 +60,6 @@ KIND_ORDER = {
 WORKLOAD_ORDER = 6
 # Pulumi's own rule for stack names.
 STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
-
-
-class StackFileError(Exception):
-    """The stack file cannot be rendered offline (missing, malformed or encrypted values)."""
 
 
 @dataclass
@@ -94,43 +94,42 @@ def _find_secure(value: Any, path: str) -> list[str]:
     return []
 
 
-def _config_text(value: Any) -> str:
-    """Encode a stack-file value the way the engine hands config to a program."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return str(value)
+def stack_file_path(stack: str, project_dir: Path = PROJECT_DIR, path: Path | None = None) -> Path:
+    """`path` if given, else `Pulumi.<stack>.yaml` in the project; either must exist."""
+    if path is None:
+        path = project_dir / f"Pulumi.{stack}.yaml"
+        if not path.is_file():
+            raise StackFileError(f"no stack file {path.name} in {project_dir}")
+    elif not path.is_file():
+        raise StackFileError(f"no stack file {path.resolve()}")
+    return path
 
 
-def stack_config(stack: str, project_dir: Path = PROJECT_DIR, path: Path | None = None) -> dict[str, str]:
-    """Read `Pulumi.<stack>.yaml` (or `path`) into the flat `project:key` strings Pulumi passes on.
+def read_stack(
+    stack: str, project_dir: Path = PROJECT_DIR, path: Path | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """The flat `project:key` strings Pulumi would pass on, and warnings about the other keys.
 
     Keys of other namespaces (`kubernetes:*`, ...) configure providers, not this program,
-    and are left out.
+    and are left out; a namespace that looks like a misspelt `elk-stack` gets a warning.
     """
-    path = path or project_dir / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        raise StackFileError(f"no stack file {path.name} in {project_dir}")
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise StackFileError(f"{path.name} is not valid YAML: {error}") from None
-    entries = document.get("config") or {}
-    if not isinstance(entries, dict):
-        raise StackFileError(f"{path.name}: `config` must be a mapping")
-    config: dict[str, str] = {}
-    for key, value in entries.items():
-        full_key = key if ":" in key else f"{PROJECT}:{key}"
-        if full_key.startswith(f"{PROJECT}:"):
-            config[full_key] = value
+    path = stack_file_path(stack, project_dir, path)
+    entries = read_config(path)
+    config = {key if ":" in key else f"{PROJECT}:{key}": value for key, value in entries.items()}
+    config = {key: value for key, value in config.items() if key.startswith(f"{PROJECT}:")}
     secure = [p for key, value in config.items() for p in _find_secure(value, key)]
     if secure:
         raise StackFileError(
             f"{path.name}: {', '.join(secure)} is encrypted (secure:), which the offline "
             "render cannot decrypt; use `pulumi preview` for this stack, or a plain value here"
         )
-    return {key: _config_text(value) for key, value in config.items()}
+    text = {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
+    return text, [f"{path.name}: {warning}" for warning in mistyped_prefix_warnings(entries)]
+
+
+def stack_config(stack: str, project_dir: Path = PROJECT_DIR, path: Path | None = None) -> dict[str, str]:
+    """Read `Pulumi.<stack>.yaml` (or `path`) into the flat `project:key` strings Pulumi passes on."""
+    return read_stack(stack, project_dir, path)[0]
 
 
 def _plain(value: Any, show_secrets: bool) -> Any:
@@ -422,15 +421,31 @@ def output_dir(stack: str, out_root: Path) -> Path:
 def render(
     stack: str, out_root: Path, show_secrets: bool = False, stack_file: Path | None = None
 ) -> tuple[Path, list[str]]:
-    """Render `Pulumi.<stack>.yaml` into `<out_root>/<stack>/`; return it and the warnings."""
+    """Render `Pulumi.<stack>.yaml` into `<out_root>/<stack>/`; return it and the program's warnings.
+
+    The stack file's own warnings are printed at once: a misspelt key is most useful next
+    to the error it causes.
+    """
     out_dir = output_dir(stack, out_root)
-    rendered = run_program(stack_config(stack, path=stack_file), stack=stack, show_secrets=show_secrets)
+    config, stack_warnings = read_stack(stack, path=stack_file)
+    for warning in stack_warnings:
+        print_warning(warning)
+    rendered = run_program(config, stack=stack, show_secrets=show_secrets)
     write_build(rendered, out_dir)
     return out_dir, rendered.warnings
 
 
+def print_warning(message: str) -> None:
+    """One `warning:` line on stderr, as `pulumi preview` would show it."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command line entry point; errors are one clear message and exit status 1."""
+    """Command line entry point: exit status 0 when rendered, 1 for bad input, 2 for a bad command line.
+
+    Bad input (a stack file or config the program refuses) is one clear message on stderr;
+    argparse reports a wrong command line.
+    """
     parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.splitlines()[0])
     parser.add_argument("stack", help="stack name: renders Pulumi.<stack>.yaml")
     parser.add_argument(
@@ -449,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print_warning(warning)
     count = sum(1 for _ in out_dir.glob("*.yaml"))
     print(f"rendered {count} manifests for stack {args.stack!r} into {out_dir}")
     return 0

@@ -10,12 +10,15 @@ volume with what one of its nodes needs.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import sys
 from collections.abc import Sequence
 
-from components.config import PROJECT, ConfigError, StackConfig, load_config
+from components.config import PROJECT, ConfigError, StackConfig, load_config, parse_config_values
 from components.sizing import format_bytes
-from tools.render import PROJECT_DIR, StackFileError, stack_config
+from tools.render import PROJECT_DIR, stack_config
+from tools.stack_file import StackFileError
 
 NOT_SET = (
     "elasticsearch.capacity is not set, so there is no log volume to size for: set "
@@ -48,18 +51,33 @@ def size_report(config: StackConfig) -> str:
     return "\n".join([*aligned(result.rows()), "", *aligned(volumes), *shortfalls])
 
 
+def unenforced(raw: dict[str, str]) -> dict[str, str]:
+    """The config with `elasticsearch.capacity.enforce` off, to size a stack whose check fails."""
+    elasticsearch = parse_config_values(raw).get("elasticsearch")
+    if not isinstance(elasticsearch, dict) or not isinstance(elasticsearch.get("capacity"), dict):
+        return raw
+    relaxed = {**elasticsearch, "capacity": {**elasticsearch["capacity"], "enforce": False}}
+    return {**raw, "elasticsearch": json.dumps(relaxed)}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command line entry point; errors are one clear message and exit status 1."""
+    """Command line entry point; errors are one clear message and exit status 1.
+
+    When `capacity.enforce` makes a too-small volume an error, the breakdown is printed
+    first: it is what shows how much is needed.
+    """
     parser = argparse.ArgumentParser(prog="python -m tools.size", description=__doc__.splitlines()[0])
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     args = parser.parse_args(argv)
     try:
-        raw = stack_config(args.stack)
-        config = load_config(
-            {key.removeprefix(f"{PROJECT}:"): value for key, value in raw.items()}, PROJECT_DIR
-        )
-        report = size_report(config)
-    except (StackFileError, ConfigError) as error:
+        raw = {key.removeprefix(f"{PROJECT}:"): value for key, value in stack_config(args.stack).items()}
+        report = size_report(load_config(raw, PROJECT_DIR))
+    except StackFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except ConfigError as error:
+        with contextlib.suppress(ConfigError):  # invalid for other reasons too: nothing to size
+            print(size_report(load_config(unenforced(raw), PROJECT_DIR)))
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(report)

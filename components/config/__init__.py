@@ -20,7 +20,7 @@ from components.config.elasticsearch import (
     VolumeCheck,
 )
 from components.config.kibana import Ingress, KibanaConfig
-from components.config.loading import load_config, parse_config_values
+from components.config.loading import load_config, mistyped_prefix_warnings, parse_config_values
 from components.config.logstash import LogstashConfig, Queue
 from components.config.network_policy import NetworkPeer, NetworkPolicyConfig
 from components.config.security import Security
@@ -54,5 +54,6 @@ __all__ = [
     "Storage",
     "VolumeCheck",
     "load_config",
+    "mistyped_prefix_warnings",
     "parse_config_values",
 ]

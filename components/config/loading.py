@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import difflib
 import json
+import shlex
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic.alias_generators import to_camel
 
-from components.config.base import ConfigError
+from components.config.base import PROJECT, ConfigError
 from components.config.stack import StackConfig
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The model inside an annotation such as `NodeSet`, `list[NodeSet] | None` or `Capacity | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next(filter(None, map(_nested_model, typing.get_args(annotation))), None)
 
 
 def _field_at(model: type[BaseModel] | None, segment: str) -> tuple[str, type[BaseModel] | None]:
@@ -22,9 +32,7 @@ def _field_at(model: type[BaseModel] | None, segment: str) -> tuple[str, type[Ba
     if found is None:
         return segment, None
     name, field = found
-    candidates = [field.annotation, *typing.get_args(field.annotation)]
-    nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
-    return field.alias or name, nested[0] if nested else None
+    return field.alias or name, _nested_model(field.annotation)
 
 
 def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
@@ -53,6 +61,14 @@ def _key_path(loc: tuple[str | int, ...]) -> str:
     return path
 
 
+def _unknown_key_hint(key: str, known: list[str]) -> str:
+    """`; did you mean 'nodeSets'?` for `node_sets` or `nodeSet`, else the keys valid there."""
+    if not known:
+        return ""
+    close = [to_camel(key)] if to_camel(key) in known else difflib.get_close_matches(key, known, n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(known)}"
+
+
 def _describe(error: Any) -> list[str]:
     loc = tuple(error["loc"])
     if error["type"] == "elk_rules":
@@ -63,9 +79,10 @@ def _describe(error: Any) -> list[str]:
     if error["type"] == "extra_forbidden":
         parent = _model_at(loc[:-1])
         known = [f.alias or n for n, f in parent.model_fields.items()] if parent else []
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(known)}"
-        return [f"{_key_path(loc)}: unknown key{hint if known else ''}"]
+        hint = _unknown_key_hint(str(loc[-1]), known)
+        # The unknown key as the user typed it, though it may be a field's Python name.
+        path = f"{_key_path(loc[:-1])}.{loc[-1]}" if loc[:-1] else str(loc[-1])
+        return [f"{path}: unknown key{hint}"]
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "missing":
         message = "is required"
@@ -86,10 +103,56 @@ def parse_config_values(raw: dict[str, str]) -> dict[str, Any]:
     return values
 
 
+def _key_problem(key: str, text: str) -> str | None:
+    """What is wrong with a key's name itself, before its value is looked at."""
+    if not key:
+        return f"{PROJECT}:: the key has no name after the prefix; write e.g. `{PROJECT}:namespace`"
+    if "." in key or "[" in key:
+        value = "<value>" if text[:1] in "{[" or not text else shlex.quote(text)
+        return (
+            f"{key}: a dotted key is one flat key to Pulumi, not a path; nest it in the stack "
+            f"file or set it with `pulumi config set --path {shlex.quote(key)} {value}`"
+        )
+    return None
+
+
+def mistyped_prefix_warnings(keys: Iterable[str]) -> list[str]:
+    """Warnings for keys whose namespace looks like a misspelt `elk-stack`, which nothing reads.
+
+    Pulumi passes keys of every namespace to the program; those of real providers
+    (`kubernetes:*`) are not close to ours and stay silent.
+    """
+    warnings = []
+    for key in keys:
+        namespace, colon, name = key.partition(":")
+        if (
+            colon
+            and namespace != PROJECT
+            and difflib.get_close_matches(namespace.lower(), [PROJECT], cutoff=0.8)
+        ):
+            warnings.append(
+                f"{key} is ignored: {namespace!r} is not this project's namespace; "
+                f"did you mean {PROJECT}:{name}?"
+            )
+    return warnings
+
+
 def load_config(raw: dict[str, str], project_dir: Path) -> StackConfig:
-    """Validate the project's config keys (without the `elk-stack:` prefix); raise ConfigError."""
+    """Validate the project's config keys (without the `elk-stack:` prefix); raise ConfigError.
+
+    Keys are the documented camelCase ones only: a snake_case key would be a second
+    spelling that rules written for the camelCase one (e.g. nodeSets) do not see.
+    """
+    key_problems = {key: _key_problem(key, text) for key, text in raw.items()}
+    values = parse_config_values({key: text for key, text in raw.items() if key_problems[key] is None})
+    problems = [problem for problem in key_problems.values() if problem is not None]
     try:
-        return StackConfig.model_validate(parse_config_values(raw), context={"project_dir": project_dir})
+        config = StackConfig.model_validate(
+            values, by_alias=True, by_name=False, context={"project_dir": project_dir}
+        )
     except ValidationError as error:
-        problems = [line for item in error.errors() for line in _describe(item)]
+        problems += [line for item in error.errors() for line in _describe(item)]
         raise ConfigError(sorted(problems)) from None
+    if problems:
+        raise ConfigError(sorted(problems))
+    return config
