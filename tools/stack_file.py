@@ -26,6 +26,8 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 CORE = "tag:yaml.org,2002:"
 MERGE, NULL, STR = f"{CORE}merge", f"{CORE}null", f"{CORE}str"
+# Scalars Pulumi passes on as the text written when they sit directly under `config:`.
+PLAIN_SCALARS = {f"{CORE}{kind}" for kind in ("str", "int", "float", "bool", "timestamp")}
 MAX_DEPTH = 50
 MAX_VALUES = 100_000
 
@@ -163,7 +165,7 @@ class _Converter:
             return self.value(node, key)
         if node.tag == NULL:
             return ""
-        if node.tag not in {f"{CORE}{kind}" for kind in ("str", "int", "float", "bool", "timestamp")}:
+        if node.tag not in PLAIN_SCALARS:
             return self.scalar(node, key)  # refuses !!binary and unknown tags
         return str(node.value)
 
