@@ -611,8 +611,9 @@ def problems(outcome: dict[str, Any], stack: str) -> list[str]:
         found.append(f"escaped main: {outcome['escaped']}")
     elif status not in (0, 1):
         found.append(f"exit status {status!r}")
-    if status == 1 and "error:" not in stderr:
-        found.append("exit 1 without an `error:` line")
+    errors = sum(line.startswith("error:") for line in stderr.splitlines())
+    if errors != (1 if status == 1 else 0):
+        found.append(f"exit {status} with {errors} `error:` lines, not one message")
     if "Traceback" in stderr + outcome["stdout"]:
         found.append("a traceback was printed")
     if outcome["unraisable"] or "Exception ignored" in stderr:
@@ -673,6 +674,8 @@ CLEAN_RENDER = {**CLEAN_REFUSAL, "status": 0, "stderr": "", "changes": ["created
         {**CLEAN_REFUSAL, "status": None, "escaped": "SystemExit(2)"},
         {**CLEAN_REFUSAL, "status": 2},
         {**CLEAN_REFUSAL, "stderr": "bad\n"},
+        {**CLEAN_REFUSAL, "stderr": "error: bad\nerror: worse\n"},
+        {**CLEAN_RENDER, "stderr": "error: bad\n"},
         {**CLEAN_REFUSAL, "stderr": "error: bad\nTraceback (most recent call last):\n"},
         {**CLEAN_REFUSAL, "unraisable": ["Exception ignored in: ..."]},
         {**CLEAN_REFUSAL, "changes": ["changed project/build/fuzz/a.yaml"]},
