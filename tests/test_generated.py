@@ -116,7 +116,10 @@ def test_an_unknown_input_in_a_preview_counts_as_changed() -> None:
 def test_password_check_refuses_a_short_length_but_lets_unknowns_through() -> None:
     provider = PasswordProvider()
     assert [f.property for f in provider.check({}, {"length": 8}).failures] == ["length"]
+    assert [f.property for f in provider.check({}, {"length": 15}).failures] == ["length"]
+    assert provider.check({}, {"length": 16}).failures == []
     assert provider.check({}, {"length": 32}).failures == []
+    assert provider.check({}, {"length": 32}).inputs == {"length": 32}
     assert provider.check({}, {"length": rpc.UNKNOWN}).failures == []
 
 
@@ -124,6 +127,18 @@ def test_read_returns_the_stored_state_unchanged() -> None:
     state = {"length": 32, "result": "x" * 32}
     result = PasswordProvider().read("id", dict(state))
     assert (result.id, result.outs) == ("id", state)
+
+
+def test_a_replacement_is_created_before_the_old_value_is_deleted(ca_state: dict[str, Any]) -> None:
+    """Consumers keep a valid password or certificate until the new one exists."""
+    password = PasswordProvider().diff("id", {"length": 32, "result": "x" * 32}, {"length": 48})
+    renewal = CertificateAuthorityProvider().diff(
+        "id",
+        {**ca_state, "early_renewal_hours": CA_INPUTS["validity_hours"]},
+        {**CA_INPUTS, "early_renewal_hours": CA_INPUTS["validity_hours"]},
+    )
+    assert (password.changes, renewal.changes) == (True, True)
+    assert (password.delete_before_replace, renewal.delete_before_replace) == (False, False)
 
 
 def test_update_is_refused_because_every_change_replaces() -> None:
@@ -229,6 +244,8 @@ def test_a_certificate_is_replaced_from_the_exact_second_its_window_opens(
         ({"rsa_bits": 1024}, ["rsa_bits"]),
         ({"early_renewal_hours": 24 * 365}, ["early_renewal_hours"]),
         ({"early_renewal_hours": -1}, ["early_renewal_hours"]),
+        ({"early_renewal_hours": 0}, []),
+        ({"rsa_bits": 2048}, []),
         ({"validity_hours": rpc.UNKNOWN}, []),
         ({}, []),
     ],

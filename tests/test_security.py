@@ -213,6 +213,23 @@ def test_generated_resources_record_their_inputs_but_not_the_pickled_provider(
         assert "__provider" not in entry["inputs"]
 
 
+def test_generated_secret_outputs_stay_encrypted_in_state(rendered_stacks: dict[str, Rendered]) -> None:
+    """The mocks do not know a value is secret; the engine encrypts exactly these outputs."""
+    generated = {
+        (r["type"].removeprefix(GENERATED_PREFIX), r["name"]): r["additionalSecretOutputs"]
+        for r in rendered_stacks["qa"].resources
+        if r["type"].startswith(GENERATED_PREFIX)
+    }
+    assert len(generated) == 8
+    for (kind, name), secret_outputs in generated.items():
+        expected = {
+            "GeneratedPassword": ["result"],
+            "CertificateAuthority": ["private_key_pem"],
+            "LeafCertificate": ["ca_private_key_pem", "private_key_pem"],
+        }[kind]
+        assert secret_outputs == expected, name
+
+
 def test_the_ca_key_stays_redacted_where_the_certificate_uses_it(
     rendered_stacks: dict[str, Rendered],
 ) -> None:
