@@ -14,7 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
@@ -143,6 +143,46 @@ def test_ca_validity_starts_now_and_lasts_its_hours(ca_pem: str) -> None:
     ca = load(ca_pem)
     assert ca.not_valid_before_utc == NOW
     assert ca.not_valid_after_utc == NOW + timedelta(hours=24 * 3650)
+
+
+def usage(*bits: str) -> x509.KeyUsage:
+    """A KeyUsage with exactly the named bits."""
+    names = ["digital_signature", "content_commitment", "key_encipherment", "data_encipherment"]
+    names += ["key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"]
+    return x509.KeyUsage(**{name: name in bits for name in names})
+
+
+def test_every_extension_has_exactly_its_value_and_criticality(ca_pem: str, node_pem: str) -> None:
+    """Verifiers must honour the constraints (critical); names and purposes may be read leniently."""
+
+    def extensions(pem: str) -> dict[str, tuple[bool, x509.ExtensionType]]:
+        return {type(e.value).__name__: (e.critical, e.value) for e in load(pem).extensions}
+
+    ca, node = extensions(ca_pem), extensions(node_pem)
+    assert ca["BasicConstraints"] == (True, x509.BasicConstraints(ca=True, path_length=0))
+    assert ca["KeyUsage"] == (True, usage("digital_signature", "key_cert_sign", "crl_sign"))
+    assert node["BasicConstraints"] == (True, x509.BasicConstraints(ca=False, path_length=None))
+    assert node["KeyUsage"] == (True, usage("digital_signature", "key_encipherment"))
+    assert node["ExtendedKeyUsage"][0] is False
+    assert node["SubjectAlternativeName"][0] is False
+    assert sorted(node) == [
+        "AuthorityKeyIdentifier",
+        "BasicConstraints",
+        "ExtendedKeyUsage",
+        "KeyUsage",
+        "SubjectAlternativeName",
+        "SubjectKeyIdentifier",
+    ]
+
+
+def test_only_rsa_keys_are_accepted() -> None:
+    other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with pytest.raises(ValueError, match=r"^expected an RSA private key$"):
+        crypto.ca_certificate_pem(
+            other.decode(), common_name="CA", organization="elk-stack", validity_hours=1, now=NOW
+        )
 
 
 # --- the node certificate -----------------------------------------------------------
