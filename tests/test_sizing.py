@@ -88,8 +88,24 @@ def test_a_replica_doubles_the_cluster_total() -> None:
 
 
 def test_a_replica_needs_a_second_data_node() -> None:
-    with pytest.raises(ValueError, match="never shares a node with its primary"):
+    message = (
+        "1 replicas cannot be allocated on 1 data node(s): a replica never shares a node with its primary"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         estimate(17, 1, 1, data_nodes=1, replicas=1)
+
+
+def test_one_replica_from_the_second_data_node_on() -> None:
+    assert [sizing.replicas_for(nodes) for nodes in (1, 2, 3, 20)] == [0, 1, 1, 1]
+
+
+def test_rows_say_one_day_and_no_replicas_in_words() -> None:
+    rows = dict(estimate(1000, 100, 1, data_nodes=1, replicas=0).rows())
+    assert rows["Retention"] == "1 day"
+    assert rows["Copies of each shard"] == "\N{MULTIPLICATION SIGN} 1 (0 replicas)"
+    assert dict(estimate(1000, 100, 2, data_nodes=3, replicas=2).rows())["Copies of each shard"] == (
+        "\N{MULTIPLICATION SIGN} 3 (2 replicas)"
+    )
 
 
 @pytest.mark.parametrize("field", ["events_per_day", "avg_event_bytes", "retention_days", "data_nodes"])
