@@ -200,7 +200,8 @@ class LogstashPipeline(pulumi.ComponentResource):
                         "labels": labels,
                         "annotations": common.pod_annotations(
                             files,
-                            elasticsearch.ca_checksum,
+                            # Over plain HTTP the CA is not mounted, so it must not roll the pods.
+                            elasticsearch.ca_checksum if elasticsearch.https else None,
                             credentials.revisions["logstash"] if credentials else None,
                         ),
                     },

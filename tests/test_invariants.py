@@ -787,17 +787,6 @@ def render_changed(stack: str, value: tuple[str, str] | None = None, change: str
         return run_program(config, stack=stack, show_secrets=True)
 
 
-# components/logstash.py (being changed for issue 9, so not fixed here) passes the CA
-# checksum even when Logstash mounts no CA (plain HTTP): a renewed CA restarts it for
-# nothing. When that is fixed this expectation fails, and must go.
-KNOWN_ROLL_BUGS = {
-    "http": [
-        "('ca-certificate', 'elasticsearch-tls-ca'): StatefulSet/elk-logstash: "
-        "spec.template.metadata.annotations change although nothing it reads changed"
-    ]
-}
-
-
 @pytest.mark.parametrize("stack", ROLL_STACKS)
 def test_each_generated_value_rolls_exactly_the_pods_that_read_it(stack: str) -> None:
     """One re-render per generated value (passwords, keys, CA, node certificate).
@@ -813,7 +802,7 @@ def test_each_generated_value_rolls_exactly_the_pods_that_read_it(stack: str) ->
         after = render_changed(stack, value)
         changed_keys |= invariants.changed_sources(before.manifests, after.manifests)
         violations += [f"{value}: {v}" for v in invariants.roll_violations(before.manifests, after.manifests)]
-    assert violations == KNOWN_ROLL_BUGS.get(stack, [])
+    assert violations == []
     objects = invariants.stored_objects(before.manifests)
     read = {
         source
