@@ -393,7 +393,8 @@ def test_cross_key_rules_are_reported_next_to_other_problems_of_the_section() ->
 
 def test_default_queue_cap_must_fit_a_small_volume() -> None:
     assert problems(logstash={"queue": {"storage": {"size": "512Mi"}}}) == [
-        "logstash.queue.maxBytes: 1gb does not fit the queue volume (storage.size 512Mi)"
+        "logstash.queue.maxBytes: 1gb does not fit the queue volume (storage.size 512Mi); "
+        "1gb is the default: set maxBytes or raise storage.size"
     ]
     assert problems(logstash={"queue": {"type": "memory", "storage": {"size": "512Mi"}}}) == []
 

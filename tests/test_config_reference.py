@@ -9,8 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 from components.config import ElasticsearchConfig, StackConfig, parse_config_values
+from components.config import base as config_base
 from tools.config_reference import (
     END,
+    NAMED_TYPES,
     PROJECT_DIR,
     README,
     START,
@@ -156,3 +158,8 @@ def test_a_wrongly_documented_type_is_caught() -> None:
         "networkPolicy.kibanaFrom: list_type: Input should be a valid list"
     ]
     assert type_errors_at("elasticsearch.replicas", "abc") != []
+
+
+def test_every_named_type_is_a_value_type_of_the_config() -> None:
+    """A renamed or removed value type must not leave a stale name behind in the generator."""
+    assert [name for name in NAMED_TYPES if not hasattr(config_base, name)] == []

@@ -38,7 +38,6 @@ NAMED_TYPES: dict[str, str] = {
     "DnsLabel": "DNS label",
     "DnsSubdomain": "DNS subdomain",
     "ImageRepository": "image repository",
-    "LabelKey": "label key",
     "LabelValue": "label value",
 }
 PLAIN_TYPES: dict[Any, str] = {str: "string", int: "integer", bool: "boolean"}

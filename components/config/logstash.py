@@ -40,7 +40,13 @@ class Queue(ConfigModel):
             and storage
             and parse_logstash_bytes(max_bytes) > parse_quantity(storage.size)
         ):
-            raise ValueError(f"{max_bytes} does not fit the queue volume (storage.size {storage.size})")
+            default = cls.model_fields["max_bytes"].default
+            hint = (
+                f"; {default} is the default: set maxBytes or raise storage.size"
+                if max_bytes == default
+                else ""
+            )
+            raise ValueError(f"{max_bytes} does not fit the queue volume (storage.size {storage.size}){hint}")
         return max_bytes
 
 
