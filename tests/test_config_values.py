@@ -342,7 +342,16 @@ def test_a_memory_request_above_the_default_limit_raises_it() -> None:
 
 def test_a_heap_over_the_default_limit_says_the_limit_is_a_default() -> None:
     message = only_problem_at("elasticsearch.heap", elasticsearch={"heap": "4g"})
-    assert message.endswith("Lower the heap or raise the limit (its default is 2Gi)")
+    assert message.endswith(
+        "Lower the heap or raise the limit (2Gi is the default: set resources.limits.memory)"
+    )
+
+
+def test_a_heap_over_a_limit_the_user_set_does_not_talk_of_defaults() -> None:
+    message = only_problem_at(
+        "elasticsearch.heap", elasticsearch={"heap": "3g", "resources": {"limits": {"memory": "4Gi"}}}
+    )
+    assert message.endswith("Lower the heap or raise the limit")
 
 
 # 9. A mistyped limit is reported at the limit.

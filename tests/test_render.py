@@ -140,7 +140,7 @@ def test_bad_config_exits_non_zero_and_writes_nothing(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         "error: invalid elk-stack config (2 problems):",
         "  - elasticsearch.heap: 3g is more than 50% of resources.limits.memory (4Gi); "
-        "the pod would be OOMKilled. Lower the heap or raise the limit (its default is 2Gi)",
+        "the pod would be OOMKilled. Lower the heap or raise the limit",
         "  - namespace: 'Not_A_Label' is not a DNS-1123 label: lower-case letters, digits and '-', "
         "starting and ending with a letter or digit, at most 63 characters",
     ]

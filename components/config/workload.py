@@ -196,10 +196,16 @@ class JvmService(Workload):
             and resources is not None
             and parse_jvm_size(heap) > resources.memory_limit_bytes * cls.HEAP_SHARE
         ):
+            default = cls._default_resources().limits.memory
+            note = (
+                f" ({default} is the default: set resources.limits.memory)"
+                if resources.limits.memory == default
+                else ""
+            )
             raise ValueError(
                 f"{heap} is more than {cls.HEAP_SHARE:.0%} of resources.limits.memory "
-                f"({resources.limits.memory}); the pod would be OOMKilled. Lower the heap or raise the limit "
-                f"(its default is {cls._default_resources().limits.memory})"
+                f"({resources.limits.memory}); the pod would be OOMKilled. "
+                f"Lower the heap or raise the limit{note}"
             )
         return heap
 
