@@ -101,7 +101,7 @@ def _has_data_role(roles: tuple[str, ...] | None) -> bool:
 # to every tier (elastic.co/docs/deploy-manage/distributed-architecture/clusters-nodes-shards/node-roles).
 _REQUIRED_TIERS = {
     "data_content": "system indices (.security, .kibana) and other indices outside data streams",
-    "data_hot": "the backing indices of new data streams, where Logstash writes the logs",
+    "data_hot": "the backing indices of new data streams (where Logstash writes the logs)",
 }
 
 
