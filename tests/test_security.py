@@ -230,6 +230,23 @@ def test_generated_secret_outputs_stay_encrypted_in_state(rendered_stacks: dict[
         assert secret_outputs == expected, name
 
 
+def test_generated_values_belong_to_their_component(rendered_stacks: dict[str, Rendered]) -> None:
+    """A lost parent changes the URN, and Pulumi would replace (regenerate) the value."""
+    parents = {
+        r["name"]: r["parent"]
+        for r in rendered_stacks["qa"].resources
+        if r["type"].startswith(GENERATED_PREFIX)
+    }
+    assert len(parents) == 8
+    for name, parent in parents.items():
+        component = (
+            "ElasticsearchCertificates::elasticsearch-tls"
+            if "tls" in name
+            else "StackCredentials::credentials"
+        )
+        assert parent == f"elk-stack:index:{component}", name
+
+
 def test_the_ca_key_stays_redacted_where_the_certificate_uses_it(
     rendered_stacks: dict[str, Rendered],
 ) -> None:
