@@ -224,7 +224,21 @@ def test_a_pipeline_without_a_listening_input_is_valid_and_has_no_ports(tmp_path
 
 def test_queue_max_bytes_must_fit_its_volume() -> None:
     found = problems(logstash={"queue": {"maxBytes": "4gb", "storage": {"size": "2Gi"}}})
-    assert found == ["logstash.queue.maxBytes: 4gb does not fit the queue volume (storage.size 2Gi)"]
+    assert found == [
+        "logstash.queue.maxBytes: 4gb does not fit the queue volume (storage.size 2Gi); "
+        "lower maxBytes or raise storage.size"
+    ]
+
+
+def test_a_queue_message_names_only_the_defaults_the_user_left() -> None:
+    assert problems(logstash={"queue": {"maxBytes": "4gb"}}) == [
+        "logstash.queue.maxBytes: 4gb does not fit the queue volume (storage.size 2Gi, the default); "
+        "lower maxBytes or raise storage.size"
+    ]
+    assert problems(logstash={"queue": {"maxBytes": "1gb", "storage": {"size": "512Mi"}}}) == [
+        "logstash.queue.maxBytes: 1gb does not fit the queue volume (storage.size 512Mi); "
+        "lower maxBytes or raise storage.size"
+    ]
 
 
 def test_queue_max_bytes_notation() -> None:
@@ -393,8 +407,8 @@ def test_cross_key_rules_are_reported_next_to_other_problems_of_the_section() ->
 
 def test_default_queue_cap_must_fit_a_small_volume() -> None:
     assert problems(logstash={"queue": {"storage": {"size": "512Mi"}}}) == [
-        "logstash.queue.maxBytes: 1gb does not fit the queue volume (storage.size 512Mi); "
-        "1gb is the default: set maxBytes or raise storage.size"
+        "logstash.queue.maxBytes: 1gb (the default) does not fit the queue volume (storage.size 512Mi); "
+        "lower maxBytes or raise storage.size"
     ]
     assert problems(logstash={"queue": {"type": "memory", "storage": {"size": "512Mi"}}}) == []
 

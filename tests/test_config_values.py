@@ -354,6 +354,15 @@ def test_a_heap_over_a_limit_the_user_set_does_not_talk_of_defaults() -> None:
     assert message.endswith("Lower the heap or raise the limit")
 
 
+@pytest.mark.parametrize("section", ["elasticsearch", "logstash"])
+def test_a_limit_the_user_set_to_the_default_value_is_not_called_a_default(section: str) -> None:
+    memory = {"elasticsearch": "2Gi", "logstash": "1Gi"}[section]
+    message = only_problem_at(
+        f"{section}.heap", **{section: {"heap": "2g", "resources": {"limits": {"memory": memory}}}}
+    )
+    assert message.endswith("Lower the heap or raise the limit")
+
+
 # 9. A mistyped limit is reported at the limit.
 
 

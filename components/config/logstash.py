@@ -6,9 +6,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from components.config.base import ConfigModel, ImageRepository, JvmSize, LogstashBytes, Replicas
+from components.config.base import (
+    ConfigModel,
+    ImageRepository,
+    JvmSize,
+    LogstashBytes,
+    Replicas,
+    rule_violations,
+)
 from components.config.workload import JvmService, Resources, Service, Storage, default_resources
 from components.pipeline import ListeningPort, listening_ports, read_pipeline
 from components.units import parse_logstash_bytes, parse_quantity
@@ -30,24 +37,34 @@ class Queue(ConfigModel):
         "1gb", validate_default=True, description="`queue.max_bytes`, e.g. `1gb`; must fit the volume."
     )
 
-    @field_validator("max_bytes")
-    @classmethod
-    def _fits_volume(cls, max_bytes: str, info: ValidationInfo) -> str:
-        """Reported at maxBytes: the volume is usually sized on purpose, the cap copied."""
-        storage = info.data.get("storage")
-        if (
-            info.data.get("type") == "persisted"
-            and storage
-            and parse_logstash_bytes(max_bytes) > parse_quantity(storage.size)
+    @model_validator(mode="after")
+    def _fits_volume(self) -> Queue:
+        """Reported at maxBytes: the volume is usually sized on purpose, the cap copied.
+
+        Which side is a default is read from what the user set, so the message never calls
+        a value the user typed "the default".
+        """
+        if self.type == "persisted" and parse_logstash_bytes(self.max_bytes) > parse_quantity(
+            self.storage.size
         ):
-            default = cls.model_fields["max_bytes"].default
-            hint = (
-                f"; {default} is the default: set maxBytes or raise storage.size"
-                if max_bytes == default
-                else ""
+            cap = (
+                self.max_bytes if "max_bytes" in self.model_fields_set else f"{self.max_bytes} (the default)"
             )
-            raise ValueError(f"{max_bytes} does not fit the queue volume (storage.size {storage.size}){hint}")
-        return max_bytes
+            size = (
+                self.storage.size
+                if "storage" in self.model_fields_set
+                else f"{self.storage.size}, the default"
+            )
+            rule_violations(
+                [
+                    (
+                        "maxBytes",
+                        f"{cap} does not fit the queue volume (storage.size {size}); "
+                        "lower maxBytes or raise storage.size",
+                    )
+                ]
+            )
+        return self
 
 
 class LogstashConfig(JvmService):

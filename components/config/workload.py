@@ -5,7 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from components.config.base import ByteQuantity, ConfigModel, DnsSubdomain, Quantity, rule_violations
 from components.units import java_heap_options, jvm_size, parse_jvm_size, parse_quantity
@@ -51,6 +58,15 @@ class Resources(ConfigModel):
             cpu=self.requests.cpu or self.limits.cpu, memory=self.requests.memory or self.limits.memory
         )
         return self
+
+    # Whether `limits.memory` came from the section's defaults, so messages can say so.
+    # True for the defaults built in code; the sections' validator sets it for user input.
+    _memory_limit_is_default: bool = PrivateAttr(True)
+
+    @property
+    def memory_limit_is_default(self) -> bool:
+        """Whether the memory limit is the section's default rather than the user's."""
+        return self._memory_limit_is_default
 
     @property
     def memory_limit_bytes(self) -> Decimal:
@@ -123,12 +139,16 @@ class Workload(ConfigModel):
         default: Resources = factory()  # type: ignore[call-arg]
         return default
 
-    @model_validator(mode="before")
+    @field_validator("resources", mode="wrap")
     @classmethod
-    def _complete_resources(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("resources"), dict):
-            data = {**data, "resources": _completed_resources(data["resources"], cls._default_resources())}
-        return data
+    def _complete_resources(cls, given: Any, handler: ValidatorFunctionWrapHandler) -> Resources:
+        """Complete a partial `resources`, and remember whether the memory limit is the user's."""
+        if not isinstance(given, dict):
+            return handler(given)  # type: ignore[no-any-return]
+        resources: Resources = handler(_completed_resources(given, cls._default_resources()))
+        limits = given.get("limits", {})
+        resources._memory_limit_is_default = isinstance(limits, dict) and "memory" not in limits
+        return resources
 
 
 class Storage(ConfigModel):
@@ -196,10 +216,9 @@ class JvmService(Workload):
             and resources is not None
             and parse_jvm_size(heap) > resources.memory_limit_bytes * cls.HEAP_SHARE
         ):
-            default = cls._default_resources().limits.memory
             note = (
-                f" ({default} is the default: set resources.limits.memory)"
-                if resources.limits.memory == default
+                f" ({resources.limits.memory} is the default: set resources.limits.memory)"
+                if resources.memory_limit_is_default
                 else ""
             )
             raise ValueError(
