@@ -22,6 +22,7 @@ from tools.render import (
     Rendered,
     StackFileError,
     _plain,
+    main,
     run_program,
     stack_config,
     unappliable_secret,
@@ -387,3 +388,67 @@ def test_a_shown_value_that_is_valid_base64_is_still_refused() -> None:
     assert not decodes_as_kubernetes_data(written["data"]["username"])
     redacted = unappliable_secret({**secret, "stringData": {"username": REDACTED}})
     assert redacted["data"] == {"username": REDACTED}
+
+
+MINIMAL_STACK = "config:\n  elk-stack:namespace: elk-qa\n"
+
+
+def render_main(tmp_path: Path, stack: str, out: Path) -> int:
+    """Run the render's command line in-process on a minimal stack file."""
+    stack_file = tmp_path / "minimal.yaml"
+    stack_file.write_text(MINIMAL_STACK)
+    return main([stack, "--stack-file", str(stack_file), "--out", str(out)])
+
+
+@pytest.mark.parametrize("stack", [".git", "pipelines"])
+def test_a_directory_the_render_did_not_write_is_never_replaced(
+    tmp_path: Path, stack: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept = tmp_path / "out" / stack
+    (kept / "objects").mkdir(parents=True)
+    (kept / "HEAD").write_text("ref: refs/heads/main\n")
+    assert render_main(tmp_path, stack, tmp_path / "out") == 1
+    assert "is not the output of an earlier render; refusing to replace it" in capsys.readouterr().err
+    assert sorted(p.name for p in kept.iterdir()) == ["HEAD", "objects"]
+
+
+def test_an_earlier_render_is_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert render_main(tmp_path, "mine", out) == 0
+    (out / "mine" / "99-stale-object.yaml").write_text("{}\n")
+    assert render_main(tmp_path, "mine", out) == 0
+    assert not (out / "mine" / "99-stale-object.yaml").exists()
+    assert (out / "mine" / "resources.json").is_file()
+
+
+@pytest.mark.parametrize("where", ["out root", "stack directory"])
+def test_a_file_in_the_way_is_one_message_not_a_traceback(
+    tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    blocker = out if where == "out root" else out / "mine"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("keep me\n")
+    assert render_main(tmp_path, "mine", out) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert blocker.read_text() == "keep me\n"
+
+
+def test_a_failed_write_is_one_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def full_disk(*_: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("tools.render.os.replace", full_disk)
+    assert render_main(tmp_path, "mine", tmp_path / "out") == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: cannot write {tmp_path / 'out' / 'mine'}: No space left on device"
+    ]
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_the_rendered_directory_is_readable_by_others(tmp_path: Path) -> None:
+    assert render_main(tmp_path, "mine", tmp_path / "out") == 0
+    assert (tmp_path / "out" / "mine").stat().st_mode & 0o755 == 0o755

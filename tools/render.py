@@ -58,6 +58,8 @@ KIND_ORDER = {
     "Service": 5,
 }
 WORKLOAD_ORDER = 6
+# What a render writes besides one `.yaml` file per object.
+RENDER_FILES = {"resources.json", "outputs.json"}
 # Pulumi's own rule for stack names.
 STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
@@ -383,9 +385,17 @@ def manifest_file_name(manifest: dict[str, Any]) -> str:
 
 def write_build(rendered: Rendered, out_dir: Path) -> None:
     """Replace `out_dir` with the rendered files in one step, so a failed render changes nothing."""
+    try:
+        _write_build(rendered, out_dir)
+    except OSError as error:
+        raise StackFileError(f"cannot write {out_dir}: {error.strerror or error}") from None
+
+
+def _write_build(rendered: Rendered, out_dir: Path) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
+        staging.chmod(0o755)  # mkdtemp's 0700 would hide the manifests from other users
         for manifest in rendered.manifests:
             if manifest["kind"] == "Secret":
                 manifest = unappliable_secret(manifest)
@@ -413,9 +423,29 @@ def output_dir(stack: str, out_root: Path) -> Path:
             f"{stack!r} is not a stack name: use 1 to 100 letters, digits, '-', '_' or '.', not '.' or '..'"
         )
     out_dir = out_root / stack
+    if out_root.exists() and not out_root.is_dir():
+        raise StackFileError(f"{out_root} is not a directory; choose another --out")
     if out_dir.resolve().parent != out_root.resolve():
         raise StackFileError(f"{out_dir} is not directly inside {out_root}; refusing to write there")
+    if out_dir.exists() and not is_render(out_dir):
+        raise StackFileError(
+            f"{out_dir} exists and is not the output of an earlier render; refusing to replace it "
+            "(choose another --out or stack name, or remove it yourself)"
+        )
     return out_dir
+
+
+def is_render(directory: Path) -> bool:
+    """Whether `directory` holds only what a render writes, so replacing it loses nothing else.
+
+    `--out . ` with a stack named `.git` or `pipelines` must not replace those directories.
+    """
+    if directory.is_symlink() or not directory.is_dir():
+        return False
+    return all(
+        entry.is_file() and not entry.is_symlink() and (entry.suffix == ".yaml" or entry.name in RENDER_FILES)
+        for entry in directory.iterdir()
+    )
 
 
 def render(
