@@ -394,3 +394,19 @@ def test_a_too_small_default_volume_says_it_is_the_default() -> None:
         elasticsearch={"capacity": capacity, "storage": {"size": "10Gi"}}
     ).elasticsearch.capacity_shortfalls()
     assert "default" not in warning
+
+
+# Review: values the render accepted but `pulumi up` or Elasticsearch would refuse.
+
+
+def test_certificates_live_at_most_ten_years() -> None:
+    assert only_problem_at("elasticsearch.tls.validityDays", elasticsearch={"tls": {"validityDays": 300000}})
+    assert problems(elasticsearch={"tls": {"validityDays": 3650}}) == []
+
+
+def test_retention_stops_at_a_hundred_years() -> None:
+    message = only_problem_at(
+        "elasticsearch.retention.maxAge", elasticsearch={"retention": {"maxAge": "99999999999999999999999d"}}
+    )
+    assert message == "99999999999999999999999d is more than 36500d (100 years)"
+    assert problems(elasticsearch={"retention": {"maxAge": "36500d"}}) == []

@@ -36,7 +36,10 @@ class ElasticsearchTls(ConfigModel):
         ),
     )
     validity_days: int = Field(
-        365, ge=30, description="Lifetime of generated certificates (the CA lives ten times as long)."
+        365,
+        ge=30,
+        le=3650,
+        description="Lifetime of generated certificates, 30 to 3650 days (the CA lives ten times as long).",
     )
     early_renewal_days: int = Field(
         30, ge=1, description="A `pulumi up` this many days before expiry issues new certificates."
@@ -74,6 +77,9 @@ _NODE_SET_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?\Z")
 # elk-elasticsearch-<name> must not be the name of another object of the stack.
 _RESERVED_NODE_SET_NAMES = {"setup": "setup Job's objects"}
 _DURATION_DAYS = re.compile(r"^(?P<days>[1-9][0-9]*)d\Z")
+# Far beyond any retention, and far below what Elasticsearch's TimeValue (a long of
+# milliseconds) can hold, so the ILM policy's `min_age` is never refused at run time.
+MAX_RETENTION_DAYS = 36500
 _ES_RESOURCES = ("500m", "1", "2Gi")
 
 
@@ -250,8 +256,11 @@ class Retention(ConfigModel):
     @field_validator("max_age")
     @classmethod
     def _whole_days(cls, max_age: str) -> str:
-        if not _DURATION_DAYS.match(max_age):
+        match = _DURATION_DAYS.match(max_age)
+        if not match:
             raise ValueError(f"{max_age!r} is not a number of days like 7d")
+        if int(match["days"]) > MAX_RETENTION_DAYS:
+            raise ValueError(f"{max_age} is more than {MAX_RETENTION_DAYS}d (100 years)")
         return max_age
 
     @model_validator(mode="after")
