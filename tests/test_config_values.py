@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import StackConfig
+from components.config import ConfigError, StackConfig
 from components.config.security import RESERVED_ROLES, RESERVED_USERS
 from tests.conftest import find
 from tests.test_config import problems, valid
@@ -410,3 +410,9 @@ def test_retention_stops_at_a_hundred_years() -> None:
     )
     assert message == "99999999999999999999999d is more than 36500d (100 years)"
     assert problems(elasticsearch={"retention": {"maxAge": "36500d"}}) == []
+
+
+def test_a_key_with_a_line_break_is_still_one_line() -> None:
+    found = problems(**{"foo\nbar": "1"})
+    assert len(found) == 1 and found[0].startswith("foo\\nbar: unknown key")
+    assert len(str(ConfigError(found)).splitlines()) == 2

@@ -42,6 +42,9 @@ class ConfigError(Exception):
     """Invalid stack config: one line per problem, each naming the key's full path."""
 
     def __init__(self, problems: list[str]) -> None:
+        # A key or value may hold a line break (`"elk-stack:a\nb": 1`); escaped, each problem
+        # stays one line.
+        problems = [problem.replace("\r", "\\r").replace("\n", "\\n") for problem in problems]
         self.problems = problems
         super().__init__(
             f"invalid {PROJECT} config ({len(problems)} problem"
