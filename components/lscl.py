@@ -19,6 +19,11 @@ SECTIONS = ("input", "filter", "output")
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
 _BAREWORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]+")
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]*)?")
+# Sections, branches, plugins, hashes and arrays may nest in one another; each is read by a
+# recursive call, so a file nested thousands deep would overflow Python's stack. Real
+# pipelines nest a handful of levels (a branch in a branch, a hash holding an array), so
+# 100 is far beyond any of them and far below the stack's limit: deeper is refused.
+MAX_NESTING = 100
 
 
 class PipelineSyntaxError(ValueError):
@@ -52,12 +57,32 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0
 
-    def fail(self, expected: str) -> PipelineSyntaxError:
+    def where(self) -> str:
         line = self.text.count("\n", 0, self.pos) + 1
         column = self.pos - (self.text.rfind("\n", 0, self.pos) + 1) + 1
+        return f"line {line}, column {column}"
+
+    def fail(self, expected: str) -> PipelineSyntaxError:
         found = self.text[self.pos : self.pos + 20].split("\n")[0] or "end of file"
-        return PipelineSyntaxError(f"line {line}, column {column}: expected {expected}, found {found!r}")
+        return PipelineSyntaxError(f"{self.where()}: expected {expected}, found {found!r}")
+
+    def enter(self) -> None:
+        """Count one more level of nesting, opened here; refuse one beyond MAX_NESTING.
+
+        Every recursive reader (block, plugin, array, hash) calls this first and `leave`
+        last, so no path through the grammar nests without being counted.
+        """
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise PipelineSyntaxError(
+                f"{self.where()}: nested more than {MAX_NESTING} levels deep (brackets, braces and "
+                "`if` blocks); no real pipeline nests so deep, so this is refused rather than read"
+            )
+
+    def leave(self) -> None:
+        self.depth -= 1
 
     def line(self) -> int:
         return self.text.count("\n", 0, self.pos) + 1
@@ -98,13 +123,14 @@ class _Parser:
                 raise self.fail("input, filter or output")
             self.pos += len(kind)
             self.skip()
-            self.expect("{")
             result.sections[kind] += self.block()
             self.skip()
         return result
 
     def block(self) -> list[Plugin]:
-        """Plugins and branches up to the closing brace; the opening one is consumed."""
+        """Plugins and branches from an opening brace to its closing one."""
+        self.enter()
+        self.expect("{")
         plugins: list[Plugin] = []
         self.skip()
         while not self.peek("}"):
@@ -116,6 +142,7 @@ class _Parser:
                 plugins.append(self.plugin())
             self.skip()
         self.pos += 1
+        self.leave()
         return plugins
 
     def keyword(self, word: str) -> bool:
@@ -138,7 +165,6 @@ class _Parser:
                 self.pos += 2
                 plugins += self.condition_block()
             else:
-                self.expect("{")
                 return plugins + self.block()
 
     def condition_block(self) -> list[Plugin]:
@@ -156,7 +182,6 @@ class _Parser:
                 self.pos += 1
         if self.pos >= len(self.text) or not self.text[start : self.pos].strip():
             raise self.fail("a condition and '{'")
-        self.pos += 1
         return self.block()
 
     def delimited(self, opening: str, closing: str) -> str:
@@ -181,6 +206,7 @@ class _Parser:
         return self.match(_NAME)
 
     def plugin(self) -> Plugin:
+        self.enter()
         line = self.line()
         name = self.name()
         if name is None:
@@ -199,6 +225,7 @@ class _Parser:
             plugin.attributes.append((key, self.value()))
             self.skip()
         self.pos += 1
+        self.leave()
         return plugin
 
     def value(self) -> Value:
@@ -226,6 +253,7 @@ class _Parser:
         return bareword
 
     def array(self) -> list[Value]:
+        self.enter()
         self.pos += 1
         values: list[Value] = []
         self.skip()
@@ -236,9 +264,11 @@ class _Parser:
             values.append(self.value())
             self.skip()
         self.pos += 1
+        self.leave()
         return values
 
     def hash(self) -> dict[str, Value]:
+        self.enter()
         self.pos += 1
         entries: dict[str, Value] = {}
         self.skip()
@@ -252,6 +282,7 @@ class _Parser:
             entries[key] = self.value()
             self.skip()
         self.pos += 1
+        self.leave()
         return entries
 
 

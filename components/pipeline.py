@@ -10,13 +10,19 @@ sets `port` is taken to listen on TCP, as most network inputs do.
 from __future__ import annotations
 
 import functools
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from components import lscl
 
 API_PORT = 9600
+# The pipeline travels to Logstash in a ConfigMap, and Kubernetes refuses a ConfigMap whose
+# data exceeds 1 MiB in total; 1000 KiB leaves room for the logstash.yml beside it. Reading
+# at most this much also keeps a huge file from filling memory before it is refused.
+MAX_PIPELINE_BYTES = 1000 * 1024
 MAX_PORT_NAME = 15
 # Plugin -> (default port, or None when `port` is required; protocols it listens on).
 LISTENERS: dict[str, tuple[int | None, tuple[str, ...]]] = {
@@ -64,7 +70,9 @@ def read_pipeline(project_dir: Path, relative: str) -> str:
         raise ValueError("is empty; name a `.conf` file, or remove the key for the shipped pipeline")
     path = project_dir / relative
     try:
-        return path.read_bytes().decode("utf-8")
+        return _read_regular_file(path).decode("utf-8")
+    except _UnfitFileError as error:
+        problem = str(error)
     except FileNotFoundError:
         problem = f"does not exist (looked in {project_dir.resolve()})"
     except IsADirectoryError:
@@ -78,6 +86,34 @@ def read_pipeline(project_dir: Path, relative: str) -> str:
         problem = f"cannot be read: {reason}"
     shown = relative if len(relative) <= 80 else f"{relative[:60]}... ({len(relative)} characters)"
     raise ValueError(f"pipeline file {shown!r} {problem}")
+
+
+class _UnfitFileError(ValueError):
+    """The path is not a regular file, or one too large for a ConfigMap."""
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The file's bytes, refusing devices, pipes, sockets and anything over MAX_PIPELINE_BYTES.
+
+    The file is opened without blocking (a named pipe would wait for a writer), checked on
+    the open descriptor (no race with a swap after a check by name), and read with a bound
+    (a file that grows after the check is still cut off).
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(descriptor, "rb") as file:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(path)
+        if not stat.S_ISREG(mode):
+            raise _UnfitFileError("is not a regular file (a device, pipe or socket); name a `.conf` file")
+        data = file.read(MAX_PIPELINE_BYTES + 1)
+    if len(data) > MAX_PIPELINE_BYTES:
+        raise _UnfitFileError(
+            f"is larger than {MAX_PIPELINE_BYTES // 1024} KiB: the pipeline goes to Logstash in a "
+            "ConfigMap, which Kubernetes limits to 1 MiB; keep large lookup data "
+            "(e.g. translate dictionaries) out of it"
+        )
+    return data
 
 
 def parse_pipeline(text: str) -> lscl.Config:

@@ -102,6 +102,49 @@ def test_parse_errors_name_the_line_and_column(text: str, where: str) -> None:
         parse(text)
 
 
+def _deep(kind: str, depth: int) -> str:
+    """A pipeline whose `kind` of nesting goes `depth` levels deep, one level a line."""
+    opening, middle, closing = {
+        "arrays": ("[\n", "", "]"),
+        "hashes": ('{ "a" =>\n', '"b"', "}"),
+        "codecs": ("c { x =>\n", "1", "}"),
+        "hashes, arrays and codecs": ('{ "a" => [ c { x =>\n', "1", "} ] }"),
+        "conditionals": ("if [a] {\n", "drop { }", "}"),
+        "else branches": ("if [a] { } else {\n", "drop { }", "}"),
+    }[kind]
+    inner = opening * depth + middle + closing * depth
+    if "conditionals" not in kind and "branches" not in kind:
+        return f"filter {{ mutate {{ add_tag =>\n{inner} }} }}"
+    return f"filter {{\n{inner}\n}}"
+
+
+# Each kind of nesting, and the line its 101st level opens on (the section is level 1).
+NESTINGS = {
+    "arrays": 100,
+    "hashes": 100,
+    "codecs": 100,
+    "hashes, arrays and codecs": 34,
+    "conditionals": 101,
+    "else branches": 101,
+}
+
+
+@pytest.mark.parametrize(("kind", "line"), NESTINGS.items())
+def test_nesting_deeper_than_any_real_pipeline_is_a_syntax_error_with_its_line(kind: str, line: int) -> None:
+    for depth in (800, 3000):
+        with pytest.raises(PipelineSyntaxError) as error:
+            parse(_deep(kind, depth))
+        assert re.fullmatch(
+            rf"line {line}, column \d+: nested more than 100 levels deep .*", str(error.value)
+        )
+
+
+@pytest.mark.parametrize("kind", NESTINGS)
+def test_nesting_up_to_the_limit_parses(kind: str) -> None:
+    depth = {"hashes, arrays and codecs": 32}.get(kind, 98)  # 100 levels (98 for 3 a line) in all
+    assert parse(_deep(kind, depth)).sections["filter"]
+
+
 def test_every_shipped_pipeline_parses() -> None:
     for relative in SHIPPED_PIPELINES:
         assert parse((PROJECT_DIR / relative).read_text()).sections["output"], relative
@@ -281,6 +324,27 @@ def test_reading_an_unreadable_file_is_a_clean_message(tmp_path: Path) -> None:
         read_pipeline(tmp_path, "secret.conf")
 
 
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "/dev/null"])
+def test_reading_a_device_is_refused_without_reading_it(device: str) -> None:
+    with pytest.raises(ValueError, match=rf"^pipeline file '{device}' is not a regular file"):
+        read_pipeline(Path("/"), device)
+
+
+def test_reading_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.conf")
+    with pytest.raises(ValueError, match=r"^pipeline file 'fifo.conf' is not a regular file"):
+        read_pipeline(tmp_path, "fifo.conf")
+
+
+def test_reading_a_file_larger_than_a_config_map_holds_is_refused(tmp_path: Path) -> None:
+    limit = 1000 * 1024
+    (tmp_path / "big.conf").write_bytes(b"#" * (limit - 1) + b"\n")
+    assert len(read_pipeline(tmp_path, "big.conf")) == limit
+    (tmp_path / "big.conf").write_bytes(b"#" * limit + b"\n")
+    with pytest.raises(ValueError, match=r"^pipeline file 'big.conf' is larger than 1000 KiB"):
+        read_pipeline(tmp_path, "big.conf")
+
+
 def test_reading_a_path_with_a_nul_byte_is_a_clean_message(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"^pipeline file 'a\\x00b' cannot be read"):
         read_pipeline(tmp_path, "a\0b")
@@ -386,6 +450,22 @@ def test_a_syntax_error_is_reported_with_its_line(tmp_path: Path) -> None:
     assert found.startswith(
         "logstash.pipeline: broken.conf: not a valid Logstash pipeline: line 4, column 1:"
     )
+
+
+def test_a_pipeline_nested_too_deep_is_reported_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "deep.conf").write_text(
+        "input { tcp { port => 5000 tags => " + "[" * 800 + "]" * 800 + " } }"
+    )
+    assert config_problems(tmp_path, "deep.conf") == [
+        "logstash.pipeline: deep.conf: not a valid Logstash pipeline: line 1, column 134: "
+        "nested more than 100 levels deep (brackets, braces and `if` blocks); no real pipeline "
+        "nests so deep, so this is refused rather than read"
+    ]
+
+
+def test_a_pipeline_that_is_a_device_is_reported_at_logstash_pipeline(tmp_path: Path) -> None:
+    (found,) = config_problems(tmp_path, "/dev/zero")
+    assert found.startswith("logstash.pipeline: pipeline file '/dev/zero' is not a regular file")
 
 
 def test_port_problems_are_reported_at_logstash_pipeline(tmp_path: Path) -> None:
