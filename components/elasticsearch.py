@@ -33,9 +33,10 @@ CONFIG_FILE = f"{CONFIG_DIR}/elasticsearch.yml"
 CERTS_DIR = f"{CONFIG_DIR}/certs"
 PASSWORD_VARIABLE = "ELASTIC_PASSWORD"
 START_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-start.sh"
+READY_SCRIPT = START_SCRIPT.with_name("elasticsearch-ready.sh")
 SCRIPT_DIR = "/opt/elk-stack"
-# Written by the readiness probe once the node has been in a healthy cluster; the start
-# script bootstraps a new cluster only while it is absent.
+# Written by the readiness probe once the node has joined a cluster; the start script
+# bootstraps a new cluster only while it is absent.
 FORMED_MARKER = f"{DATA_PATH}/.elk-stack-cluster-formed"
 NODE_SET_LABEL = "elk-stack/node-set"
 HTTP_LABEL = "elk-stack/http"
@@ -107,32 +108,28 @@ def settings(node_set: ResolvedNodeSet, cluster: ClusterWiring) -> dict[str, Any
     return result
 
 
-def health_check(cluster: ClusterWiring) -> str:
-    """A shell command that succeeds once cluster health is at least yellow.
+def readiness_probe(cluster: ClusterWiring) -> dict[str, Any]:
+    """Ready once this node has joined a cluster, whatever the health of its indices.
 
-    A single node never turns green while indices ask for replicas, so yellow is ready.
-    Credentials go to curl through a file descriptor (`printf` is a shell built-in), so
-    the password is never on a command line. On success it leaves a marker on the data
-    volume: this node has been part of a formed cluster, so it must never bootstrap one.
+    The script (scripts/elasticsearch-ready.sh) also holds each container start until
+    recovery has settled, so a rolling restart moves on only once the restarted node's
+    shards are back. Each run makes one request of at most 3 s.
     """
     scheme = "https" if cluster.https else "http"
-    url = f"{scheme}://localhost:{HTTP_PORT}/_cluster/health?wait_for_status=yellow&timeout=2s"
-    options = "-fsS --max-time 4"
-    if cluster.secure:
-        options += f' -K <(printf \'user = "elastic:%s"\\n\' "${PASSWORD_VARIABLE}")'
-        if cluster.https:
-            options += f" --cacert {CERTS_DIR}/ca.crt"
-    return f"curl {options} '{url}' && touch {FORMED_MARKER}"
+    command = [
+        "bash",
+        f"{SCRIPT_DIR}/{READY_SCRIPT.name}",
+        f"{scheme}://localhost:{HTTP_PORT}",
+        FORMED_MARKER,
+    ]
+    if cluster.https:
+        command.append(f"{CERTS_DIR}/ca.crt")
+    return {"exec": {"command": command}, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3}
 
 
-def readiness_probe(cluster: ClusterWiring) -> dict[str, Any]:
-    """Ready once the node is in a cluster whose health is at least yellow."""
-    return {
-        "exec": {"command": ["bash", "-c", health_check(cluster)]},
-        "periodSeconds": 10,
-        "timeoutSeconds": 5,
-        "failureThreshold": 3,
-    }
+def scripts(cluster: ClusterWiring) -> list[str]:
+    """The scripts a node's pod mounts: the probe always, the start script with discovery."""
+    return [READY_SCRIPT.name] if cluster.single_node else [START_SCRIPT.name, READY_SCRIPT.name]
 
 
 def startup_probe() -> dict[str, Any]:
@@ -197,16 +194,16 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
         env.append({"name": "FORMED_MARKER", "value": FORMED_MARKER})
         if node_set.master_eligible:
             env.append({"name": "INITIAL_MASTER_NODES", "value": ",".join(cluster.initial_masters)})
-        mounts.append({"name": "start", "mountPath": SCRIPT_DIR, "readOnly": True})
-        volumes.append(
-            {
-                "name": "start",
-                "configMap": {
-                    "name": node_names.config,
-                    "items": [{"key": START_SCRIPT.name, "path": START_SCRIPT.name}],
-                },
-            }
-        )
+    mounts.append({"name": "start", "mountPath": SCRIPT_DIR, "readOnly": True})
+    volumes.append(
+        {
+            "name": "start",
+            "configMap": {
+                "name": node_names.config,
+                "items": [{"key": script, "path": script} for script in scripts(cluster)],
+            },
+        }
+    )
     spec = common.pod_spec(
         [container], volumes, target.pull_secrets, cluster.service_account, grace_seconds=120
     )
@@ -249,8 +246,7 @@ class ElasticsearchNode(pulumi.ComponentResource):
             return common.metadata(object_name, target.namespace, labels)
 
         files = {"elasticsearch.yml": common.settings_yaml(settings(node_set, cluster))}
-        if not cluster.single_node:
-            files[START_SCRIPT.name] = START_SCRIPT.read_text()
+        files |= {script: (START_SCRIPT.parent / script).read_text() for script in scripts(cluster)}
         config_map = ConfigMap(f"{name}-config", metadata=meta(node_names.config), data=files, opts=child)
         headless = common.headless_service(
             self,

@@ -5,11 +5,12 @@
 # leaving it set once the cluster has formed, or giving it to nodes that join one. So it
 # is given to exactly one node, the first name in the list (ordinal 0 of the first master
 # set), and only until that node has been part of a formed cluster: the readiness probe
-# leaves a marker file on the data volume (FORMED_MARKER) the first time cluster health
-# is yellow or better. The bootstrap node forms the cluster once it has discovered a
-# majority of the listed masters, and keeps the setting across restarts until then, so a
-# crash before the cluster formed does not strand it; every other node, and every start
-# after the marker exists, joins through discovery.seed_hosts. Other nodes never carry
+# (scripts/elasticsearch-ready.sh) leaves a marker file on the data volume (FORMED_MARKER)
+# the first time an elected master answers through this node. The bootstrap node forms
+# the cluster once it has discovered a majority of the listed masters, and keeps the
+# setting across restarts until then, so a crash before the cluster formed does not
+# strand it; every other node, and every start after the marker exists, joins through
+# discovery.seed_hosts. Other nodes never carry
 # the setting, so nodes added to a formed cluster (scaling up, or leaving single-node
 # mode) cannot bootstrap a second, empty cluster among themselves. A node that already
 # holds cluster state ignores the setting anyway. It never appears in elasticsearch.yml.

@@ -144,7 +144,7 @@ def test_partial_resources_keep_the_other_defaults() -> None:
     """`pulumi config set --path elasticsearch.resources.limits.memory 4Gi` changes just that."""
     config = valid(elasticsearch={"resources": {"limits": {"memory": "4Gi"}}})
     resources = config.elasticsearch.resources
-    assert (resources.limits.cpu, resources.limits.memory) == ("1", "4Gi")
+    assert (resources.limits.cpu, resources.limits.memory) == (None, "4Gi")
     assert (resources.requests.cpu, resources.requests.memory) == ("500m", "4Gi")
     assert config.elasticsearch.java_options == "-Xms2048m -Xmx2048m"
 

@@ -326,7 +326,7 @@ def test_the_required_tiers_may_come_from_any_set(data_roles: list[str]) -> None
 
 
 def test_a_cpu_request_above_the_default_limit_raises_it() -> None:
-    resources = valid(elasticsearch={"resources": {"requests": {"cpu": "2"}}}).elasticsearch.resources
+    resources = valid(logstash={"resources": {"requests": {"cpu": "2"}}}).logstash.resources
     assert (resources.requests.cpu, resources.limits.cpu) == ("2", "2")
 
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import http.server
+import json
+import os
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import yaml
 
+from components.elasticsearch import READY_SCRIPT
 from tests.conftest import find
 from tools.render import Rendered
 
@@ -56,12 +64,74 @@ def test_heap_comes_from_config(render: Render) -> None:
     assert {"name": "ES_JAVA_OPTS", "value": "-Xms1500m -Xmx1500m"} in env
 
 
-def test_readiness_accepts_yellow_and_there_is_a_startup_probe(render: Render) -> None:
-    main = container(render())
-    command = " ".join(main["readinessProbe"]["exec"]["command"])
-    assert "wait_for_status=yellow" in command
-    assert "green" not in command
+def test_default_resources_request_cpu_without_a_cpu_limit(render: Render) -> None:
+    """A CPU limit throttles Elasticsearch even on an idle host; the default sets none."""
+    assert container(render())["resources"] == {
+        "requests": {"cpu": "500m", "memory": "2Gi"},
+        "limits": {"memory": "2Gi"},
+    }
+    own_limit = render(elasticsearch={"resources": {"limits": {"cpu": "2"}}})
+    assert container(own_limit)["resources"]["limits"] == {"cpu": "2", "memory": "2Gi"}
+    cluster = render(
+        elasticsearch={"nodeSets": [{"name": "all", "roles": ["master", "data"], "replicas": 3}]}
+    )
+    node_set = find(cluster.manifests, "StatefulSet", "elk-elasticsearch-all")
+    assert "cpu" not in node_set["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+
+
+def test_readiness_is_per_node_and_there_is_a_startup_probe(render: Render, tmp_path: Path) -> None:
+    """The rendered probe runs the mounted script; against a joined node of a red cluster it passes."""
+    rendered = render(elasticsearch={"tls": {"http": False}})
+    main = container(rendered)
+    command = main["readinessProbe"]["exec"]["command"]
+    mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
+    assert command[:2] == ["bash", f"{mounts['start']}/{READY_SCRIPT.name}"]
+    config_map = find(rendered.manifests, "ConfigMap", "elk-elasticsearch-config")
+    assert config_map["data"][READY_SCRIPT.name] == READY_SCRIPT.read_text()
+    assert command[2] == "http://localhost:9200"
+    assert command[3].startswith(mounts["data"] + "/")
+    red = {"status": "red", "initializing_shards": 0, "delayed_unassigned_shards": 0, "unassigned_shards": 5}
+    with answering(200, red) as url:
+        result = subprocess.run(
+            ["bash", str(READY_SCRIPT), url, str(tmp_path / "formed")],
+            env={"PATH": os.environ["PATH"], "READY_GATE": str(tmp_path / "gate")},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 0, result.stdout
     assert main["startupProbe"]["tcpSocket"]["port"] == 9200
+
+
+def test_probe_trusts_the_ca_over_https(render: Render) -> None:
+    command = container(render())["readinessProbe"]["exec"]["command"]
+    assert command[2:] == [
+        "https://localhost:9200",
+        "/usr/share/elasticsearch/data/.elk-stack-cluster-formed",
+        "/usr/share/elasticsearch/config/certs/ca.crt",
+    ]
+
+
+@contextmanager
+def answering(status: int, body: dict[str, Any]) -> Iterator[str]:
+    """A fake Elasticsearch that gives every request the same answer; yields its URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(json.dumps(body).encode())
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_data_volume_is_always_mounted_from_the_claim_template(render: Render) -> None:

@@ -20,7 +20,7 @@ from components.config.base import (
     Replicas,
     rule_violations,
 )
-from components.config.workload import JvmService, Resources, Storage, default_heap, default_resources
+from components.config.workload import JvmService, ResourceAmounts, Resources, Storage, default_heap
 from components.units import parse_quantity
 
 
@@ -80,7 +80,16 @@ _DURATION_DAYS = re.compile(r"^(?P<days>[1-9][0-9]*)d\Z")
 # Far beyond any retention, and far below what Elasticsearch's TimeValue (a long of
 # milliseconds) can hold, so the ILM policy's `min_age` is never refused at run time.
 MAX_RETENTION_DAYS = 36500
-_ES_RESOURCES = ("500m", "1", "2Gi")
+
+
+def _es_resources() -> Resources:
+    """2Gi of memory (request = limit) and a CPU request with no CPU limit.
+
+    A CPU limit is a CFS quota: it throttles Elasticsearch's bursts (merges, recoveries,
+    searches) even on an idle host. So the default reserves CPU and lets it burst; a user
+    may still set a limit.
+    """
+    return Resources(requests=ResourceAmounts(cpu="500m", memory="2Gi"), limits=ResourceAmounts(memory="2Gi"))
 
 
 def _check_node_set_name(name: str) -> str:
@@ -191,8 +200,11 @@ class NodeSet(JvmService):
     HEAP_SHARE = Decimal("0.5")
 
     resources: Resources = Field(
-        default_factory=lambda: default_resources(*_ES_RESOURCES),
-        description="Requests and limits; default 500m/1 CPU, 2Gi memory. Keys left out keep their default.",
+        default_factory=_es_resources,
+        description=(
+            "Requests and limits; default 500m CPU requested and no CPU limit, 2Gi memory. "
+            "Keys left out keep their default."
+        ),
     )
     name: Annotated[str, AfterValidator(_check_node_set_name)] = Field(
         description="Required. Names the StatefulSet `elk-elasticsearch-<name>`; at most 20 characters."
@@ -306,8 +318,11 @@ class ElasticsearchConfig(JvmService):
         description="JVM heap (`-Xms` = `-Xmx`), e.g. `2g`. At most 50% of the memory limit; default 50%.",
     )
     resources: Resources = Field(
-        default_factory=lambda: default_resources(*_ES_RESOURCES),
-        description="Requests and limits; default 500m/1 CPU, 2Gi memory. Keys left out keep their default.",
+        default_factory=_es_resources,
+        description=(
+            "Requests and limits; default 500m CPU requested and no CPU limit, 2Gi memory. "
+            "Keys left out keep their default."
+        ),
     )
     storage: Storage = Field(
         default_factory=lambda: Storage(size="10Gi"),
