@@ -40,6 +40,17 @@ def ilm_policy(retention: Retention) -> dict[str, Any]:
     }
 
 
+def dynamic_settings(data_nodes: int) -> dict[str, Any]:
+    """The settings an existing backing index can take too: the setup Job applies them to the data streams."""
+    return {
+        "index.lifecycle.name": POLICY_NAME,
+        "index.number_of_replicas": sizing.replicas_for(data_nodes),
+        # Logs are searched seconds after they happen, not milliseconds: refreshing
+        # less often than the 1s default makes indexing cheaper.
+        "index.refresh_interval": REFRESH_INTERVAL,
+    }
+
+
 def index_template(data_nodes: int, retention: Retention) -> dict[str, Any]:
     """The data stream template: lifecycle, replicas for the cluster's size, a log-friendly refresh."""
     return {
@@ -48,14 +59,7 @@ def index_template(data_nodes: int, retention: Retention) -> dict[str, Any]:
         "priority": TEMPLATE_PRIORITY,
         "_meta": MANAGED,
         "template": {
-            "settings": {
-                "index.lifecycle.name": POLICY_NAME,
-                "index.number_of_shards": 1,
-                "index.number_of_replicas": sizing.replicas_for(data_nodes),
-                # Logs are searched seconds after they happen, not milliseconds: refreshing
-                # less often than the 1s default makes indexing cheaper.
-                "index.refresh_interval": REFRESH_INTERVAL,
-            },
+            "settings": {"index.number_of_shards": 1, **dynamic_settings(data_nodes)},
             "mappings": {
                 "properties": {"@timestamp": {"type": "date"}, "message": {"type": "match_only_text"}}
             },

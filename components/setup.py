@@ -49,6 +49,11 @@ def pod_spec(
         {"name": "ILM_POLICY", "value": _json(retention.ilm_policy(retention_config))},
         {"name": "INDEX_TEMPLATE_NAME", "value": retention.TEMPLATE_NAME},
         {"name": "INDEX_TEMPLATE", "value": _json(template)},
+        {"name": "DATA_STREAMS", "value": ",".join(retention_config.data_streams)},
+        {
+            "name": "INDEX_SETTINGS",
+            "value": _json(retention.dynamic_settings(elasticsearch_config.data_nodes)),
+        },
     ]
     if credentials is not None:
         env += [

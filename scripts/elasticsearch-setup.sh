@@ -9,44 +9,73 @@
 # through a command line.
 #
 # Environment: ES_URL, ILM_POLICY_NAME, ILM_POLICY, INDEX_TEMPLATE_NAME, INDEX_TEMPLATE
-# (JSON bodies); with security: ELASTIC_PASSWORD, KIBANA_PASSWORD, LOGSTASH_USER,
-# LOGSTASH_PASSWORD, LOGSTASH_INDICES (a JSON array of patterns), optional CA_CERT (a CA
-# file for https); WAIT_ATTEMPTS and WAIT_SECONDS (how long to wait for the cluster).
+# (JSON bodies), DATA_STREAMS (comma-separated patterns) and INDEX_SETTINGS (JSON: the
+# dynamic settings for their existing backing indices); with security: ELASTIC_PASSWORD,
+# KIBANA_PASSWORD, LOGSTASH_USER, LOGSTASH_PASSWORD, LOGSTASH_INDICES (a JSON array of
+# patterns), optional CA_CERT (a CA file for https); WAIT_ATTEMPTS and WAIT_SECONDS (how
+# long to wait for the cluster).
 set -euo pipefail
 
 : "${ES_URL:?}" "${ILM_POLICY_NAME:?}" "${ILM_POLICY:?}" "${INDEX_TEMPLATE_NAME:?}" "${INDEX_TEMPLATE:?}"
+: "${DATA_STREAMS:?}" "${INDEX_SETTINGS:?}"
 if [[ -n "${ELASTIC_PASSWORD:-}" ]]; then
   : "${KIBANA_PASSWORD:?}" "${LOGSTASH_USER:?}" "${LOGSTASH_PASSWORD:?}" "${LOGSTASH_INDICES:?}"
 fi
 attempts="${WAIT_ATTEMPTS:-120}"
 pause="${WAIT_SECONDS:-5}"
+# The marker on every user and role this script writes: only those are ever deleted.
+MANAGED='{"managed_by":"elk-stack"}'
 
-# es METHOD PATH [BODY]: one request, as `elastic` when security is on; fails on HTTP errors.
+# es METHOD PATH [BODY]: one request, as `elastic` when security is on. Prints the answer.
+# On an HTTP error it prints "METHOD PATH refused: HTTP <status>: <Elasticsearch's answer>"
+# to stderr and fails: the reason is in the Job's log, not only the status (curl --fail
+# would discard the body). `max_time` (seconds, default 30) bounds the whole request and
+# --connect-timeout an unanswered connection, so no call can hang the Job.
 es() {
   local method=$1 path=$2 body=${3:-}
-  local options=(--silent --show-error --fail --max-time 30 -X "$method" -H 'Content-Type: application/json')
+  local options=(--silent --show-error --globoff --connect-timeout 5 --max-time "${max_time:-30}"
+    --write-out '\n%{http_code}' -X "$method" -H 'Content-Type: application/json')
   if [[ -n "${CA_CERT:-}" ]]; then
     options+=(--cacert "$CA_CERT")
   fi
-  local status=0
+  local response status=0
   # Process substitutions stay open only for the command they appear in: keep them on
   # the curl line itself.
   if [[ -n "${ELASTIC_PASSWORD:-}" ]]; then
-    curl "${options[@]}" -K <(printf 'user = "elastic:%s"\n' "$ELASTIC_PASSWORD") \
-      --data-binary @<(printf '%s' "$body") "$ES_URL$path" || status=$?
+    response=$(curl "${options[@]}" -K <(printf 'user = "elastic:%s"\n' "$ELASTIC_PASSWORD") \
+      --data-binary @<(printf '%s' "$body") "$ES_URL$path") || status=$?
   else
-    curl "${options[@]}" --data-binary @<(printf '%s' "$body") "$ES_URL$path" || status=$?
+    response=$(curl "${options[@]}" --data-binary @<(printf '%s' "$body") "$ES_URL$path") || status=$?
   fi
-  echo
-  return "$status"
+  if ((status != 0)); then
+    return "$status"
+  fi
+  local code=${response##*$'\n'} answer=${response%$'\n'*}
+  if ((code >= 400)); then
+    echo "$method $path refused: HTTP $code: $answer" >&2
+    return 22
+  fi
+  printf '%s\n' "$answer"
+}
+
+# managed_names JSON: the names in an answer to `GET /_security/{user,role}` filtered to
+# `*.metadata.managed_by`, whose marker is this stack's. Only names this stack could have
+# created (security.logstashUser is a DNS label) are printed.
+managed_names() {
+  local rest=$1 pattern='"([a-z0-9-]+)":\{"metadata":\{"managed_by":"elk-stack"\}\}'
+  while [[ $rest =~ $pattern ]]; do
+    printf '%s\n' "${BASH_REMATCH[1]}"
+    rest=${rest#*"${BASH_REMATCH[0]}"}
+  done
 }
 
 echo "waiting for Elasticsearch at $ES_URL"
 for ((attempt = 1; ; attempt++)); do
-  if output=$(es GET "/_cluster/health?wait_for_status=yellow&timeout=5s" 2>&1); then
+  # The server waits at most 5 s; curl gives up 2 s later, so one attempt never takes longer.
+  if output=$(max_time=7 es GET "/_cluster/health?wait_for_status=yellow&timeout=5s" 2>&1); then
     break
   fi
-  if [[ "$output" == *"error: 401"* ]]; then
+  if [[ "$output" == *"HTTP 401:"* ]]; then
     # Waiting cannot fix a wrong password: say so at once instead of timing out.
     echo "Elasticsearch refused the elastic user's password (HTTP 401): $output" >&2
     exit 1
@@ -62,13 +91,33 @@ echo "writing ILM policy $ILM_POLICY_NAME and index template $INDEX_TEMPLATE_NAM
 es PUT "/_ilm/policy/$ILM_POLICY_NAME" "$ILM_POLICY"
 es PUT "/_index_template/$INDEX_TEMPLATE_NAME" "$INDEX_TEMPLATE"
 
+# A template shapes only backing indices created after it. The dynamic settings (replicas,
+# policy, refresh) also go to the data streams that exist, so a scale-out or retention
+# change does not wait for the next rollover. On a data stream this applies to all its
+# backing indices; no match is not an error.
+echo "applying index settings to existing data streams $DATA_STREAMS"
+es PUT "/$DATA_STREAMS/_settings?allow_no_indices=true&ignore_unavailable=true" "$INDEX_SETTINGS"
+
 if [[ -n "${ELASTIC_PASSWORD:-}" ]]; then
   echo "setting the kibana_system password"
   es POST /_security/user/kibana_system/_password "$(printf '{"password":"%s"}' "$KIBANA_PASSWORD")"
 
   echo "writing role and user $LOGSTASH_USER"
-  es PUT "/_security/role/$LOGSTASH_USER" "$(printf '{"cluster":["monitor"],"indices":[{"names":%s,"privileges":["create_doc","auto_configure"]}]}' "$LOGSTASH_INDICES")"
-  es PUT "/_security/user/$LOGSTASH_USER" "$(printf '{"password":"%s","roles":["%s"],"full_name":"Logstash writer"}' "$LOGSTASH_PASSWORD" "$LOGSTASH_USER")"
+  es PUT "/_security/role/$LOGSTASH_USER" "$(printf '{"cluster":["monitor"],"indices":[{"names":%s,"privileges":["create_doc","auto_configure"]}],"metadata":%s}' "$LOGSTASH_INDICES" "$MANAGED")"
+  es PUT "/_security/user/$LOGSTASH_USER" "$(printf '{"password":"%s","roles":["%s"],"full_name":"Logstash writer","metadata":%s}' "$LOGSTASH_PASSWORD" "$LOGSTASH_USER" "$MANAGED")"
+
+  # Users and roles this stack wrote carry its marker; those it no longer declares (after
+  # a rename of security.logstashUser) are deleted. Nothing without the marker is touched.
+  echo "removing users and roles this stack created and no longer declares"
+  for kind in user role; do
+    answer=$(es GET "/_security/$kind?filter_path=*.metadata.managed_by")
+    while read -r name; do
+      if [[ -n "$name" && "$name" != "$LOGSTASH_USER" ]]; then
+        echo "deleting $kind $name"
+        es DELETE "/_security/$kind/$name"
+      fi
+    done <<<"$(managed_names "$answer")"
+  done
 fi
 
 echo "done"

@@ -11,6 +11,7 @@ import shutil
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,9 +44,21 @@ class FakeElasticsearch:
     roles: dict[str, Any] = field(default_factory=dict)
     policies: dict[str, Any] = field(default_factory=dict)
     templates: dict[str, Any] = field(default_factory=dict)
+    index_settings: dict[str, Any] = field(default_factory=dict)
     unhealthy_answers: int = 0
+    health_delay: float = 0
     refuse: str = "-"
+    refusal_reason: str = "action [cluster:admin/xpack/security/role/put] is unauthorized"
     url: str = ""
+
+
+def managed_by(entries: dict[str, Any]) -> dict[str, Any]:
+    """What Elasticsearch answers with `filter_path=*.metadata.managed_by`: only entries that have one."""
+    return {
+        name: {"metadata": {"managed_by": entry["metadata"]["managed_by"]}}
+        for name, entry in entries.items()
+        if "managed_by" in entry.get("metadata", {})
+    }
 
 
 def serve(state: FakeElasticsearch, tls: ssl.SSLContext | None = None) -> http.server.ThreadingHTTPServer:
@@ -58,11 +71,28 @@ def serve(state: FakeElasticsearch, tls: ssl.SSLContext | None = None) -> http.s
             body: dict[str, Any] = json.loads(raw) if raw else {}
             state.calls.append((self.command, self.path, self.headers.get("Authorization", ""), body))
             status = 200
+            answer: Any = {}
+            if self.path.startswith("/_cluster/health") and state.health_delay:
+                time.sleep(state.health_delay)
             if self.path.startswith("/_cluster/health") and state.unhealthy_answers > 0:
                 state.unhealthy_answers -= 1
                 status = 503
             elif self.path.startswith(state.refuse):
                 status = 401
+                answer = {
+                    "error": {"type": "security_exception", "reason": state.refusal_reason},
+                    "status": 401,
+                }
+            elif self.command == "GET" and self.path.startswith("/_security/user?"):
+                answer = managed_by(state.users)
+            elif self.command == "GET" and self.path.startswith("/_security/role?"):
+                answer = managed_by(state.roles)
+            elif self.command == "DELETE" and self.path.startswith("/_security/user/"):
+                del state.users[self.path.rsplit("/", 1)[1]]
+            elif self.command == "DELETE" and self.path.startswith("/_security/role/"):
+                del state.roles[self.path.rsplit("/", 1)[1]]
+            elif self.command == "PUT" and "/_settings?" in self.path:
+                state.index_settings[self.path[1:].split("/_settings?")[0]] = body
             elif self.path.endswith("/_password"):
                 state.users.setdefault(self.path.split("/")[3], {})["password"] = body["password"]
             elif self.command == "PUT" and self.path.startswith("/_security/user/"):
@@ -73,12 +103,15 @@ def serve(state: FakeElasticsearch, tls: ssl.SSLContext | None = None) -> http.s
                 state.policies[self.path.rsplit("/", 1)[1]] = body
             elif self.command == "PUT" and self.path.startswith("/_index_template/"):
                 state.templates[self.path.rsplit("/", 1)[1]] = body
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(b"{}")
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(json.dumps(answer, separators=(",", ":")).encode())
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting (--max-time), as the script should
 
-        do_GET = do_POST = do_PUT = handle_call  # noqa: N815 - http.server's method names
+        do_GET = do_POST = do_PUT = do_DELETE = handle_call  # noqa: N815 - http.server's method names
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -103,6 +136,7 @@ def fake_es() -> Iterator[FakeElasticsearch]:
 
 POLICY = {"policy": {"phases": {"delete": {"min_age": "7d", "actions": {"delete": {}}}}}}
 TEMPLATE = {"index_patterns": ["logs-springboot-*"], "data_stream": {}}
+SETTINGS = {"index.number_of_replicas": 1, "index.lifecycle.name": "elk-stack-logs"}
 
 
 def run_setup(es: FakeElasticsearch, **overrides: str | None) -> subprocess.CompletedProcess[str]:
@@ -114,6 +148,8 @@ def run_setup(es: FakeElasticsearch, **overrides: str | None) -> subprocess.Comp
         "ILM_POLICY": json.dumps(POLICY),
         "INDEX_TEMPLATE_NAME": "elk-stack-logs",
         "INDEX_TEMPLATE": json.dumps(TEMPLATE),
+        "DATA_STREAMS": "logs-springboot-*,logs-myapp-*",
+        "INDEX_SETTINGS": json.dumps(SETTINGS),
         "ELASTIC_PASSWORD": "elastic-pw",
         "KIBANA_PASSWORD": "kibana-pw",
         "LOGSTASH_USER": "logstash-writer",
@@ -148,17 +184,22 @@ def test_setup_creates_the_users_and_role(fake_es: FakeElasticsearch) -> None:
         ("GET", "/_cluster/health?wait_for_status=yellow&timeout=5s"),
         ("PUT", "/_ilm/policy/elk-stack-logs"),
         ("PUT", "/_index_template/elk-stack-logs"),
+        ("PUT", "/logs-springboot-*,logs-myapp-*/_settings?allow_no_indices=true&ignore_unavailable=true"),
         ("POST", "/_security/user/kibana_system/_password"),
         ("PUT", "/_security/role/logstash-writer"),
         ("PUT", "/_security/user/logstash-writer"),
+        ("GET", "/_security/user?filter_path=*.metadata.managed_by"),
+        ("GET", "/_security/role?filter_path=*.metadata.managed_by"),
     ]
     assert {auth for _, _, auth, _ in fake_es.calls} == {ELASTIC_AUTH}
     assert fake_es.users["kibana_system"] == {"password": "kibana-pw"}
     assert fake_es.users["logstash-writer"]["password"] == "logstash-pw"
     assert fake_es.users["logstash-writer"]["roles"] == ["logstash-writer"]
+    assert fake_es.users["logstash-writer"]["metadata"] == {"managed_by": "elk-stack"}
     assert fake_es.roles["logstash-writer"] == {
         "cluster": ["monitor"],
         "indices": [{"names": ["logs-*-*"], "privileges": ["create_doc", "auto_configure"]}],
+        "metadata": {"managed_by": "elk-stack"},
     }
 
 
@@ -168,8 +209,8 @@ def test_setup_is_idempotent(fake_es: FakeElasticsearch) -> None:
     second_run = run_setup(fake_es)
     assert second_run.returncode == 0, second_run.stderr
     assert (fake_es.users, fake_es.roles) == first
-    assert len(fake_es.calls) == 12
-    assert all(method in ("GET", "POST", "PUT") for method, _, _, _ in fake_es.calls), "upserts only"
+    assert len(fake_es.calls) == 18
+    assert all(method in ("GET", "POST", "PUT") for method, _, _, _ in fake_es.calls), "nothing to delete"
 
 
 def test_rerun_after_a_password_change_applies_it(fake_es: FakeElasticsearch) -> None:
@@ -200,8 +241,49 @@ def test_setup_fails_on_an_error_answer(fake_es: FakeElasticsearch) -> None:
     fake_es.refuse = "/_security/role/"
     result = run_setup(fake_es)
     assert result.returncode != 0
-    assert "401" in result.stderr
     assert "logstash-writer" not in fake_es.users, "nothing after the refused step runs"
+    assert (
+        "PUT /_security/role/logstash-writer refused: HTTP 401: "
+        '{"error":{"type":"security_exception","reason":"action [cluster:admin/xpack/security/role/put] '
+        'is unauthorized"},"status":401}'
+    ) in result.stderr, "the request, its status and Elasticsearch's reason are logged"
+
+
+def test_existing_data_streams_get_the_template_settings(fake_es: FakeElasticsearch) -> None:
+    """A template shapes only later backing indices: replicas and policy must reach the write index."""
+    assert run_setup(fake_es).returncode == 0
+    assert fake_es.index_settings == {"logs-springboot-*,logs-myapp-*": SETTINGS}
+    assert run_setup(fake_es, INDEX_SETTINGS=json.dumps({"index.number_of_replicas": 0})).returncode == 0
+    assert fake_es.index_settings["logs-springboot-*,logs-myapp-*"] == {"index.number_of_replicas": 0}
+
+
+def test_a_renamed_logstash_user_is_removed_and_nothing_else(fake_es: FakeElasticsearch) -> None:
+    """Only users and roles carrying the stack's marker are deleted; a person's own never are."""
+    fake_es.users["alice"] = {"roles": ["logstash-writer"], "metadata": {"team": "ops"}}
+    fake_es.users["bob"] = {"roles": ["viewer"]}
+    fake_es.users["carol"] = {"roles": ["viewer"], "metadata": {"managed_by": "someone-else"}}
+    fake_es.roles["viewer"] = {"cluster": []}
+    assert run_setup(fake_es, LOGSTASH_USER="old-writer").returncode == 0
+    assert "old-writer" in fake_es.users and "old-writer" in fake_es.roles
+    result = run_setup(fake_es, LOGSTASH_USER="new-writer")
+    assert result.returncode == 0, result.stderr
+    assert sorted(fake_es.users) == ["alice", "bob", "carol", "kibana_system", "new-writer"]
+    assert sorted(fake_es.roles) == ["new-writer", "viewer"]
+    assert ("DELETE", "/_security/user/old-writer") in [(m, path) for m, path, _, _ in fake_es.calls]
+    assert "deleting user old-writer" in result.stdout and "deleting role old-writer" in result.stdout
+
+
+def test_a_hanging_health_request_is_cut_off(fake_es: FakeElasticsearch) -> None:
+    """curl's --max-time bounds each attempt as docs/security.md says, whatever the server does."""
+    documented = re.search(r"each at most (\d+) seconds", (PROJECT_DIR / "docs" / "security.md").read_text())
+    assert documented, "docs/security.md states how long one attempt may take"
+    fake_es.health_delay = 30
+    started = time.monotonic()
+    result = run_setup(fake_es, WAIT_ATTEMPTS="1")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert "did not become ready after 1 attempts" in result.stderr
+    assert int(documented.group(1)) - 1 < elapsed < int(documented.group(1)) + 3
 
 
 def test_setup_fails_when_elasticsearch_is_unreachable(fake_es: FakeElasticsearch) -> None:
@@ -291,6 +373,7 @@ def test_setup_without_security_installs_only_retention(fake_es: FakeElasticsear
         "/_cluster/health?wait_for_status=yellow&timeout=5s",
         "/_ilm/policy/elk-stack-logs",
         "/_index_template/elk-stack-logs",
+        "/logs-springboot-*,logs-myapp-*/_settings?allow_no_indices=true&ignore_unavailable=true",
     ]
     assert {auth for _, _, auth, _ in fake_es.calls} == {""}, "no credentials are sent"
     assert not fake_es.users
@@ -327,6 +410,22 @@ def test_index_template_matches_the_pipeline_data_stream(rendered_stacks: dict[s
     stream = f"{stream_type.group(1)}-{dataset.group(1)}-default"
     assert fnmatch.fnmatch(stream, template["index_patterns"][0])
     assert fnmatch.fnmatch(stream, "logs-*-*"), "the Logstash user's role covers it"
+
+
+def test_job_applies_the_template_settings_to_existing_data_streams(render: Render) -> None:
+    """Existing backing indices get the template's dynamic settings, for the same streams."""
+    for rendered in (
+        render(),
+        render(elasticsearch={"replicas": 3, "retention": {"dataStreams": ["logs-a-*", "logs-b-*"]}}),
+    ):
+        env = job_env(rendered)
+        template = json.loads(env["INDEX_TEMPLATE"])
+        settings = json.loads(env["INDEX_SETTINGS"])
+        assert env["DATA_STREAMS"] == ",".join(template["index_patterns"])
+        assert settings == {
+            k: v for k, v in template["template"]["settings"].items() if k != "index.number_of_shards"
+        }
+    assert settings["index.number_of_replicas"] == 1
 
 
 def test_replicas_follow_the_number_of_data_nodes(render: Render) -> None:
@@ -456,7 +555,7 @@ def test_setup_over_https_trusts_the_ca_it_is_given(tls_es: FakeElasticsearch, p
     assert tls_es.url.startswith("https://")
     result = run_setup(tls_es, CA_CERT=str(pki.ca))
     assert result.returncode == 0, result.stderr
-    assert len(tls_es.calls) == 6
+    assert len(tls_es.calls) == 9
     assert tls_es.users["logstash-writer"]["password"] == "logstash-pw"
 
 
@@ -506,7 +605,7 @@ def test_setup_accepts_the_certificates_the_stack_generates(
         server.shutdown()
         server.server_close()
     assert result.returncode == 0, result.stderr
-    assert len(state.calls) == 6
+    assert len(state.calls) == 9
 
 
 def test_the_job_waits_as_long_as_the_readme_says(
@@ -514,11 +613,16 @@ def test_the_job_waits_as_long_as_the_readme_says(
 ) -> None:
     """The Job's own wait settings (the script's defaults unless it sets them), with `sleep` stubbed out."""
     documented = re.search(
-        r"waits until cluster health is at least yellow \((\d+) attempts, (\d+) seconds apart\)",
+        r"waits until cluster health is at least yellow \((\d+) attempts, (\d+) seconds apart, "
+        r"each at most (\d+) seconds",
         (PROJECT_DIR / "docs" / "security.md").read_text(),
     )
     assert documented, "docs/security.md states the setup Job's wait"
-    attempts, seconds = int(documented.group(1)), documented.group(2)
+    attempts, seconds, attempt_seconds = (
+        int(documented.group(1)),
+        documented.group(2),
+        int(documented.group(3)),
+    )
     job = find(rendered_stacks["qa"].manifests, "Job", "elk-elasticsearch-setup")
     env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     stub = tmp_path / "bin" / "sleep"
@@ -539,8 +643,9 @@ def test_the_job_waits_as_long_as_the_readme_says(
     assert len(tls_es.calls) == attempts
     sleeps = (tmp_path / "sleeps").read_text().split()
     assert sleeps == [seconds] * (attempts - 1)
-    # Each health call may take its 5s server-side timeout: the whole wait ends before the Job's deadline.
-    assert (attempts - 1) * int(seconds) + attempts * 5 < job["spec"]["activeDeadlineSeconds"]
+    # Each attempt takes at most its documented bound (test_a_hanging_health_request_is_cut_off):
+    # the whole wait ends well before the Job's deadline.
+    assert (attempts - 1) * int(seconds) + attempts * attempt_seconds < job["spec"]["activeDeadlineSeconds"]
 
 
 def test_retention_covers_the_users_own_data_streams(render: Callable[..., Rendered]) -> None:
