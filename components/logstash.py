@@ -42,6 +42,12 @@ def settings(config: LogstashConfig) -> dict[str, Any]:
     if config.queue.type == "persisted":
         # Drain on shutdown, within the pod's grace period; whatever is left stays on disk.
         result |= {"queue.max_bytes": config.queue.max_bytes, "queue.drain": True}
+        # An event Elasticsearch refuses (a mapping conflict: 400) is written here instead of
+        # dropped. Its default path, <path.data>/dead_letter_queue, is on the queue volume.
+        result |= {
+            "dead_letter_queue.enable": True,
+            "dead_letter_queue.max_bytes": config.queue.dead_letter_max_bytes,
+        }
     return result
 
 

@@ -843,7 +843,7 @@ def test_a_checksum_that_rolls_another_component_is_caught() -> None:
 
 CONFIG_CHANGES: dict[str, dict[str, Any]] = {
     "none": {},
-    "logstash settings": {"logstash": {"queue": {"type": "persisted", "maxBytes": "2gb"}}},
+    "logstash settings": {"logstash": {"queue": {"type": "persisted", "maxBytes": "1536mb"}}},
     "kibana public URL": {"kibana": {"ingress": {"host": "logs.example.com"}}},
     "logstash user": {"security": {"logstashUser": "shipper"}},
     "elasticsearch heap": {"elasticsearch": {"heap": "768m"}},

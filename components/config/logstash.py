@@ -36,6 +36,15 @@ class Queue(ConfigModel):
     max_bytes: LogstashBytes = Field(
         "1gb", validate_default=True, description="`queue.max_bytes`, e.g. `1gb`; must fit the volume."
     )
+    dead_letter_max_bytes: LogstashBytes = Field(
+        "256mb",
+        validate_default=True,
+        description=(
+            "With a persisted queue, the dead-letter queue (events Elasticsearch refused with 400 or 404) "
+            "is on, on the same volume: `dead_letter_queue.max_bytes`. It and `maxBytes` together must fit "
+            "the volume."
+        ),
+    )
 
     @model_validator(mode="after")
     def _fits_volume(self) -> Queue:
@@ -61,6 +70,19 @@ class Queue(ConfigModel):
                         "maxBytes",
                         f"{cap} does not fit the queue volume (storage.size {size}); "
                         "lower maxBytes or raise storage.size",
+                    )
+                ]
+            )
+        if self.type == "persisted" and parse_logstash_bytes(self.max_bytes) + parse_logstash_bytes(
+            self.dead_letter_max_bytes
+        ) > parse_quantity(self.storage.size):
+            rule_violations(
+                [
+                    (
+                        "deadLetterMaxBytes",
+                        f"{self.dead_letter_max_bytes} and maxBytes {self.max_bytes} together do not "
+                        f"fit the queue volume (storage.size {self.storage.size}); "
+                        "lower one or raise storage.size",
                     )
                 ]
             )
