@@ -238,6 +238,32 @@ def pod_spec(
     return spec
 
 
+def host_anti_affinity(pod_selector: dict[str, str], required: bool = False) -> dict[str, Any]:
+    """Keep a workload's pods on different hosts, so one host failure takes one pod at most.
+
+    Preferred (soft) unless `required`: a namespace on a small cluster must still schedule.
+    """
+    term = {"labelSelector": {"matchLabels": pod_selector}, "topologyKey": "kubernetes.io/hostname"}
+    if required:
+        return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+    return {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]
+        }
+    }
+
+
+def pre_stop_wait(seconds: int) -> dict[str, Any]:
+    """A `lifecycle` that keeps serving for a while after the pod is told to stop.
+
+    Removing a terminating pod from Service endpoints reaches kube-proxy and ingress
+    controllers only after a delay; until then they still send it new connections, which a
+    process that stopped at once would refuse. ECK waits 50 s before stopping Elasticsearch
+    the same way. The wait counts against `terminationGracePeriodSeconds`.
+    """
+    return {"preStop": {"exec": {"command": ["sleep", str(seconds)]}}}
+
+
 def headless_service(
     parent: pulumi.Resource,
     logical_name: str,

@@ -39,6 +39,10 @@ SCRIPT_DIR = "/opt/elk-stack"
 # bootstraps a new cluster only while it is absent.
 FORMED_MARKER = f"{DATA_PATH}/.elk-stack-cluster-formed"
 NODE_SET_LABEL = "elk-stack/node-set"
+# As ECK: keep serving 50 s after the pod is told to stop, while clients and proxies learn
+# it is gone, then leave Elasticsearch the rest of 180 s to stop cleanly.
+PRE_STOP_SECONDS = 50
+GRACE_SECONDS = 180
 HTTP_LABEL = "elk-stack/http"
 
 
@@ -143,16 +147,7 @@ def affinity(mode: str, pod_selector: dict[str, str]) -> dict[str, Any] | None:
     `soft` is the default because our users cannot pick or label nodes: a namespace on a
     small cluster must still schedule.
     """
-    term = {"labelSelector": {"matchLabels": pod_selector}, "topologyKey": "kubernetes.io/hostname"}
-    if mode == "hard":
-        return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
-    if mode == "soft":
-        return {
-            "podAntiAffinity": {
-                "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]
-            }
-        }
-    return None
+    return None if mode == "none" else common.host_anti_affinity(pod_selector, required=mode == "hard")
 
 
 def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.Target) -> dict[str, Any]:
@@ -183,6 +178,7 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
         "resources": common.container_resources(node_set.resources),
         "securityContext": common.container_security_context(),
         "readinessProbe": readiness_probe(cluster),
+        "lifecycle": common.pre_stop_wait(PRE_STOP_SECONDS),
         "startupProbe": startup_probe(),
         "volumeMounts": mounts,
     }
@@ -205,7 +201,7 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
         }
     )
     spec = common.pod_spec(
-        [container], volumes, target.pull_secrets, cluster.service_account, grace_seconds=120
+        [container], volumes, target.pull_secrets, cluster.service_account, grace_seconds=GRACE_SECONDS
     )
     spread = affinity(node_set.anti_affinity, selector(node_set))
     if spread is not None:

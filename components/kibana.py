@@ -28,6 +28,13 @@ CERTS_DIR = "/usr/share/kibana/config/certs"
 # Kibana writes here at start (its uuid, plugin caches); with a read-only root filesystem
 # these are the only writable paths, and they hold nothing worth keeping.
 DATA_PATH = "/usr/share/kibana/data"
+# Where Kibana's file appenders write, e.g. the audit log once `xpack.security.audit` is
+# on: on a read-only root it would crash (ECK #8378), so it is an emptyDir too.
+LOGS_PATH = "/usr/share/kibana/logs"
+# Keep serving 10 s while the Service and proxies stop sending (see `common.pre_stop_wait`),
+# then Kibana's own `server.shutdownTimeout` (30 s) to finish requests in flight.
+PRE_STOP_SECONDS = 10
+GRACE_SECONDS = 60
 KEY_VARIABLES = {
     "xpack.security.encryptionKey": "KIBANA_SECURITY_KEY",
     "xpack.encryptedSavedObjects.encryptionKey": "KIBANA_SAVED_OBJECTS_KEY",
@@ -92,11 +99,13 @@ def pod_spec(config: KibanaConfig, target: common.Target, security: KibanaSecuri
     mounts: list[dict[str, Any]] = [
         {"name": "config", "mountPath": SETTINGS_FILE, "subPath": "kibana.yml"},
         {"name": "data", "mountPath": DATA_PATH},
+        {"name": "logs", "mountPath": LOGS_PATH},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
     volumes: list[dict[str, Any]] = [
         {"name": "config", "configMap": {"name": NAMES.config}},
         {"name": "data", "emptyDir": {}},
+        {"name": "logs", "emptyDir": {}},
         {"name": "tmp", "emptyDir": {}},
     ]
     env: list[dict[str, Any]] = []
@@ -125,11 +134,15 @@ def pod_spec(config: KibanaConfig, target: common.Target, security: KibanaSecuri
             "failureThreshold": 3,
         },
         "startupProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 10, "failureThreshold": 30},
+        "lifecycle": common.pre_stop_wait(PRE_STOP_SECONDS),
         "volumeMounts": mounts,
     }
     if env:
         container["env"] = env
-    return common.pod_spec([container], volumes, target.pull_secrets, NAMES.workload)
+    spec = common.pod_spec([container], volumes, target.pull_secrets, NAMES.workload, GRACE_SECONDS)
+    # Replicas on different hosts where the cluster allows, so one host failure leaves the UI up.
+    spec["affinity"] = common.host_anti_affinity(common.selector_labels(APP))
+    return spec
 
 
 def ingress_spec(ingress: IngressConfig, service_name: pulumi.Input[str]) -> dict[str, Any]:

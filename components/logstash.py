@@ -29,6 +29,10 @@ PIPELINE_DIR = "/usr/share/logstash/pipeline"
 PIPELINE_FILE = "main.conf"
 CERTS_DIR = "/usr/share/logstash/config/certs"
 NAMES = common.Names(APP)
+# The pipeline of the image's own pipelines.yml, which reads our pipeline directory.
+PIPELINE_ID = "main"
+# Keep accepting for 10 s while the Service stops sending (see `common.pre_stop_wait`).
+PRE_STOP_SECONDS = 10
 
 
 def settings(config: LogstashConfig) -> dict[str, Any]:
@@ -52,8 +56,24 @@ def settings(config: LogstashConfig) -> dict[str, Any]:
 
 
 def grace_seconds(config: LogstashConfig) -> int:
-    """Long enough for a persisted queue to drain before the kubelet kills the JVM."""
-    return 180 if config.queue.type == "persisted" else 60
+    """The pre-stop wait, then long enough for a persisted queue to drain before the kill."""
+    return PRE_STOP_SECONDS + (180 if config.queue.type == "persisted" else 60)
+
+
+def readiness_probe() -> dict[str, Any]:
+    """Ready while the pipeline runs, not merely while the API answers.
+
+    `GET /_node/pipelines/<id>` answers 404 when no pipeline of that id is loaded (Logstash's
+    `api/modules/node.rb`: `halt(404) if payload.empty?`), e.g. after a configuration error,
+    on every 8.x and 9.x. `/_health_report` (8.16+ only) would also turn a busy pipeline
+    (backpressure, a slow Elasticsearch) unhealthy: taking Logstash out of its Service then
+    only moves the load, and the report is costly to compute every 10 s.
+    """
+    return {
+        "httpGet": {"path": f"/_node/pipelines/{PIPELINE_ID}", "port": "api"},
+        "periodSeconds": 10,
+        "failureThreshold": 3,
+    }
 
 
 def pod_spec(
@@ -102,19 +122,19 @@ def pod_spec(
         "env": env,
         "resources": common.container_resources(config.resources),
         "securityContext": common.container_security_context(),
-        "readinessProbe": {
-            "httpGet": {"path": "/", "port": "api"},
-            "periodSeconds": 10,
-            "failureThreshold": 3,
-        },
+        "readinessProbe": readiness_probe(),
         "startupProbe": {
             "httpGet": {"path": "/", "port": "api"},
             "periodSeconds": 10,
             "failureThreshold": 30,
         },
+        "lifecycle": common.pre_stop_wait(PRE_STOP_SECONDS),
         "volumeMounts": mounts,
     }
-    return common.pod_spec([container], volumes, target.pull_secrets, NAMES.workload, grace_seconds(config))
+    spec = common.pod_spec([container], volumes, target.pull_secrets, NAMES.workload, grace_seconds(config))
+    # Pods on different hosts where the cluster allows, so one host failure stops one at most.
+    spec["affinity"] = common.host_anti_affinity(common.selector_labels(APP))
+    return spec
 
 
 def service_spec(config: LogstashConfig, selector: dict[str, str]) -> dict[str, Any]:

@@ -79,6 +79,20 @@ def test_default_resources_request_cpu_without_a_cpu_limit(render: Render) -> No
     assert "cpu" not in node_set["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
 
 
+def test_stops_gracefully(render: Render) -> None:
+    """As ECK: 50 s of serving while clients learn the pod is going, within a 180 s grace period."""
+    node_sets = {"nodeSets": [{"name": "all", "roles": ["master", "data"], "replicas": 3}]}
+    pods = [
+        statefulset(render())["spec"]["template"]["spec"],
+        find(render(elasticsearch=node_sets).manifests, "StatefulSet", "elk-elasticsearch-all")["spec"][
+            "template"
+        ]["spec"],
+    ]
+    for pod in pods:
+        assert pod["containers"][0]["lifecycle"] == {"preStop": {"exec": {"command": ["sleep", "50"]}}}
+        assert pod["terminationGracePeriodSeconds"] == 180
+
+
 def test_readiness_is_per_node_and_there_is_a_startup_probe(render: Render, tmp_path: Path) -> None:
     """The rendered probe runs the mounted script; against a joined node of a red cluster it passes."""
     rendered = render(elasticsearch={"tls": {"http": False}})

@@ -111,3 +111,39 @@ def test_replicas_share_the_keys_and_get_a_disruption_budget(render: Render) -> 
     key_sources = {e["valueFrom"]["secretKeyRef"]["name"] for e in env if e["name"].startswith("KIBANA_")}
     assert key_sources == {"elk-kibana-encryption-keys"}, "every replica reads the same stable keys"
     assert not [m for m in render().manifests if m["kind"] == "PodDisruptionBudget" and "kibana" in str(m)]
+
+
+def test_logs_directory_is_writable_on_a_read_only_root(render: Render) -> None:
+    """Audit logging writes /usr/share/kibana/logs/audit.log; a read-only root made it crash (ECK #8378)."""
+    pod = deployment(render())["spec"]["template"]["spec"]
+    main = pod["containers"][0]
+    assert main["securityContext"]["readOnlyRootFilesystem"] is True
+    mount = next(m for m in main["volumeMounts"] if m["mountPath"] == "/usr/share/kibana/logs")
+    assert {"name": mount["name"], "emptyDir": {}} in pod["volumes"]
+    assert not mount.get("readOnly")
+
+
+def test_stops_gracefully(render: Render) -> None:
+    """It keeps serving while the Service stops sending, then has Kibana's 30 s shutdown timeout."""
+    pod = deployment(render())["spec"]["template"]["spec"]
+    assert pod["containers"][0]["lifecycle"] == {"preStop": {"exec": {"command": ["sleep", "10"]}}}
+    assert pod["terminationGracePeriodSeconds"] >= 10 + 30
+
+
+def test_replicas_prefer_different_hosts(render: Render) -> None:
+    template = deployment(render(kibana={"replicas": 2}))["spec"]["template"]
+    selector = deployment(render())["spec"]["selector"]["matchLabels"]
+    assert template["spec"]["affinity"] == {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {
+                        "labelSelector": {"matchLabels": selector},
+                        "topologyKey": "kubernetes.io/hostname",
+                    },
+                }
+            ]
+        }
+    }
+    assert selector.items() <= template["metadata"]["labels"].items()

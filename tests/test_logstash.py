@@ -65,7 +65,9 @@ def test_persisted_queue_gets_a_claim_per_replica_and_time_to_drain(render: Rend
     spec = statefulset(rendered)["spec"]
     assert [t["metadata"]["name"] for t in spec["volumeClaimTemplates"]] == ["queue"]
     assert {"name": "queue", "mountPath": "/usr/share/logstash/data"} in container(rendered)["volumeMounts"]
-    assert spec["template"]["spec"]["terminationGracePeriodSeconds"] == 180
+    assert spec["template"]["spec"]["terminationGracePeriodSeconds"] == 10 + 180, (
+        "the pre-stop wait, then a drain"
+    )
     settings = yaml.safe_load(
         find(rendered.manifests, "ConfigMap", "elk-logstash-config")["data"]["logstash.yml"]
     )
@@ -96,9 +98,11 @@ def test_service_exposes_the_pipeline_ports(render: Render) -> None:
     ]
 
 
-def test_readiness_on_the_monitoring_api(render: Render) -> None:
+def test_readiness_follows_the_pipeline_on_the_monitoring_api(render: Render) -> None:
+    """`/` answers as soon as the API is up; `/_node/pipelines/main` is 404 without a loaded pipeline."""
     main = container(render())
-    assert main["readinessProbe"]["httpGet"] == {"path": "/", "port": "api"}
+    assert main["readinessProbe"]["httpGet"] == {"path": "/_node/pipelines/main", "port": "api"}
+    assert main["startupProbe"]["httpGet"] == {"path": "/", "port": "api"}
     assert {"name": "api", "containerPort": 9600} in main["ports"]
     settings = yaml.safe_load(
         find(render().manifests, "ConfigMap", "elk-logstash-config")["data"]["logstash.yml"]
@@ -187,3 +191,22 @@ def test_a_write_the_logstash_user_may_not_make_is_warned_at_render(render: Rend
     assert "'myapp-%{+YYYY.MM.dd}'" in warning and "(403)" in warning
     allowed = render(logstash={"pipeline": str(path)}, security={"logstashIndices": ["logs-*-*", "myapp-*"]})
     assert allowed.warnings == []
+
+
+def test_stops_gracefully(render: Render) -> None:
+    """It keeps accepting while the Service stops sending, then has time to drain its queue."""
+    for queue, grace in (("persisted", 190), ("memory", 70)):
+        rendered = render(logstash={"queue": {"type": queue}})
+        assert container(rendered)["lifecycle"] == {"preStop": {"exec": {"command": ["sleep", "10"]}}}
+        assert statefulset(rendered)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == grace
+
+
+def test_replicas_prefer_different_hosts(render: Render) -> None:
+    pod = statefulset(render(logstash={"replicas": 2}))["spec"]["template"]
+    term = {"labelSelector": {"matchLabels": statefulset(render())["spec"]["selector"]["matchLabels"]}}
+    preferred = pod["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert preferred == [
+        {"weight": 100, "podAffinityTerm": {**term, "topologyKey": "kubernetes.io/hostname"}}
+    ]
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in pod["spec"]["affinity"]["podAntiAffinity"]
+    assert term["labelSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
