@@ -42,11 +42,18 @@ def pod_spec(
 ) -> dict[str, Any]:
     """A run-to-completion pod with only the Secrets the script needs (none without security)."""
     retention_config = elasticsearch_config.retention
-    template = retention.index_template(elasticsearch_config.data_nodes, retention_config)
+    template = retention.index_template(
+        elasticsearch_config.data_nodes, retention_config, target.version_tuple
+    )
     env: list[dict[str, Any]] = [
         {"name": "ES_URL", "value": elasticsearch.http_endpoint},
         {"name": "ILM_POLICY_NAME", "value": retention.POLICY_NAME},
         {"name": "ILM_POLICY", "value": _json(retention.ilm_policy(retention_config))},
+        {"name": "COMPONENT_TEMPLATE_NAME", "value": retention.COMPONENT_NAME},
+        {
+            "name": "COMPONENT_TEMPLATE",
+            "value": _json(retention.component_template(elasticsearch_config.data_nodes)),
+        },
         {"name": "INDEX_TEMPLATE_NAME", "value": retention.TEMPLATE_NAME},
         {"name": "INDEX_TEMPLATE", "value": _json(template)},
         {"name": "DATA_STREAMS", "value": ",".join(retention_config.data_streams)},

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Configure Elasticsearch after it starts; run by the elk-elasticsearch-setup Job.
 #
-# Installs log retention (an ILM policy and the index template of the logs data stream)
-# and, with security on, the stack's users. Idempotent by construction: every call is an
-# upsert (PUT a policy, template, role or user; set a password), so a re-run succeeds, a
+# Installs log retention (an ILM policy, the component template of our index settings and
+# the index template of the logs data streams) and, with security on, the stack's users.
+# Idempotent by construction: every call is an upsert (PUT a policy, template, role or
+# user; set a password; DELETE only what it marked), so a re-run succeeds, a
 # changed password or retention is applied, and nothing can fail with "already exists".
 # Passwords reach curl through file descriptors (printf is a shell built-in), never
 # through a command line.
 #
-# Environment: ES_URL, ILM_POLICY_NAME, ILM_POLICY, INDEX_TEMPLATE_NAME, INDEX_TEMPLATE
-# (JSON bodies), DATA_STREAMS (comma-separated patterns) and INDEX_SETTINGS (JSON: the
+# Environment: ES_URL, ILM_POLICY_NAME, ILM_POLICY, COMPONENT_TEMPLATE_NAME,
+# COMPONENT_TEMPLATE, INDEX_TEMPLATE_NAME, INDEX_TEMPLATE (JSON bodies), DATA_STREAMS (comma-separated patterns) and INDEX_SETTINGS (JSON: the
 # dynamic settings for their existing backing indices); with security: ELASTIC_PASSWORD,
 # KIBANA_PASSWORD, LOGSTASH_USER, LOGSTASH_PASSWORD, LOGSTASH_INDICES (a JSON array of
 # patterns), optional CA_CERT (a CA file for https); WAIT_ATTEMPTS and WAIT_SECONDS (how
@@ -17,7 +18,7 @@
 set -euo pipefail
 
 : "${ES_URL:?}" "${ILM_POLICY_NAME:?}" "${ILM_POLICY:?}" "${INDEX_TEMPLATE_NAME:?}" "${INDEX_TEMPLATE:?}"
-: "${DATA_STREAMS:?}" "${INDEX_SETTINGS:?}"
+: "${COMPONENT_TEMPLATE_NAME:?}" "${COMPONENT_TEMPLATE:?}" "${DATA_STREAMS:?}" "${INDEX_SETTINGS:?}"
 if [[ -n "${ELASTIC_PASSWORD:-}" ]]; then
   : "${KIBANA_PASSWORD:?}" "${LOGSTASH_USER:?}" "${LOGSTASH_PASSWORD:?}" "${LOGSTASH_INDICES:?}"
 fi
@@ -87,8 +88,10 @@ for ((attempt = 1; ; attempt++)); do
   sleep "$pause"
 done
 
-echo "writing ILM policy $ILM_POLICY_NAME and index template $INDEX_TEMPLATE_NAME"
+echo "writing ILM policy $ILM_POLICY_NAME, component template $COMPONENT_TEMPLATE_NAME and index template $INDEX_TEMPLATE_NAME"
 es PUT "/_ilm/policy/$ILM_POLICY_NAME" "$ILM_POLICY"
+# Before the index template that composes it: Elasticsearch refuses a missing component.
+es PUT "/_component_template/$COMPONENT_TEMPLATE_NAME" "$COMPONENT_TEMPLATE"
 es PUT "/_index_template/$INDEX_TEMPLATE_NAME" "$INDEX_TEMPLATE"
 
 # A template shapes only backing indices created after it. The dynamic settings (replicas,

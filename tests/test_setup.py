@@ -44,6 +44,10 @@ class FakeElasticsearch:
     roles: dict[str, Any] = field(default_factory=dict)
     policies: dict[str, Any] = field(default_factory=dict)
     templates: dict[str, Any] = field(default_factory=dict)
+    # A cluster of 8.13 or later installs these itself; `logs@custom` is left to the user.
+    component_templates: dict[str, Any] = field(
+        default_factory=lambda: {name: {} for name in ("logs@mappings", "logs@settings", "ecs@mappings")}
+    )
     index_settings: dict[str, Any] = field(default_factory=dict)
     unhealthy_answers: int = 0
     health_delay: float = 0
@@ -101,8 +105,27 @@ def serve(state: FakeElasticsearch, tls: ssl.SSLContext | None = None) -> http.s
                 state.roles[self.path.rsplit("/", 1)[1]] = body
             elif self.command == "PUT" and self.path.startswith("/_ilm/policy/"):
                 state.policies[self.path.rsplit("/", 1)[1]] = body
+            elif self.command == "PUT" and self.path.startswith("/_component_template/"):
+                state.component_templates[self.path.rsplit("/", 1)[1]] = body
             elif self.command == "PUT" and self.path.startswith("/_index_template/"):
-                state.templates[self.path.rsplit("/", 1)[1]] = body
+                missing = [
+                    name
+                    for name in body.get("composed_of", [])
+                    if name not in state.component_templates
+                    and name not in body.get("ignore_missing_component_templates", [])
+                ]
+                if missing:  # as MetadataIndexTemplateService refuses it
+                    status = 400
+                    name = self.path.rsplit("/", 1)[1]
+                    reason = (
+                        f"index template [{name}] specifies component templates {missing} that do not exist"
+                    )
+                    answer = {
+                        "error": {"type": "invalid_index_template_exception", "reason": reason},
+                        "status": 400,
+                    }
+                else:
+                    state.templates[self.path.rsplit("/", 1)[1]] = body
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -135,7 +158,13 @@ def fake_es() -> Iterator[FakeElasticsearch]:
 
 
 POLICY = {"policy": {"phases": {"delete": {"min_age": "7d", "actions": {"delete": {}}}}}}
-TEMPLATE = {"index_patterns": ["logs-springboot-*"], "data_stream": {}}
+COMPONENT = {"template": {"settings": {"index.number_of_replicas": 1}}}
+TEMPLATE = {
+    "index_patterns": ["logs-springboot-*"],
+    "data_stream": {},
+    "composed_of": ["logs@mappings", "logs@settings", "logs@custom", "ecs@mappings", "elk-stack-logs@custom"],
+    "ignore_missing_component_templates": ["logs@custom"],
+}
 SETTINGS = {"index.number_of_replicas": 1, "index.lifecycle.name": "elk-stack-logs"}
 
 
@@ -146,6 +175,8 @@ def run_setup(es: FakeElasticsearch, **overrides: str | None) -> subprocess.Comp
         "ES_URL": es.url,
         "ILM_POLICY_NAME": "elk-stack-logs",
         "ILM_POLICY": json.dumps(POLICY),
+        "COMPONENT_TEMPLATE_NAME": "elk-stack-logs@custom",
+        "COMPONENT_TEMPLATE": json.dumps(COMPONENT),
         "INDEX_TEMPLATE_NAME": "elk-stack-logs",
         "INDEX_TEMPLATE": json.dumps(TEMPLATE),
         "DATA_STREAMS": "logs-springboot-*,logs-myapp-*",
@@ -183,6 +214,7 @@ def test_setup_creates_the_users_and_role(fake_es: FakeElasticsearch) -> None:
     assert [(method, path) for method, path, _, _ in fake_es.calls] == [
         ("GET", "/_cluster/health?wait_for_status=yellow&timeout=5s"),
         ("PUT", "/_ilm/policy/elk-stack-logs"),
+        ("PUT", "/_component_template/elk-stack-logs@custom"),
         ("PUT", "/_index_template/elk-stack-logs"),
         ("PUT", "/logs-springboot-*,logs-myapp-*/_settings?allow_no_indices=true&ignore_unavailable=true"),
         ("POST", "/_security/user/kibana_system/_password"),
@@ -209,7 +241,7 @@ def test_setup_is_idempotent(fake_es: FakeElasticsearch) -> None:
     second_run = run_setup(fake_es)
     assert second_run.returncode == 0, second_run.stderr
     assert (fake_es.users, fake_es.roles) == first
-    assert len(fake_es.calls) == 18
+    assert len(fake_es.calls) == 20
     assert all(method in ("GET", "POST", "PUT") for method, _, _, _ in fake_es.calls), "nothing to delete"
 
 
@@ -363,7 +395,23 @@ def test_a_rejected_password_fails_at_once_instead_of_waiting(fake_es: FakeElast
 def test_setup_installs_retention(fake_es: FakeElasticsearch) -> None:
     assert run_setup(fake_es).returncode == 0
     assert fake_es.policies == {"elk-stack-logs": POLICY}
+    assert fake_es.component_templates["elk-stack-logs@custom"] == COMPONENT
     assert fake_es.templates == {"elk-stack-logs": TEMPLATE}
+
+
+def test_the_rendered_templates_install_into_a_cluster_with_elastics_built_ins(
+    fake_es: FakeElasticsearch, rendered_stacks: dict[str, Rendered]
+) -> None:
+    """The bodies the Job sends, in its order: the index template only composes what exists by then."""
+    env = job_env(rendered_stacks["qa"])
+    names = ("COMPONENT_TEMPLATE_NAME", "COMPONENT_TEMPLATE", "INDEX_TEMPLATE_NAME", "INDEX_TEMPLATE")
+    result = run_setup(fake_es, **{name: env[name] for name in names})
+    assert result.returncode == 0, result.stderr
+    assert fake_es.templates["elk-stack-logs"]["composed_of"][-1] == "elk-stack-logs@custom"
+    del fake_es.component_templates["ecs@mappings"]  # a cluster without Elastic's built-ins
+    result = run_setup(fake_es, **{name: env[name] for name in names})
+    assert result.returncode != 0
+    assert "specifies component templates ['ecs@mappings'] that do not exist" in result.stderr
 
 
 def test_setup_without_security_installs_only_retention(fake_es: FakeElasticsearch) -> None:
@@ -372,6 +420,7 @@ def test_setup_without_security_installs_only_retention(fake_es: FakeElasticsear
     assert [path for _, path, _, _ in fake_es.calls] == [
         "/_cluster/health?wait_for_status=yellow&timeout=5s",
         "/_ilm/policy/elk-stack-logs",
+        "/_component_template/elk-stack-logs@custom",
         "/_index_template/elk-stack-logs",
         "/logs-springboot-*,logs-myapp-*/_settings?allow_no_indices=true&ignore_unavailable=true",
     ]
@@ -399,7 +448,7 @@ def test_index_template_matches_the_pipeline_data_stream(rendered_stacks: dict[s
     assert template["index_patterns"] == ["logs-springboot-*"]
     assert template["data_stream"] == {}
     assert template["priority"] > 100, "above Elasticsearch's built-in logs template"
-    settings = template["template"]["settings"]
+    settings = json.loads(job_env(rendered)["COMPONENT_TEMPLATE"])["template"]["settings"]
     assert settings["index.lifecycle.name"] == job_env(rendered)["ILM_POLICY_NAME"] == "elk-stack-logs"
     assert settings["index.number_of_replicas"] == 0, "one data node: a replica could never be placed"
     assert settings["index.refresh_interval"] == "5s"
@@ -412,6 +461,46 @@ def test_index_template_matches_the_pipeline_data_stream(rendered_stacks: dict[s
     assert fnmatch.fnmatch(stream, "logs-*-*"), "the Logstash user's role covers it"
 
 
+def test_the_index_template_keeps_elastics_built_in_logs_template(
+    rendered_stacks: dict[str, Rendered],
+) -> None:
+    """It composes what Elastic's `logs` template composes, in that order, and adds only our settings.
+
+    Elastic's logs@template.json: composed_of logs@mappings, logs@settings, logs@custom,
+    ecs@mappings; only logs@custom may be missing. Nothing of ours may override their
+    mappings (ignore_malformed, ECS dynamic templates, field limits).
+    """
+    env = job_env(rendered_stacks["qa"])
+    template = json.loads(env["INDEX_TEMPLATE"])
+    assert template["composed_of"] == [
+        "logs@mappings",
+        "logs@settings",
+        "logs@custom",
+        "ecs@mappings",
+        env["COMPONENT_TEMPLATE_NAME"],
+    ]
+    assert env["COMPONENT_TEMPLATE_NAME"].endswith("@custom")
+    assert template["ignore_missing_component_templates"] == ["logs@custom"]
+    assert "template" not in template, "no mappings or settings of its own above the built-ins"
+    component = json.loads(env["COMPONENT_TEMPLATE"])
+    assert set(component["template"]) == {"settings"}, "settings only: the built-in mappings stay"
+    assert set(component["template"]["settings"]) == {
+        "index.number_of_shards",
+        "index.number_of_replicas",
+        "index.lifecycle.name",
+        "index.refresh_interval",
+    }
+
+
+def test_before_8_13_the_index_template_brings_its_own_mappings(render: Render) -> None:
+    """Older clusters lack the `@`-named built-ins; composing them would refuse the template."""
+    env = job_env(render(version="8.12.2"))
+    template = json.loads(env["INDEX_TEMPLATE"])
+    assert template["composed_of"] == [env["COMPONENT_TEMPLATE_NAME"]]
+    assert "ignore_missing_component_templates" not in template
+    assert template["template"]["mappings"]["properties"]["message"] == {"type": "match_only_text"}
+
+
 def test_job_applies_the_template_settings_to_existing_data_streams(render: Render) -> None:
     """Existing backing indices get the template's dynamic settings, for the same streams."""
     for rendered in (
@@ -421,17 +510,18 @@ def test_job_applies_the_template_settings_to_existing_data_streams(render: Rend
         env = job_env(rendered)
         template = json.loads(env["INDEX_TEMPLATE"])
         settings = json.loads(env["INDEX_SETTINGS"])
+        component = json.loads(env["COMPONENT_TEMPLATE"])
         assert env["DATA_STREAMS"] == ",".join(template["index_patterns"])
         assert settings == {
-            k: v for k, v in template["template"]["settings"].items() if k != "index.number_of_shards"
+            k: v for k, v in component["template"]["settings"].items() if k != "index.number_of_shards"
         }
     assert settings["index.number_of_replicas"] == 1
 
 
 def test_replicas_follow_the_number_of_data_nodes(render: Render) -> None:
     def replicas(rendered: Rendered) -> int:
-        template = json.loads(job_env(rendered)["INDEX_TEMPLATE"])
-        value: int = template["template"]["settings"]["index.number_of_replicas"]
+        component = json.loads(job_env(rendered)["COMPONENT_TEMPLATE"])
+        value: int = component["template"]["settings"]["index.number_of_replicas"]
         return value
 
     assert replicas(render()) == 0
@@ -555,7 +645,7 @@ def test_setup_over_https_trusts_the_ca_it_is_given(tls_es: FakeElasticsearch, p
     assert tls_es.url.startswith("https://")
     result = run_setup(tls_es, CA_CERT=str(pki.ca))
     assert result.returncode == 0, result.stderr
-    assert len(tls_es.calls) == 9
+    assert len(tls_es.calls) == 10
     assert tls_es.users["logstash-writer"]["password"] == "logstash-pw"
 
 
@@ -605,7 +695,7 @@ def test_setup_accepts_the_certificates_the_stack_generates(
         server.shutdown()
         server.server_close()
     assert result.returncode == 0, result.stderr
-    assert len(state.calls) == 9
+    assert len(state.calls) == 10
 
 
 def test_the_job_waits_as_long_as_the_readme_says(
@@ -653,6 +743,7 @@ def test_retention_covers_the_users_own_data_streams(render: Callable[..., Rende
     rendered = render(elasticsearch={"retention": {"dataStreams": streams, "maxAge": "30d"}})
     template = json.loads(job_env(rendered)["INDEX_TEMPLATE"])
     assert template["index_patterns"] == streams
-    assert template["template"]["settings"]["index.lifecycle.name"] == "elk-stack-logs"
+    component = json.loads(job_env(rendered)["COMPONENT_TEMPLATE"])
+    assert component["template"]["settings"]["index.lifecycle.name"] == "elk-stack-logs"
     policy = json.loads(job_env(rendered)["ILM_POLICY"])
     assert policy["policy"]["phases"]["delete"]["min_age"] == "30d"
