@@ -365,3 +365,20 @@ def claim_template(template: str, storage: Storage, app: str) -> dict[str, Any]:
     it carries only the stable selector labels, never the version.
     """
     return {"metadata": {"name": template, "labels": selector_labels(app)}, "spec": claim_spec(storage)}
+
+
+# pulumi-kubernetes waits 10 minutes for a StatefulSet or Deployment to be Ready by
+# default (its API docs: "If the StatefulSet has not reached a Ready state after 10
+# minutes, it will time out"); a rollout that restarts one pod at a time needs more.
+DEFAULT_AWAIT_MINUTES = 10
+
+
+def rollout_minutes(pods: int, minutes_per_pod: int) -> int:
+    """How long a rollout may take: every pod restarted in turn, never below the provider's default."""
+    return max(DEFAULT_AWAIT_MINUTES, pods * minutes_per_pod)
+
+
+def rollout_timeouts(pods: int, minutes_per_pod: int) -> pulumi.CustomTimeouts:
+    """`customTimeouts` for a workload whose create and update wait on its pods being Ready."""
+    limit = f"{rollout_minutes(pods, minutes_per_pod)}m"
+    return pulumi.CustomTimeouts(create=limit, update=limit)

@@ -44,6 +44,9 @@ NODE_SET_LABEL = "elk-stack/node-set"
 PRE_STOP_SECONDS = 50
 GRACE_SECONDS = 180
 HTTP_LABEL = "elk-stack/http"
+# A rolling restart's budget per node: termination (180 s grace), the startup probe's
+# 5 minutes, and rejoining the cluster until the pod is Ready again.
+MINUTES_PER_NODE = 10
 
 
 def names(node_set: ResolvedNodeSet) -> common.Names:
@@ -65,7 +68,8 @@ class ClusterWiring:
     secure: bool
     https: bool
     seed_hosts: list[str]
-    initial_masters: list[str]
+    # Comma-separated pod names, as first recorded (`ClusterFormation`).
+    initial_masters: pulumi.Input[str]
     superuser_secret: pulumi.Input[str] | None = None
     certs_secret: pulumi.Input[str] | None = None
     credentials_revision: pulumi.Input[str] | None = None
@@ -189,7 +193,7 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
         container["args"] = ["bash", f"{SCRIPT_DIR}/{START_SCRIPT.name}"]
         env.append({"name": "FORMED_MARKER", "value": FORMED_MARKER})
         if node_set.master_eligible:
-            env.append({"name": "INITIAL_MASTER_NODES", "value": ",".join(cluster.initial_masters)})
+            env.append({"name": "INITIAL_MASTER_NODES", "value": cluster.initial_masters})
     mounts.append({"name": "start", "mountPath": SCRIPT_DIR, "readOnly": True})
     volumes.append(
         {
@@ -209,6 +213,15 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
     return spec
 
 
+def ordered_after(
+    requires: list[pulumi.Resource], after: list[StatefulSet] | pulumi.Output[list[StatefulSet]] | None
+) -> pulumi.Input[list[pulumi.Resource]]:
+    """What a node set's StatefulSet waits for; `after` may be known only once the cluster's record is."""
+    if isinstance(after, pulumi.Output):
+        return after.apply(lambda previous: [*requires, *previous])
+    return [*requires, *(after or [])]
+
+
 class ElasticsearchNode(pulumi.ComponentResource):
     """A node set: its StatefulSet, headless Service, settings, PVCs and disruption budget."""
 
@@ -223,11 +236,11 @@ class ElasticsearchNode(pulumi.ComponentResource):
         *,
         cluster: ClusterWiring,
         target: common.Target,
-        after: StatefulSet | None = None,
+        after: list[StatefulSet] | pulumi.Output[list[StatefulSet]] | None = None,
         requires: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """Build one node set; `after` is the StatefulSet that must finish rolling first.
+        """Build one node set; `after` lists the StatefulSets that must finish rolling first.
 
         `requires` lists shared objects the pods need, such as their ServiceAccount.
         """
@@ -287,7 +300,8 @@ class ElasticsearchNode(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[config_map, *claims, *(requires or []), *([after] if after else [])],
+                depends_on=ordered_after([config_map, *claims, *(requires or [])], after),
+                custom_timeouts=common.rollout_timeouts(node_set.replicas, MINUTES_PER_NODE),
                 # The claim template is immutable: a changed size would replace the
                 # StatefulSet. The explicit PVCs carry the size and grow in place.
                 ignore_changes=["spec.volumeClaimTemplates"],

@@ -2,16 +2,28 @@
 
 Discovery is wired from the node sets themselves: `discovery.seed_hosts` names the
 headless Services of the master-eligible sets, and the initial master nodes are exactly
-their pod names. Node sets roll one after another (masters first, since a new cluster
-cannot form, and other nodes cannot become Ready, before the masters exist), and within a
-set one pod at a time, so one change restarts one node at a time.
+their pod names. Node sets roll one after another, and within a set one pod at a time, so
+one change restarts one node at a time.
+
+Which group goes first depends on whether the cluster already exists. A new cluster forms
+on its masters, and no other node can become Ready before they do, so on the first deploy
+the master-eligible sets come first (the other way round, Pulumi would wait forever for a
+data set). Once the cluster exists, the other sets roll first and the masters last, as
+Elastic's rolling-upgrade guide requires: a newer node can always join an older master,
+an older node cannot always join a newer one. `dependsOn` is the same for a create and an
+update, so the program must know which it is: `ClusterFormation`, a resource that keeps
+the id of the program run that created it, tells, as Pulumi hands back its stored outputs
+on every later run.
 """
 
 from __future__ import annotations
 
+import uuid
+from functools import partial
 from typing import Any
 
 import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 from pulumi_kubernetes.apps.v1 import StatefulSet
 from pulumi_kubernetes.core.v1 import Service
 
@@ -24,14 +36,60 @@ from components.elasticsearch import APP, HTTP_LABEL, HTTP_PORT, ClusterWiring, 
 NAMES = common.Names(APP)
 
 
-def rollout_order(node_sets: list[ResolvedNodeSet]) -> list[ResolvedNodeSet]:
-    """Master-eligible sets first, then the others, each in config order."""
-    return [s for s in node_sets if s.master_eligible] + [s for s in node_sets if not s.master_eligible]
+def first_group(exists: bool) -> bool:
+    """Whether the master-eligible sets roll first: they form a new cluster, and upgrade last."""
+    return not exists
+
+
+def waits_for(built: dict[bool, list[StatefulSet]], eligible: bool, existed: bool) -> list[StatefulSet]:
+    """What the first set of a group waits for: nothing if its group goes first, else the other's last set."""
+    return [] if first_group(existed) == eligible else built[not eligible][-1:]
+
+
+class FormationProvider(ResourceProvider):
+    """Keeps the inputs it was created with: no input change ever reaches the stored outputs."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        """Store the creating run's id."""
+        return CreateResult(id_=f"formation-{uuid.uuid4().hex}", outs=props)
+
+    def diff(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> DiffResult:
+        """Never changes, so every later run gets the creating run's id back."""
+        return DiffResult(changes=False)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """The stored state, unchanged: it exists nowhere else."""
+        return ReadResult(id_, props)
+
+
+class ClusterFormation(Resource, module="elk-stack-lifecycle", name="ClusterFormation"):
+    """The record of a cluster's first deploy: did it exist before this run, which masters formed it.
+
+    Its logical name carries the master-eligible sets, so a new set of masters (the inline
+    form turned into node sets: a new cluster) counts as a new cluster again.
+    """
+
+    run: pulumi.Output[str]
+    initial_masters: pulumi.Output[str]
+    existed: pulumi.Output[bool]
+
+    def __init__(self, name: str, initial_masters: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        """Record this run's id and the masters if the record is new; otherwise the stored ones come back."""
+        this_run = uuid.uuid4().hex
+        # Secret only to keep renders reproducible: the id is no secret.
+        props = {"run": pulumi.Output.secret(this_run), "initial_masters": initial_masters}
+        super().__init__(FormationProvider(), name, props, opts)
+        self.existed = self.run.apply(lambda stored: stored != this_run)
 
 
 def initial_masters(node_sets: list[ResolvedNodeSet]) -> list[str]:
     """The pod names of every master-eligible node, which bootstrap a new cluster."""
     return [names(s).pod(ordinal) for s in node_sets if s.master_eligible for ordinal in range(s.replicas)]
+
+
+def formation_name(name: str, node_sets: list[ResolvedNodeSet]) -> str:
+    """The record's logical name, after the master-eligible sets (the inline form's is `inline`)."""
+    return f"{name}-formation-{'-'.join(s.name or 'inline' for s in node_sets if s.master_eligible)}"
 
 
 def dedicated_masters(node_sets: list[ResolvedNodeSet]) -> bool:
@@ -50,6 +108,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
     https: bool
     pod_labels: dict[str, str]
     nodes: list[ElasticsearchNode]
+    stateful_sets: list[StatefulSet]
 
     def __init__(
         self,
@@ -68,7 +127,6 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         self.https = secure and config.tls.http
         self.pod_labels = common.selector_labels(APP)
         labels = common.labels(APP, "search", target.version)
-        multi_node = sum(s.replicas for s in node_sets) > 1
 
         def meta(object_name: str) -> dict[str, Any]:
             return common.metadata(object_name, target.namespace, labels)
@@ -104,31 +162,46 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             certs_secret = certificates.node_secret_name
             self.ca_secret_name = certificates.ca_secret_name
             self.ca_checksum = certificates.ca_checksum
+        formation = ClusterFormation(
+            formation_name(name, node_sets), ",".join(initial_masters(node_sets)), opts=child
+        )
         wiring = ClusterWiring(
             image=config.image,
             secure=secure,
             https=self.https,
-            seed_hosts=[names(s).headless for s in node_sets if s.master_eligible] if multi_node else [],
-            initial_masters=initial_masters(node_sets) if multi_node else [],
+            # Even one node forms a cluster of its own (no `discovery.type: single-node`), so
+            # nodes added later join it without a restart of the first one.
+            seed_hosts=[names(s).headless for s in node_sets if s.master_eligible],
+            # Frozen at the first deploy: nodes added later never bootstrap a cluster.
+            initial_masters=formation.initial_masters,
             superuser_secret=credentials.elastic_secret_name if credentials else None,
             certs_secret=certs_secret,
             credentials_revision=credentials.revisions["elastic"] if credentials else None,
             http_label=dedicated_masters(node_sets),
         )
         self.nodes = []
-        previous: StatefulSet | None = None
-        for node_set in rollout_order(node_sets):
+        masters = [s for s in node_sets if s.master_eligible]
+        others = [s for s in node_sets if not s.master_eligible]
+        built: dict[bool, list[StatefulSet]] = {True: [], False: []}
+        for node_set in masters + others:
+            eligible = node_set.master_eligible
+            after: list[StatefulSet] | pulumi.Output[list[StatefulSet]] = built[eligible][-1:]
+            if not built[eligible] and masters and others:
+                # The first set of a group waits for the other group's last set when that
+                # group goes first. The callback runs once the record resolves, after every
+                # set has been built.
+                after = formation.existed.apply(partial(waits_for, built, eligible))
             node = ElasticsearchNode(
                 f"{name}-{node_set.name}" if node_set.name else name,
                 node_set,
                 cluster=wiring,
                 target=target,
-                after=previous,
+                after=after,
                 requires=[account],
                 opts=child,
             )
             self.nodes.append(node)
-            previous = node.stateful_set
+            built[eligible].append(node.stateful_set)
 
         self.service_name = client.metadata.name
         self.http_endpoint = pulumi.Output.concat(
@@ -140,6 +213,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             ".svc:",
             str(HTTP_PORT),
         )
+        self.stateful_sets = [node.stateful_set for node in self.nodes]
         self.data_claim_names = [claim for node in self.nodes for claim in node.data_claim_names]
         self.register_outputs(
             {

@@ -42,6 +42,8 @@ KEY_VARIABLES = {
 }
 REDACTED_STATUS_SINCE = (8, 16)
 NAMES = common.Names(APP)
+# A restart's budget per pod: the startup probe's 5 minutes and the status turning green.
+MINUTES_PER_POD = 6
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,7 @@ class KibanaUi(pulumi.ComponentResource):
             spec={
                 "replicas": config.replicas,
                 "selector": {"matchLabels": selector},
+                "strategy": {"type": "RollingUpdate"},
                 "template": {
                     "metadata": {
                         "labels": labels,
@@ -241,7 +244,19 @@ class KibanaUi(pulumi.ComponentResource):
                     "spec": pod_spec(config, target, security),
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map, account]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # The new version starts only once every Elasticsearch node set has rolled.
+                depends_on=[config_map, account, *elasticsearch.stateful_sets],
+                custom_timeouts=common.rollout_timeouts(config.replicas, MINUTES_PER_POD),
+                # Kibana never runs two versions side by side (they would migrate the same
+                # saved objects): a new image replaces the Deployment, deleting every old pod
+                # first, as ECK switches to Recreate on a version change. Any other change
+                # rolls in place (`RollingUpdate`), without downtime when replicas > 1. The
+                # engine compares with the deployed image; the program cannot see it.
+                replace_on_changes=["spec.template.spec.containers[*].image"],
+                delete_before_replace=True,
+            ),
         )
         if config.ingress:
             Ingress(

@@ -55,6 +55,11 @@ def settings(config: LogstashConfig) -> dict[str, Any]:
     return result
 
 
+# A rolling restart's budget per pod: up to 3 minutes to drain the queue, the startup
+# probe's 5 minutes, and the pipeline starting.
+MINUTES_PER_POD = 10
+
+
 def grace_seconds(config: LogstashConfig) -> int:
     """The pre-stop wait, then long enough for a persisted queue to drain before the kill."""
     return PRE_STOP_SECONDS + (180 if config.queue.type == "persisted" else 60)
@@ -241,7 +246,10 @@ class LogstashPipeline(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[config_map, account, *claims],
+                # Logstash follows Elasticsearch: on a version change it restarts only once
+                # every node set has rolled (StatefulSet updates wait for Ready pods).
+                depends_on=[config_map, account, *claims, *elasticsearch.stateful_sets],
+                custom_timeouts=common.rollout_timeouts(config.replicas, MINUTES_PER_POD),
                 # As for Elasticsearch: the explicit queue PVCs grow in place; the
                 # immutable claim template must not force a replacement.
                 ignore_changes=["spec.volumeClaimTemplates"],

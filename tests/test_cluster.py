@@ -254,16 +254,17 @@ def test_seed_hosts_service_finds_master_pods_before_they_are_ready(render: Rend
     assert {"name": "transport", "port": 9300, "targetPort": "transport"} in headless["spec"]["ports"]
 
 
-def test_single_node_form_keeps_single_node_discovery(render: Render) -> None:
+def test_one_node_forms_a_cluster_that_others_can_join(render: Render) -> None:
+    """Not `discovery.type: single-node`, which refuses every other node: a one-node cluster."""
     rendered = render()
     [statefulset] = es_statefulsets(rendered)
     node_settings = settings(rendered, statefulset)
-    assert node_settings["discovery.type"] == "single-node"
-    assert "discovery.seed_hosts" not in node_settings
+    assert "discovery.type" not in node_settings
+    assert node_settings["discovery.seed_hosts"] == [statefulset["spec"]["serviceName"]]
     assert "cluster.initial_master_nodes" not in node_settings
     assert "node.roles" not in node_settings
-    assert "INITIAL_MASTER_NODES" not in env(statefulset)
-    assert "args" not in container(statefulset)
+    assert env(statefulset)["INITIAL_MASTER_NODES"] == "elk-elasticsearch-0"
+    assert container(statefulset)["args"] == ["bash", f"/opt/elk-stack/{START_SCRIPT.name}"]
 
 
 def test_simple_three_replicas_is_one_statefulset_of_three_masters(render: Render) -> None:
@@ -365,8 +366,17 @@ def test_no_initial_masters_configured_means_none_passed(entrypoint: Path, tmp_p
 
 
 @pytest.mark.parametrize("hostname", ["elk-elasticsearch-master-1", "elk-elasticsearch-master-2"])
-def test_only_the_first_master_ever_bootstraps(entrypoint: Path, tmp_path: Path, hostname: str) -> None:
-    """New nodes without state (a scale-up, say) must never form a second cluster among themselves."""
+def test_every_initial_master_can_bootstrap(entrypoint: Path, tmp_path: Path, hostname: str) -> None:
+    """Elastic's rule: the same list on every master-eligible node, so a Pending master-0 stops nothing."""
+    assert start(entrypoint, tmp_path, MASTER_PODS, hostname=hostname) == [
+        "args: eswrapper",
+        f"cluster.initial_master_nodes={MASTER_PODS}",
+    ]
+
+
+@pytest.mark.parametrize("hostname", ["elk-elasticsearch-master-3", "elk-elasticsearch-master-", "master-0"])
+def test_a_node_outside_the_list_never_bootstraps(entrypoint: Path, tmp_path: Path, hostname: str) -> None:
+    """Nodes added later (a scale-up) must never form a second cluster among themselves."""
     assert start(entrypoint, tmp_path, MASTER_PODS, hostname=hostname) == ["args: eswrapper"]
 
 
@@ -532,13 +542,106 @@ def test_scale_down_never_deletes_a_claim(render: Render) -> None:
 # --- rollouts -----------------------------------------------------------------------
 
 
-def test_masters_roll_first_then_the_data_nodes(render: Render) -> None:
-    """A new cluster forms on its masters, so the data StatefulSet waits for theirs."""
-    rendered = render(elasticsearch=EXAMPLE)
-    data = record(rendered, STATEFULSET, "elasticsearch-data")
-    master = record(rendered, STATEFULSET, "elasticsearch-master")
-    assert f"{STATEFULSET}::elasticsearch-master" in data["dependsOn"]
-    assert f"{STATEFULSET}::elasticsearch-data" not in master["dependsOn"]
+FORMATION = "pulumi-python:dynamic/elk-stack-lifecycle:ClusterFormation"
+TWO_DATA_SETS = node_sets(MASTERS, DATA, {**DATA, "name": "warm", "roles": ["data_warm"]})
+
+
+def statefulset_dependencies(rendered: Rendered) -> dict[str, set[str]]:
+    """Each Elasticsearch StatefulSet's Pulumi name, and the Elasticsearch StatefulSets it waits for."""
+    names = {
+        r["name"]
+        for r in rendered.resources
+        if r["type"] == STATEFULSET and r["name"].startswith("elasticsearch")
+    }
+    return {
+        name: {d.removeprefix(f"{STATEFULSET}::") for d in record(rendered, STATEFULSET, name)["dependsOn"]}
+        & names
+        for name in names
+    }
+
+
+@pytest.fixture
+def existing_cluster(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Renders as a later `pulumi up` sees them: the formation record hands back an earlier run's id.
+
+    A test may set the `initial_masters` the earlier deploy recorded in the returned dict.
+    """
+    import tools.render as render_module
+
+    original = render_module._EchoMocks.new_resource
+    earlier = {"run": "an-earlier-run"}
+
+    def stored(self: render_module._EchoMocks, args: Any) -> tuple[str | None, dict[Any, Any]]:
+        resource_id, state = original(self, args)
+        return resource_id, ({**state, **earlier} if args.typ == FORMATION else state)
+
+    monkeypatch.setattr(render_module._EchoMocks, "new_resource", stored)
+    return earlier
+
+
+def test_the_initial_masters_are_those_of_the_first_deploy(
+    render: Render, existing_cluster: dict[str, str]
+) -> None:
+    """Masters added later are not in the list, so they can only join the cluster, never bootstrap one."""
+    existing_cluster["initial_masters"] = MASTER_PODS
+    rendered = render(elasticsearch=node_sets({**MASTERS, "replicas": 5}, DATA))
+    master = by_name(rendered)["elk-elasticsearch-master"]
+    assert len(pod_names(master)) == 5
+    assert env(master)["INITIAL_MASTER_NODES"] == MASTER_PODS
+
+
+def test_a_new_cluster_records_every_master_it_forms_with(render: Render) -> None:
+    rendered = render(elasticsearch=node_sets({**MASTERS, "replicas": 5}, DATA))
+    master = by_name(rendered)["elk-elasticsearch-master"]
+    assert env(master)["INITIAL_MASTER_NODES"] == ",".join(pod_names(master))
+
+
+def test_one_node_grows_to_three_without_touching_the_first(
+    render: Render, existing_cluster: dict[str, str]
+) -> None:
+    """`replicas: 1` to 3 with `pulumi up` alone: the new nodes join pod 0's cluster, which stays as it was.
+
+    Before, pod 0 ran `discovery.type: single-node`, refused the new nodes, and the rollout
+    stalled until someone deleted it by hand. Not shown against a running Elasticsearch.
+    """
+    existing_cluster["initial_masters"] = "elk-elasticsearch-0"
+    one, three = render(elasticsearch={"replicas": 1}), render(elasticsearch={"replicas": 3})
+    [before], [after] = es_statefulsets(one), es_statefulsets(three)
+    assert settings(one, before) == settings(three, after)
+    assert env(before) == env(after)
+    assert env(after)["INITIAL_MASTER_NODES"] == "elk-elasticsearch-0", "the new nodes never bootstrap"
+    assert before["spec"]["template"]["spec"] == after["spec"]["template"]["spec"]
+
+
+def test_a_new_cluster_creates_its_masters_first_then_the_data_nodes(render: Render) -> None:
+    """A new cluster forms on its masters: a data set created first would never become Ready."""
+    assert statefulset_dependencies(render(elasticsearch=TWO_DATA_SETS)) == {
+        "elasticsearch-master": set(),
+        "elasticsearch-data": {"elasticsearch-master"},
+        "elasticsearch-warm": {"elasticsearch-data"},
+    }
+
+
+@pytest.mark.usefixtures("existing_cluster")
+def test_an_existing_cluster_upgrades_its_masters_last(render: Render) -> None:
+    """Elastic's rolling-upgrade order: every other set, one after another, then the masters."""
+    assert statefulset_dependencies(render(elasticsearch=TWO_DATA_SETS)) == {
+        "elasticsearch-data": set(),
+        "elasticsearch-warm": {"elasticsearch-data"},
+        "elasticsearch-master": {"elasticsearch-warm"},
+    }
+
+
+def test_the_formation_record_is_keyed_on_the_master_sets(render: Render) -> None:
+    """New master sets are a new cluster (the inline form turned into node sets): masters first again."""
+    for elasticsearch, name in [
+        (TWO_DATA_SETS, "elasticsearch-formation-master"),
+        (MIXED_MASTERS, "elasticsearch-formation-master-hot"),
+        (SIMPLE_THREE, "elasticsearch-formation-inline"),
+        ({}, "elasticsearch-formation-inline"),
+    ]:
+        rendered = render(elasticsearch=elasticsearch)
+        assert [r["name"] for r in rendered.resources if r["type"] == FORMATION] == [name]
 
 
 def test_each_node_set_rolls_one_pod_at_a_time(render: Render) -> None:
@@ -753,7 +856,7 @@ def test_single_node_stacks_render_as_before(rendered_stacks: dict[str, Rendered
         if m["kind"] == "PersistentVolumeClaim" and m["metadata"]["name"].startswith("data-")
     ]
     assert claims == ["data-elk-elasticsearch-0"]
-    assert settings(rendered, statefulset)["discovery.type"] == "single-node"
+    assert settings(rendered, statefulset)["discovery.seed_hosts"] == ["elk-elasticsearch-headless"]
 
 
 # --- found while writing these tests, now fixed --------------------------------------

@@ -30,10 +30,12 @@ def container(rendered: Rendered) -> dict[str, Any]:
     return containers[0]
 
 
-def test_settings_are_single_node_without_mmap(render: Render) -> None:
+def test_one_node_forms_a_cluster_of_its_own_without_mmap(render: Render) -> None:
+    """No single-node discovery: nodes added later must be able to join it (issue 11, point 6)."""
     config_map = find(render().manifests, "ConfigMap", "elk-elasticsearch-config")
     settings = yaml.safe_load(config_map["data"]["elasticsearch.yml"])
-    assert settings["discovery.type"] == "single-node"
+    assert "discovery.type" not in settings
+    assert settings["discovery.seed_hosts"] == ["elk-elasticsearch-headless"]
     assert settings["node.store.allow_mmap"] is False
     assert settings["path.data"] == "/usr/share/elasticsearch/data"
 

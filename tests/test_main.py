@@ -178,25 +178,32 @@ def test_every_object_waits_for_the_namespace_it_lives_in(render: Render) -> Non
         assert NAMESPACE in record["dependsOn"], f"{record['type']}::{record['name']}"
 
 
-def test_the_fixed_name_job_is_the_only_resource_deleted_before_replacement(
+def test_only_the_job_and_kibana_are_deleted_before_replacement(
     rendered_stacks: dict[str, Rendered],
 ) -> None:
-    """A replacement Job created first would collide with the old one's name."""
+    """A replacement Job created first would collide with the old one's name; Kibana's old
+    version must be gone before the new one starts (issue 11, point 4)."""
     for rendered in rendered_stacks.values():
         deleted_first = [(r["type"], r["name"]) for r in rendered.resources if r["deleteBeforeReplace"]]
-        assert deleted_first == [("kubernetes:batch/v1:Job", "setup")]
+        assert deleted_first == [
+            ("kubernetes:apps/v1:Deployment", "kibana"),
+            ("kubernetes:batch/v1:Job", "setup"),
+        ]
 
 
-def test_no_resource_forces_a_replacement(rendered_stacks: dict[str, Rendered]) -> None:
+def test_only_a_new_kibana_image_forces_a_replacement(rendered_stacks: dict[str, Rendered]) -> None:
     """A replaced claim loses its data and a replaced StatefulSet stops every pod: changes patch.
 
     The setup Job is replaced too, by the provider, because its template is immutable.
+    Kibana's Deployment is replaced on a new image, on purpose: two versions never run at once.
     """
     for rendered in rendered_stacks.values():
         forced = [
             (r["type"], r["name"], r["replaceOnChanges"]) for r in rendered.resources if r["replaceOnChanges"]
         ]
-        assert forced == []
+        assert forced == [
+            ("kubernetes:apps/v1:Deployment", "kibana", ["spec.template.spec.containers[*].image"])
+        ]
 
 
 def test_resources_json_records_every_option_the_program_can_set(tmp_path: Path) -> None:
@@ -263,3 +270,64 @@ OPTIONS = [
     "dependsOn",
     "deletedWith",
 ]
+
+
+# --- issue 11: rollouts in Elastic's order, with timeouts that scale -------------------
+
+WORKLOAD_TYPES = ("kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment")
+LARGE_CLUSTER = {
+    "nodeSets": [
+        {"name": "master", "replicas": 3, "roles": ["master"]},
+        {"name": "data", "replicas": 20, "roles": ["data", "ingest"]},
+    ]
+}
+
+
+def workload_records(rendered: Rendered) -> dict[str, dict[str, Any]]:
+    """The resources.json records of every StatefulSet and Deployment, by Pulumi name."""
+    return {r["name"]: r for r in rendered.resources if r["type"] in WORKLOAD_TYPES}
+
+
+def test_rollout_timeouts_scale_with_the_pod_count(render: Render) -> None:
+    """Pods times a per-pod budget (Elasticsearch 10 min, Logstash 10, Kibana 6), never under 10 minutes."""
+    rendered = render(elasticsearch=LARGE_CLUSTER, kibana={"replicas": 3}, logstash={"replicas": 2})
+    timeouts = {name: r["customTimeouts"] for name, r in workload_records(rendered).items()}
+    assert timeouts == {
+        "elasticsearch-master": {"create": "30m", "update": "30m"},
+        "elasticsearch-data": {"create": "200m", "update": "200m"},
+        "logstash": {"create": "20m", "update": "20m"},
+        "kibana": {"create": "18m", "update": "18m"},
+    }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_workload_waits_less_than_the_provider_default(
+    rendered_stacks: dict[str, Rendered], stack: str
+) -> None:
+    """One pod still gets pulumi-kubernetes' own 10 minutes, now stated rather than implied."""
+    records = workload_records(rendered_stacks[stack])
+    assert len(records) == 3
+    for name, record in records.items():
+        assert record["customTimeouts"] == {"create": "10m", "update": "10m"}, name
+
+
+def test_kibana_and_logstash_follow_every_elasticsearch_node_set(render: Render) -> None:
+    """On a version change they restart only once every node set has rolled and is Ready."""
+    records = workload_records(render(elasticsearch=LARGE_CLUSTER))
+    node_sets = {f"{WORKLOAD_TYPES[0]}::elasticsearch-master", f"{WORKLOAD_TYPES[0]}::elasticsearch-data"}
+    for follower in ("kibana", "logstash"):
+        assert node_sets <= set(records[follower]["dependsOn"]), follower
+
+
+def test_kibana_is_replaced_not_rolled_on_a_new_image(render: Render) -> None:
+    """Two Kibana versions never run at once: a new image deletes the old Deployment first."""
+    rendered = render(kibana={"replicas": 2})
+    record = workload_records(rendered)["kibana"]
+    assert record["replaceOnChanges"] == ["spec.template.spec.containers[*].image"]
+    assert record["deleteBeforeReplace"] is True
+    deployment = next(m for m in rendered.manifests if m["kind"] == "Deployment")
+    # Anything else (settings, resources) rolls in place, so 2 replicas mean no downtime.
+    assert deployment["spec"]["strategy"] == {"type": "RollingUpdate"}
+    assert [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]] == [
+        f"docker.elastic.co/kibana/kibana:{deployment['metadata']['labels']['app.kubernetes.io/version']}"
+    ]

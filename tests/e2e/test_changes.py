@@ -204,9 +204,9 @@ def test_growing_the_data_and_queue_volumes_patches_the_claims_in_place(
 
 
 @pytest.mark.claim(
-    "A new `version` rolls every workload in place: the StatefulSets and the Deployment are "
-    "updated, not replaced, their pods restart on the new version, and the data claims keep "
-    "their volumes"
+    "A new `version` rolls the StatefulSets in place (updated, not replaced, their pods "
+    "restarted on the new version, the data claims keeping their volumes) and replaces "
+    "Kibana's Deployment, old pods deleted first, so two Kibana versions never run together"
 )
 def test_a_version_bump_rolls_every_workload_in_place_and_keeps_the_claims(
     deployed: Stack, cluster: Cluster
@@ -219,22 +219,34 @@ def test_a_version_bump_rolls_every_workload_in_place_and_keeps_the_claims(
         for op, kind, name in operations
         if kind in {"StatefulSet", "Deployment", "PersistentVolumeClaim"}
     }
-    assert workload_steps == {
+    kibana_steps = {op for op, kind, name in workload_steps if (kind, name) == ("Deployment", "kibana")}
+    assert "replace" in kibana_steps and kibana_steps <= REPLACING, kibana_steps
+    assert workload_steps - {(op, "Deployment", "kibana") for op in kibana_steps} == {
         ("update", "StatefulSet", "elasticsearch"),
         ("update", "StatefulSet", "logstash"),
-        ("update", "Deployment", "kibana"),
         ("update", "PersistentVolumeClaim", "elasticsearch-data-0"),
         ("update", "PersistentVolumeClaim", "logstash-queue-0"),
     }
-    # The setup Job's template is immutable, so a new image replaces it (by design); nothing else.
-    assert {(op, kind, name) for op, kind, name in operations if op in REPLACING and kind != "Job"} == set()
+    # The setup Job's template is immutable, so a new image replaces it (by design), and
+    # Kibana's Deployment (replaceOnChanges on its image); nothing else.
+    assert {
+        (op, kind, name)
+        for op, kind, name in operations
+        if op in REPLACING and kind != "Job" and (kind, name) != ("Deployment", "kibana")
+    } == set()
     claims_before = claims(cluster, deployed.namespace)
     before = snapshot(cluster, deployed.namespace)
     deployed.pulumi("up", "--yes", "--skip-preview")
 
     after = wait_for_roll(cluster, deployed.namespace, before, rolled=set(WORKLOADS))
     for component in WORKLOADS:
-        assert_rolled(before[component], after[component])
+        if component == "kibana":
+            assert after[component].uid != before[component].uid, "Kibana's Deployment was not replaced"
+            assert after[component].pods and not set(after[component].pods.values()) & set(
+                before[component].pods.values()
+            )
+        else:
+            assert_rolled(before[component], after[component])
         images = running_images(cluster, deployed.namespace, component)
         assert images and all(image.endswith(f":{NEW_VERSION}") for image in images), images
     claims_after = claims(cluster, deployed.namespace)

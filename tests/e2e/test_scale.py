@@ -18,6 +18,7 @@ from tests.e2e.conftest import (
     object_uids,
     pod_uids,
     record_figure,
+    resource_type,
     stack_from_file,
     uids,
     wait_until,
@@ -115,9 +116,33 @@ def test_scale_out_from_one_node_to_node_sets(cluster: Cluster) -> None:
     stack.pulumi("preview", "--expect-no-changes")
 
 
+STATEFULSET = "kubernetes:apps/v1:StatefulSet"
+
+
+def step_order(events: str) -> list[tuple[str, str, str]]:
+    """(start or done, operation, `type::name`) of each resource step, from `pulumi up --json`'s events."""
+    steps = []
+    for line in events.splitlines():
+        event = json.loads(line) if line.startswith("{") else {}
+        for kind, phase in (("resourcePreEvent", "start"), ("resOutputsEvent", "done")):
+            if kind in event:
+                metadata = event[kind]["metadata"]
+                urn = metadata["urn"]
+                steps.append((phase, metadata["op"], f"{resource_type(urn)}::{urn.split('::')[-1]}"))
+    return steps
+
+
+def position(steps: list[tuple[str, str, str]], phase: str, name: str) -> int:
+    """Where the first `phase` event of a resource's non-`same` step is (`name` is `type::name`)."""
+    return next(i for i, (p, op, n) in enumerate(steps) if p == phase and n == name and op != "same")
+
+
 @pytest.mark.claim(
     "The large cluster (3 masters, 20 data nodes, 3 Logstash, 2 Kibana) deploys within a "
-    "namespace quota sized for it"
+    "namespace quota sized for it, and a version bump completes in one `pulumi up` in "
+    "Elastic's order: the 20 data nodes, then the masters, then Logstash and Kibana "
+    "(kwok makes pods Ready at once: this shows the order and that the scaled timeouts are "
+    "accepted, not that they are long enough)"
 )
 def test_the_large_cluster_deploys_within_its_quota(cluster: Cluster) -> None:
     namespace = "elk-e2e-large"
@@ -131,6 +156,34 @@ def test_the_large_cluster_deploys_within_its_quota(cluster: Cluster) -> None:
     assert quota["used"]["persistentvolumeclaims"] == "26"
     resources = [r for r in stack.state()["deployment"]["resources"] if is_program_resource(r)]
     record_figure(f"large: pulumi up {stack.timings['up']:.1f} s, {len(resources)} resources")
+
+    timeouts = {
+        r["urn"].split("::")[-1]: r.get("customTimeouts")
+        for r in resources
+        if resource_type(r["urn"]) == "kubernetes:apps/v1:StatefulSet"
+    }
+    # 20 nodes x 10 minutes, which the engine stores in seconds.
+    data_timeouts = timeouts["elasticsearch-data"] or {}
+    assert (data_timeouts.get("create"), data_timeouts.get("update")) == (12000, 12000), timeouts
+
+    stack.set_config("elk-stack:version", "9.4.4")
+    # With --json, `pulumi up` prints the engine's events, one JSON object a line, in order.
+    steps = step_order(stack.pulumi("up", "--yes", "--skip-preview", "--json").stdout)
+    data_done = position(steps, "done", f"{STATEFULSET}::elasticsearch-data")
+    assert data_done < position(steps, "start", f"{STATEFULSET}::elasticsearch-master"), (
+        "masters upgrade last"
+    )
+    master_done = position(steps, "done", f"{STATEFULSET}::elasticsearch-master")
+    for follower in (f"{STATEFULSET}::logstash", "kubernetes:apps/v1:Deployment::kibana"):
+        assert master_done < position(steps, "start", follower), f"{follower} follows Elasticsearch"
+    images = {
+        container["image"]
+        for pod in cluster.get_json("pods", "-n", namespace)["items"]
+        if not is_job_pod(pod)
+        for container in pod["spec"]["containers"]
+    }
+    assert images and all(image.endswith(":9.4.4") for image in images), images
+    stack.pulumi("preview", "--expect-no-changes")
 
 
 def _namespaces_matching(cluster: Cluster, selector: dict[str, Any] | None, own: str) -> list[str]:
