@@ -35,6 +35,12 @@ LOGS_PATH = "/usr/share/kibana/logs"
 # then Kibana's own `server.shutdownTimeout` (30 s) to finish requests in flight.
 PRE_STOP_SECONDS = 10
 GRACE_SECONDS = 60
+# The image's entrypoint (`kibana-docker`) turns env vars named after settings, such as
+# ELASTICSEARCH_PASSWORD or XPACK_SECURITY_ENCRYPTIONKEY, into `--setting=value` flags that
+# any process on the node can read in /proc/<pid>/cmdline. Secrets therefore travel in
+# names outside its list and reach Kibana only through `${VAR}` references in kibana.yml.
+USERNAME_VARIABLE = "KIBANA_ES_USERNAME"
+PASSWORD_VARIABLE = "KIBANA_ES_PASSWORD"
 KEY_VARIABLES = {
     "xpack.security.encryptionKey": "KIBANA_SECURITY_KEY",
     "xpack.encryptedSavedObjects.encryptionKey": "KIBANA_SAVED_OBJECTS_KEY",
@@ -84,8 +90,8 @@ def settings(
     if config.ingress and not config.ingress.wildcard:
         result["server.publicBaseUrl"] = public_url(config.ingress)
     if security is not None:
-        result["elasticsearch.username"] = "${ELASTICSEARCH_USERNAME}"
-        result["elasticsearch.password"] = "${ELASTICSEARCH_PASSWORD}"
+        result["elasticsearch.username"] = f"${{{USERNAME_VARIABLE}}}"
+        result["elasticsearch.password"] = f"${{{PASSWORD_VARIABLE}}}"
         result |= {setting: f"${{{variable}}}" for setting, variable in KEY_VARIABLES.items()}
         if security.https:
             result["elasticsearch.ssl.certificateAuthorities"] = [f"{CERTS_DIR}/{certificates.CA_KEY}"]
@@ -113,8 +119,8 @@ def pod_spec(config: KibanaConfig, target: common.Target, security: KibanaSecuri
     env: list[dict[str, Any]] = []
     if security is not None:
         env += [
-            common.secret_env("ELASTICSEARCH_USERNAME", security.credentials_secret, USERNAME_KEY),
-            common.secret_env("ELASTICSEARCH_PASSWORD", security.credentials_secret, PASSWORD_KEY),
+            common.secret_env(USERNAME_VARIABLE, security.credentials_secret, USERNAME_KEY),
+            common.secret_env(PASSWORD_VARIABLE, security.credentials_secret, PASSWORD_KEY),
         ]
         env += [
             common.secret_env(variable, security.keys_secret, setting)

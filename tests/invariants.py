@@ -1049,6 +1049,104 @@ def _insecure_curl(lines: list[str]) -> list[str]:
     return problems
 
 
+# Settings the Kibana image's entrypoint turns into command-line flags: `kibana-docker`
+# (elastic/kibana, src/dev/build/tasks/os_packages/docker_generator/resources/base/bin/)
+# reads the env var named after each setting in its `kibana_vars` list (upper case, dots
+# to underscores) and runs Kibana with `--setting=value`, which /proc/<pid>/cmdline shows
+# to every process on the node. These are the list's entries that hold credentials.
+KIBANA_FLAG_SETTINGS = (
+    "elasticsearch.username",
+    "elasticsearch.password",
+    "elasticsearch.serviceAccountToken",
+    "elasticsearch.ssl.keyPassphrase",
+    "elasticsearch.ssl.keystore.password",
+    "elasticsearch.ssl.truststore.password",
+    "monitoring.ui.elasticsearch.username",
+    "monitoring.ui.elasticsearch.password",
+    "server.ssl.keyPassphrase",
+    "server.ssl.keystore.password",
+    "server.ssl.truststore.password",
+    "xpack.security.encryptionKey",
+    "xpack.encryptedSavedObjects.encryptionKey",
+    "xpack.reporting.encryptionKey",
+)
+KIBANA_FLAG_VARIABLES = frozenset(s.upper().replace(".", "_") for s in KIBANA_FLAG_SETTINGS)
+
+
+def becomes_flag(image: str, variable: str) -> bool:
+    """Whether `image`'s entrypoint turns env var `variable` into a command-line flag.
+
+    Kibana: the names above. Elasticsearch: its docker-entrypoint.sh passes every env var
+    with a dotted name (`cluster.name=x`) as `-Ecluster.name=x`; ELASTIC_PASSWORD it pipes
+    to `elasticsearch-keystore add -x bootstrap.password` on stdin instead.
+    """
+    if image == "kibana":
+        return variable in KIBANA_FLAG_VARIABLES
+    return image == "elasticsearch" and "." in variable
+
+
+_CURL_CREDENTIALS = re.compile(r"(?<![\w-])(-u|--user|-H|--header|--oauth2-bearer)\b")
+
+
+def _secret_variables(container: Manifest) -> set[str]:
+    """Names of the container's env vars whose value comes from a Secret."""
+    return {
+        entry["name"]
+        for entry in container.get("env") or []
+        if "secretKeyRef" in (entry.get("valueFrom") or {})
+    }
+
+
+def _secret_on_command_line(line: str, secrets: set[str]) -> str | None:
+    """Why `line` puts a secret on a command line, if it does.
+
+    Kubernetes expands `$(VAR)` in command and args before exec, and a shell expands
+    `$VAR` into the arguments of the program it runs: either way the value is in
+    /proc/<pid>/cmdline. A curl credential option (`-u`, a header) with a variable is one too.
+    """
+    for name in secrets:
+        if f"$({name})" in line:
+            return f"$({name}) is expanded into the command line"
+    if any(token.endswith("curl") for token in line.split()) and "$" in line:
+        match = _CURL_CREDENTIALS.search(line)
+        if match:
+            return f"curl {match[1]} with a variable puts it on the command line"
+    return None
+
+
+def secret_exposure_violations(manifests: list[Manifest]) -> list[str]:
+    """Secrets never reach a command line: not by an entrypoint's env-to-flag mapping,
+    not by `$(VAR)` in command/args or probes, not by curl options in a mounted script."""
+    violations = []
+    for manifest, prefix, template in pod_templates(manifests):
+        for path, container in containers(template):
+            at = where(manifest, prefix + path, container)
+            secrets = _secret_variables(container)
+            # An overridden command skips the entrypoint, and its mapping with it.
+            violations += [
+                f"{at}: env {name} comes from a Secret, and the image's entrypoint turns it into a flag"
+                for name in sorted(secrets)
+                if becomes_flag(server_image(container), name)
+            ]
+            commands = [*(container.get("command") or []), *(container.get("args") or [])]
+            for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+                commands += ((container.get(probe) or {}).get("exec") or {}).get("command") or []
+            for line in commands:
+                problem = _secret_on_command_line(str(line), secrets)
+                if problem:
+                    violations.append(f"{at}: {problem}")
+    for manifest in manifests:
+        if manifest.get("kind") != "ConfigMap":
+            continue
+        for key, text in (manifest.get("data") or {}).items():
+            if isinstance(text, str) and key.endswith(".sh"):
+                for line in text.splitlines():
+                    problem = _secret_on_command_line(line.split("#", 1)[0], set())
+                    if problem:
+                        violations.append(f"{ref(manifest)}: data[{key!r}] {problem}")
+    return violations
+
+
 @dataclass(frozen=True)
 class Stack:
     """What a check may need to know of the stack beyond its manifests."""
@@ -1078,6 +1176,7 @@ CHECKS: dict[str, Check] = {
     "file_path": lambda manifests, *_: file_path_violations(manifests),
     "config_checksum": lambda manifests, *_: config_checksum_violations(manifests),
     "exposure": lambda manifests, *_: exposure_violations(manifests),
+    "secret_exposure": lambda manifests, *_: secret_exposure_violations(manifests),
 }
 WIRING_CHECKS = ("service_selector", "target_port", "stored_key", "file_path", "config_checksum", "exposure")
 """The checks of issue 10, proven by `tests/fixtures/wiring/` rather than `broken/`."""

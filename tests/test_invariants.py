@@ -220,6 +220,10 @@ BROKEN_EXPECTED: dict[str, list[tuple[str, str]]] = {
         ("Deployment/logstash", "annotations['elk-stack/config-checksum'] is missing"),
     ],
     "empty_value": [("NetworkPolicy/kibana", "spec.ingress[0].from[0].podSelector.matchLabels is empty")],
+    "secret_exposure": [
+        ("Deployment/kibana", "env ELASTICSEARCH_PASSWORD comes from a Secret, and the image's entrypoint"),
+        ("Deployment/kibana", "$(ELASTICSEARCH_PASSWORD) is expanded into the command line"),
+    ],
 }
 
 
@@ -512,6 +516,47 @@ def test_projected_config_map_needs_the_checksum() -> None:
     assert len(invariants.checksum_violations([workload(volumes=projected)])) == 1
 
 
+# --- secrets off command lines ----------------------------------------------------------
+
+
+def secret_env(name: str) -> Manifest:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": "credentials", "key": "password"}}}
+
+
+def script(text: str) -> Manifest:
+    return {"kind": "ConfigMap", "metadata": {"name": "scripts"}, "data": {"run.sh": text}}
+
+
+def test_secret_exposure_knows_each_image_entrypoint() -> None:
+    """The mapping applies only where the entrypoint runs, and only to its names."""
+    check = invariants.secret_exposure_violations
+    kibana = "docker.elastic.co/kibana/kibana:9.1.0"
+    es = "docker.elastic.co/elasticsearch/elasticsearch:9.1.0"
+    ours = container("k", kibana, env=[secret_env("KIBANA_ES_PASSWORD")])
+    assert check([workload(containers=[ours])]) == []
+    flagged = [
+        workload(containers=[container("k", kibana, env=[secret_env("ELASTICSEARCH_PASSWORD")])]),
+        workload(containers=[container("k", kibana, env=[secret_env("XPACK_SECURITY_ENCRYPTIONKEY")])]),
+        workload(containers=[container("e", es, env=[secret_env("bootstrap.password")])]),
+    ]
+    assert [len(check([manifest])) for manifest in flagged] == [1, 1, 1]
+    assert check([workload(containers=[container("e", es, env=[secret_env("ELASTIC_PASSWORD")])])]) == []
+    # A replaced command never runs the entrypoint, so nothing maps the name to a flag.
+    own = container("k", kibana, command=["sleep"], env=[secret_env("ELASTICSEARCH_PASSWORD")])
+    assert check([workload(containers=[own])]) == []
+
+
+def test_secret_exposure_finds_secrets_expanded_into_commands_and_scripts() -> None:
+    check = invariants.secret_exposure_violations
+    probe = {"exec": {"command": ["sh", "-c", "curl -sf localhost -u elastic:$(ELASTIC_PASSWORD)"]}}
+    probed = container(env=[secret_env("ELASTIC_PASSWORD")], readinessProbe=probe)
+    assert len(check([workload(containers=[probed])])) == 1
+    assert len(check([script('curl -sf -u "elastic:$ELASTIC_PASSWORD" "$URL"\n')])) == 1
+    assert len(check([script('curl -sf -H "Authorization: Basic $TOKEN" "$URL"\n')])) == 1
+    # The project's way: curl reads the user from a config on a file descriptor.
+    assert check([script('curl -sf -K <(printf \'user = "elastic:%s"\' "$P") "$URL"\n')]) == []
+
+
 # --- wiring: the issue's seeded mistakes, made in a real render, are each caught --------
 
 
@@ -570,7 +615,7 @@ def pipeline_key_missing(manifests: list[Manifest]) -> None:
 
 def password_key_missing(manifests: list[Manifest]) -> None:
     env = pod(manifests, "Deployment", "elk-kibana")["spec"]["containers"][0]["env"]
-    next(e for e in env if e["name"] == "ELASTICSEARCH_PASSWORD")["valueFrom"]["secretKeyRef"]["key"] = "pass"
+    next(e for e in env if e["name"] == "KIBANA_ES_PASSWORD")["valueFrom"]["secretKeyRef"]["key"] = "pass"
 
 
 def tmp_not_mounted(manifests: list[Manifest]) -> None:

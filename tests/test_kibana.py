@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from components.kibana import KEY_VARIABLES
 from tests.conftest import find
 from tools.render import Rendered
 
@@ -108,7 +109,7 @@ def test_replicas_share_the_keys_and_get_a_disruption_budget(render: Render) -> 
         budget["spec"]["selector"]["matchLabels"] == deployment(rendered)["spec"]["selector"]["matchLabels"]
     )
     env = deployment(rendered)["spec"]["template"]["spec"]["containers"][0]["env"]
-    key_sources = {e["valueFrom"]["secretKeyRef"]["name"] for e in env if e["name"].startswith("KIBANA_")}
+    key_sources = {e["valueFrom"]["secretKeyRef"]["name"] for e in env if e["name"] in KEY_VARIABLES.values()}
     assert key_sources == {"elk-kibana-encryption-keys"}, "every replica reads the same stable keys"
     assert not [m for m in render().manifests if m["kind"] == "PodDisruptionBudget" and "kibana" in str(m)]
 

@@ -105,7 +105,8 @@ def test_logstash_writes_as_its_own_user_and_verifies_the_ca(
 def test_kibana_uses_kibana_system_and_verifies_the_ca(revealed: dict[str, Rendered], stack: str) -> None:
     rendered = revealed[stack]
     settings = kibana_settings(rendered)
-    assert settings["elasticsearch.username"] == "${ELASTICSEARCH_USERNAME}"
+    assert settings["elasticsearch.username"] == "${KIBANA_ES_USERNAME}"
+    assert settings["elasticsearch.password"] == "${KIBANA_ES_PASSWORD}"
     assert settings["elasticsearch.ssl.verificationMode"] == "full"
     assert settings["elasticsearch.ssl.certificateAuthorities"] == ["/usr/share/kibana/config/certs/ca.crt"]
     assert (
@@ -113,7 +114,8 @@ def test_kibana_uses_kibana_system_and_verifies_the_ca(revealed: dict[str, Rende
         == "kibana_system"
     )
     env = env_of(rendered, "Deployment", "elk-kibana")
-    assert env["ELASTICSEARCH_USERNAME"] == secret_ref("elk-kibana-credentials", "username")
+    assert env["KIBANA_ES_USERNAME"] == secret_ref("elk-kibana-credentials", "username")
+    assert env["KIBANA_ES_PASSWORD"] == secret_ref("elk-kibana-credentials", "password")
     for setting, variable in [
         ("xpack.security.encryptionKey", "KIBANA_SECURITY_KEY"),
         ("xpack.encryptedSavedObjects.encryptionKey", "KIBANA_SAVED_OBJECTS_KEY"),
