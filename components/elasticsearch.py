@@ -34,6 +34,8 @@ CERTS_DIR = f"{CONFIG_DIR}/certs"
 PASSWORD_VARIABLE = "ELASTIC_PASSWORD"
 START_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-start.sh"
 READY_SCRIPT = START_SCRIPT.with_name("elasticsearch-ready.sh")
+# The scripts every node mounts: the start script and the readiness probe.
+SCRIPTS = (START_SCRIPT.name, READY_SCRIPT.name)
 SCRIPT_DIR = "/opt/elk-stack"
 # Written by the readiness probe once the node has joined a cluster; the start script
 # bootstraps a new cluster only while it is absent.
@@ -76,11 +78,6 @@ class ClusterWiring:
     http_label: bool = False
     service_account: str = common.Names(APP).workload
 
-    @property
-    def single_node(self) -> bool:
-        """One node alone: `discovery.type: single-node`, no bootstrap to coordinate."""
-        return not self.seed_hosts
-
 
 def settings(node_set: ResolvedNodeSet, cluster: ClusterWiring) -> dict[str, Any]:
     """`elasticsearch.yml` for the nodes of a set, without privileged kernel tuning."""
@@ -91,11 +88,8 @@ def settings(node_set: ResolvedNodeSet, cluster: ClusterWiring) -> dict[str, Any
         "node.store.allow_mmap": False,
         "path.data": DATA_PATH,
         "xpack.security.enabled": cluster.secure,
+        "discovery.seed_hosts": cluster.seed_hosts,
     }
-    if cluster.single_node:
-        result["discovery.type"] = "single-node"
-    else:
-        result["discovery.seed_hosts"] = cluster.seed_hosts
     if node_set.roles is not None:
         result["node.roles"] = list(node_set.roles)
     if cluster.secure:
@@ -133,11 +127,6 @@ def readiness_probe(cluster: ClusterWiring) -> dict[str, Any]:
     if cluster.https:
         command.append(f"{CERTS_DIR}/ca.crt")
     return {"exec": {"command": command}, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3}
-
-
-def scripts(cluster: ClusterWiring) -> list[str]:
-    """The scripts a node's pod mounts: the probe always, the start script with discovery."""
-    return [READY_SCRIPT.name] if cluster.single_node else [START_SCRIPT.name, READY_SCRIPT.name]
 
 
 def startup_probe() -> dict[str, Any]:
@@ -186,21 +175,20 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
         "startupProbe": startup_probe(),
         "volumeMounts": mounts,
     }
-    if not cluster.single_node:
-        # The image's entrypoint runs any other command as is; the script then starts
-        # Elasticsearch through that same entrypoint, naming the initial masters only on
-        # the bootstrap node's very first start (see scripts/elasticsearch-start.sh).
-        container["args"] = ["bash", f"{SCRIPT_DIR}/{START_SCRIPT.name}"]
-        env.append({"name": "FORMED_MARKER", "value": FORMED_MARKER})
-        if node_set.master_eligible:
-            env.append({"name": "INITIAL_MASTER_NODES", "value": cluster.initial_masters})
+    # The image's entrypoint runs any other command as is; the script then starts
+    # Elasticsearch through that same entrypoint, naming the initial masters only until
+    # the node's cluster has formed (see scripts/elasticsearch-start.sh).
+    container["args"] = ["bash", f"{SCRIPT_DIR}/{START_SCRIPT.name}"]
+    env.append({"name": "FORMED_MARKER", "value": FORMED_MARKER})
+    if node_set.master_eligible:
+        env.append({"name": "INITIAL_MASTER_NODES", "value": cluster.initial_masters})
     mounts.append({"name": "start", "mountPath": SCRIPT_DIR, "readOnly": True})
     volumes.append(
         {
             "name": "start",
             "configMap": {
                 "name": node_names.config,
-                "items": [{"key": script, "path": script} for script in scripts(cluster)],
+                "items": [{"key": script, "path": script} for script in SCRIPTS],
             },
         }
     )
@@ -255,7 +243,7 @@ class ElasticsearchNode(pulumi.ComponentResource):
             return common.metadata(object_name, target.namespace, labels)
 
         files = {"elasticsearch.yml": common.settings_yaml(settings(node_set, cluster))}
-        files |= {script: (START_SCRIPT.parent / script).read_text() for script in scripts(cluster)}
+        files |= {script: (START_SCRIPT.parent / script).read_text() for script in SCRIPTS}
         config_map = ConfigMap(f"{name}-config", metadata=meta(node_names.config), data=files, opts=child)
         headless = common.headless_service(
             self,
