@@ -60,7 +60,12 @@ if config.create_namespace:
 target = common.Target(namespace, config.version, config.image_pull_secrets)
 credentials = None
 if config.security.enabled:
-    credentials = StackCredentials("credentials", config.security, target=target)
+    credentials = StackCredentials(
+        "credentials",
+        config.security,
+        data_streams=config.elasticsearch.retention.data_streams,
+        target=target,
+    )
 else:
     pulumi.log.warn(INSECURE_WARNING)
 elasticsearch = ElasticsearchCluster(
@@ -75,7 +80,6 @@ kibana = KibanaUi(
 setup = ElasticsearchSetup(
     "setup",
     config.elasticsearch,
-    config.security,
     elasticsearch=elasticsearch,
     credentials=credentials,
     target=target,

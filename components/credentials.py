@@ -1,24 +1,27 @@
-"""`StackCredentials`: generated passwords and Kibana keys, stable across every `pulumi up`.
+"""`StackCredentials`: generated passwords, the file realm and Kibana's keys, stable across `pulumi up`.
 
 The values come from `GeneratedPassword` resources, so they live (encrypted) in Pulumi
 state and are generated once, unlike Helm charts that regenerate them on upgrade. Each
-consumer gets a Secret with only what it needs: Logstash never sees the superuser's
-password, and Kibana connects as `kibana_system`.
+consumer gets a Secret with only what it needs. Every internal client (probes, the setup
+Job, Kibana, Logstash) logs in as a user of the file realm (`components/file_realm.py`),
+whose bcrypt hashes are in one Secret the nodes read: changing `elastic`'s password, the
+only user for people, cannot break them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 from pulumi_kubernetes.core.v1 import Secret
 
-from components import common
+from components import common, file_realm
 from components.config import Security
-from components.generated import GeneratedPassword
+from components.generated import GeneratedPassword, PasswordHash
 
 USERNAME_KEY = "username"
 PASSWORD_KEY = "password"
 SUPERUSER = "elastic"
-KIBANA_USER = "kibana_system"
 # Kibana's three keys must each be 32+ characters and never change, or encrypted saved
 # objects, alerts and reports become unreadable.
 KIBANA_KEYS = {
@@ -35,34 +38,48 @@ def _password(parent: pulumi.Resource, name: str, length: int) -> GeneratedPassw
 
 
 class StackCredentials(pulumi.ComponentResource):
-    """The users' passwords and Kibana's encryption keys, each in its consumer's Secret."""
+    """The users' passwords, the file realm and Kibana's encryption keys, each in its consumer's Secret."""
 
     elastic_secret_name: pulumi.Output[str]
     kibana_secret_name: pulumi.Output[str]
     logstash_secret_name: pulumi.Output[str]
+    probe_secret_name: pulumi.Output[str]
+    setup_secret_name: pulumi.Output[str]
+    file_realm_secret_name: pulumi.Output[str]
     kibana_keys_secret_name: pulumi.Output[str]
     elastic_password: pulumi.Output[str]
     revision: pulumi.Output[str]
+    """The setup Job's: its own password."""
     revisions: dict[str, pulumi.Output[str]]
-    """Per consumer: `elastic`, `kibana` (password and keys) and `logstash`."""
+    """Per consumer: `elastic` (the nodes), `kibana` (password and keys), `logstash` and `setup`."""
 
     def __init__(
         self,
         name: str,
         config: Security,
         *,
+        data_streams: Sequence[str],
         target: common.Target,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`data_streams` are the patterns whose settings the setup Job manages."""
         super().__init__("elk-stack:index:StackCredentials", name, None, opts)
         labels = common.labels("elasticsearch", "credentials", target.version)
-        passwords = {
-            user: _password(self, f"{name}-{key}", 32)
-            for user, key in (
-                (SUPERUSER, "elastic"),
-                (KIBANA_USER, "kibana"),
-                (config.logstash_user, "logstash"),
-            )
+        child = pulumi.ResourceOptions(parent=self)
+        # The logical names of the first three predate the file realm: kept, so an existing
+        # stack keeps its passwords.
+        keys_of = {
+            SUPERUSER: "elastic",
+            file_realm.KIBANA_USER: "kibana",
+            config.logstash_user: "logstash",
+            file_realm.PROBE_USER: "probe",
+            file_realm.SETUP_USER: "setup",
+        }
+        passwords = {user: _password(self, f"{name}-{key}", 32) for user, key in keys_of.items()}
+        internal = [user for user in passwords if user != SUPERUSER]
+        hashes = {
+            user: PasswordHash(f"{name}-{keys_of[user]}-hash", password=passwords[user].result, opts=child)
+            for user in internal
         }
         keys = {setting: _password(self, f"{name}-{key}", 48) for setting, key in KIBANA_KEYS.items()}
 
@@ -72,50 +89,64 @@ class StackCredentials(pulumi.ComponentResource):
                 metadata=common.metadata(object_name, target.namespace, labels),
                 type="Opaque",
                 string_data=data,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=child,
             )
 
-        def user_secret(user: str, purpose: str) -> Secret:
+        def user_secret(user: str) -> Secret:
+            purpose = keys_of[user]
             data: dict[str, pulumi.Input[str]] = {USERNAME_KEY: user, PASSWORD_KEY: passwords[user].result}
             return secret(f"{name}-{purpose}", f"{common.INSTANCE}-{purpose}-credentials", data)
 
-        self.elastic_secret_name = user_secret(SUPERUSER, "elastic").metadata.name
-        self.kibana_secret_name = user_secret(KIBANA_USER, "kibana").metadata.name
-        self.logstash_secret_name = user_secret(config.logstash_user, "logstash").metadata.name
+        self.elastic_secret_name = user_secret(SUPERUSER).metadata.name
+        self.kibana_secret_name = user_secret(file_realm.KIBANA_USER).metadata.name
+        self.logstash_secret_name = user_secret(config.logstash_user).metadata.name
+        self.probe_secret_name = user_secret(file_realm.PROBE_USER).metadata.name
+        self.setup_secret_name = user_secret(file_realm.SETUP_USER).metadata.name
+        assignments = file_realm.user_roles(config.logstash_user)
+        role_definitions = file_realm.roles(config.logstash_user, config.logstash_indices, data_streams)
+        self.file_realm_secret_name = secret(
+            f"{name}-file-realm",
+            f"{common.INSTANCE}-elasticsearch-file-realm",
+            {
+                file_realm.USERS_FILE: pulumi.Output.all(*(h.hash for h in hashes.values())).apply(
+                    lambda values: file_realm.users_file(dict(zip(hashes, values, strict=True)))
+                ),
+                file_realm.USERS_ROLES_FILE: file_realm.users_roles_file(assignments),
+                file_realm.ROLES_FILE: file_realm.roles_file(role_definitions),
+            },
+        ).metadata.name
         self.kibana_keys_secret_name = secret(
             f"{name}-kibana-keys",
             f"{common.INSTANCE}-kibana-encryption-keys",
             {setting: password.result for setting, password in keys.items()},
         ).metadata.name
         self.elastic_password = pulumi.Output.secret(passwords[SUPERUSER].result)
-        # Digests that change whenever a password does: in a pod template they restart the
-        # pod that uses it, and re-run the setup Job that applies it. A digest of 190
-        # random bits reveals nothing, so it need not be secret.
-        purposes = {"elastic": SUPERUSER, "kibana": KIBANA_USER, "logstash": config.logstash_user}
+
+        # Digests that change whenever a consumer's credentials do: in a pod template they
+        # restart the pods that read them at start. A digest of 190 random bits reveals
+        # nothing, so it need not be secret. The nodes re-read the file realm by themselves.
+        def revision(*users: str, extra: Sequence[pulumi.Output[str]] = ()) -> pulumi.Output[str]:
+            values = [*(passwords[user].result for user in users), *extra]
+            return pulumi.Output.unsecret(
+                pulumi.Output.all(*values).apply(lambda parts: common.digest(*users, *parts))
+            )
+
         self.revisions = {
-            purpose: pulumi.Output.unsecret(passwords[user].result.apply(common.digest))
-            for purpose, user in purposes.items()
+            "elastic": revision(SUPERUSER, file_realm.PROBE_USER),
+            "kibana": revision(file_realm.KIBANA_USER, extra=[key.result for key in keys.values()]),
+            # The Logstash user's name is configurable: a rename rolls Logstash as a new password does.
+            "logstash": revision(config.logstash_user),
+            "setup": revision(file_realm.SETUP_USER),
         }
-        # The setup Job applies the passwords, not Kibana's keys: a new key must not re-run it.
-        # (It takes the Logstash user's name as a literal, which replaces it by itself.)
-        self.revision = pulumi.Output.all(*self.revisions.values()).apply(lambda v: common.digest(*v))
-        # The Logstash user's name is configurable and read from its Secret at start, so a
-        # rename must roll Logstash as a new password does.
-        self.revisions["logstash"] = pulumi.Output.unsecret(
-            passwords[config.logstash_user].result.apply(
-                lambda password: common.digest(config.logstash_user, password)
-            )
-        )
-        self.revisions["kibana"] = pulumi.Output.unsecret(
-            pulumi.Output.all(passwords[KIBANA_USER].result, *(key.result for key in keys.values())).apply(
-                lambda values: common.digest(*values)
-            )
-        )
+        self.revision = self.revisions["setup"]
         self.register_outputs(
             {
                 "elasticSecretName": self.elastic_secret_name,
                 "kibanaSecretName": self.kibana_secret_name,
                 "logstashSecretName": self.logstash_secret_name,
+                "probeSecretName": self.probe_secret_name,
+                "setupSecretName": self.setup_secret_name,
+                "fileRealmSecretName": self.file_realm_secret_name,
                 "kibanaKeysSecretName": self.kibana_keys_secret_name,
             }
         )

@@ -14,6 +14,7 @@ import string
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import bcrypt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -21,11 +22,21 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
 RSA_PUBLIC_EXPONENT = 65537
+# Elasticsearch's file realm reads bcrypt hashes with the `$2a$` prefix (its BCrypt is
+# jBCrypt, which knows no other revision); 10 rounds is its own default cost.
+BCRYPT_PREFIX = b"2a"
+BCRYPT_ROUNDS = 10
 
 
 def password(length: int) -> str:
     """Letters and digits from `secrets`: nothing to escape in YAML, JSON, URLs or shell."""
     return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
+
+
+def bcrypt_hash(secret: str) -> str:
+    """A salted bcrypt hash of `secret`, as a line of Elasticsearch's file realm `users` file stores it."""
+    salt = bcrypt.gensalt(rounds=BCRYPT_ROUNDS, prefix=BCRYPT_PREFIX)
+    return bcrypt.hashpw(secret.encode(), salt).decode()
 
 
 def rsa_private_key_pem(bits: int) -> str:

@@ -18,7 +18,7 @@ from pulumi_kubernetes.core.v1 import ConfigMap
 
 from components import common
 from components.config import ResolvedNodeSet
-from components.credentials import PASSWORD_KEY
+from components.credentials import PASSWORD_KEY, USERNAME_KEY
 from components.units import java_heap_options
 
 APP = "elasticsearch"
@@ -32,6 +32,14 @@ CONFIG_FILE = f"{CONFIG_DIR}/elasticsearch.yml"
 # only from there, and mounting it does not hide the image's other config files.
 CERTS_DIR = f"{CONFIG_DIR}/certs"
 PASSWORD_VARIABLE = "ELASTIC_PASSWORD"
+# The readiness probe's file-realm user (components/file_realm.py); names without a dot,
+# which the image would turn into settings.
+PROBE_USER_VARIABLE = "PROBE_USERNAME"
+PROBE_PASSWORD_VARIABLE = "PROBE_PASSWORD"
+# The file realm Secret is mounted here; the start script links its files into the config
+# directory, so a changed Secret reaches the nodes without a restart (Elasticsearch watches
+# the files), as ECK does.
+FILE_REALM_DIR = "/mnt/elk-stack/file-realm"
 START_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-start.sh"
 READY_SCRIPT = START_SCRIPT.with_name("elasticsearch-ready.sh")
 # The scripts every node mounts: the start script and the readiness probe.
@@ -73,6 +81,8 @@ class ClusterWiring:
     # Comma-separated pod names, as first recorded (`ClusterFormation`).
     initial_masters: pulumi.Input[str]
     superuser_secret: pulumi.Input[str] | None = None
+    probe_secret: pulumi.Input[str] | None = None
+    file_realm_secret: pulumi.Input[str] | None = None
     certs_secret: pulumi.Input[str] | None = None
     credentials_revision: pulumi.Input[str] | None = None
     http_label: bool = False
@@ -153,8 +163,18 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
     node_names = names(node_set)
     volumes: list[dict[str, Any]] = [{"name": "config", "configMap": {"name": node_names.config}}]
     if cluster.superuser_secret is not None:
-        # The image turns ELASTIC_PASSWORD into the bootstrap password of `elastic`.
+        # The image turns ELASTIC_PASSWORD into the bootstrap password of `elastic`, the
+        # user for people; nothing of the stack logs in as `elastic`.
         env.append(common.secret_env(PASSWORD_VARIABLE, cluster.superuser_secret, PASSWORD_KEY))
+    if cluster.probe_secret is not None:
+        env.append(common.secret_env(PROBE_USER_VARIABLE, cluster.probe_secret, USERNAME_KEY))
+        env.append(common.secret_env(PROBE_PASSWORD_VARIABLE, cluster.probe_secret, PASSWORD_KEY))
+    if cluster.file_realm_secret is not None:
+        env.append({"name": "FILE_REALM_DIR", "value": FILE_REALM_DIR})
+        mounts.append({"name": "file-realm", "mountPath": FILE_REALM_DIR, "readOnly": True})
+        volumes.append(
+            {"name": "file-realm", "secret": {"secretName": cluster.file_realm_secret, "defaultMode": 0o440}}
+        )
     if cluster.certs_secret is not None:
         mounts.append({"name": "certs", "mountPath": CERTS_DIR, "readOnly": True})
         volumes.append(

@@ -32,6 +32,7 @@ from components.certificates import ElasticsearchCertificates, node_dns_names
 from components.config import ElasticsearchConfig, ResolvedNodeSet
 from components.credentials import StackCredentials
 from components.elasticsearch import APP, HTTP_LABEL, HTTP_PORT, ClusterWiring, ElasticsearchNode, names
+from components.generated import undo_sdk_pickler_patch
 
 NAMES = common.Names(APP)
 
@@ -78,6 +79,7 @@ class ClusterFormation(Resource, module="elk-stack-lifecycle", name="ClusterForm
         this_run = uuid.uuid4().hex
         # Secret only to keep renders reproducible: the id is no secret.
         props = {"run": pulumi.Output.secret(this_run), "initial_masters": initial_masters}
+        undo_sdk_pickler_patch()
         super().__init__(FormationProvider(), name, props, opts)
         self.existed = self.run.apply(lambda stored: stored != this_run)
 
@@ -175,6 +177,8 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             # Frozen at the first deploy: nodes added later never bootstrap a cluster.
             initial_masters=formation.initial_masters,
             superuser_secret=credentials.elastic_secret_name if credentials else None,
+            probe_secret=credentials.probe_secret_name if credentials else None,
+            file_realm_secret=credentials.file_realm_secret_name if credentials else None,
             certs_secret=certs_secret,
             credentials_revision=credentials.revisions["elastic"] if credentials else None,
             http_label=dedicated_masters(node_sets),

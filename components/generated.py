@@ -15,6 +15,7 @@ The crypto itself is in `components/crypto.py`, as plain functions.
 
 from __future__ import annotations
 
+import pickle
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -37,6 +38,21 @@ from components import crypto
 MODULE = "elk-stack"
 MIN_PASSWORD_LENGTH = 16
 MIN_RSA_BITS = 2048
+MAX_BCRYPT_BYTES = 72
+
+
+# pulumi's `serialize_provider` (pulumi/dynamic/dynamic.py, 3.272.0) replaces pickle's
+# `_Pickler._batch_setitems` with a sorting wrapper around the current one on every call and
+# never puts it back: each dynamic resource adds a layer, and once a process has made a few
+# hundred (a large cluster's certificates, a test session's renders), pickling a provider
+# exceeds the recursion limit (RecursionError, as in pulumi/pulumi#17803). Each resource
+# here puts the original back first, so the SDK always wraps it exactly once.
+_PRISTINE_BATCH_SETITEMS = pickle._Pickler._batch_setitems  # type: ignore[attr-defined]
+
+
+def undo_sdk_pickler_patch() -> None:
+    """Restore the pickler method the SDK's previous `serialize_provider` call left wrapped."""
+    setattr(pickle._Pickler, "_batch_setitems", _PRISTINE_BATCH_SETITEMS)  # noqa: B010
 
 
 def changed_inputs(olds: dict[str, Any], news: dict[str, Any], keys: Sequence[str]) -> list[str]:
@@ -98,6 +114,28 @@ class PasswordProvider(_GeneratedProvider):
     def generate(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """A fresh password."""
         return {"result": crypto.password(int(inputs["length"]))}
+
+
+class PasswordHashProvider(_GeneratedProvider):
+    """A bcrypt hash of a password, salted once: the hash changes only when the password does.
+
+    A hash made in the program would get a new salt on every run, and so change the file
+    realm Secret on every `pulumi up`.
+    """
+
+    inputs = ("password",)
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        """Refuse what bcrypt, which reads at most 72 bytes, would silently cut."""
+        password = news.get("password")
+        failures = []
+        if isinstance(password, str) and not 0 < len(password.encode()) <= MAX_BCRYPT_BYTES:
+            failures.append(CheckFailure("password", f"must be 1 to {MAX_BCRYPT_BYTES} bytes long"))
+        return CheckResult(news, failures)
+
+    def generate(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """A fresh salt and the hash."""
+        return {"hash": crypto.bcrypt_hash(inputs["password"])}
 
 
 class _CertificateProvider(_GeneratedProvider):
@@ -184,7 +222,21 @@ class GeneratedPassword(Resource, module=MODULE, name="GeneratedPassword"):
         self, name: str, *, length: pulumi.Input[int], opts: pulumi.ResourceOptions | None = None
     ) -> None:
         props = {"length": length, "result": None}
+        undo_sdk_pickler_patch()
         super().__init__(PasswordProvider(), name, props, _secret_outputs(opts, "result"))
+
+
+class PasswordHash(Resource, module=MODULE, name="PasswordHash"):
+    """The bcrypt hash of a password, for Elasticsearch's file realm; stable until the password changes."""
+
+    hash: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, *, password: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        props = {"password": pulumi.Output.secret(password), "hash": None}
+        undo_sdk_pickler_patch()
+        super().__init__(PasswordHashProvider(), name, props, _secret_outputs(opts, "hash"))
 
 
 class CertificateAuthority(Resource, module=MODULE, name="CertificateAuthority"):
@@ -213,6 +265,7 @@ class CertificateAuthority(Resource, module=MODULE, name="CertificateAuthority")
             "cert_pem": None,
             "private_key_pem": None,
         }
+        undo_sdk_pickler_patch()
         super().__init__(
             CertificateAuthorityProvider(), name, props, _secret_outputs(opts, "private_key_pem")
         )
@@ -253,4 +306,5 @@ class LeafCertificate(Resource, module=MODULE, name="LeafCertificate"):
             "private_key_pem": None,
         }
         secret_outputs = _secret_outputs(opts, "private_key_pem", "ca_private_key_pem")
+        undo_sdk_pickler_patch()
         super().__init__(LeafCertificateProvider(), name, props, secret_outputs)

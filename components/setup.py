@@ -1,9 +1,9 @@
-"""`ElasticsearchSetup`: a Job that installs log retention and creates the stack's users.
+"""`ElasticsearchSetup`: a Job that installs log retention and removes users earlier versions made.
 
 It follows Elastic's docker-compose "setup" service: it runs `scripts/elasticsearch-setup.sh`
 in the Elasticsearch image (which has curl and bash). Every step is an upsert, so running
-it again is safe. The pod template carries a digest of the passwords: a changed password
-changes the Job, Pulumi replaces it, and the new Job applies the new password.
+it again is safe. The stack's users are in the file realm, which the nodes read from a
+Secret (components/credentials.py): the Job creates none of them.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pulumi_kubernetes.batch.v1 import Job
 from pulumi_kubernetes.core.v1 import ConfigMap
 
 from components import certificates, common, retention
-from components.config import ElasticsearchConfig, Security
-from components.credentials import PASSWORD_KEY, StackCredentials
+from components.config import ElasticsearchConfig
+from components.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials
 from components.elasticsearch_cluster import ElasticsearchCluster
 
 APP = "elasticsearch-setup"
@@ -35,7 +35,6 @@ def _json(body: dict[str, Any]) -> str:
 
 def pod_spec(
     elasticsearch_config: ElasticsearchConfig,
-    security: Security,
     target: common.Target,
     elasticsearch: ElasticsearchCluster,
     credentials: StackCredentials | None,
@@ -63,12 +62,10 @@ def pod_spec(
         },
     ]
     if credentials is not None:
+        # Its own file-realm user (components/file_realm.py), never `elastic`.
         env += [
-            common.secret_env("ELASTIC_PASSWORD", credentials.elastic_secret_name, PASSWORD_KEY),
-            common.secret_env("KIBANA_PASSWORD", credentials.kibana_secret_name, PASSWORD_KEY),
-            {"name": "LOGSTASH_USER", "value": security.logstash_user},
-            common.secret_env("LOGSTASH_PASSWORD", credentials.logstash_secret_name, PASSWORD_KEY),
-            {"name": "LOGSTASH_INDICES", "value": json.dumps(security.logstash_indices)},
+            common.secret_env("SETUP_USERNAME", credentials.setup_secret_name, USERNAME_KEY),
+            common.secret_env("SETUP_PASSWORD", credentials.setup_secret_name, PASSWORD_KEY),
         ]
     mounts: list[dict[str, Any]] = [{"name": "script", "mountPath": SCRIPT_DIR, "readOnly": True}]
     volumes: list[dict[str, Any]] = [{"name": "script", "configMap": {"name": NAMES.config}}]
@@ -93,7 +90,7 @@ def pod_spec(
 
 
 class ElasticsearchSetup(pulumi.ComponentResource):
-    """The Job that installs retention and, with security, the stack's users."""
+    """The Job that installs retention and, with security, removes users earlier versions made."""
 
     pod_labels: dict[str, str]
 
@@ -101,7 +98,6 @@ class ElasticsearchSetup(pulumi.ComponentResource):
         self,
         name: str,
         elasticsearch_config: ElasticsearchConfig,
-        security: Security,
         *,
         elasticsearch: ElasticsearchCluster,
         credentials: StackCredentials | None,
@@ -134,7 +130,7 @@ class ElasticsearchSetup(pulumi.ComponentResource):
                 "activeDeadlineSeconds": 1800,
                 "template": {
                     "metadata": {"labels": labels, "annotations": annotations},
-                    "spec": pod_spec(elasticsearch_config, security, target, elasticsearch, credentials),
+                    "spec": pod_spec(elasticsearch_config, target, elasticsearch, credentials),
                 },
             },
             # A Job's template is immutable: a change replaces the Job, which must be

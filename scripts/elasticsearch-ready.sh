@@ -22,9 +22,10 @@
 # The first answer from a master also leaves FORMED_MARKER on the data volume: this node has
 # been in a formed cluster, so the start script never bootstraps it again.
 #
-# Usage: elasticsearch-ready.sh <base URL> <formed marker> [<CA file>]. With ELASTIC_PASSWORD
-# set it logs in as `elastic`; the password goes to curl through a file descriptor, never on
-# a command line. READY_GATE overrides the gate file (for tests).
+# Usage: elasticsearch-ready.sh <base URL> <formed marker> [<CA file>]. With PROBE_USERNAME
+# and PROBE_PASSWORD set it logs in as that file-realm user (never as `elastic`, whose
+# password people may change); the password goes to curl through a file descriptor, never
+# on a command line. READY_GATE overrides the gate file (for tests).
 set -uo pipefail
 
 base_url="${1:?base URL, e.g. https://localhost:9200}"
@@ -40,8 +41,8 @@ fi
 # GET a path; sets `code` and `body`, or fails when the node does not answer at all.
 ask() {
   local answer
-  if [[ -n "${ELASTIC_PASSWORD:-}" ]]; then
-    answer=$(curl "${options[@]}" -K <(printf 'user = "elastic:%s"\n' "$ELASTIC_PASSWORD") "$base_url$1") || return 1
+  if [[ -n "${PROBE_PASSWORD:-}" ]]; then
+    answer=$(curl "${options[@]}" -K <(printf 'user = "%s:%s"\n' "${PROBE_USERNAME:?}" "$PROBE_PASSWORD") "$base_url$1") || return 1
   else
     answer=$(curl "${options[@]}" "$base_url$1") || return 1
   fi

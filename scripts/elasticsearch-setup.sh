@@ -2,32 +2,30 @@
 # Configure Elasticsearch after it starts; run by the elk-elasticsearch-setup Job.
 #
 # Installs log retention (an ILM policy, the component template of our index settings and
-# the index template of the logs data streams) and, with security on, the stack's users.
-# Idempotent by construction: every call is an upsert (PUT a policy, template, role or
-# user; set a password; DELETE only what it marked), so a re-run succeeds, a
-# changed password or retention is applied, and nothing can fail with "already exists".
-# Passwords reach curl through file descriptors (printf is a shell built-in), never
-# through a command line.
+# the index template of the logs data streams) and, with security on, removes the native
+# users and roles earlier versions of this stack created: the stack's own users now live in
+# the file realm (components/file_realm.py), where no API call can change them.
+# Idempotent by construction: every call is an upsert (PUT a policy or template; DELETE only
+# what it marked), so a re-run succeeds, a changed retention is applied, and nothing can
+# fail with "already exists". It logs in as the file-realm user SETUP_USERNAME, never as
+# `elastic`. The password reaches curl through a file descriptor (printf is a shell
+# built-in), never through a command line.
 #
 # Environment: ES_URL, ILM_POLICY_NAME, ILM_POLICY, COMPONENT_TEMPLATE_NAME,
 # COMPONENT_TEMPLATE, INDEX_TEMPLATE_NAME, INDEX_TEMPLATE (JSON bodies), DATA_STREAMS (comma-separated patterns) and INDEX_SETTINGS (JSON: the
-# dynamic settings for their existing backing indices); with security: ELASTIC_PASSWORD,
-# KIBANA_PASSWORD, LOGSTASH_USER, LOGSTASH_PASSWORD, LOGSTASH_INDICES (a JSON array of
-# patterns), optional CA_CERT (a CA file for https); WAIT_ATTEMPTS and WAIT_SECONDS (how
-# long to wait for the cluster).
+# dynamic settings for their existing backing indices); with security: SETUP_USERNAME and
+# SETUP_PASSWORD, optional CA_CERT (a CA file for https); WAIT_ATTEMPTS and WAIT_SECONDS
+# (how long to wait for the cluster).
 set -euo pipefail
 
 : "${ES_URL:?}" "${ILM_POLICY_NAME:?}" "${ILM_POLICY:?}" "${INDEX_TEMPLATE_NAME:?}" "${INDEX_TEMPLATE:?}"
 : "${COMPONENT_TEMPLATE_NAME:?}" "${COMPONENT_TEMPLATE:?}" "${DATA_STREAMS:?}" "${INDEX_SETTINGS:?}"
-if [[ -n "${ELASTIC_PASSWORD:-}" ]]; then
-  : "${KIBANA_PASSWORD:?}" "${LOGSTASH_USER:?}" "${LOGSTASH_PASSWORD:?}" "${LOGSTASH_INDICES:?}"
+if [[ -n "${SETUP_PASSWORD:-}" ]]; then
+  : "${SETUP_USERNAME:?}"
 fi
 attempts="${WAIT_ATTEMPTS:-120}"
 pause="${WAIT_SECONDS:-5}"
-# The marker on every user and role this script writes: only those are ever deleted.
-MANAGED='{"managed_by":"elk-stack"}'
-
-# es METHOD PATH [BODY]: one request, as `elastic` when security is on. Prints the answer.
+# es METHOD PATH [BODY]: one request, as SETUP_USERNAME when security is on. Prints the answer.
 # On an HTTP error it prints "METHOD PATH refused: HTTP <status>: <Elasticsearch's answer>"
 # to stderr and fails: the reason is in the Job's log, not only the status (curl --fail
 # would discard the body). `max_time` (seconds, default 30) bounds the whole request and
@@ -42,8 +40,8 @@ es() {
   local response status=0
   # Process substitutions stay open only for the command they appear in: keep them on
   # the curl line itself.
-  if [[ -n "${ELASTIC_PASSWORD:-}" ]]; then
-    response=$(curl "${options[@]}" -K <(printf 'user = "elastic:%s"\n' "$ELASTIC_PASSWORD") \
+  if [[ -n "${SETUP_PASSWORD:-}" ]]; then
+    response=$(curl "${options[@]}" -K <(printf 'user = "%s:%s"\n' "$SETUP_USERNAME" "$SETUP_PASSWORD") \
       --data-binary @<(printf '%s' "$body") "$ES_URL$path") || status=$?
   else
     response=$(curl "${options[@]}" --data-binary @<(printf '%s' "$body") "$ES_URL$path") || status=$?
@@ -60,8 +58,9 @@ es() {
 }
 
 # managed_names JSON: the names in an answer to `GET /_security/{user,role}` filtered to
-# `*.metadata.managed_by`, whose marker is this stack's. Only names this stack could have
-# created (security.logstashUser is a DNS label) are printed.
+# `*.metadata.managed_by`, whose marker is this stack's (`{"managed_by":"elk-stack"}`).
+# Only names this stack could have created (security.logstashUser is a DNS label) are
+# printed.
 managed_names() {
   local rest=$1 pattern='"([a-z0-9-]+)":\{"metadata":\{"managed_by":"elk-stack"\}\}'
   while [[ $rest =~ $pattern ]]; do
@@ -78,7 +77,7 @@ for ((attempt = 1; ; attempt++)); do
   fi
   if [[ "$output" == *"HTTP 401:"* ]]; then
     # Waiting cannot fix a wrong password: say so at once instead of timing out.
-    echo "Elasticsearch refused the elastic user's password (HTTP 401): $output" >&2
+    echo "Elasticsearch refused the $SETUP_USERNAME user's password (HTTP 401): $output" >&2
     exit 1
   fi
   if ((attempt >= attempts)); then
@@ -101,21 +100,15 @@ es PUT "/_index_template/$INDEX_TEMPLATE_NAME" "$INDEX_TEMPLATE"
 echo "applying index settings to existing data streams $DATA_STREAMS"
 es PUT "/$DATA_STREAMS/_settings?allow_no_indices=true&ignore_unavailable=true" "$INDEX_SETTINGS"
 
-if [[ -n "${ELASTIC_PASSWORD:-}" ]]; then
-  echo "setting the kibana_system password"
-  es POST /_security/user/kibana_system/_password "$(printf '{"password":"%s"}' "$KIBANA_PASSWORD")"
-
-  echo "writing role and user $LOGSTASH_USER"
-  es PUT "/_security/role/$LOGSTASH_USER" "$(printf '{"cluster":["monitor"],"indices":[{"names":%s,"privileges":["create_doc","auto_configure"]}],"metadata":%s}' "$LOGSTASH_INDICES" "$MANAGED")"
-  es PUT "/_security/user/$LOGSTASH_USER" "$(printf '{"password":"%s","roles":["%s"],"full_name":"Logstash writer","metadata":%s}' "$LOGSTASH_PASSWORD" "$LOGSTASH_USER" "$MANAGED")"
-
-  # Users and roles this stack wrote carry its marker; those it no longer declares (after
-  # a rename of security.logstashUser) are deleted. Nothing without the marker is touched.
-  echo "removing users and roles this stack created and no longer declares"
+if [[ -n "${SETUP_PASSWORD:-}" ]]; then
+  # Earlier versions of this stack wrote Logstash's user and role through the API, marked as
+  # its own. The stack declares no native user or role any more, so every marked one goes;
+  # nothing without the marker (users people made, built-in users) is touched.
+  echo "removing native users and roles this stack created"
   for kind in user role; do
     answer=$(es GET "/_security/$kind?filter_path=*.metadata.managed_by")
     while read -r name; do
-      if [[ -n "$name" && "$name" != "$LOGSTASH_USER" ]]; then
+      if [[ -n "$name" ]]; then
         echo "deleting $kind $name"
         es DELETE "/_security/$kind/$name"
       fi

@@ -15,11 +15,23 @@
 # empty one among themselves. A node that already holds cluster state ignores the setting
 # anyway. It never appears in elasticsearch.yml.
 #
+# With FILE_REALM_DIR set (security on), the file realm's `users`, `users_roles` and
+# `roles.yml` are linked from that mounted Secret into the config directory, replacing the
+# image's empty ones: a link, not a copy, so an updated Secret reaches the node without a
+# restart (Elasticsearch re-reads the files when they change), as ECK does.
+#
 # Environment: INITIAL_MASTER_NODES (comma-separated pod names), FORMED_MARKER, HOSTNAME
-# (the pod name), and ES_ENTRYPOINT (the image's entrypoint; overridable for tests).
+# (the pod name), FILE_REALM_DIR, and ES_ENTRYPOINT and ES_CONFIG_DIR (the image's
+# entrypoint and config directory; overridable for tests).
 set -euo pipefail
 
 entrypoint="${ES_ENTRYPOINT:-/usr/local/bin/docker-entrypoint.sh}"
+config_dir="${ES_CONFIG_DIR:-/usr/share/elasticsearch/config}"
+if [[ -n "${FILE_REALM_DIR:-}" ]]; then
+  for file in users users_roles roles.yml; do
+    ln -sfn "$FILE_REALM_DIR/$file" "$config_dir/$file"
+  done
+fi
 listed=false
 IFS=',' read -r -a initial_masters <<< "${INITIAL_MASTER_NODES:-}"
 for node in "${initial_masters[@]}"; do

@@ -892,8 +892,9 @@ def template_reads(
     """The ConfigMap/Secret values a pod template's containers read, and those they reload.
 
     Reloaded: an Elasticsearch server's own Secret volumes mounted without subPath. The
-    kubelet updates such files in place and Elasticsearch reloads its TLS files when they
-    change (every 5 s), so a renewed certificate needs no restart.
+    kubelet updates such files in place and Elasticsearch reloads its TLS files and its
+    file realm (`users`, `users_roles`, `roles.yml`) when they change (every 5 s), so a
+    renewed certificate or a new user needs no restart.
     """
     reads: set[Source] = set()
     reloaded: set[Source] = set()

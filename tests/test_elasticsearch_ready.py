@@ -28,6 +28,8 @@ class FakeNode:
     health: dict[str, Any] = field(default_factory=lambda: {"status": "green"})
     events_pending: bool = False
     requests: list[tuple[str, str]] = field(default_factory=list)
+    # When set, only this Authorization header is let in; anything else gets a 401.
+    accepts: str | None = None
     url: str = ""
 
 
@@ -38,7 +40,9 @@ def node() -> Iterator[FakeNode]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             state.requests.append((self.path, self.headers.get("Authorization", "")))
-            if not state.joined:
+            if state.accepts is not None and self.headers.get("Authorization") != state.accepts:
+                status, answer = 401, {"error": {"type": "security_exception"}, "status": 401}
+            elif not state.joined:
                 status, answer = 503, {"error": {"type": "master_not_discovered_exception"}, "status": 503}
             elif "wait_for_events" in self.path and state.events_pending:
                 status, answer = 408, {**state.health, "timed_out": True}
@@ -60,11 +64,21 @@ def node() -> Iterator[FakeNode]:
     server.server_close()
 
 
-def probe(url: str, tmp_path: Path, password: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the probe as the kubelet would, with the gate and the marker under `tmp_path`."""
-    environment = {"PATH": os.environ["PATH"], "READY_GATE": str(tmp_path / "gate")}
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def probe(
+    url: str, tmp_path: Path, password: str | None = None, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the probe as the kubelet would, with the gate and the marker under `tmp_path`.
+
+    With a password, the environment is the node container's: the probe user's credentials
+    and, beside them, the bootstrap password of `elastic`.
+    """
+    environment = {"PATH": os.environ["PATH"], "READY_GATE": str(tmp_path / "gate"), **extra}
     if password is not None:
-        environment["ELASTIC_PASSWORD"] = password
+        environment |= {"PROBE_USERNAME": "elk-stack-probe", "PROBE_PASSWORD": password}
     return subprocess.run(
         ["bash", str(READY_SCRIPT), url, str(tmp_path / "formed")],
         env=environment,
@@ -142,12 +156,29 @@ def test_green_passes_the_gate(node: FakeNode, tmp_path: Path) -> None:
     assert probe(node.url, tmp_path).returncode == 0
 
 
-def test_logs_in_with_the_password_from_the_environment(node: FakeNode, tmp_path: Path) -> None:
+def test_logs_in_as_the_probe_user_from_the_environment(node: FakeNode, tmp_path: Path) -> None:
     assert probe(node.url, tmp_path, password="s3cret").returncode == 0
     assert probe(node.url, tmp_path, password="s3cret").returncode == 0
-    expected = "Basic " + base64.b64encode(b"elastic:s3cret").decode()
+    expected = basic("elk-stack-probe", "s3cret")
     assert [auth for _, auth in node.requests] == [expected, expected]
     assert [path.split("?")[1] for path, _ in node.requests] == [
         "wait_for_events=languid&timeout=1s&master_timeout=2s",
         "master_timeout=2s",
     ]
+
+
+def test_a_changed_elastic_password_keeps_the_node_ready(node: FakeNode, tmp_path: Path) -> None:
+    """Someone changed `elastic`'s password through the API: the pod's copy is stale, and
+    Elasticsearch lets in only the file-realm probe user. The probe must not notice."""
+    node.accepts = basic("elk-stack-probe", "probe-pw")
+    stale = {"ELASTIC_PASSWORD": "bootstrap-pw"}
+    assert probe(node.url, tmp_path, password="probe-pw", **stale).returncode == 0
+    assert probe(node.url, tmp_path, password="probe-pw", **stale).returncode == 0
+    assert {auth for _, auth in node.requests} == {node.accepts}
+
+
+def test_a_refused_probe_user_is_not_ready(node: FakeNode, tmp_path: Path) -> None:
+    node.accepts = basic("elk-stack-probe", "other")
+    result = probe(node.url, tmp_path, password="probe-pw")
+    assert result.returncode == 1
+    assert "HTTP 401" in result.stdout

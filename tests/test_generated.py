@@ -9,7 +9,7 @@ import pickletools
 import string
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -28,6 +28,7 @@ from components.generated import (
     LeafCertificateProvider,
     PasswordProvider,
     changed_inputs,
+    undo_sdk_pickler_patch,
 )
 from tools.render import PROJECT_DIR
 
@@ -305,3 +306,27 @@ def test_the_provider_process_imports_the_provider_and_creates_a_password(
         provider_pb2.DiffRequest(id=created.id, urn=urn, olds=created.properties, news=properties), timeout=60
     )
     assert diff.changes == provider_pb2.DiffResponse.DIFF_NONE
+
+
+def wrapper_layers() -> int:
+    """How many sorting wrappers the SDK's `serialize_provider` has stacked on pickle's method."""
+    method, layers = pickle._Pickler._batch_setitems, 0  # type: ignore[attr-defined]
+    while method.__closure__:
+        method = dict(zip(method.__code__.co_freevars, method.__closure__, strict=True))[
+            "unsorted_batch_setitems"
+        ].cell_contents
+        layers += 1
+    return layers
+
+
+def test_many_dynamic_resources_never_stack_up_pickler_wrappers(render: Callable[..., Any]) -> None:
+    """Each render registers every dynamic resource; without the undo, layers pile up per
+    resource until pickling hits the recursion limit (a RecursionError late in a test session,
+    or in a `pulumi up` with a few hundred generated values)."""
+    for _ in range(3):
+        render()
+    assert wrapper_layers() <= 1
+    for _ in range(1500):
+        undo_sdk_pickler_patch()
+        serialize_provider(PasswordProvider())
+    assert wrapper_layers() == 1

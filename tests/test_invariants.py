@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components import file_realm
 from components.common import config_checksum
 from components.credentials import USERNAME_KEY
 from tests import invariants
@@ -736,7 +737,7 @@ def test_start_script_key_is_checked_on_a_multi_node_cluster(invariant_stacks: d
     volumes = pod(manifests, "StatefulSet", "elk-elasticsearch-data")["spec"]["volumes"]
     next(v for v in volumes if v["name"] == "start")["configMap"]["items"][0]["key"] = "start.sh"
     assert invariants.stored_key_violations(manifests) == [
-        "StatefulSet/elk-elasticsearch-data: spec.template.spec.volumes[2] (start): "
+        "StatefulSet/elk-elasticsearch-data: spec.template.spec.volumes[3] (start): "
         "ConfigMap 'elk-elasticsearch-data-config' has no key 'start.sh'"
     ]
 
@@ -856,8 +857,10 @@ def test_each_generated_value_rolls_exactly_the_pods_that_read_it(stack: str) ->
         if source[0] == "Secret" and (source[0], source[1]) in objects
     }
     assert values and read, "nothing to perturb or nothing read: the test would be vacuous"
-    # User names are constants, or the config's logstashUser (tested below), not generated.
-    assert {key for _, _, key in read - changed_keys} <= {USERNAME_KEY}
+    # User names are constants, or the config's logstashUser (tested below), not generated;
+    # so are the file realm's role assignments and roles (tests/test_security.py).
+    not_generated = {USERNAME_KEY, file_realm.USERS_ROLES_FILE, file_realm.ROLES_FILE}
+    assert {key for _, _, key in read - changed_keys} <= not_generated
 
 
 def test_a_kibana_that_does_not_roll_on_a_new_encryption_key_is_caught() -> None:

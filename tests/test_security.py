@@ -102,7 +102,9 @@ def test_logstash_writes_as_its_own_user_and_verifies_the_ca(
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_kibana_uses_kibana_system_and_verifies_the_ca(revealed: dict[str, Rendered], stack: str) -> None:
+def test_kibana_uses_its_file_realm_user_and_verifies_the_ca(
+    revealed: dict[str, Rendered], stack: str
+) -> None:
     rendered = revealed[stack]
     settings = kibana_settings(rendered)
     assert settings["elasticsearch.username"] == "${KIBANA_ES_USERNAME}"
@@ -111,7 +113,7 @@ def test_kibana_uses_kibana_system_and_verifies_the_ca(revealed: dict[str, Rende
     assert settings["elasticsearch.ssl.certificateAuthorities"] == ["/usr/share/kibana/config/certs/ca.crt"]
     assert (
         find(rendered.manifests, "Secret", "elk-kibana-credentials")["stringData"]["username"]
-        == "kibana_system"
+        == "elk-stack-kibana"
     )
     env = env_of(rendered, "Deployment", "elk-kibana")
     assert env["KIBANA_ES_USERNAME"] == secret_ref("elk-kibana-credentials", "username")
@@ -182,7 +184,7 @@ def test_render_redacts_secret_data_and_the_password_output(
 ) -> None:
     rendered = rendered_stacks[stack]
     secrets = [m for m in rendered.manifests if m["kind"] == "Secret"]
-    assert len(secrets) == 6
+    assert len(secrets) == 9
     for secret in secrets:
         assert set(secret["stringData"].values()) == {REDACTED}
         assert "data" not in secret
@@ -197,9 +199,11 @@ def test_generated_secrets_come_from_generated_password_resources(
         "credentials-elastic",
         "credentials-kibana",
         "credentials-logstash",
+        "credentials-probe",
         "credentials-reporting-key",
         "credentials-saved-objects-key",
         "credentials-security-key",
+        "credentials-setup",
     ]
     for entry in passwords:
         assert entry["inputs"] == {"length": 48 if entry["name"].endswith("-key") else 32}
@@ -209,7 +213,7 @@ def test_generated_resources_record_their_inputs_but_not_the_pickled_provider(
     rendered_stacks: dict[str, Rendered],
 ) -> None:
     generated = [r for r in rendered_stacks["qa"].resources if r["type"].startswith(GENERATED_PREFIX)]
-    assert len(generated) == 8
+    assert len(generated) == 14
     for entry in generated:
         assert entry["inputs"], entry["name"]
         assert "__provider" not in entry["inputs"]
@@ -222,10 +226,11 @@ def test_generated_secret_outputs_stay_encrypted_in_state(rendered_stacks: dict[
         for r in rendered_stacks["qa"].resources
         if r["type"].startswith(GENERATED_PREFIX)
     }
-    assert len(generated) == 8
+    assert len(generated) == 14
     for (kind, name), secret_outputs in generated.items():
         expected = {
             "GeneratedPassword": ["result"],
+            "PasswordHash": ["hash"],
             "CertificateAuthority": ["private_key_pem"],
             "LeafCertificate": ["ca_private_key_pem", "private_key_pem"],
         }[kind]
@@ -239,7 +244,7 @@ def test_generated_values_belong_to_their_component(rendered_stacks: dict[str, R
         for r in rendered_stacks["qa"].resources
         if r["type"].startswith(GENERATED_PREFIX)
     }
-    assert len(parents) == 8
+    assert len(parents) == 14
     for name, parent in parents.items():
         component = (
             "ElasticsearchCertificates::elasticsearch-tls"
@@ -539,7 +544,7 @@ def test_a_changed_password_rolls_exactly_its_consumers(monkeypatch: pytest.Monk
     monkeypatch.setattr(render_module, "_placeholder", rotated)
     after = revisions()
     changed = sorted(name for name in before if before[name] != after[name])
-    assert changed == ["elk-elasticsearch-setup", "elk-logstash"]
+    assert changed == ["elk-logstash"], "the nodes re-read the file realm; the Job sets no password"
 
 
 def test_capacity_shortfall_is_warned_in_render(render: Render) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import http.server
 import json
@@ -53,6 +54,8 @@ class FakeElasticsearch:
     health_delay: float = 0
     refuse: str = "-"
     refusal_reason: str = "action [cluster:admin/xpack/security/role/put] is unauthorized"
+    # When set, the Authorization headers the cluster lets in; any other gets a 401.
+    accepts: set[str] | None = None
     url: str = ""
 
 
@@ -78,7 +81,10 @@ def serve(state: FakeElasticsearch, tls: ssl.SSLContext | None = None) -> http.s
             answer: Any = {}
             if self.path.startswith("/_cluster/health") and state.health_delay:
                 time.sleep(state.health_delay)
-            if self.path.startswith("/_cluster/health") and state.unhealthy_answers > 0:
+            if state.accepts is not None and self.headers.get("Authorization", "") not in state.accepts:
+                status = 401
+                answer = {"error": {"type": "security_exception", "reason": "unable to authenticate"}}
+            elif self.path.startswith("/_cluster/health") and state.unhealthy_answers > 0:
                 state.unhealthy_answers -= 1
                 status = 503
             elif self.path.startswith(state.refuse):
@@ -181,11 +187,8 @@ def run_setup(es: FakeElasticsearch, **overrides: str | None) -> subprocess.Comp
         "INDEX_TEMPLATE": json.dumps(TEMPLATE),
         "DATA_STREAMS": "logs-springboot-*,logs-myapp-*",
         "INDEX_SETTINGS": json.dumps(SETTINGS),
-        "ELASTIC_PASSWORD": "elastic-pw",
-        "KIBANA_PASSWORD": "kibana-pw",
-        "LOGSTASH_USER": "logstash-writer",
-        "LOGSTASH_PASSWORD": "logstash-pw",
-        "LOGSTASH_INDICES": '["logs-*-*"]',
+        "SETUP_USERNAME": "elk-stack-setup",
+        "SETUP_PASSWORD": "setup-pw",
         "WAIT_ATTEMPTS": "5",
         "WAIT_SECONDS": "0",
         **overrides,
@@ -205,10 +208,14 @@ pytestmark = pytest.mark.skipif(
     reason="the setup script needs bash and curl",
 )
 
-ELASTIC_AUTH = "Basic ZWxhc3RpYzplbGFzdGljLXB3"  # base64("elastic:elastic-pw")
+SETUP_AUTH = "Basic " + base64.b64encode(b"elk-stack-setup:setup-pw").decode()
+ELASTIC_AUTH = "Basic " + base64.b64encode(b"elastic:bootstrap-pw").decode()
+# What a version before the file realm left behind: Logstash's user and role, marked.
+LEGACY_MARK = {"metadata": {"managed_by": "elk-stack"}}
 
 
-def test_setup_creates_the_users_and_role(fake_es: FakeElasticsearch) -> None:
+def test_setup_logs_in_as_its_own_user_and_writes_no_user(fake_es: FakeElasticsearch) -> None:
+    """The stack's users are in the file realm: the Job sets no password and creates no user."""
     result = run_setup(fake_es)
     assert result.returncode == 0, result.stderr
     assert [(method, path) for method, path, _, _ in fake_es.calls] == [
@@ -217,39 +224,32 @@ def test_setup_creates_the_users_and_role(fake_es: FakeElasticsearch) -> None:
         ("PUT", "/_component_template/elk-stack-logs@custom"),
         ("PUT", "/_index_template/elk-stack-logs"),
         ("PUT", "/logs-springboot-*,logs-myapp-*/_settings?allow_no_indices=true&ignore_unavailable=true"),
-        ("POST", "/_security/user/kibana_system/_password"),
-        ("PUT", "/_security/role/logstash-writer"),
-        ("PUT", "/_security/user/logstash-writer"),
         ("GET", "/_security/user?filter_path=*.metadata.managed_by"),
         ("GET", "/_security/role?filter_path=*.metadata.managed_by"),
     ]
-    assert {auth for _, _, auth, _ in fake_es.calls} == {ELASTIC_AUTH}
-    assert fake_es.users["kibana_system"] == {"password": "kibana-pw"}
-    assert fake_es.users["logstash-writer"]["password"] == "logstash-pw"
-    assert fake_es.users["logstash-writer"]["roles"] == ["logstash-writer"]
-    assert fake_es.users["logstash-writer"]["metadata"] == {"managed_by": "elk-stack"}
-    assert fake_es.roles["logstash-writer"] == {
-        "cluster": ["monitor"],
-        "indices": [{"names": ["logs-*-*"], "privileges": ["create_doc", "auto_configure"]}],
-        "metadata": {"managed_by": "elk-stack"},
-    }
+    assert {auth for _, _, auth, _ in fake_es.calls} == {SETUP_AUTH}
+    assert not fake_es.users and not fake_es.roles
+
+
+def test_a_changed_elastic_password_breaks_nothing(fake_es: FakeElasticsearch) -> None:
+    """Someone changed `elastic`'s password through the API; the cluster lets in only the
+    setup user of the file realm and `elastic` with its new password. The Job still works."""
+    fake_es.accepts = {SETUP_AUTH, "Basic " + base64.b64encode(b"elastic:changed-by-a-person").decode()}
+    result = run_setup(fake_es)
+    assert result.returncode == 0, result.stderr
+    assert fake_es.templates, "retention was installed"
 
 
 def test_setup_is_idempotent(fake_es: FakeElasticsearch) -> None:
+    fake_es.users["logstash-writer"] = {"roles": ["logstash-writer"], **LEGACY_MARK}
     assert run_setup(fake_es).returncode == 0
-    first = (dict(fake_es.users), dict(fake_es.roles))
+    first = (dict(fake_es.users), dict(fake_es.roles), dict(fake_es.templates))
+    calls = len(fake_es.calls)
     second_run = run_setup(fake_es)
     assert second_run.returncode == 0, second_run.stderr
-    assert (fake_es.users, fake_es.roles) == first
-    assert len(fake_es.calls) == 20
-    assert all(method in ("GET", "POST", "PUT") for method, _, _, _ in fake_es.calls), "nothing to delete"
-
-
-def test_rerun_after_a_password_change_applies_it(fake_es: FakeElasticsearch) -> None:
-    assert run_setup(fake_es).returncode == 0
-    assert run_setup(fake_es, LOGSTASH_PASSWORD="rotated-1", KIBANA_PASSWORD="rotated-2").returncode == 0
-    assert fake_es.users["logstash-writer"]["password"] == "rotated-1"
-    assert fake_es.users["kibana_system"]["password"] == "rotated-2"
+    assert (fake_es.users, fake_es.roles, fake_es.templates) == first
+    assert len(fake_es.calls) == 2 * calls - 1, "the same requests, less the one deletion"
+    assert all(method in ("GET", "PUT") for method, _, _, _ in fake_es.calls[calls:]), "nothing to delete"
 
 
 def test_setup_waits_for_the_cluster(fake_es: FakeElasticsearch) -> None:
@@ -265,18 +265,19 @@ def test_setup_gives_up_when_the_cluster_never_comes(fake_es: FakeElasticsearch)
     result = run_setup(fake_es, WAIT_ATTEMPTS="3")
     assert result.returncode == 1
     assert "did not become ready after 3 attempts" in result.stderr
-    assert not fake_es.users
+    assert not fake_es.policies
 
 
 def test_setup_fails_on_an_error_answer(fake_es: FakeElasticsearch) -> None:
-    """A refused request (a wrong elastic password, say) must fail the Job, not pass silently."""
-    fake_es.refuse = "/_security/role/"
+    """A refused request (a right the setup role lacks, say) must fail the Job, not pass silently."""
+    fake_es.refuse = "/_component_template/"
+    fake_es.refusal_reason = "action [cluster:admin/component_template/put] is unauthorized"
     result = run_setup(fake_es)
     assert result.returncode != 0
-    assert "logstash-writer" not in fake_es.users, "nothing after the refused step runs"
+    assert not fake_es.templates, "nothing after the refused step runs"
     assert (
-        "PUT /_security/role/logstash-writer refused: HTTP 401: "
-        '{"error":{"type":"security_exception","reason":"action [cluster:admin/xpack/security/role/put] '
+        "PUT /_component_template/elk-stack-logs@custom refused: HTTP 401: "
+        '{"error":{"type":"security_exception","reason":"action [cluster:admin/component_template/put] '
         'is unauthorized"},"status":401}'
     ) in result.stderr, "the request, its status and Elasticsearch's reason are logged"
 
@@ -289,20 +290,24 @@ def test_existing_data_streams_get_the_template_settings(fake_es: FakeElasticsea
     assert fake_es.index_settings["logs-springboot-*,logs-myapp-*"] == {"index.number_of_replicas": 0}
 
 
-def test_a_renamed_logstash_user_is_removed_and_nothing_else(fake_es: FakeElasticsearch) -> None:
+def test_native_users_an_earlier_version_made_are_removed_and_nothing_else(
+    fake_es: FakeElasticsearch,
+) -> None:
     """Only users and roles carrying the stack's marker are deleted; a person's own never are."""
+    fake_es.users["logstash-writer"] = {"roles": ["logstash-writer"], **LEGACY_MARK}
+    fake_es.roles["logstash-writer"] = {"cluster": ["monitor"], **LEGACY_MARK}
     fake_es.users["alice"] = {"roles": ["logstash-writer"], "metadata": {"team": "ops"}}
     fake_es.users["bob"] = {"roles": ["viewer"]}
     fake_es.users["carol"] = {"roles": ["viewer"], "metadata": {"managed_by": "someone-else"}}
     fake_es.roles["viewer"] = {"cluster": []}
-    assert run_setup(fake_es, LOGSTASH_USER="old-writer").returncode == 0
-    assert "old-writer" in fake_es.users and "old-writer" in fake_es.roles
-    result = run_setup(fake_es, LOGSTASH_USER="new-writer")
+    result = run_setup(fake_es)
     assert result.returncode == 0, result.stderr
-    assert sorted(fake_es.users) == ["alice", "bob", "carol", "kibana_system", "new-writer"]
-    assert sorted(fake_es.roles) == ["new-writer", "viewer"]
-    assert ("DELETE", "/_security/user/old-writer") in [(m, path) for m, path, _, _ in fake_es.calls]
-    assert "deleting user old-writer" in result.stdout and "deleting role old-writer" in result.stdout
+    assert sorted(fake_es.users) == ["alice", "bob", "carol"]
+    assert sorted(fake_es.roles) == ["viewer"]
+    assert ("DELETE", "/_security/user/logstash-writer") in [(m, path) for m, path, _, _ in fake_es.calls]
+    assert (
+        "deleting user logstash-writer" in result.stdout and "deleting role logstash-writer" in result.stdout
+    )
 
 
 def test_a_hanging_health_request_is_cut_off(fake_es: FakeElasticsearch) -> None:
@@ -338,15 +343,13 @@ def test_job_runs_the_script_with_secrets_from_secrets(rendered_stacks: dict[str
     assert container["image"] == "docker.elastic.co/elasticsearch/elasticsearch:9.4.3"
     assert container["command"] == ["bash", "/opt/elk-stack/elasticsearch-setup.sh"]
     env = {e["name"]: e for e in container["env"]}
-    for variable, secret in (
-        ("ELASTIC_PASSWORD", "elk-elastic-credentials"),
-        ("KIBANA_PASSWORD", "elk-kibana-credentials"),
-        ("LOGSTASH_PASSWORD", "elk-logstash-credentials"),
-    ):
+    for variable, key in (("SETUP_USERNAME", "username"), ("SETUP_PASSWORD", "password")):
         assert env[variable] == {
             "name": variable,
-            "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}},
+            "valueFrom": {"secretKeyRef": {"name": "elk-setup-credentials", "key": key}},
         }
+    secrets = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e}
+    assert secrets == {"elk-setup-credentials"}, "no other user's password, `elastic`'s least"
     assert env["CA_CERT"]["value"] == "/opt/elk-stack/certs/ca.crt"
     assert env["ES_URL"]["value"] == rendered.outputs["elasticsearchUrl"]
     script = find(rendered.manifests, "ConfigMap", "elk-elasticsearch-setup-config")
@@ -354,14 +357,12 @@ def test_job_runs_the_script_with_secrets_from_secrets(rendered_stacks: dict[str
     assert pod["restartPolicy"] == "OnFailure"
 
 
-@pytest.mark.parametrize("password", ["credentials-elastic", "credentials-kibana", "credentials-logstash"])
-def test_job_is_replaced_when_a_password_changes(
-    render: Render, monkeypatch: pytest.MonkeyPatch, password: str
-) -> None:
-    """A Job's template is immutable: a changed one makes Pulumi replace the Job, which sets the password.
+def test_job_is_replaced_when_its_password_changes(render: Render, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Job's template is immutable: a changed one makes Pulumi replace the Job, which logs in anew.
 
     The name stays fixed, so the old Job must be deleted first.
     """
+    password = "credentials-setup"
     import tools.render as render_module
 
     def job(rendered: Rendered) -> dict[str, Any]:
@@ -388,7 +389,7 @@ def test_a_rejected_password_fails_at_once_instead_of_waiting(fake_es: FakeElast
     fake_es.refuse = "/_cluster/health"
     result = run_setup(fake_es, WAIT_ATTEMPTS="50")
     assert result.returncode == 1
-    assert "refused the elastic user's password (HTTP 401)" in result.stderr
+    assert "refused the elk-stack-setup user's password (HTTP 401)" in result.stderr
     assert len(fake_es.calls) == 1
 
 
@@ -415,7 +416,7 @@ def test_the_rendered_templates_install_into_a_cluster_with_elastics_built_ins(
 
 
 def test_setup_without_security_installs_only_retention(fake_es: FakeElasticsearch) -> None:
-    result = run_setup(fake_es, ELASTIC_PASSWORD="", KIBANA_PASSWORD="", LOGSTASH_PASSWORD="")
+    result = run_setup(fake_es, SETUP_USERNAME=None, SETUP_PASSWORD="")
     assert result.returncode == 0, result.stderr
     assert [path for _, path, _, _ in fake_es.calls] == [
         "/_cluster/health?wait_for_status=yellow&timeout=5s",
@@ -645,13 +646,13 @@ def test_setup_over_https_trusts_the_ca_it_is_given(tls_es: FakeElasticsearch, p
     assert tls_es.url.startswith("https://")
     result = run_setup(tls_es, CA_CERT=str(pki.ca))
     assert result.returncode == 0, result.stderr
-    assert len(tls_es.calls) == 10
-    assert tls_es.users["logstash-writer"]["password"] == "logstash-pw"
+    assert len(tls_es.calls) == 7
+    assert tls_es.templates == {"elk-stack-logs": TEMPLATE}
 
 
 @pytest.mark.parametrize("ca", ["other", "none"])
 def test_setup_refuses_a_server_its_ca_did_not_sign(tls_es: FakeElasticsearch, pki: Pki, ca: str) -> None:
-    """No request may reach a server the CA does not vouch for: it would receive the elastic password."""
+    """No request may reach a server the CA does not vouch for: it would receive the setup user's password."""
     result = run_setup(tls_es, CA_CERT=str(pki.other_ca) if ca == "other" else None, WAIT_ATTEMPTS="2")
     assert result.returncode == 1
     assert "did not become ready after 2 attempts" in result.stderr
@@ -695,7 +696,7 @@ def test_setup_accepts_the_certificates_the_stack_generates(
         server.shutdown()
         server.server_close()
     assert result.returncode == 0, result.stderr
-    assert len(state.calls) == 10
+    assert len(state.calls) == 7
 
 
 def test_the_job_waits_as_long_as_the_readme_says(

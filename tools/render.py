@@ -187,6 +187,7 @@ def _placeholder(kind: str, name: str) -> str:
 # a generated password or certificate would render empty.
 COMPUTED_OUTPUTS = {
     "pulumi-python:dynamic/elk-stack:GeneratedPassword": {"result": "password"},
+    "pulumi-python:dynamic/elk-stack:PasswordHash": {"hash": "bcrypt-hash"},
     "pulumi-python:dynamic/elk-stack:CertificateAuthority": {
         "cert_pem": "ca-certificate",
         "private_key_pem": "ca-private-key",

@@ -6,10 +6,12 @@ from pydantic import Field, field_validator
 
 from components.config.base import ConfigModel, DnsLabel
 
+# The stack's own internal users (components/file_realm.py; tests/test_file_realm.py keeps
+# the two lists equal): Logstash's user must differ from them, or two users would share one
+# line of the file realm.
+INTERNAL_USERS = ("elk-stack-probe", "elk-stack-setup", "elk-stack-kibana")
 # Elastic's built-in users (elastic.co/docs/deploy-manage/users-roles/cluster-or-deployment-auth/
-# built-in-users; `kibana` is the deprecated name of kibana_system). `elastic` and
-# `kibana_system` are also the users this stack itself runs as: Logstash's user must differ
-# from both, or it would share (and overwrite) their password.
+# built-in-users; `kibana` is the deprecated name of kibana_system).
 RESERVED_USERS = (
     "elastic",
     "kibana",
@@ -46,6 +48,11 @@ class Security(ConfigModel):
     @field_validator("logstash_user")
     @classmethod
     def _not_reserved(cls, user: str) -> str:
+        if user in INTERNAL_USERS:
+            raise ValueError(
+                f"{user!r} is one of this stack's internal users; Logstash needs a user of its own, "
+                "e.g. logstash-writer"
+            )
         if user in RESERVED_USERS:
             raise ValueError(
                 f"{user!r} is a built-in Elasticsearch user; Logstash needs a user of its own, "

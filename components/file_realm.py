@@ -1,0 +1,111 @@
+"""The stack's internal users, in Elasticsearch's file realm: no API call can change them.
+
+Probes, the setup Job, Kibana and Logstash log in as users defined in three files every node
+reads from its config directory (`users`, `users_roles`, `roles.yml`), as ECK does. A user
+who changes `elastic`'s password through Kibana or the API changes nothing these clients
+rely on; only the file, that is the stack's Secret, can. The file realm comes before the
+native realm in Elasticsearch's default realm chain, and a role in `roles.yml` wins over a
+native role of the same name.
+(elastic.co/docs/deploy-manage/users-roles/cluster-or-deployment-auth/file-based)
+
+Each role has what its user's requests need, and nothing else; docs/security.md says why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+USERS_FILE = "users"
+USERS_ROLES_FILE = "users_roles"
+ROLES_FILE = "roles.yml"
+FILES = (USERS_FILE, USERS_ROLES_FILE, ROLES_FILE)
+
+PROBE_USER = "elk-stack-probe"
+SETUP_USER = "elk-stack-setup"
+KIBANA_USER = "elk-stack-kibana"
+INTERNAL_USERS = (PROBE_USER, SETUP_USER, KIBANA_USER)
+# Roles with an underscore: a DNS label (security.logstashUser, whose role has its name)
+# can never be one of them.
+PROBE_ROLE = "elk_stack_probe"
+SETUP_ROLE = "elk_stack_setup"
+# Elastic's built-in role for Kibana's own connection.
+KIBANA_ROLE = "kibana_system"
+
+
+@dataclass(frozen=True)
+class Role:
+    """A role of `roles.yml`: cluster privileges and index privileges on patterns."""
+
+    cluster: tuple[str, ...]
+    indices: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    """(patterns, privileges) pairs."""
+
+    def definition(self) -> dict[str, Any]:
+        """The role as Elasticsearch's role descriptor."""
+        result: dict[str, Any] = {"cluster": list(self.cluster)}
+        if self.indices:
+            result["indices"] = [
+                {"names": list(names), "privileges": list(privileges)} for names, privileges in self.indices
+            ]
+        return result
+
+
+def probe_role() -> Role:
+    """`GET /_cluster/health` (cluster:monitor/health) is all the readiness probe asks."""
+    return Role(cluster=("monitor",))
+
+
+def setup_role(data_streams: Sequence[str]) -> Role:
+    """What the setup Job's requests need (docs/security.md has the list, request by request)."""
+    return Role(
+        cluster=("monitor", "manage_ilm", "manage_index_templates", "manage_security"),
+        indices=((tuple(data_streams), ("manage",)),),
+    )
+
+
+def logstash_role(indices: Sequence[str]) -> Role:
+    """Create documents (and the data streams they go to) in the configured patterns only."""
+    return Role(cluster=("monitor",), indices=((tuple(indices), ("create_doc", "auto_configure")),))
+
+
+def roles(
+    logstash_user: str, logstash_indices: Sequence[str], data_streams: Sequence[str]
+) -> dict[str, Role]:
+    """Every role the file realm defines; the Logstash user's role has the user's name."""
+    return {
+        PROBE_ROLE: probe_role(),
+        SETUP_ROLE: setup_role(data_streams),
+        logstash_user: logstash_role(logstash_indices),
+    }
+
+
+def user_roles(logstash_user: str) -> dict[str, str]:
+    """Each internal user's one role."""
+    return {
+        PROBE_USER: PROBE_ROLE,
+        SETUP_USER: SETUP_ROLE,
+        KIBANA_USER: KIBANA_ROLE,
+        logstash_user: logstash_user,
+    }
+
+
+def users_file(hashes: Mapping[str, str]) -> str:
+    """`users`: one `name:hash` line per user, in a stable order."""
+    return "".join(f"{user}:{hashes[user]}\n" for user in sorted(hashes))
+
+
+def users_roles_file(assignments: Mapping[str, str]) -> str:
+    """`users_roles`: one `role:user,user` line per role, in a stable order."""
+    members: dict[str, list[str]] = {}
+    for user, role in assignments.items():
+        members.setdefault(role, []).append(user)
+    return "".join(f"{role}:{','.join(sorted(users))}\n" for role, users in sorted(members.items()))
+
+
+def roles_file(definitions: Mapping[str, Role]) -> str:
+    """`roles.yml`, written as JSON (which YAML reads): no quoting question can arise."""
+    body = {name: role.definition() for name, role in sorted(definitions.items())}
+    return json.dumps(body, indent=2, sort_keys=True) + "\n"
