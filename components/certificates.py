@@ -57,8 +57,11 @@ def node_dns_names(client: str, members: list[tuple[str, list[str]]], namespace:
 class ElasticsearchCertificates(pulumi.ComponentResource):
     """The node's TLS Secret and the CA-only Secret its clients mount."""
 
-    node_secret_name: pulumi.Output[str]
-    ca_secret_name: pulumi.Output[str]
+    # Names, not the Secrets' outputs: a renewal replaces a Secret (pulumi-kubernetes replaces
+    # Secrets whose data changes), and a pod template holding its outputs would be replaced
+    # with it. Consumers depend on this component for order instead.
+    node_secret_name: str
+    ca_secret_name: str
     ca_checksum: pulumi.Output[str]
 
     def __init__(
@@ -73,7 +76,7 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
     ) -> None:
         super().__init__("elk-stack:index:ElasticsearchCertificates", name, None, opts)
         if config.existing_secret:
-            self.node_secret_name = pulumi.Output.from_input(config.existing_secret)
+            self.node_secret_name = config.existing_secret
             self.ca_secret_name = self.node_secret_name
             # The CA's content is not known here; naming the Secret is what rolls clients.
             self.ca_checksum = pulumi.Output.from_input(common.digest(config.existing_secret))
@@ -105,22 +108,22 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
             opts=child,
         )
         labels = common.labels(names.app, "certificates", target.version)
-        node_secret = Secret(
+        Secret(
             f"{name}-node",
             metadata=common.metadata(names.suffixed("certs"), target.namespace, labels),
             type="kubernetes.io/tls",
             string_data={CERT_KEY: node.cert_pem, PRIVATE_KEY: node.private_key_pem, CA_KEY: ca.cert_pem},
             opts=child,
         )
-        ca_secret = Secret(
+        Secret(
             f"{name}-ca",
             metadata=common.metadata(names.suffixed("ca"), target.namespace, labels),
             type="Opaque",
             string_data={CA_KEY: ca.cert_pem},
             opts=child,
         )
-        self.node_secret_name = node_secret.metadata.name
-        self.ca_secret_name = ca_secret.metadata.name
+        self.node_secret_name = names.suffixed("certs")
+        self.ca_secret_name = names.suffixed("ca")
         self.ca_checksum = ca.cert_pem.apply(common.digest)
         self.register_outputs({"nodeSecretName": self.node_secret_name, "caSecretName": self.ca_secret_name})
 

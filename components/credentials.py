@@ -40,18 +40,24 @@ def _password(parent: pulumi.Resource, name: str, length: int) -> GeneratedPassw
 class StackCredentials(pulumi.ComponentResource):
     """The users' passwords, the file realm and Kibana's encryption keys, each in its consumer's Secret."""
 
-    elastic_secret_name: pulumi.Output[str]
-    kibana_secret_name: pulumi.Output[str]
-    logstash_secret_name: pulumi.Output[str]
-    probe_secret_name: pulumi.Output[str]
-    setup_secret_name: pulumi.Output[str]
-    file_realm_secret_name: pulumi.Output[str]
-    kibana_keys_secret_name: pulumi.Output[str]
+    # Names, not the Secrets' outputs: pulumi-kubernetes replaces a Secret whose data changes
+    # (deleting it first, as its name is fixed), and a pod template holding that Secret's
+    # outputs would then be replaced with it, all pods at once. Consumers depend on their
+    # Secrets (`secrets_of`) for order instead, as they do on their ConfigMaps.
+    elastic_secret_name: str
+    kibana_secret_name: str
+    logstash_secret_name: str
+    probe_secret_name: str
+    setup_secret_name: str
+    file_realm_secret_name: str
+    kibana_keys_secret_name: str
     elastic_password: pulumi.Output[str]
     revision: pulumi.Output[str]
     """The setup Job's: its own password."""
     revisions: dict[str, pulumi.Output[str]]
     """Per consumer: `elastic` (the nodes), `kibana` (password and keys), `logstash` and `setup`."""
+    secrets_of: dict[str, list[Secret]]
+    """Per consumer, as `revisions`: the Secrets its pods name."""
 
     def __init__(
         self,
@@ -83,25 +89,28 @@ class StackCredentials(pulumi.ComponentResource):
         }
         keys = {setting: _password(self, f"{name}-{key}", 48) for setting, key in KIBANA_KEYS.items()}
 
-        def secret(logical: str, object_name: str, data: dict[str, pulumi.Input[str]]) -> Secret:
-            return Secret(
+        made: dict[str, Secret] = {}
+
+        def secret(logical: str, object_name: str, data: dict[str, pulumi.Input[str]]) -> str:
+            made[object_name] = Secret(
                 logical,
                 metadata=common.metadata(object_name, target.namespace, labels),
                 type="Opaque",
                 string_data=data,
                 opts=child,
             )
+            return object_name
 
-        def user_secret(user: str) -> Secret:
+        def user_secret(user: str) -> str:
             purpose = keys_of[user]
             data: dict[str, pulumi.Input[str]] = {USERNAME_KEY: user, PASSWORD_KEY: passwords[user].result}
             return secret(f"{name}-{purpose}", f"{common.INSTANCE}-{purpose}-credentials", data)
 
-        self.elastic_secret_name = user_secret(SUPERUSER).metadata.name
-        self.kibana_secret_name = user_secret(file_realm.KIBANA_USER).metadata.name
-        self.logstash_secret_name = user_secret(config.logstash_user).metadata.name
-        self.probe_secret_name = user_secret(file_realm.PROBE_USER).metadata.name
-        self.setup_secret_name = user_secret(file_realm.SETUP_USER).metadata.name
+        self.elastic_secret_name = user_secret(SUPERUSER)
+        self.kibana_secret_name = user_secret(file_realm.KIBANA_USER)
+        self.logstash_secret_name = user_secret(config.logstash_user)
+        self.probe_secret_name = user_secret(file_realm.PROBE_USER)
+        self.setup_secret_name = user_secret(file_realm.SETUP_USER)
         assignments = file_realm.user_roles(config.logstash_user)
         role_definitions = file_realm.roles(config.logstash_user, config.logstash_indices, data_streams)
         self.file_realm_secret_name = secret(
@@ -114,12 +123,12 @@ class StackCredentials(pulumi.ComponentResource):
                 file_realm.USERS_ROLES_FILE: file_realm.users_roles_file(assignments),
                 file_realm.ROLES_FILE: file_realm.roles_file(role_definitions),
             },
-        ).metadata.name
+        )
         self.kibana_keys_secret_name = secret(
             f"{name}-kibana-keys",
             f"{common.INSTANCE}-kibana-encryption-keys",
             {setting: password.result for setting, password in keys.items()},
-        ).metadata.name
+        )
         self.elastic_password = pulumi.Output.secret(passwords[SUPERUSER].result)
 
         # Digests that change whenever a consumer's credentials do: in a pod template they
@@ -139,6 +148,15 @@ class StackCredentials(pulumi.ComponentResource):
             "setup": revision(file_realm.SETUP_USER),
         }
         self.revision = self.revisions["setup"]
+        self.secrets_of = {
+            consumer: [made[secret_name] for secret_name in secret_names]
+            for consumer, secret_names in {
+                "elastic": [self.elastic_secret_name, self.probe_secret_name, self.file_realm_secret_name],
+                "kibana": [self.kibana_secret_name, self.kibana_keys_secret_name],
+                "logstash": [self.logstash_secret_name],
+                "setup": [self.setup_secret_name],
+            }.items()
+        }
         self.register_outputs(
             {
                 "elasticSecretName": self.elastic_secret_name,

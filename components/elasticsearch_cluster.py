@@ -105,7 +105,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
     http_endpoint: pulumi.Output[str]
     service_name: pulumi.Output[str]
     data_claim_names: list[pulumi.Output[str]]
-    ca_secret_name: pulumi.Output[str] | None
+    ca_secret_name: str | None
     ca_checksum: pulumi.Output[str] | None
     https: bool
     pod_labels: dict[str, str]
@@ -147,7 +147,8 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             },
             opts=child,
         )
-        certs_secret: pulumi.Output[str] | None = None
+        certs_secret: str | None = None
+        certificates: ElasticsearchCertificates | None = None
         self.ca_secret_name = self.ca_checksum = None
         if secure:
             members = [(names(s).headless, [names(s).pod(i) for i in range(s.replicas)]) for s in node_sets]
@@ -201,7 +202,13 @@ class ElasticsearchCluster(pulumi.ComponentResource):
                 cluster=wiring,
                 target=target,
                 after=after,
-                requires=[account],
+                # The Secrets the pods name (credentials, certificates): for order only, as
+                # they are named by literals (see StackCredentials).
+                requires=[
+                    account,
+                    *(credentials.secrets_of["elastic"] if credentials else []),
+                    *([certificates] if certificates else []),
+                ],
                 opts=child,
             )
             self.nodes.append(node)

@@ -253,7 +253,12 @@ class KibanaUi(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 # The new version starts only once every Elasticsearch node set has rolled.
-                depends_on=[config_map, account, *elasticsearch.stateful_sets],
+                depends_on=[
+                    config_map,
+                    account,
+                    *(credentials.secrets_of["kibana"] if credentials else []),
+                    *elasticsearch.stateful_sets,
+                ],
                 custom_timeouts=common.rollout_timeouts(config.replicas, MINUTES_PER_POD),
                 # Kibana never runs two versions side by side (they would migrate the same
                 # saved objects): a new image replaces the Deployment, deleting every old pod

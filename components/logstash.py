@@ -248,7 +248,13 @@ class LogstashPipeline(pulumi.ComponentResource):
                 parent=self,
                 # Logstash follows Elasticsearch: on a version change it restarts only once
                 # every node set has rolled (StatefulSet updates wait for Ready pods).
-                depends_on=[config_map, account, *claims, *elasticsearch.stateful_sets],
+                depends_on=[
+                    config_map,
+                    account,
+                    *claims,
+                    *(credentials.secrets_of["logstash"] if credentials else []),
+                    *elasticsearch.stateful_sets,
+                ],
                 custom_timeouts=common.rollout_timeouts(config.replicas, MINUTES_PER_POD),
                 # As for Elasticsearch: the explicit queue PVCs grow in place; the
                 # immutable claim template must not force a replacement.

@@ -136,7 +136,14 @@ class ElasticsearchSetup(pulumi.ComponentResource):
             # A Job's template is immutable: a change replaces the Job, which must be
             # deleted first because its name is fixed.
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[config_map, account, elasticsearch], delete_before_replace=True
+                parent=self,
+                depends_on=[
+                    config_map,
+                    account,
+                    elasticsearch,
+                    *(credentials.secrets_of["setup"] if credentials else []),
+                ],
+                delete_before_replace=True,
             ),
         )
         self.register_outputs({"jobName": self.job.metadata.name})

@@ -1158,6 +1158,36 @@ class Stack:
     """Secrets the pods use but the stack does not create, e.g. `elasticsearch.tls.existingSecret`."""
 
 
+REPLACED_ON_CHANGE = ("kubernetes:core/v1:Secret::", "kubernetes:core/v1:ConfigMap::")
+WORKLOAD_TYPES = tuple(
+    f"kubernetes:{group}:{kind}"
+    for group, kind in (
+        ("apps/v1", "StatefulSet"),
+        ("apps/v1", "Deployment"),
+        ("apps/v1", "DaemonSet"),
+        ("batch/v1", "Job"),
+    )
+)
+
+
+def replacement_cascade_violations(resources: list[Record]) -> list[str]:
+    """No workload's inputs hold the outputs of a Secret or ConfigMap.
+
+    pulumi-kubernetes replaces a Secret or ConfigMap whose data changes, deleting it first
+    (its name is fixed), and the engine then replaces every resource whose inputs hold its
+    outputs: a StatefulSet with all its pods at once. Workloads name them as literals and
+    depend on them for order only (`dependsOn`).
+    """
+    return [
+        f"{record['type'].split(':')[-1]}/{record['name']}: input {key!r} holds the outputs of {ref}"
+        for record in resources
+        if record["type"] in WORKLOAD_TYPES
+        for key, refs in (record.get("propertyDependencies") or {}).items()
+        for ref in refs
+        if ref.startswith(REPLACED_ON_CHANGE)
+    ]
+
+
 CHECKS: dict[str, Check] = {
     "namespace": lambda manifests, _, stack: namespace_violations(
         manifests, stack.namespace, stack.create_namespace
@@ -1178,6 +1208,7 @@ CHECKS: dict[str, Check] = {
     "config_checksum": lambda manifests, *_: config_checksum_violations(manifests),
     "exposure": lambda manifests, *_: exposure_violations(manifests),
     "secret_exposure": lambda manifests, *_: secret_exposure_violations(manifests),
+    "replacement_cascade": lambda _, resources, __: replacement_cascade_violations(resources),
 }
 WIRING_CHECKS = ("service_selector", "target_port", "stored_key", "file_path", "config_checksum", "exposure")
 """The checks of issue 10, proven by `tests/fixtures/wiring/` rather than `broken/`."""

@@ -201,6 +201,12 @@ BROKEN_EXPECTED: dict[str, list[tuple[str, str]]] = {
         ("StatefulSet/elasticsearch", "volumeClaimTemplates 'elasticsearch-data' is never mounted"),
         ("StatefulSet/elasticsearch", "no volumeMount at /usr/share/elasticsearch/data"),
     ],
+    "replacement_cascade": [
+        (
+            "StatefulSet/elasticsearch",
+            "input 'spec' holds the outputs of kubernetes:core/v1:Secret::elasticsearch-certs",
+        )
+    ],
     "data_protection": [
         ("PersistentVolumeClaim::elasticsearch-data-0", "protect is False"),
         ("PersistentVolumeClaim::elasticsearch-data-0", "retainOnDelete is None"),

@@ -239,6 +239,13 @@ class _RecordingMonitor(MockMonitor):
                 "ignoreChanges": sorted(request.ignoreChanges),
                 "replaceOnChanges": sorted(request.replaceOnChanges),
                 "dependsOn": sorted(filter(None, map(_parent_ref, request.dependencies))),
+                # Which inputs hold another resource's outputs: a replaced resource takes the
+                # resources whose inputs hold its outputs with it (tests/invariants.py).
+                "propertyDependencies": {
+                    key: sorted(filter(None, map(_parent_ref, deps.urns)))
+                    for key, deps in sorted(request.propertyDependencies.items())
+                    if deps.urns
+                },
                 "deleteBeforeReplace": (
                     request.deleteBeforeReplace if request.deleteBeforeReplaceDefined else None
                 ),
