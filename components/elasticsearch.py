@@ -32,6 +32,7 @@ CONFIG_FILE = f"{CONFIG_DIR}/elasticsearch.yml"
 # only from there, and mounting it does not hide the image's other config files.
 CERTS_DIR = f"{CONFIG_DIR}/certs"
 PASSWORD_VARIABLE = "ELASTIC_PASSWORD"
+POD_NAME_VARIABLE = "POD_NAME"
 START_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-start.sh"
 READY_SCRIPT = START_SCRIPT.with_name("elasticsearch-ready.sh")
 # The scripts every node mounts: the start script and the readiness probe.
@@ -74,6 +75,9 @@ class ClusterWiring:
     initial_masters: pulumi.Input[str]
     superuser_secret: pulumi.Input[str] | None = None
     certs_secret: pulumi.Input[str] | None = None
+    # Whether the certificates Secret holds one pair per pod (`<pod>.tls.crt`), found
+    # through POD_NAME, or one pair all nodes share (`tls.existingSecret`).
+    per_pod_certs: bool = False
     credentials_revision: pulumi.Input[str] | None = None
     http_label: bool = False
     service_account: str = common.Names(APP).workload
@@ -93,9 +97,12 @@ def settings(node_set: ResolvedNodeSet, cluster: ClusterWiring) -> dict[str, Any
     if node_set.roles is not None:
         result["node.roles"] = list(node_set.roles)
     if cluster.secure:
+        # Elasticsearch substitutes environment variables in elasticsearch.yml before it
+        # parses it (elastic/elasticsearch#85186); ECK names each pod's files the same way.
+        own = f"certs/${{{POD_NAME_VARIABLE}}}." if cluster.per_pod_certs else "certs/"
         tls_files = {
-            "key": "certs/tls.key",
-            "certificate": "certs/tls.crt",
+            "key": f"{own}tls.key",
+            "certificate": f"{own}tls.crt",
             "certificate_authorities": ["certs/ca.crt"],
         }
         result["xpack.security.enrollment.enabled"] = False
@@ -155,6 +162,8 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
     if cluster.superuser_secret is not None:
         # The image turns ELASTIC_PASSWORD into the bootstrap password of `elastic`.
         env.append(common.secret_env(PASSWORD_VARIABLE, cluster.superuser_secret, PASSWORD_KEY))
+    if cluster.per_pod_certs:
+        env.append({"name": POD_NAME_VARIABLE, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})
     if cluster.certs_secret is not None:
         mounts.append({"name": "certs", "mountPath": CERTS_DIR, "readOnly": True})
         volumes.append(
