@@ -95,7 +95,8 @@ def warn_on_expiry(name: str, cert_pem: str, early_renewal_hours: float) -> None
 class ElasticsearchCertificates(pulumi.ComponentResource):
     """Each node set's TLS Secret and the CA-only Secret the clients mount."""
 
-    node_secret_names: dict[str, pulumi.Output[str]]
+    node_secret_names: dict[str, str]
+    node_secrets: dict[str, Secret]
     per_pod: bool
     ca_secret_name: pulumi.Output[str]
     ca_checksum: pulumi.Output[str]
@@ -113,6 +114,11 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
     ) -> None:
         """`node_secret_names` maps each node set's StatefulSet to the Secret its pods mount.
 
+        A plain name, not the Secret's output: pulumi-kubernetes replaces a Secret whose
+        data changes (a scale-out, a renewal), deleting it first as its name is fixed, and
+        the engine then replaces every resource whose inputs use its outputs. A
+        StatefulSet that did would be deleted with all its pods; it depends on
+        `node_secrets` instead, which orders it after the Secret and nothing more.
         `per_pod` tells whether that Secret holds one pair per pod (generated) or one pair
         for all (`existingSecret`, named `tls.crt` and `tls.key`).
         """
@@ -120,7 +126,8 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
         if config.existing_secret:
             existing = pulumi.Output.from_input(config.existing_secret)
             self.per_pod = False
-            self.node_secret_names = {node_set.workload: existing for node_set in node_sets}
+            self.node_secret_names = {node_set.workload: config.existing_secret for node_set in node_sets}
+            self.node_secrets = {}
             self.ca_secret_name = existing
             # The CA's content is not known here; naming the Secret is what rolls clients.
             self.ca_checksum = pulumi.Output.from_input(common.digest(config.existing_secret))
@@ -147,6 +154,7 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
         namespace = pulumi.Output.from_input(target.namespace)
         self.per_pod = True
         self.node_secret_names = {}
+        self.node_secrets = {}
         for node_set in node_sets:
             data: dict[str, pulumi.Input[str]] = {CA_KEY: ca.cert_pem}
             for pod in node_set.pods:
@@ -165,16 +173,16 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
                 node.cert_pem.apply(partial(warn_on_expiry, pod, early_renewal_hours=renewal_hours))
                 data[pod_cert_key(pod)] = node.cert_pem
                 data[pod_private_key(pod)] = node.private_key_pem
+            secret_name = f"{node_set.workload}-{NODE_SECRET_SUFFIX}"
             secret = Secret(
                 f"{name}-{node_set.workload}",
-                metadata=common.metadata(
-                    f"{node_set.workload}-{NODE_SECRET_SUFFIX}", target.namespace, labels
-                ),
+                metadata=common.metadata(secret_name, target.namespace, labels),
                 type="Opaque",
                 string_data=data,
                 opts=child,
             )
-            self.node_secret_names[node_set.workload] = secret.metadata.name
+            self.node_secret_names[node_set.workload] = secret_name
+            self.node_secrets[node_set.workload] = secret
         ca_secret = Secret(
             f"{name}-ca",
             metadata=common.metadata(names.suffixed("ca"), target.namespace, labels),

@@ -74,7 +74,8 @@ class ClusterWiring:
     # Comma-separated pod names, as first recorded (`ClusterFormation`).
     initial_masters: pulumi.Input[str]
     superuser_secret: pulumi.Input[str] | None = None
-    certs_secret: pulumi.Input[str] | None = None
+    # A plain name: see `ElasticsearchCertificates` for why not the Secret's output.
+    certs_secret: str | None = None
     # Whether the certificates Secret holds one pair per pod (`<pod>.tls.crt`), found
     # through POD_NAME, or one pair all nodes share (`tls.existingSecret`).
     per_pod_certs: bool = False

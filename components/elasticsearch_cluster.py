@@ -154,7 +154,8 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             },
             opts=child,
         )
-        certs_secrets: dict[str, pulumi.Output[str]] = {}
+        certs_secrets: dict[str, str] = {}
+        certs_objects: dict[str, pulumi.Resource] = {}
         per_pod_certs = False
         self.ca_secret_name = self.ca_checksum = None
         if secure:
@@ -168,6 +169,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
                 opts=child,
             )
             certs_secrets = certificates.node_secret_names
+            certs_objects = dict(certificates.node_secrets)
             per_pod_certs = certificates.per_pod
             self.ca_secret_name = certificates.ca_secret_name
             self.ca_checksum = certificates.ca_checksum
@@ -200,13 +202,15 @@ class ElasticsearchCluster(pulumi.ComponentResource):
                 # group goes first. The callback runs once the record resolves, after every
                 # set has been built.
                 after = formation.existed.apply(partial(waits_for, built, eligible))
+            # Ordered after its certificates' Secret, without using its outputs (see certificates.py).
+            own_certs = certs_objects.get(names(node_set).workload)
             node = ElasticsearchNode(
                 f"{name}-{node_set.name}" if node_set.name else name,
                 node_set,
                 cluster=replace(wiring, certs_secret=certs_secrets.get(names(node_set).workload)),
                 target=target,
                 after=after,
-                requires=[account],
+                requires=[account] if own_certs is None else [account, own_certs],
                 opts=child,
             )
             self.nodes.append(node)

@@ -221,3 +221,23 @@ def test_a_plain_render_has_no_certificate_warning(rendered_stacks: dict[str, Re
     """The render's stand-ins are no certificates: nothing to warn of, and nothing depends on the clock."""
     for rendered in rendered_stacks.values():
         assert certificate_warnings(rendered) == []
+
+
+def test_each_statefulset_waits_for_its_secret_by_name_not_by_its_outputs(render: Render) -> None:
+    """A changed Secret is replaced (deleted first); a StatefulSet using its outputs would be replaced too.
+
+    So the pod template holds the name as a literal and the StatefulSet depends on the
+    Secret only for ordering (`make e2e` shows a scale-out replaces no pod).
+    """
+    rendered = render(elasticsearch=EXAMPLE)
+    for statefulset in es_statefulsets(rendered):
+        name = statefulset["metadata"]["name"]
+        secret = certs_secret(rendered, statefulset)["metadata"]["name"]
+        assert secret == f"{name}-node-certs"
+        [record] = [
+            r
+            for r in rendered.resources
+            if r["type"] == "kubernetes:apps/v1:StatefulSet"
+            and r["name"] == f"elasticsearch-{name.split('-')[-1]}"
+        ]
+        assert f"kubernetes:core/v1:Secret::elasticsearch-tls-{name}" in record["dependsOn"]
