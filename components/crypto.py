@@ -185,7 +185,7 @@ def expiry_warning(name: str, cert_pem: str, early_renewal_hours: float, now: da
         )
     if now >= not_after - timedelta(days=EXPIRY_WARNING_DAYS):
         return (
-            f"certificate {name} expires on {_when(not_after)}, within {EXPIRY_WARNING_DAYS} days: "
-            f"run `pulumi up` between {_when(renewal_from)} and then to renew it"
+            f"certificate {name} expires on {_when(not_after)}, within {EXPIRY_WARNING_DAYS} days; "
+            f"a `pulumi up` from {_when(renewal_from)}, when its renewal window opens, replaces it"
         )
     return None

@@ -357,8 +357,8 @@ def test_warning_from_exactly_30_days_before_expiry(year_pem: str, seconds: int,
     assert (warning is not None) is warned
     if warning is not None:
         assert warning == (
-            "certificate elk-elasticsearch-0 expires on 2031-01-01 00:00 UTC, within 30 days: "
-            "run `pulumi up` between 2030-12-25 00:00 UTC and then to renew it"
+            "certificate elk-elasticsearch-0 expires on 2031-01-01 00:00 UTC, within 30 days; "
+            "a `pulumi up` from 2030-12-25 00:00 UTC, when its renewal window opens, replaces it"
         )
 
 

@@ -9,18 +9,23 @@ template, which pods were replaced), not that Elasticsearch loads the files.
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
+from components import crypto
 from tests.e2e.conftest import (
     E2E_DIR,
     PROJECT_DIR,
     PROJECT_ENTRIES,
     Cluster,
     Stack,
+    _tail,
     pod_uids,
     stack_from_file,
     wait_until,
@@ -77,9 +82,10 @@ def es_pods_ready(cluster: Cluster, count: int) -> bool:
 @pytest.mark.claim(
     "An update from one shared certificate moves every node to its own, keeps the CA, deletes "
     "the old Secret and rolls only Elasticsearch; a later scale-out adds a certificate and "
-    "replaces no running pod"
+    "replaces no running pod; `pulumi preview` names a certificate inside its renewal window, "
+    "and `pulumi up` renews it without restarting a pod"
 )
-def test_an_update_from_the_shared_certificate_then_a_scale_out(cluster: Cluster) -> None:
+def test_an_update_from_the_shared_certificate_then_a_scale_out_then_a_renewal(cluster: Cluster) -> None:
     stack = stack_from_file(cluster, "e2e-certs", "Pulumi.qa.yaml", NAMESPACE, cluster.namespace(NAMESPACE))
     link_project(stack, checkout(SHARED_CERTIFICATE_COMMIT))
     stack.pulumi("up", "--yes", "--skip-preview")
@@ -120,4 +126,53 @@ def test_an_update_from_the_shared_certificate_then_a_scale_out(cluster: Cluster
     assert node_after["elk-elasticsearch-0.tls.key"] == node["elk-elasticsearch-0.tls.key"], (
         "pod 0 keeps its key"
     )
+    stack.pulumi("preview", "--expect-no-changes")
+    warnings_then_renewal(cluster, stack)
+
+
+def expiring_certificate(days_left: float) -> str:
+    """A certificate (self-signed: only its dates matter here) that expires `days_left` from now."""
+    validity_days = 365
+    issued = datetime.now(UTC) + timedelta(days=days_left - validity_days)
+    return crypto.ca_certificate_pem(
+        crypto.rsa_private_key_pem(2048),
+        common_name="stand-in",
+        organization="elk-stack",
+        validity_hours=validity_days * 24,
+        now=issued,
+    )
+
+
+def store_certificates(stack: Stack, certificates: dict[str, str]) -> None:
+    """Put certificates into the stack's state, by LeafCertificate name: as if issued long ago."""
+    state = stack.state()
+    for resource in state["deployment"]["resources"]:
+        name = resource["urn"].rsplit("::", 1)[-1]
+        if resource["type"].endswith("LeafCertificate") and name in certificates:
+            resource["outputs"]["cert_pem"] = certificates.pop(name)
+    assert certificates == {}, f"no such certificates in the state: {sorted(certificates)}"
+    path = stack.project / "tampered-state.json"
+    path.write_text(json.dumps(state))
+    stack.pulumi("stack", "import", "--file", str(path))
+
+
+def warnings_then_renewal(cluster: Cluster, stack: Stack) -> None:
+    """`pulumi preview` names a certificate inside its renewal window; `pulumi up` renews it without a roll.
+
+    10 days left is inside the 30-day window: the preview plans its replacement, so the
+    program cannot see it and the provider's stderr line is what the user reads. The
+    program's own warning (within 30 days, outside a shorter window) is shown by the
+    render tests.
+    """
+    store_certificates(stack, {"elasticsearch-tls-elk-elasticsearch-1": expiring_certificate(10)})
+    preview = stack.pulumi("preview")
+    output = preview.stdout + preview.stderr
+    assert "certificate elk-elasticsearch-1 expires on " in output, _tail(output)
+    assert "inside its renewal window" in output and "the next `pulumi up` replaces it" in output
+    pods = pod_uids(cluster, NAMESPACE, "elasticsearch")
+    stack.pulumi("up", "--yes", "--skip-preview")
+    renewed = secret_data(cluster, NODE_SECRET)["elk-elasticsearch-1.tls.crt"]
+    expires = x509.load_pem_x509_certificate(renewed.encode()).not_valid_after_utc
+    assert expires > datetime.now(UTC) + timedelta(days=300), "a new certificate, for a full year"
+    assert pod_uids(cluster, NAMESPACE, "elasticsearch") == pods, "Elasticsearch reloads it: no pod restarts"
     stack.pulumi("preview", "--expect-no-changes")
