@@ -162,3 +162,41 @@ def renewal_due(cert_pem: str, early_renewal_hours: float, now: datetime) -> boo
     """Whether `now` is inside the renewal window that ends the certificate's life."""
     not_after = x509.load_pem_x509_certificate(cert_pem.encode()).not_valid_after_utc
     return now >= not_after - timedelta(hours=early_renewal_hours)
+
+
+# However long the renewal window, a certificate this close to expiry gets a warning.
+EXPIRY_WARNING_DAYS = 30
+PEM_CERTIFICATE_HEADER = "-----BEGIN CERTIFICATE-----"
+
+
+def is_certificate_pem(text: str) -> bool:
+    """Whether `text` is a PEM certificate, not a stand-in (the offline render's mocks return those)."""
+    return text.lstrip().startswith(PEM_CERTIFICATE_HEADER)
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def expiry_warning(name: str, cert_pem: str, early_renewal_hours: float, now: datetime) -> str | None:
+    """One line for a certificate that has expired, is inside its renewal window or expires within 30 days.
+
+    A certificate inside its window is replaced by the next `pulumi up` (the providers'
+    `diff`), so the line says that; one outside it but close to expiry is renewed only by
+    an update once the window opens, so the line names that date. None when all is well.
+    """
+    not_after = x509.load_pem_x509_certificate(cert_pem.encode()).not_valid_after_utc
+    renewal_from = not_after - timedelta(hours=early_renewal_hours)
+    if now >= not_after:
+        return f"certificate {name} expired on {_when(not_after)}: the next `pulumi up` replaces it"
+    if now >= renewal_from:
+        return (
+            f"certificate {name} expires on {_when(not_after)} and is inside its renewal window "
+            f"(from {_when(renewal_from)}): the next `pulumi up` replaces it"
+        )
+    if now >= not_after - timedelta(days=EXPIRY_WARNING_DAYS):
+        return (
+            f"certificate {name} expires on {_when(not_after)}, within {EXPIRY_WARNING_DAYS} days; "
+            f"a `pulumi up` from {_when(renewal_from)}, when its renewal window opens, replaces it"
+        )
+    return None

@@ -40,6 +40,7 @@ PROBE_PASSWORD_VARIABLE = "PROBE_PASSWORD"
 # directory, so a changed Secret reaches the nodes without a restart (Elasticsearch watches
 # the files), as ECK does.
 FILE_REALM_DIR = "/mnt/elk-stack/file-realm"
+POD_NAME_VARIABLE = "POD_NAME"
 START_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-start.sh"
 READY_SCRIPT = START_SCRIPT.with_name("elasticsearch-ready.sh")
 # The scripts every node mounts: the start script and the readiness probe.
@@ -83,7 +84,11 @@ class ClusterWiring:
     superuser_secret: pulumi.Input[str] | None = None
     probe_secret: pulumi.Input[str] | None = None
     file_realm_secret: pulumi.Input[str] | None = None
-    certs_secret: pulumi.Input[str] | None = None
+    # A plain name: see `ElasticsearchCertificates` for why not the Secret's output.
+    certs_secret: str | None = None
+    # Whether the certificates Secret holds one pair per pod (`<pod>.tls.crt`), found
+    # through POD_NAME, or one pair all nodes share (`tls.existingSecret`).
+    per_pod_certs: bool = False
     credentials_revision: pulumi.Input[str] | None = None
     http_label: bool = False
     service_account: str = common.Names(APP).workload
@@ -103,9 +108,12 @@ def settings(node_set: ResolvedNodeSet, cluster: ClusterWiring) -> dict[str, Any
     if node_set.roles is not None:
         result["node.roles"] = list(node_set.roles)
     if cluster.secure:
+        # Elasticsearch substitutes environment variables in elasticsearch.yml before it
+        # parses it (elastic/elasticsearch#85186); ECK names each pod's files the same way.
+        own = f"certs/${{{POD_NAME_VARIABLE}}}." if cluster.per_pod_certs else "certs/"
         tls_files = {
-            "key": "certs/tls.key",
-            "certificate": "certs/tls.crt",
+            "key": f"{own}tls.key",
+            "certificate": f"{own}tls.crt",
             "certificate_authorities": ["certs/ca.crt"],
         }
         result["xpack.security.enrollment.enabled"] = False
@@ -175,6 +183,8 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
         volumes.append(
             {"name": "file-realm", "secret": {"secretName": cluster.file_realm_secret, "defaultMode": 0o440}}
         )
+    if cluster.per_pod_certs:
+        env.append({"name": POD_NAME_VARIABLE, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})
     if cluster.certs_secret is not None:
         mounts.append({"name": "certs", "mountPath": CERTS_DIR, "readOnly": True})
         volumes.append(

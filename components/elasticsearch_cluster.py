@@ -19,6 +19,7 @@ on every later run.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -28,7 +29,7 @@ from pulumi_kubernetes.apps.v1 import StatefulSet
 from pulumi_kubernetes.core.v1 import Service
 
 from components import common
-from components.certificates import ElasticsearchCertificates, node_dns_names
+from components.certificates import ElasticsearchCertificates, NodeSetPods
 from components.config import ElasticsearchConfig, ResolvedNodeSet
 from components.credentials import StackCredentials
 from components.elasticsearch import APP, HTTP_LABEL, HTTP_PORT, ClusterWiring, ElasticsearchNode, names
@@ -94,6 +95,14 @@ def formation_name(name: str, node_sets: list[ResolvedNodeSet]) -> str:
     return f"{name}-formation-{'-'.join(s.name or 'inline' for s in node_sets if s.master_eligible)}"
 
 
+def node_set_pods(node_set: ResolvedNodeSet) -> NodeSetPods:
+    """The names a node set's certificates are issued for."""
+    set_names = names(node_set)
+    return NodeSetPods(
+        set_names.workload, set_names.headless, [set_names.pod(i) for i in range(node_set.replicas)]
+    )
+
+
 def dedicated_masters(node_sets: list[ResolvedNodeSet]) -> bool:
     """Whether some master-eligible nodes serve no clients, so the client Service must skip them."""
     return any(s.master_eligible and not s.serves_http for s in node_sets)
@@ -147,22 +156,25 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             },
             opts=child,
         )
-        certs_secret: str | None = None
-        certificates: ElasticsearchCertificates | None = None
+        certs_secrets: dict[str, str] = {}
+        certs_objects: dict[str, pulumi.Resource] = {}
+        per_pod_certs = False
+        ca_secret: pulumi.Resource | None = None
         self.ca_secret_name = self.ca_checksum = None
         if secure:
-            members = [(names(s).headless, [names(s).pod(i) for i in range(s.replicas)]) for s in node_sets]
             certificates = ElasticsearchCertificates(
                 f"{name}-tls",
                 config.tls,
-                dns_names=pulumi.Output.from_input(target.namespace).apply(
-                    lambda namespace: node_dns_names(NAMES.workload, members, namespace)
-                ),
+                client=NAMES.workload,
+                node_sets=[node_set_pods(s) for s in node_sets],
                 names=NAMES,
                 target=target,
                 opts=child,
             )
-            certs_secret = certificates.node_secret_name
+            certs_secrets = certificates.node_secret_names
+            certs_objects = dict(certificates.node_secrets)
+            ca_secret = certificates.ca_secret
+            per_pod_certs = certificates.per_pod
             self.ca_secret_name = certificates.ca_secret_name
             self.ca_checksum = certificates.ca_checksum
         formation = ClusterFormation(
@@ -180,7 +192,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             superuser_secret=credentials.elastic_secret_name if credentials else None,
             probe_secret=credentials.probe_secret_name if credentials else None,
             file_realm_secret=credentials.file_realm_secret_name if credentials else None,
-            certs_secret=certs_secret,
+            per_pod_certs=per_pod_certs,
             credentials_revision=credentials.revisions["elastic"] if credentials else None,
             http_label=dedicated_masters(node_sets),
         )
@@ -196,19 +208,17 @@ class ElasticsearchCluster(pulumi.ComponentResource):
                 # group goes first. The callback runs once the record resolves, after every
                 # set has been built.
                 after = formation.existed.apply(partial(waits_for, built, eligible))
+            # Ordered after the Secrets its pods name (its certificates, the credentials) and the
+            # CA Secret its clients mount, without using their outputs (see certificates.py).
+            own_certs = certs_objects.get(names(node_set).workload)
+            secrets = [*(credentials.secrets_of["elastic"] if credentials else []), own_certs, ca_secret]
             node = ElasticsearchNode(
                 f"{name}-{node_set.name}" if node_set.name else name,
                 node_set,
-                cluster=wiring,
+                cluster=replace(wiring, certs_secret=certs_secrets.get(names(node_set).workload)),
                 target=target,
                 after=after,
-                # The Secrets the pods name (credentials, certificates): for order only, as
-                # they are named by literals (see StackCredentials).
-                requires=[
-                    account,
-                    *(credentials.secrets_of["elastic"] if credentials else []),
-                    *([certificates] if certificates else []),
-                ],
+                requires=[account, *filter(None, secrets)],
                 opts=child,
             )
             self.nodes.append(node)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pickle
 import secrets
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -159,6 +160,13 @@ class _CertificateProvider(_GeneratedProvider):
         result = super().diff(id_, olds, news)
         now = datetime.now(UTC)
         if not result.changes and crypto.renewal_due(olds["cert_pem"], olds["early_renewal_hours"], now):
+            # The program never sees this certificate in a preview (a replaced resource's
+            # outputs are unknown there), so the provider says it: the engine shows a
+            # plugin's stderr lines in `pulumi preview` and `up` (pkg/resource/plugin/plugin.go).
+            warning = crypto.expiry_warning(
+                olds["common_name"], olds["cert_pem"], olds["early_renewal_hours"], now
+            )
+            print(f"warning: {warning}", file=sys.stderr)
             return DiffResult(changes=True, replaces=["cert_pem"], delete_before_replace=False)
         return result
 

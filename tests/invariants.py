@@ -856,6 +856,32 @@ def _provided(path: PurePosixPath, mounts: list[Mount], image: str) -> bool:
     return any(path == PurePosixPath(p) or path.is_relative_to(p) for p in layout)
 
 
+def pod_name_variables(manifest: Manifest, container: Manifest) -> dict[str, list[str]]:
+    """Env vars holding the pod's own name (downward API), with every name a StatefulSet's pods take."""
+    if manifest.get("kind") != "StatefulSet":
+        return {}
+    name = (manifest.get("metadata") or {}).get("name", "")
+    pods = [f"{name}-{ordinal}" for ordinal in range((manifest.get("spec") or {}).get("replicas", 1))]
+    return {
+        entry.get("name", ""): pods
+        for entry in container.get("env") or []
+        if ((entry.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath") == "metadata.name"
+    }
+
+
+def expand_variables(value: Any, variables: dict[str, list[str]]) -> Any:
+    """A setting with `${VAR}` of a pod-name variable as the list of its values for every pod."""
+    items = value if isinstance(value, list) else [value]
+    expanded: list[Any] = []
+    for item in items:
+        found = [v for v in variables if isinstance(item, str) and f"${{{v}}}" in item]
+        if not found:
+            expanded.append(item)
+            continue
+        expanded += [item.replace(f"${{{found[0]}}}", pod) for pod in variables[found[0]]]
+    return expanded if isinstance(value, list) or len(expanded) != 1 else expanded[0]
+
+
 def file_path_violations(manifests: list[Manifest]) -> list[str]:
     """Every file a command, probe, env var or settings file names is mounted or in the image.
 
@@ -872,6 +898,9 @@ def file_path_violations(manifests: list[Manifest]) -> list[str]:
                 if kind == "ConfigMap" and file_path.name in SETTINGS_BASES:
                     text = data_of(objects.get((kind, name), {})).get(key)
                     settings = _flatten(yaml.safe_load(text) or {}) if isinstance(text, str) else {}
+                    # `certs/${POD_NAME}.tls.crt` must exist for every pod of the set.
+                    variables = pod_name_variables(manifest, container)
+                    settings = {k: expand_variables(v, variables) for k, v in settings.items()}
                     named += [
                         (f"{file_path.name} {setting}", p)
                         for setting, p in _path_settings(file_path.name, file_path, settings)

@@ -38,7 +38,6 @@ HTTP_LABEL = "elk-stack/http"
 CLIENT_APPS = ("logstash", "kibana", "elasticsearch-setup")
 STATEFULSET = "kubernetes:apps/v1:StatefulSet"
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
-LEAF_CERTIFICATE = "pulumi-python:dynamic/elk-stack:LeafCertificate"
 HOSTNAME = "kubernetes.io/hostname"
 PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
 REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
@@ -703,23 +702,6 @@ def test_growing_a_volume_patches_only_its_claims(
     assert sorted((r["type"], r["name"], r["parent"]) for r in old.resources) == sorted(
         (r["type"], r["name"], r["parent"]) for r in new.resources
     )
-
-
-# --- certificates -------------------------------------------------------------------
-
-
-def test_node_certificate_names_every_pod_of_every_node_set(render: Render) -> None:
-    rendered = render(elasticsearch=EXAMPLE)
-    [certificate] = [r for r in rendered.resources if r["type"] == LEAF_CERTIFICATE]
-    dns_names = set(certificate["inputs"]["dns_names"])
-    expected = [
-        f"{pod}.{statefulset['spec']['serviceName']}.{NAMESPACE}.svc"
-        for statefulset in es_statefulsets(rendered)
-        for pod in pod_names(statefulset)
-    ]
-    assert len(expected) == 5
-    assert set(expected) <= dns_names
-    assert f"elk-elasticsearch.{NAMESPACE}.svc" in dns_names
 
 
 # --- validation ---------------------------------------------------------------------

@@ -332,3 +332,66 @@ def test_two_nodes_authenticate_each_other_with_the_node_certificate(tmp_path: P
                 assert peer is not None, "the server verified a client certificate"
                 assert x509.load_der_x509_certificate(peer) == load(node)
             assert client.getpeercert(binary_form=True) == load(node).public_bytes(serialization.Encoding.DER)
+
+
+# --- expiry warnings ----------------------------------------------------------------
+
+DAY = timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def year_pem(node_key: str, ca_pem: str, ca_key: str) -> str:
+    """Valid from NOW for 365 days: expires on 2031-01-01 00:00 UTC."""
+    return leaf(node_key, ca_pem, ca_key)
+
+
+def test_no_warning_long_before_expiry(year_pem: str) -> None:
+    assert crypto.expiry_warning("elk-elasticsearch-0", year_pem, 7 * 24, NOW) is None
+
+
+@pytest.mark.parametrize(("seconds", "warned"), [(-1, False), (0, True), (1, True)])
+def test_warning_from_exactly_30_days_before_expiry(year_pem: str, seconds: int, warned: bool) -> None:
+    """A renewal window of 7 days: the 30-day warning comes first, and names both dates."""
+    at = NOW + 335 * DAY + timedelta(seconds=seconds)
+    warning = crypto.expiry_warning("elk-elasticsearch-0", year_pem, 7 * 24, at)
+    assert (warning is not None) is warned
+    if warning is not None:
+        assert warning == (
+            "certificate elk-elasticsearch-0 expires on 2031-01-01 00:00 UTC, within 30 days; "
+            "a `pulumi up` from 2030-12-25 00:00 UTC, when its renewal window opens, replaces it"
+        )
+
+
+@pytest.mark.parametrize(("seconds", "inside"), [(-1, False), (0, True), (1, True)])
+def test_inside_the_renewal_window_the_warning_says_the_next_up_replaces_it(
+    year_pem: str, seconds: int, inside: bool
+) -> None:
+    at = NOW + 358 * DAY + timedelta(seconds=seconds)
+    warning = crypto.expiry_warning("elk-elasticsearch-0", year_pem, 7 * 24, at)
+    assert warning is not None
+    assert ("inside its renewal window" in warning) is inside
+    if inside:
+        assert warning == (
+            "certificate elk-elasticsearch-0 expires on 2031-01-01 00:00 UTC and is inside its renewal "
+            "window (from 2030-12-25 00:00 UTC): the next `pulumi up` replaces it"
+        )
+
+
+def test_a_window_longer_than_30_days_warns_from_its_start(year_pem: str) -> None:
+    """The CA's window is ten times the node's: 300 days of a 3650-day life, say."""
+    assert crypto.expiry_warning("elk-stack CA", year_pem, 60 * 24, NOW + 304 * DAY) is None
+    warning = crypto.expiry_warning("elk-stack CA", year_pem, 60 * 24, NOW + 305 * DAY)
+    assert warning is not None and "certificate elk-stack CA" in warning and "renewal window" in warning
+
+
+@pytest.mark.parametrize("after", [timedelta(0), DAY])
+def test_an_expired_certificate_is_named_as_expired(year_pem: str, after: timedelta) -> None:
+    warning = crypto.expiry_warning("elk-elasticsearch-0", year_pem, 7 * 24, NOW + 365 * DAY + after)
+    assert warning == (
+        "certificate elk-elasticsearch-0 expired on 2031-01-01 00:00 UTC: the next `pulumi up` replaces it"
+    )
+
+
+def test_only_pem_certificates_are_checked(year_pem: str) -> None:
+    assert crypto.is_certificate_pem(year_pem)
+    assert not crypto.is_certificate_pem("mock-certificate-0123456789abcdef01234567")

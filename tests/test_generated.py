@@ -76,8 +76,17 @@ def load(pem: str) -> x509.Certificate:
     return x509.load_pem_x509_certificate(pem.encode())
 
 
+# `serialize_provider` wraps `pickle._Pickler._batch_setitems` once more on every call and
+# never unwraps it, so after a few thousand dynamic resources in one process (the whole
+# suite's renders) pickling a dict with items recurses past the limit. One `pulumi up`
+# serializes one provider per resource and never such a dict; the tests start afresh.
+BATCH_SETITEMS = pickle._Pickler._batch_setitems  # type: ignore[attr-defined]
+assert BATCH_SETITEMS.__qualname__ == "_Pickler._batch_setitems", "captured before any wrapping"
+
+
 def pickled_strings(provider: ResourceProvider) -> list[str]:
     """The strings in the serialized provider: for a by-reference pickle, its module and class."""
+    pickle._Pickler._batch_setitems = BATCH_SETITEMS  # type: ignore[attr-defined]
     blob = base64.b64decode(serialize_provider(provider))
     return [arg for _, arg, _ in pickletools.genops(blob) if isinstance(arg, str)]
 
@@ -237,6 +246,35 @@ def test_a_certificate_is_replaced_from_the_exact_second_its_window_opens(
     clock[0] = issued + window + timedelta(seconds=seconds)
     diff = provider().diff("id", state, inputs)
     assert (diff.changes, diff.replaces) == ((True, ["cert_pem"]) if replaced else (False, []))
+
+
+@pytest.mark.parametrize(("seconds", "replaced"), [(-1, False), (0, True)])
+def test_a_preview_that_renews_a_certificate_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    ca_state: dict[str, Any],
+    seconds: int,
+    replaced: bool,
+) -> None:
+    """The program cannot see a replaced certificate in a preview; the provider's stderr line names it.
+
+    The engine shows a provider's stderr lines in `pulumi preview` and `pulumi up`.
+    """
+    issued = datetime(2030, 1, 1, tzinfo=UTC)
+    clock = [issued]
+    monkeypatch.setattr(generated, "datetime", SimpleNamespace(now=lambda tz: clock[0]))
+    inputs = node_inputs(ca_state)
+    state = LeafCertificateProvider().create(dict(inputs)).outs
+    assert state is not None
+    window = timedelta(hours=inputs["validity_hours"] - inputs["early_renewal_hours"])
+    clock[0] = issued + window + timedelta(seconds=seconds)
+    capsys.readouterr()
+    LeafCertificateProvider().diff("id", state, inputs)
+    expected = (
+        f"warning: certificate {inputs['common_name']} expires on 2031-01-01 00:00 UTC and is inside its "
+        "renewal window (from 2030-12-02 00:00 UTC): the next `pulumi up` replaces it\n"
+    )
+    assert capsys.readouterr().err == (expected if replaced else "")
 
 
 @pytest.mark.parametrize(

@@ -637,6 +637,12 @@ def es_certs_elsewhere(manifests: list[Manifest]) -> None:
     mount["mountPath"] = "/usr/share/elasticsearch/config/tls"
 
 
+def es_pod_certificate_missing(manifests: list[Manifest]) -> None:
+    """The Secret lacks pod 0's certificate, which its settings name through POD_NAME."""
+    secret = find_named(manifests, "Secret", "elk-elasticsearch-node-certs")
+    secret["stringData"].pop("elk-elasticsearch-0.tls.crt")
+
+
 def kibana_ca_renamed(manifests: list[Manifest]) -> None:
     volumes = pod(manifests, "Deployment", "elk-kibana")["spec"]["volumes"]
     next(v for v in volumes if v["name"] == "elasticsearch-ca")["secret"]["items"][0]["path"] = "ca.pem"
@@ -703,6 +709,11 @@ MUTATIONS: list[tuple[Callable[[list[Manifest]], None], str, str]] = [
     (tmp_not_mounted, "stored_key", "(tmp): no container mounts it"),
     (es_certs_elsewhere, "file_path", "readinessProbe.exec names /usr/share/elasticsearch/config/certs/ca"),
     (es_certs_elsewhere, "file_path", "xpack.security.http.ssl.key names /usr/share/elasticsearch/config"),
+    (
+        es_pod_certificate_missing,
+        "file_path",
+        "ssl.certificate names /usr/share/elasticsearch/config/certs/elk-elasticsearch-0.tls.crt",
+    ),
     (kibana_ca_renamed, "file_path", "certificateAuthorities names /usr/share/kibana/config/certs/ca.crt"),
     (logstash_ca_env_wrong, "file_path", "env ELASTICSEARCH_CA names /usr/share/logstash/certs/ca.crt"),
     (es_checksum_over_nothing, "config_checksum", "StatefulSet/elk-elasticsearch: spec.template.metadata"),

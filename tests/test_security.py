@@ -257,7 +257,7 @@ def test_generated_values_belong_to_their_component(rendered_stacks: dict[str, R
 def test_the_ca_key_stays_redacted_where_the_certificate_uses_it(
     rendered_stacks: dict[str, Rendered],
 ) -> None:
-    node = record(rendered_stacks["qa"], LEAF_TYPE, "elasticsearch-tls-node")["inputs"]
+    node = record(rendered_stacks["qa"], LEAF_TYPE, "elasticsearch-tls-elk-elasticsearch-0")["inputs"]
     assert node["ca_private_key_pem"] == REDACTED
     assert node["ca_cert_pem"] != REDACTED
 
@@ -306,7 +306,7 @@ def test_renders_are_byte_identical_across_processes(tmp_path: Path) -> None:
 
 
 def test_certificates_renew_before_they_expire(rendered_stacks: dict[str, Rendered]) -> None:
-    node = record(rendered_stacks["qa"], LEAF_TYPE, "elasticsearch-tls-node")["inputs"]
+    node = record(rendered_stacks["qa"], LEAF_TYPE, "elasticsearch-tls-elk-elasticsearch-0")["inputs"]
     ca = record(rendered_stacks["qa"], CA_TYPE, "elasticsearch-tls-ca")["inputs"]
     assert node["validity_hours"] == 365 * 24
     assert node["early_renewal_hours"] == 30 * 24
@@ -316,24 +316,24 @@ def test_certificates_renew_before_they_expire(rendered_stacks: dict[str, Render
 
 
 def test_ca_and_node_keep_their_key_sizes_and_subjects(rendered_stacks: dict[str, Rendered]) -> None:
-    node = record(rendered_stacks["qa"], LEAF_TYPE, "elasticsearch-tls-node")["inputs"]
+    node = record(rendered_stacks["qa"], LEAF_TYPE, "elasticsearch-tls-elk-elasticsearch-0")["inputs"]
     ca = record(rendered_stacks["qa"], CA_TYPE, "elasticsearch-tls-ca")["inputs"]
     assert (ca["rsa_bits"], ca["common_name"], ca["organization"]) == (3072, "elk-stack CA", "elk-stack")
     assert (node["rsa_bits"], node["common_name"], node["organization"]) == (
         2048,
-        "elk-elasticsearch",
+        "elk-elasticsearch-0",
         "elk-stack",
     )
 
 
 def test_renewal_window_follows_config(render: Render) -> None:
     rendered = render(elasticsearch={"tls": {"validityDays": 90, "earlyRenewalDays": 10}})
-    node = record(rendered, LEAF_TYPE, "elasticsearch-tls-node")["inputs"]
+    node = record(rendered, LEAF_TYPE, "elasticsearch-tls-elk-elasticsearch-0")["inputs"]
     assert (node["validity_hours"], node["early_renewal_hours"]) == (90 * 24, 10 * 24)
 
 
 def test_node_certificate_covers_services_pods_and_localhost(rendered_stacks: dict[str, Rendered]) -> None:
-    node = record(rendered_stacks["qa"], LEAF_TYPE, "elasticsearch-tls-node")["inputs"]
+    node = record(rendered_stacks["qa"], LEAF_TYPE, "elasticsearch-tls-elk-elasticsearch-0")["inputs"]
     names = node["dns_names"]
     for name in (
         "elk-elasticsearch.elk-qa.svc",
@@ -364,7 +364,7 @@ def test_bring_your_own_pki(render: Render) -> None:
     rendered = render(elasticsearch={"tls": {"existingSecret": "company-pki"}})
     assert not [r for r in rendered.resources if r["type"] in (CA_TYPE, LEAF_TYPE)]
     assert [r for r in rendered.resources if r["type"] == PASSWORD_TYPE], "passwords are still generated"
-    assert not [m for m in rendered.manifests if m["metadata"]["name"] == "elk-elasticsearch-certs"]
+    assert not [m for m in rendered.manifests if m["metadata"]["name"].endswith("-certs")]
     es_volumes = find(rendered.manifests, "StatefulSet", "elk-elasticsearch")["spec"]["template"]["spec"][
         "volumes"
     ]

@@ -31,8 +31,9 @@ class ElasticsearchTls(ConfigModel):
     existing_secret: DnsSubdomain | None = Field(
         None,
         description=(
-            "Use your own PKI: an existing Secret with `ca.crt`, `tls.crt` and `tls.key`; its certificate "
-            "must cover the Service and pod DNS names. Omitted = generate a CA and node certificate."
+            "Use your own PKI: an existing Secret with `ca.crt`, `tls.crt` and `tls.key`, one certificate "
+            "all nodes share, which must cover the Service and pod DNS names. Omitted = generate a CA and "
+            "one key and certificate per node."
         ),
     )
     validity_days: int = Field(
@@ -42,7 +43,12 @@ class ElasticsearchTls(ConfigModel):
         description="Lifetime of generated certificates, 30 to 3650 days (the CA lives ten times as long).",
     )
     early_renewal_days: int = Field(
-        30, ge=1, description="A `pulumi up` this many days before expiry issues new certificates."
+        30,
+        ge=1,
+        description=(
+            "A `pulumi up` this many days before expiry issues new certificates; the render and "
+            "`pulumi preview` warn from then, and from 30 days before expiry."
+        ),
     )
 
     @model_validator(mode="after")
