@@ -27,7 +27,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, Resou
 from pulumi_kubernetes.apps.v1 import StatefulSet
 from pulumi_kubernetes.core.v1 import Service
 
-from components import common
+from components import common, snapshots
 from components.certificates import ElasticsearchCertificates, node_dns_names
 from components.config import ElasticsearchConfig, ResolvedNodeSet
 from components.credentials import StackCredentials
@@ -162,6 +162,23 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             certs_secret = certificates.node_secret_name
             self.ca_secret_name = certificates.ca_secret_name
             self.ca_checksum = certificates.ca_checksum
+        repository = config.snapshots.repository if config.snapshots else None
+        shared: list[pulumi.Resource] = [account]
+        snapshot_claim: pulumi.Output[str] | None = None
+        if repository is not None and repository.storage is not None:
+            # One ReadWriteMany claim for every node: an fs repository must be the same
+            # directory on all of them. Guarded like the data claims, as it holds backups.
+            claim = common.guarded_claim(
+                self,
+                f"{name}-{snapshots.FS_CLAIM}",
+                NAMES.suffixed(snapshots.FS_CLAIM),
+                repository.storage,
+                target.namespace,
+                labels,
+                access_mode="ReadWriteMany",
+            )
+            shared.append(claim)
+            snapshot_claim = claim.metadata.name
         formation = ClusterFormation(
             formation_name(name, node_sets), ",".join(initial_masters(node_sets)), opts=child
         )
@@ -178,6 +195,8 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             certs_secret=certs_secret,
             credentials_revision=credentials.revisions["elastic"] if credentials else None,
             http_label=dedicated_masters(node_sets),
+            snapshot_repository=repository,
+            snapshot_claim=snapshot_claim,
         )
         self.nodes = []
         masters = [s for s in node_sets if s.master_eligible]
@@ -197,7 +216,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
                 cluster=wiring,
                 target=target,
                 after=after,
-                requires=[account],
+                requires=shared,
                 opts=child,
             )
             self.nodes.append(node)

@@ -15,11 +15,33 @@
 # empty one among themselves. A node that already holds cluster state ignores the setting
 # anyway. It never appears in elasticsearch.yml.
 #
+# Secure settings (the snapshot repository's credentials) enter the keystore before the
+# node starts, as ECK's init container does: every file in SECURE_SETTINGS_DIR, a mounted
+# Secret whose files are named after their setting (s3.client.default.access_key, ...),
+# is added with `elasticsearch-keystore add-file`, which reads the value from the file.
+# The value is never in an env value, elasticsearch.yml or a command line: only the
+# setting's name and the file's path are. Each container start begins from the image's
+# files, so the keystore is rebuilt from the Secret at every start.
+#
 # Environment: INITIAL_MASTER_NODES (comma-separated pod names), FORMED_MARKER, HOSTNAME
-# (the pod name), and ES_ENTRYPOINT (the image's entrypoint; overridable for tests).
+# (the pod name), optional SECURE_SETTINGS_DIR, and ES_ENTRYPOINT, ES_KEYSTORE (the
+# image's entrypoint and keystore tool) and ES_PATH_CONF (overridable for tests).
 set -euo pipefail
 
 entrypoint="${ES_ENTRYPOINT:-/usr/local/bin/docker-entrypoint.sh}"
+keystore="${ES_KEYSTORE:-/usr/share/elasticsearch/bin/elasticsearch-keystore}"
+if [[ -n "${SECURE_SETTINGS_DIR:-}" ]]; then
+  # `create` on an existing keystore would ask before overwriting it.
+  if [[ ! -f "${ES_PATH_CONF:-/usr/share/elasticsearch/config}/elasticsearch.keystore" ]]; then
+    "$keystore" create
+  fi
+  for file in "$SECURE_SETTINGS_DIR"/*; do
+    # A Secret volume also holds hidden `..data` links, which the glob skips.
+    [[ -f "$file" ]] || continue
+    echo "adding secure setting ${file##*/} to the keystore"
+    "$keystore" add-file --force "${file##*/}" "$file"
+  done
+fi
 listed=false
 IFS=',' read -r -a initial_masters <<< "${INITIAL_MASTER_NODES:-}"
 for node in "${initial_masters[@]}"; do

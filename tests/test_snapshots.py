@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from components.config.snapshots import check_cron
+from tests import invariants
+from tests.conftest import find
 from tests.test_config import PROJECT_DIR, problems, valid
+from tools.render import Rendered
+
+Render = Callable[..., Rendered]
+START_SCRIPT = PROJECT_DIR / "scripts" / "elasticsearch-start.sh"
 
 S3 = {
     "type": "s3",
@@ -16,7 +26,7 @@ S3 = {
     "basePath": "qa",
     "credentialsSecret": "elk-snapshot-credentials",
 }
-FS = {"type": "fs", "storage": {"size": "100Gi", "storageClass": "nfs"}}
+FS: dict[str, Any] = {"type": "fs", "storage": {"size": "100Gi", "storageClass": "nfs"}}
 
 
 def snapshots(**keys: Any) -> dict[str, Any]:
@@ -205,3 +215,215 @@ def test_the_commented_example_in_the_qa_stack_file_is_valid() -> None:
     config = valid(**snapshots(**example))
     assert config.elasticsearch.snapshots is not None
     assert config.elasticsearch.snapshots.repository.credentials_secret == "elk-snapshot-credentials"
+
+
+# --- wiring: credentials into the keystore, the s3 client settings, the fs claim --------
+
+
+def es_settings(rendered: Rendered, config_map: str = "elk-elasticsearch-config") -> dict[str, Any]:
+    settings: dict[str, Any] = yaml.safe_load(
+        find(rendered.manifests, "ConfigMap", config_map)["data"]["elasticsearch.yml"]
+    )
+    return settings
+
+
+def pod_of(rendered: Rendered, name: str = "elk-elasticsearch") -> dict[str, Any]:
+    spec: dict[str, Any] = find(rendered.manifests, "StatefulSet", name)["spec"]["template"]["spec"]
+    return spec
+
+
+def test_s3_credentials_are_files_for_the_keystore_never_settings_or_env(render: Render) -> None:
+    rendered = render(
+        **snapshots(repository={**S3, "endpoint": "minio.storage.svc:9000", "pathStyleAccess": True})
+    )
+    settings = es_settings(rendered)
+    assert settings["s3.client.default.endpoint"] == "minio.storage.svc:9000"
+    assert settings["s3.client.default.path_style_access"] is True
+    assert not [key for key in settings if key.endswith(("access_key", "secret_key"))]
+    assert "path.repo" not in settings
+    pod = pod_of(rendered)
+    volume = next(v for v in pod["volumes"] if v["name"] == "secure-settings")
+    assert volume["secret"] == {
+        "secretName": "elk-snapshot-credentials",
+        "items": [
+            {"key": "access_key", "path": "s3.client.default.access_key"},
+            {"key": "secret_key", "path": "s3.client.default.secret_key"},
+        ],
+        "defaultMode": 0o440,
+    }
+    (container,) = pod["containers"]
+    assert {
+        "name": "secure-settings",
+        "mountPath": "/mnt/elk-stack/secure-settings",
+        "readOnly": True,
+    } in container["volumeMounts"]
+    assert {"name": "SECURE_SETTINGS_DIR", "value": "/mnt/elk-stack/secure-settings"} in container["env"]
+    refs = [e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e]
+    assert "elk-snapshot-credentials" not in refs
+
+
+@pytest.mark.parametrize(
+    ("repository", "items"),
+    [
+        (
+            {"type": "gcs", "bucket": "elk-backups", "credentialsSecret": "gcs-key"},
+            [{"key": "credentials_file", "path": "gcs.client.default.credentials_file"}],
+        ),
+        (
+            {"type": "azure", "bucket": "elk-backups", "credentialsSecret": "azure-key"},
+            [
+                {"key": "account", "path": "azure.client.default.account"},
+                {"key": "key", "path": "azure.client.default.key"},
+            ],
+        ),
+    ],
+)
+def test_gcs_and_azure_credentials_use_their_documented_secure_settings(
+    render: Render, repository: dict[str, Any], items: list[dict[str, str]]
+) -> None:
+    volume = next(
+        v
+        for v in pod_of(render(**snapshots(repository=repository)))["volumes"]
+        if v["name"] == "secure-settings"
+    )
+    assert volume["secret"]["items"] == items
+
+
+def test_without_a_credentials_secret_nothing_is_mounted(render: Render) -> None:
+    """s3 and gcs may use the node's own identity (IRSA, workload identity)."""
+    rendered = render(**snapshots(repository={"type": "s3", "bucket": "elk-backups"}))
+    (container,) = pod_of(rendered)["containers"]
+    assert "secure-settings" not in [m["name"] for m in container["volumeMounts"]]
+    assert "SECURE_SETTINGS_DIR" not in [e["name"] for e in container["env"]]
+
+
+NODE_SETS = [
+    {"name": "master", "replicas": 3, "roles": ["master"]},
+    {"name": "data", "replicas": 2, "roles": ["data", "ingest"]},
+]
+
+
+def test_fs_mounts_one_shared_guarded_claim_on_every_node(render: Render) -> None:
+    rendered = render(
+        elasticsearch={"nodeSets": NODE_SETS, "snapshots": {"repository": {**FS, "basePath": "qa"}}}
+    )
+    claim = find(rendered.manifests, "PersistentVolumeClaim", "elk-elasticsearch-snapshots")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert claim["spec"]["storageClassName"] == "nfs"
+    assert claim["spec"]["resources"] == {"requests": {"storage": "100Gi"}}
+    assert claim["metadata"]["annotations"]["pulumi.com/patchForce"] == "true"
+    (record,) = [r for r in rendered.resources if r["name"] == "elasticsearch-snapshots"]
+    assert record["protect"] is True
+    assert record["retainOnDelete"] is True
+    for node_set in ("master", "data"):
+        name = f"elk-elasticsearch-{node_set}"
+        assert es_settings(rendered, f"{name}-config")["path.repo"] == ["/usr/share/elasticsearch/snapshots"]
+        pod = pod_of(rendered, name)
+        assert {
+            "name": "snapshots",
+            "persistentVolumeClaim": {"claimName": "elk-elasticsearch-snapshots"},
+        } in pod["volumes"]
+        (container,) = pod["containers"]
+        assert {"name": "snapshots", "mountPath": "/usr/share/elasticsearch/snapshots"} in container[
+            "volumeMounts"
+        ]
+
+
+def test_an_unprotected_fs_claim_is_still_retained(render: Render) -> None:
+    storage = {**FS["storage"], "protect": False}
+    rendered = render(**snapshots(repository={"type": "fs", "storage": storage}))
+    (record,) = [r for r in rendered.resources if r["name"] == "elasticsearch-snapshots"]
+    assert record["protect"] is False
+    assert record["retainOnDelete"] is True
+
+
+def test_the_stacks_render_clean_with_each_repository_type(render: Render) -> None:
+    azure = {"type": "azure", "bucket": "elk-backups", "credentialsSecret": "azure-key"}
+    repositories: list[dict[str, Any]] = [S3, FS, azure]
+    for repository in repositories:
+        rendered = render(elasticsearch={"nodeSets": NODE_SETS, "snapshots": {"repository": repository}})
+        external = frozenset({str(repository.get("credentialsSecret", ""))})
+        assert (
+            invariants.all_violations(
+                rendered.manifests, rendered.resources, "elk-unit", external_secrets=external
+            )
+            == []
+        )
+
+
+# --- the start script: secure settings enter the keystore from files --------------------
+
+
+@pytest.fixture
+def keystore_tool(tmp_path: Path) -> Path:
+    """A stand-in for `elasticsearch-keystore` that logs its arguments and what it read."""
+    tool = tmp_path / "elasticsearch-keystore"
+    tool.write_text(
+        "#!/usr/bin/env bash\n"
+        'echo "keystore $*" >> "$KEYSTORE_LOG"\n'
+        'if [[ $1 == create ]]; then touch "$ES_PATH_CONF/elasticsearch.keystore"; fi\n'
+        'if [[ $1 == add-file ]]; then echo "stored $3=$(cat "$4")" >> "$KEYSTORE_LOG"; fi\n'
+    )
+    tool.chmod(0o755)
+    return tool
+
+
+def run_start(tmp_path: Path, keystore_tool: Path, settings: dict[str, str] | None) -> list[str]:
+    """Run the start script with `settings` as mounted secure-setting files; the keystore log."""
+    conf = tmp_path / "config"
+    conf.mkdir(exist_ok=True)
+    entrypoint = tmp_path / "entrypoint"
+    entrypoint.write_text('#!/usr/bin/env bash\necho "entrypoint $*" >> "$KEYSTORE_LOG"\n')
+    entrypoint.chmod(0o755)
+    environment = {
+        "PATH": os.environ["PATH"],
+        "HOSTNAME": "elk-elasticsearch-0",
+        "ES_ENTRYPOINT": str(entrypoint),
+        "ES_KEYSTORE": str(keystore_tool),
+        "ES_PATH_CONF": str(conf),
+        "KEYSTORE_LOG": str(tmp_path / "log"),
+        "FORMED_MARKER": str(tmp_path / "formed"),
+    }
+    if settings is not None:
+        directory = tmp_path / "secure-settings"
+        (directory / "..data").mkdir(parents=True)
+        for name, value in settings.items():
+            (directory / name).write_text(value)
+        environment["SECURE_SETTINGS_DIR"] = str(directory)
+    subprocess.run(["bash", str(START_SCRIPT)], env=environment, check=True, capture_output=True, timeout=30)
+    return (tmp_path / "log").read_text().splitlines()
+
+
+def test_secure_settings_are_added_from_files_before_the_node_starts(
+    tmp_path: Path, keystore_tool: Path
+) -> None:
+    log = run_start(
+        tmp_path,
+        keystore_tool,
+        {"s3.client.default.access_key": "AKIA-SECRET", "s3.client.default.secret_key": "s3cr3t"},
+    )
+    directory = tmp_path / "secure-settings"
+    assert log == [
+        "keystore create",
+        f"keystore add-file --force s3.client.default.access_key {directory}/s3.client.default.access_key",
+        "stored s3.client.default.access_key=AKIA-SECRET",
+        f"keystore add-file --force s3.client.default.secret_key {directory}/s3.client.default.secret_key",
+        "stored s3.client.default.secret_key=s3cr3t",
+        "entrypoint eswrapper",
+    ]
+
+
+def test_an_existing_keystore_is_kept(tmp_path: Path, keystore_tool: Path) -> None:
+    """`create` would ask before overwriting it, and the image's entrypoint may have made one."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "elasticsearch.keystore").touch()
+    log = run_start(tmp_path, keystore_tool, {"gcs.client.default.credentials_file": "{}"})
+    assert [line for line in log if line.startswith("keystore")] == [
+        f"keystore add-file --force gcs.client.default.credentials_file "
+        f"{tmp_path}/secure-settings/gcs.client.default.credentials_file"
+    ]
+
+
+def test_without_secure_settings_the_keystore_is_untouched(tmp_path: Path, keystore_tool: Path) -> None:
+    (tmp_path / "log").touch()
+    assert run_start(tmp_path, keystore_tool, None) == ["entrypoint eswrapper"]
