@@ -16,7 +16,7 @@ import pulumi
 from pulumi_kubernetes.batch.v1 import Job
 from pulumi_kubernetes.core.v1 import ConfigMap
 
-from components import certificates, common, retention
+from components import certificates, common, retention, snapshots
 from components.config import ElasticsearchConfig, Security
 from components.credentials import PASSWORD_KEY, StackCredentials
 from components.elasticsearch_cluster import ElasticsearchCluster
@@ -31,6 +31,26 @@ NAMES = common.Names(APP)
 def _json(body: dict[str, Any]) -> str:
     """Compact, key-sorted JSON: stable, so an unchanged body never replaces the Job."""
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
+def snapshot_env(elasticsearch_config: ElasticsearchConfig) -> list[dict[str, Any]]:
+    """The repository and SLM policy to install; only their names when there are none to install.
+
+    With the names alone the script removes what an earlier config installed: a policy that
+    would fail every night against a repository the nodes can no longer reach.
+    """
+    config = elasticsearch_config.snapshots
+    env: list[dict[str, Any]] = [
+        {"name": "SNAPSHOT_REPOSITORY_NAME", "value": snapshots.REPOSITORY_NAME},
+        {"name": "SLM_POLICY_NAME", "value": snapshots.POLICY_NAME},
+    ]
+    if config is not None:
+        env.append(
+            {"name": "SNAPSHOT_REPOSITORY", "value": _json(snapshots.repository_body(config.repository))}
+        )
+        if config.takes_snapshots:
+            env.append({"name": "SLM_POLICY", "value": _json(snapshots.slm_policy(config))})
+    return env
 
 
 def pod_spec(
@@ -62,6 +82,7 @@ def pod_spec(
             "value": _json(retention.dynamic_settings(elasticsearch_config.data_nodes)),
         },
     ]
+    env += snapshot_env(elasticsearch_config)
     if credentials is not None:
         env += [
             common.secret_env("ELASTIC_PASSWORD", credentials.elastic_secret_name, PASSWORD_KEY),

@@ -14,11 +14,14 @@
 # dynamic settings for their existing backing indices); with security: ELASTIC_PASSWORD,
 # KIBANA_PASSWORD, LOGSTASH_USER, LOGSTASH_PASSWORD, LOGSTASH_INDICES (a JSON array of
 # patterns), optional CA_CERT (a CA file for https); WAIT_ATTEMPTS and WAIT_SECONDS (how
-# long to wait for the cluster).
+# long to wait for the cluster). Snapshots: SNAPSHOT_REPOSITORY_NAME and SLM_POLICY_NAME,
+# with SNAPSHOT_REPOSITORY (the body of PUT _snapshot) when a repository is configured and
+# SLM_POLICY (the body of PUT _slm/policy) when the stack writes to it.
 set -euo pipefail
 
 : "${ES_URL:?}" "${ILM_POLICY_NAME:?}" "${ILM_POLICY:?}" "${INDEX_TEMPLATE_NAME:?}" "${INDEX_TEMPLATE:?}"
 : "${COMPONENT_TEMPLATE_NAME:?}" "${COMPONENT_TEMPLATE:?}" "${DATA_STREAMS:?}" "${INDEX_SETTINGS:?}"
+: "${SNAPSHOT_REPOSITORY_NAME:?}" "${SLM_POLICY_NAME:?}"
 if [[ -n "${ELASTIC_PASSWORD:-}" ]]; then
   : "${KIBANA_PASSWORD:?}" "${LOGSTASH_USER:?}" "${LOGSTASH_PASSWORD:?}" "${LOGSTASH_INDICES:?}"
 fi
@@ -57,6 +60,19 @@ es() {
     return 22
   fi
   printf '%s\n' "$answer"
+}
+
+# exists PATH: whether GET PATH finds it (HTTP 200) or not (HTTP 404); any other answer is
+# logged with its reason and fails the script.
+exists() {
+  local output
+  if output=$(es GET "$1" 2>&1 >/dev/null); then
+    return 0
+  elif [[ "$output" == *"refused: HTTP 404:"* ]]; then
+    return 1
+  fi
+  echo "$output" >&2
+  exit 1
 }
 
 # managed_names JSON: the names in an answer to `GET /_security/{user,role}` filtered to
@@ -121,6 +137,30 @@ if [[ -n "${ELASTIC_PASSWORD:-}" ]]; then
       fi
     done <<<"$(managed_names "$answer")"
   done
+fi
+
+# Snapshots last: a repository that cannot be reached fails the Job, and should not keep
+# the users above from being written. Every step is an upsert, so a re-run changes nothing.
+if [[ -n "${SNAPSHOT_REPOSITORY:-}" ]]; then
+  echo "registering snapshot repository $SNAPSHOT_REPOSITORY_NAME"
+  es PUT "/_snapshot/$SNAPSHOT_REPOSITORY_NAME" "$SNAPSHOT_REPOSITORY"
+  # Registration already checks the master can use it; _verify checks every node can.
+  echo "verifying snapshot repository $SNAPSHOT_REPOSITORY_NAME on every node"
+  max_time=120 es POST "/_snapshot/$SNAPSHOT_REPOSITORY_NAME/_verify?timeout=90s"
+fi
+if [[ -n "${SLM_POLICY:-}" ]]; then
+  echo "writing snapshot lifecycle policy $SLM_POLICY_NAME"
+  es PUT "/_slm/policy/$SLM_POLICY_NAME" "$SLM_POLICY"
+elif exists "/_slm/policy/$SLM_POLICY_NAME"; then
+  # No longer declared (snapshots removed, or the repository made read-only): it would
+  # fail at every run. The snapshots it took stay in the repository.
+  echo "deleting snapshot lifecycle policy $SLM_POLICY_NAME, no longer configured"
+  es DELETE "/_slm/policy/$SLM_POLICY_NAME"
+fi
+if [[ -z "${SNAPSHOT_REPOSITORY:-}" ]] && exists "/_snapshot/$SNAPSHOT_REPOSITORY_NAME"; then
+  # Unregistering leaves the snapshots in the bucket; registering it again finds them.
+  echo "unregistering snapshot repository $SNAPSHOT_REPOSITORY_NAME, no longer configured"
+  es DELETE "/_snapshot/$SNAPSHOT_REPOSITORY_NAME"
 fi
 
 echo "done"
