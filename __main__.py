@@ -93,7 +93,7 @@ if config.network_policy.enabled:
         elasticsearch=elasticsearch,
         logstash=logstash,
         kibana=kibana,
-        http_clients=[setup.pod_labels],
+        http_clients=[setup.pod_labels, *elasticsearch.client_pod_labels],
         target=target,
     )
 

@@ -241,7 +241,7 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
 
 
 def ordered_after(
-    requires: list[pulumi.Resource], after: list[StatefulSet] | pulumi.Output[list[StatefulSet]] | None
+    requires: list[pulumi.Resource], after: list[StatefulSet] | pulumi.Output[list[pulumi.Resource]] | None
 ) -> pulumi.Input[list[pulumi.Resource]]:
     """What a node set's StatefulSet waits for; `after` may be known only once the cluster's record is."""
     if isinstance(after, pulumi.Output):
@@ -263,7 +263,7 @@ class ElasticsearchNode(pulumi.ComponentResource):
         *,
         cluster: ClusterWiring,
         target: common.Target,
-        after: list[StatefulSet] | pulumi.Output[list[StatefulSet]] | None = None,
+        after: list[StatefulSet] | pulumi.Output[list[pulumi.Resource]] | None = None,
         requires: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:

@@ -29,11 +29,28 @@ from pulumi_kubernetes.core.v1 import Service
 
 from components import common, snapshots
 from components.certificates import ElasticsearchCertificates, node_dns_names
+from components.clients import ClusterAccess
 from components.config import ElasticsearchConfig, ResolvedNodeSet
 from components.credentials import StackCredentials
 from components.elasticsearch import APP, HTTP_LABEL, HTTP_PORT, ClusterWiring, ElasticsearchNode, names
+from components.snapshot_job import SnapshotBeforeChange
 
 NAMES = common.Names(APP)
+
+
+def gated(after: list[StatefulSet], gate: pulumi.Resource | None, existed: bool) -> list[pulumi.Resource]:
+    """What a StatefulSet waits for, plus the snapshot Job once the cluster exists.
+
+    On a first deploy the Job waits for the cluster, so the cluster must not wait for it.
+    """
+    return [*after, gate] if gate is not None and existed else list(after)
+
+
+def waits_after(
+    built: dict[bool, list[StatefulSet]], eligible: bool, gate: pulumi.Resource | None, existed: bool
+) -> list[pulumi.Resource]:
+    """`waits_for`, gated by the snapshot Job: what the first set of a group waits for."""
+    return gated(waits_for(built, eligible, existed), gate, existed)
 
 
 def first_group(exists: bool) -> bool:
@@ -106,7 +123,9 @@ class ElasticsearchCluster(pulumi.ComponentResource):
     ca_secret_name: pulumi.Output[str] | None
     ca_checksum: pulumi.Output[str] | None
     https: bool
+    access: ClusterAccess
     pod_labels: dict[str, str]
+    client_pod_labels: list[dict[str, str]]
     nodes: list[ElasticsearchNode]
     stateful_sets: list[StatefulSet]
 
@@ -179,6 +198,30 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             )
             shared.append(claim)
             snapshot_claim = claim.metadata.name
+        self.http_endpoint = pulumi.Output.concat(
+            "https" if self.https else "http",
+            "://",
+            client.metadata.name,
+            ".",
+            client.metadata.namespace,
+            ".svc:",
+            str(HTTP_PORT),
+        )
+        self.access = ClusterAccess(self.http_endpoint, self.https, self.ca_secret_name, self.ca_checksum)
+        self.client_pod_labels = []
+        snapshot_gate: pulumi.Resource | None = None
+        if config.snapshots is not None and config.snapshots.snapshot_before_changes:
+            before_change = SnapshotBeforeChange(
+                f"{name}-snapshot",
+                node_sets,
+                image=config.image,
+                cluster=self.access,
+                credentials=credentials,
+                target=target,
+                opts=child,
+            )
+            snapshot_gate = before_change.job
+            self.client_pod_labels.append(before_change.pod_labels)
         formation = ClusterFormation(
             formation_name(name, node_sets), ",".join(initial_masters(node_sets)), opts=child
         )
@@ -204,12 +247,15 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         built: dict[bool, list[StatefulSet]] = {True: [], False: []}
         for node_set in masters + others:
             eligible = node_set.master_eligible
-            after: list[StatefulSet] | pulumi.Output[list[StatefulSet]] = built[eligible][-1:]
+            previous = built[eligible][-1:]
+            after: list[StatefulSet] | pulumi.Output[list[pulumi.Resource]] = previous
             if not built[eligible] and masters and others:
                 # The first set of a group waits for the other group's last set when that
                 # group goes first. The callback runs once the record resolves, after every
                 # set has been built.
-                after = formation.existed.apply(partial(waits_for, built, eligible))
+                after = formation.existed.apply(partial(waits_after, built, eligible, snapshot_gate))
+            elif snapshot_gate is not None:
+                after = formation.existed.apply(partial(gated, previous, snapshot_gate))
             node = ElasticsearchNode(
                 f"{name}-{node_set.name}" if node_set.name else name,
                 node_set,
@@ -223,15 +269,6 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             built[eligible].append(node.stateful_set)
 
         self.service_name = client.metadata.name
-        self.http_endpoint = pulumi.Output.concat(
-            "https" if self.https else "http",
-            "://",
-            client.metadata.name,
-            ".",
-            client.metadata.namespace,
-            ".svc:",
-            str(HTTP_PORT),
-        )
         self.stateful_sets = [node.stateful_set for node in self.nodes]
         self.data_claim_names = [claim for node in self.nodes for claim in node.data_claim_names]
         self.register_outputs(

@@ -16,7 +16,8 @@ import pulumi
 from pulumi_kubernetes.batch.v1 import Job
 from pulumi_kubernetes.core.v1 import ConfigMap
 
-from components import certificates, common, retention, snapshots
+from components import common, retention, snapshots
+from components.clients import client_annotations, client_env
 from components.config import ElasticsearchConfig, Security
 from components.credentials import PASSWORD_KEY, StackCredentials
 from components.elasticsearch_cluster import ElasticsearchCluster
@@ -24,7 +25,6 @@ from components.elasticsearch_cluster import ElasticsearchCluster
 APP = "elasticsearch-setup"
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-setup.sh"
 SCRIPT_DIR = "/opt/elk-stack"
-CERTS_DIR = "/opt/elk-stack/certs"
 NAMES = common.Names(APP)
 
 
@@ -65,8 +65,10 @@ def pod_spec(
     template = retention.index_template(
         elasticsearch_config.data_nodes, retention_config, target.version_tuple
     )
-    env: list[dict[str, Any]] = [
-        {"name": "ES_URL", "value": elasticsearch.http_endpoint},
+    mounts: list[dict[str, Any]] = [{"name": "script", "mountPath": SCRIPT_DIR, "readOnly": True}]
+    volumes: list[dict[str, Any]] = [{"name": "script", "configMap": {"name": NAMES.config}}]
+    env = client_env(elasticsearch.access, credentials, volumes, mounts)
+    env += [
         {"name": "ILM_POLICY_NAME", "value": retention.POLICY_NAME},
         {"name": "ILM_POLICY", "value": _json(retention.ilm_policy(retention_config))},
         {"name": "COMPONENT_TEMPLATE_NAME", "value": retention.COMPONENT_NAME},
@@ -85,17 +87,11 @@ def pod_spec(
     env += snapshot_env(elasticsearch_config)
     if credentials is not None:
         env += [
-            common.secret_env("ELASTIC_PASSWORD", credentials.elastic_secret_name, PASSWORD_KEY),
             common.secret_env("KIBANA_PASSWORD", credentials.kibana_secret_name, PASSWORD_KEY),
             {"name": "LOGSTASH_USER", "value": security.logstash_user},
             common.secret_env("LOGSTASH_PASSWORD", credentials.logstash_secret_name, PASSWORD_KEY),
             {"name": "LOGSTASH_INDICES", "value": json.dumps(security.logstash_indices)},
         ]
-    mounts: list[dict[str, Any]] = [{"name": "script", "mountPath": SCRIPT_DIR, "readOnly": True}]
-    volumes: list[dict[str, Any]] = [{"name": "script", "configMap": {"name": NAMES.config}}]
-    if elasticsearch.https and elasticsearch.ca_secret_name is not None:
-        ca_file = certificates.mount_ca(elasticsearch.ca_secret_name, CERTS_DIR, volumes, mounts)
-        env.append({"name": "CA_CERT", "value": ca_file})
     container = {
         "name": "setup",
         "image": f"{elasticsearch_config.image}:{target.version}",
@@ -142,11 +138,7 @@ class ElasticsearchSetup(pulumi.ComponentResource):
         )
         account = common.service_account(self, f"{name}-account", NAMES.workload, target.namespace, labels)
         # With HTTPS the Job trusts the CA it mounts: a renewed CA re-runs it, like any client.
-        annotations = common.pod_annotations(
-            files,
-            elasticsearch.ca_checksum if elasticsearch.https else None,
-            credentials_revision=credentials.revision if credentials else None,
-        )
+        annotations = client_annotations(files, elasticsearch.access, credentials)
         self.job = Job(
             name,
             metadata=common.metadata(NAMES.workload, target.namespace, labels),

@@ -38,6 +38,7 @@ if [[ -n "${SECURE_SETTINGS_DIR:-}" ]]; then
   for file in "$SECURE_SETTINGS_DIR"/*; do
     # A Secret volume also holds hidden `..data` links, which the glob skips.
     [[ -f "$file" ]] || continue
+    # --force overwrites a setting already there (elasticsearch's AddFileKeyStoreCommand).
     echo "adding secure setting ${file##*/} to the keystore"
     "$keystore" add-file --force "${file##*/}" "$file"
   done

@@ -52,6 +52,10 @@ class FakeElasticsearch:
     repositories: dict[str, Any] = field(default_factory=dict)
     slm_policies: dict[str, Any] = field(default_factory=dict)
     verify_failure: str | None = None
+    # `_cat/nodes?h=name,version` lines, and the states a new snapshot reports, one per GET.
+    nodes: list[str] = field(default_factory=lambda: ["elk-elasticsearch-0 9.4.3"])
+    snapshot_states: list[str] = field(default_factory=lambda: ["SUCCESS"])
+    snapshots: dict[str, Any] = field(default_factory=dict)
     unhealthy_answers: int = 0
     health_delay: float = 0
     refuse: str = "-"
@@ -73,9 +77,30 @@ def es_error(status: int, kind: str, reason: str) -> tuple[int, dict[str, Any]]:
     return status, {"error": {"type": kind, "reason": reason}, "status": status}
 
 
+def snapshot_object(
+    state: FakeElasticsearch, method: str, repository: str, name: str, body: Any
+) -> tuple[int, Any]:
+    """One snapshot: PUT starts it, each GET reports the next of `snapshot_states`."""
+    if repository not in state.repositories:
+        return es_error(404, "repository_missing_exception", f"[{repository}] missing")
+    if method == "PUT":
+        if name in state.snapshots:
+            return es_error(400, "invalid_snapshot_name_exception", f"[{repository}:{name}] already exists")
+        state.snapshots[name] = {"request": body, "state": "IN_PROGRESS"}
+        return 200, {"accepted": True}
+    if name not in state.snapshots:
+        return es_error(404, "snapshot_missing_exception", f"[{repository}:{name}] is missing")
+    snapshot = state.snapshots[name]
+    if state.snapshot_states:
+        snapshot["state"] = state.snapshot_states.pop(0)
+    return 200, {"snapshots": [{"snapshot": name, "state": snapshot["state"], "failures": []}]}
+
+
 def snapshot_call(state: FakeElasticsearch, method: str, path: str, body: Any) -> tuple[int, Any]:
     """The snapshot repository and SLM APIs, with the refusals Elasticsearch answers."""
     parts = path.strip("/").split("/")
+    if parts[0] == "_snapshot" and len(parts) == 3 and parts[2] != "_verify":
+        return snapshot_object(state, method, parts[1], parts[2], body)
     store = state.repositories if parts[0] == "_snapshot" else state.slm_policies
     name = parts[1] if parts[0] == "_snapshot" else parts[2]
     missing = (
@@ -128,6 +153,8 @@ def serve(state: FakeElasticsearch, tls: ssl.SSLContext | None = None) -> http.s
                     "error": {"type": "security_exception", "reason": state.refusal_reason},
                     "status": 401,
                 }
+            elif self.path.startswith("/_cat/nodes"):
+                answer = None
             elif self.path.startswith(("/_snapshot/", "/_slm/policy/")):
                 status, answer = snapshot_call(state, self.command, self.path.split("?")[0], body)
             elif self.command == "GET" and self.path.startswith("/_security/user?"):
@@ -173,7 +200,10 @@ def serve(state: FakeElasticsearch, tls: ssl.SSLContext | None = None) -> http.s
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
-                self.wfile.write(json.dumps(answer, separators=(",", ":")).encode())
+                if answer is None:  # _cat APIs answer text
+                    self.wfile.write("".join(f"{line}\n" for line in state.nodes).encode())
+                else:
+                    self.wfile.write(json.dumps(answer, separators=(",", ":")).encode())
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up waiting (--max-time), as the script should
 
@@ -964,3 +994,137 @@ def test_a_refused_existence_check_fails_with_its_reason(fake_es: FakeElasticsea
     assert result.returncode != 0
     assert "GET /_slm/policy/elk-stack-snapshots refused: HTTP 401:" in result.stderr
     assert "cluster:admin/slm/get] is unauthorized" in result.stderr
+
+
+# --- the snapshot before a change (issue 12): the setup script's snapshot mode ----------
+
+
+def run_snapshot_job(es: FakeElasticsearch, **overrides: str) -> subprocess.CompletedProcess[str]:
+    """The script as the snapshot Job runs it: only the client wiring and the change."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "ES_URL": es.url,
+        "ELASTIC_PASSWORD": "elastic-pw",
+        "SNAPSHOT_REPOSITORY_NAME": "elk-stack",
+        "SNAPSHOT_BEFORE_CHANGE": "before-9.4.4-0123456789",
+        "TARGET_VERSION": "9.4.4",
+        "NODE_NAMES": "^(elk-elasticsearch-master|elk-elasticsearch-data)-[0-9]+$",
+        "WAIT_ATTEMPTS": "5",
+        "WAIT_SECONDS": "0",
+        "SNAPSHOT_POLL_SECONDS": "0",
+        **overrides,
+    }
+    return subprocess.run(
+        ["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def with_repository(es: FakeElasticsearch) -> FakeElasticsearch:
+    es.repositories["elk-stack"] = REPOSITORY_BODY
+    return es
+
+
+SNAPSHOT_PATH = "/_snapshot/elk-stack/before-9.4.4-0123456789"
+
+
+def test_no_snapshot_when_every_node_already_runs_the_target(fake_es: FakeElasticsearch) -> None:
+    """A first deploy, or a re-run after the change: nothing will restart, nothing to protect."""
+    fake_es.nodes = ["elk-elasticsearch-master-0 9.4.4", "elk-elasticsearch-data-0 9.4.4"]
+    result = run_snapshot_job(with_repository(fake_es))
+    assert result.returncode == 0, result.stderr
+    assert "nothing to snapshot" in result.stdout
+    assert [(m, p) for m, p, _, _ in fake_es.calls] == [
+        ("GET", "/_cluster/health?wait_for_status=yellow&timeout=5s"),
+        ("GET", "/_cat/nodes?h=name,version"),
+    ]
+    assert {auth for _, _, auth, _ in fake_es.calls} == {ELASTIC_AUTH}
+
+
+def test_a_version_change_takes_a_snapshot_and_waits_for_it(fake_es: FakeElasticsearch) -> None:
+    fake_es.nodes = ["elk-elasticsearch-master-0 9.4.3", "elk-elasticsearch-data-0 9.4.3"]
+    fake_es.snapshot_states = ["IN_PROGRESS", "IN_PROGRESS", "SUCCESS"]
+    result = run_snapshot_job(with_repository(fake_es))
+    assert result.returncode == 0, result.stderr
+    assert (
+        "about to change: elk-elasticsearch-master-0 (9.4.3) elk-elasticsearch-data-0 (9.4.3)"
+        in result.stdout
+    )
+    calls = [(m, p) for m, p, _, _ in fake_es.calls if p.startswith("/_snapshot")]
+    assert calls == [
+        ("GET", "/_snapshot/elk-stack"),
+        ("GET", SNAPSHOT_PATH),
+        ("PUT", SNAPSHOT_PATH),
+        ("GET", SNAPSHOT_PATH),
+        ("GET", SNAPSHOT_PATH),
+        ("GET", SNAPSHOT_PATH),
+    ]
+    # Elastic's create snapshot API: the cluster state with its feature states (Kibana's saved objects).
+    assert fake_es.snapshots["before-9.4.4-0123456789"]["request"] == {
+        "include_global_state": True,
+        "metadata": {"taken_by": "elk-stack", "reason": "before a change"},
+    }
+    assert "snapshot before-9.4.4-0123456789 succeeded" in result.stdout
+
+
+def test_a_removed_node_set_takes_a_snapshot(fake_es: FakeElasticsearch) -> None:
+    """Same version, but a node of a set no longer declared: it is about to be deleted."""
+    fake_es.nodes = ["elk-elasticsearch-master-0 9.4.4", "elk-elasticsearch-warm-0 9.4.4"]
+    result = run_snapshot_job(with_repository(fake_es))
+    assert result.returncode == 0, result.stderr
+    assert "about to change: elk-elasticsearch-warm-0 (9.4.4)" in result.stdout
+    assert "before-9.4.4-0123456789" in fake_es.snapshots
+
+
+def test_a_failed_snapshot_fails_the_job_with_its_answer(fake_es: FakeElasticsearch) -> None:
+    fake_es.nodes = ["elk-elasticsearch-master-0 9.4.3"]
+    fake_es.snapshot_states = ["IN_PROGRESS", "FAILED"]
+    result = run_snapshot_job(with_repository(fake_es))
+    assert result.returncode == 1
+    assert "snapshot before-9.4.4-0123456789 ended FAILED: " in result.stderr
+    assert '"state":"FAILED"' in result.stderr
+    assert "The deploy stops here: no Elasticsearch pod has been touched." in result.stderr
+
+
+def test_a_partial_snapshot_is_a_failure(fake_es: FakeElasticsearch) -> None:
+    """PARTIAL means some shards are not in it: not a snapshot to upgrade on."""
+    fake_es.nodes = ["elk-elasticsearch-master-0 9.4.3"]
+    fake_es.snapshot_states = ["PARTIAL"]
+    result = run_snapshot_job(with_repository(fake_es))
+    assert result.returncode == 1
+    assert "ended PARTIAL" in result.stderr
+
+
+def test_a_snapshot_that_never_ends_fails_after_the_budget(fake_es: FakeElasticsearch) -> None:
+    fake_es.nodes = ["elk-elasticsearch-master-0 9.4.3"]
+    fake_es.snapshot_states = ["IN_PROGRESS"] * 10
+    result = run_snapshot_job(with_repository(fake_es), SNAPSHOT_POLL_ATTEMPTS="3")
+    assert result.returncode == 1
+    assert "still IN_PROGRESS after 3 checks" in result.stderr
+
+
+def test_without_the_repository_the_job_says_what_to_do(fake_es: FakeElasticsearch) -> None:
+    fake_es.nodes = ["elk-elasticsearch-master-0 9.4.3"]
+    result = run_snapshot_job(fake_es)
+    assert result.returncode == 1
+    assert "repository elk-stack is not registered" in result.stderr
+    assert "elasticsearch.snapshots.beforeUpgrade false" in result.stderr
+    assert not fake_es.snapshots
+
+
+def test_a_rerun_waits_for_its_snapshot_instead_of_taking_another(fake_es: FakeElasticsearch) -> None:
+    fake_es.nodes = ["elk-elasticsearch-master-0 9.4.3"]
+    assert run_snapshot_job(with_repository(fake_es)).returncode == 0
+    fake_es.calls.clear()
+    rerun = run_snapshot_job(fake_es)
+    assert rerun.returncode == 0, rerun.stderr
+    assert ("PUT", SNAPSHOT_PATH) not in [(m, p) for m, p, _, _ in fake_es.calls]
+
+
+def test_a_refused_snapshot_request_is_logged_with_the_reason(fake_es: FakeElasticsearch) -> None:
+    fake_es.nodes = ["elk-elasticsearch-master-0 9.4.3"]
+    fake_es.refuse = SNAPSHOT_PATH
+    fake_es.refusal_reason = "action [cluster:admin/snapshot/create] is unauthorized"
+    result = run_snapshot_job(with_repository(fake_es))
+    assert result.returncode != 0
+    assert f"GET {SNAPSHOT_PATH} refused: HTTP 401:" in result.stderr
+    assert "cluster:admin/snapshot/create] is unauthorized" in result.stderr

@@ -272,6 +272,14 @@ class Snapshots(ConfigModel):
         default_factory=SnapshotRetention, description="Which snapshots SLM deletes."
     )
 
+    before_upgrade: bool | None = Field(
+        None,
+        description=(
+            "Snapshot before a version change or a removed node set touches any Elasticsearch pod, "
+            "and stop the deploy if it fails; default true, and false with a read-only repository."
+        ),
+    )
+
     @field_validator("schedule")
     @classmethod
     def _cron(cls, schedule: str) -> str:
@@ -291,6 +299,11 @@ class Snapshots(ConfigModel):
                     for key, field in (("schedule", "schedule"), ("retention", "retention"))
                     if field in self.model_fields_set
                 ]
+                + (
+                    [("beforeUpgrade", "a read-only repository takes no snapshots; remove it")]
+                    if self.before_upgrade
+                    else []
+                )
             )
         return self
 
@@ -298,3 +311,8 @@ class Snapshots(ConfigModel):
     def takes_snapshots(self) -> bool:
         """Whether this stack writes to the repository (SLM, snapshots before changes)."""
         return not self.repository.readonly
+
+    @property
+    def snapshot_before_changes(self) -> bool:
+        """Whether a version change or a removed node set waits for a snapshot first."""
+        return self.takes_snapshots and self.before_upgrade is not False
