@@ -64,6 +64,7 @@ if config.security.enabled:
         "credentials",
         config.security,
         data_streams=config.elasticsearch.retention.data_streams,
+        snapshots=bool(config.elasticsearch.snapshots and config.elasticsearch.snapshots.takes_snapshots),
         target=target,
     )
 else:
@@ -97,7 +98,7 @@ if config.network_policy.enabled:
         elasticsearch=elasticsearch,
         logstash=logstash,
         kibana=kibana,
-        http_clients=[setup.pod_labels],
+        http_clients=[setup.pod_labels, *elasticsearch.client_pod_labels],
         target=target,
     )
 

@@ -203,10 +203,10 @@ def pod_annotations(
     return annotations
 
 
-def claim_spec(storage: Storage) -> dict[str, Any]:
+def claim_spec(storage: Storage, access_mode: str = "ReadWriteOnce") -> dict[str, Any]:
     """The PVC spec shared by the explicit claims and the StatefulSet's claim template."""
     spec: dict[str, Any] = {
-        "accessModes": ["ReadWriteOnce"],
+        "accessModes": [access_mode],
         "resources": {"requests": {"storage": storage.size}},
     }
     if storage.storage_class:
@@ -325,6 +325,33 @@ def retained_annotations() -> dict[str, str]:
     return {"pulumi.com/patchForce": "true"}
 
 
+def guarded_claim(
+    parent: pulumi.Resource,
+    logical_name: str,
+    name: str,
+    storage: Storage,
+    namespace: pulumi.Input[str],
+    object_labels: dict[str, str],
+    access_mode: str = "ReadWriteOnce",
+) -> PersistentVolumeClaim:
+    """A claim that holds data: `protect` from its storage, always `retain_on_delete`, adoptable.
+
+    `skipAwait`: with a WaitForFirstConsumer class the claim stays Pending until its pod
+    exists, and the pod comes after the claim: awaiting Bound would deadlock. The provider
+    can only detect that by reading the StorageClass, a cluster-scoped object our users
+    may not read (pulumi-kubernetes #895, #3130).
+    """
+    return PersistentVolumeClaim(
+        logical_name,
+        metadata={
+            **metadata(name, namespace, object_labels),
+            "annotations": {"pulumi.com/skipAwait": "true", **retained_annotations()},
+        },
+        spec=claim_spec(storage, access_mode),
+        opts=pulumi.ResourceOptions(parent=parent, protect=storage.protect, retain_on_delete=True),
+    )
+
+
 def ordinal_claims(
     parent: pulumi.Resource,
     logical_prefix: str,
@@ -341,18 +368,13 @@ def ordinal_claims(
     claim the controller creates from `volumeClaimTemplates` never gets.
     """
     return [
-        PersistentVolumeClaim(
+        guarded_claim(
+            parent,
             f"{logical_prefix}-{template}-{ordinal}",
-            metadata={
-                **metadata(names.claim(template, ordinal), namespace, object_labels),
-                # With a WaitForFirstConsumer class the claim stays Pending until its pod
-                # exists, and the pod comes after the claim: awaiting Bound would deadlock.
-                # The provider can only detect that by reading the StorageClass, a
-                # cluster-scoped object our users may not read (pulumi-kubernetes #895, #3130).
-                "annotations": {"pulumi.com/skipAwait": "true", **retained_annotations()},
-            },
-            spec=claim_spec(storage),
-            opts=pulumi.ResourceOptions(parent=parent, protect=storage.protect, retain_on_delete=True),
+            names.claim(template, ordinal),
+            storage,
+            namespace,
+            object_labels,
         )
         for ordinal in range(replicas)
     ]

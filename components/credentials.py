@@ -65,10 +65,15 @@ class StackCredentials(pulumi.ComponentResource):
         config: Security,
         *,
         data_streams: Sequence[str],
+        snapshots: bool = False,
         target: common.Target,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`data_streams` are the patterns whose settings the setup Job manages."""
+        """Generate the credentials and write the file realm.
+
+        `data_streams` are the patterns whose settings the setup Job manages; `snapshots`
+        whether it installs an SLM policy (which needs rights on every index).
+        """
         super().__init__("elk-stack:index:StackCredentials", name, None, opts)
         labels = common.labels("elasticsearch", "credentials", target.version)
         child = pulumi.ResourceOptions(parent=self)
@@ -112,7 +117,9 @@ class StackCredentials(pulumi.ComponentResource):
         self.probe_secret_name = user_secret(file_realm.PROBE_USER)
         self.setup_secret_name = user_secret(file_realm.SETUP_USER)
         assignments = file_realm.user_roles(config.logstash_user)
-        role_definitions = file_realm.roles(config.logstash_user, config.logstash_indices, data_streams)
+        role_definitions = file_realm.roles(
+            config.logstash_user, config.logstash_indices, data_streams, snapshots=snapshots
+        )
         self.file_realm_secret_name = secret(
             f"{name}-file-realm",
             f"{common.INSTANCE}-elasticsearch-file-realm",

@@ -16,8 +16,8 @@ import pulumi
 from pulumi_kubernetes.apps.v1 import StatefulSet
 from pulumi_kubernetes.core.v1 import ConfigMap
 
-from components import common
-from components.config import ResolvedNodeSet
+from components import common, snapshots
+from components.config import ResolvedNodeSet, SnapshotRepository
 from components.credentials import PASSWORD_KEY, USERNAME_KEY
 from components.units import java_heap_options
 
@@ -92,6 +92,10 @@ class ClusterWiring:
     credentials_revision: pulumi.Input[str] | None = None
     http_label: bool = False
     service_account: str = common.Names(APP).workload
+    # The snapshot repository the nodes reach (its client settings and credentials), and
+    # for `fs` the name of the shared claim every node mounts.
+    snapshot_repository: SnapshotRepository | None = None
+    snapshot_claim: pulumi.Input[str] | None = None
 
 
 def settings(node_set: ResolvedNodeSet, cluster: ClusterWiring) -> dict[str, Any]:
@@ -107,6 +111,8 @@ def settings(node_set: ResolvedNodeSet, cluster: ClusterWiring) -> dict[str, Any
     }
     if node_set.roles is not None:
         result["node.roles"] = list(node_set.roles)
+    if cluster.snapshot_repository is not None:
+        result |= snapshots.node_settings(cluster.snapshot_repository)
     if cluster.secure:
         # Elasticsearch substitutes environment variables in elasticsearch.yml before it
         # parses it (elastic/elasticsearch#85186); ECK names each pod's files the same way.
@@ -161,6 +167,38 @@ def affinity(mode: str, pod_selector: dict[str, str]) -> dict[str, Any] | None:
     return None if mode == "none" else common.host_anti_affinity(pod_selector, required=mode == "hard")
 
 
+def add_snapshot_volumes(
+    cluster: ClusterWiring,
+    env: list[dict[str, Any]],
+    mounts: list[dict[str, Any]],
+    volumes: list[dict[str, Any]],
+) -> None:
+    """Mount the repository's credentials (for the keystore) and, for `fs`, the shared claim.
+
+    Each credential is a file named after its secure setting, which the start script adds
+    to the keystore with `elasticsearch-keystore add-file`: the value is read from the
+    file, never passed in an env value or on a command line.
+    """
+    repository = cluster.snapshot_repository
+    if repository is None:
+        return
+    items = snapshots.secure_setting_items(repository)
+    if repository.credentials_secret is not None and items:
+        volumes.append(
+            {
+                "name": "secure-settings",
+                "secret": {"secretName": repository.credentials_secret, "items": items, "defaultMode": 0o440},
+            }
+        )
+        mounts.append({"name": "secure-settings", "mountPath": snapshots.CREDENTIALS_DIR, "readOnly": True})
+        env.append({"name": "SECURE_SETTINGS_DIR", "value": snapshots.CREDENTIALS_DIR})
+    if cluster.snapshot_claim is not None:
+        volumes.append(
+            {"name": snapshots.FS_CLAIM, "persistentVolumeClaim": {"claimName": cluster.snapshot_claim}}
+        )
+        mounts.append({"name": snapshots.FS_CLAIM, "mountPath": snapshots.FS_PATH})
+
+
 def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.Target) -> dict[str, Any]:
     """The pod: the data volume is part of the spec itself, so no path builds a pod without it."""
     env: list[dict[str, Any]] = [{"name": "ES_JAVA_OPTS", "value": java_heap_options(node_set.heap)}]
@@ -190,6 +228,7 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
         volumes.append(
             {"name": "certs", "secret": {"secretName": cluster.certs_secret, "defaultMode": 0o440}}
         )
+    add_snapshot_volumes(cluster, env, mounts, volumes)
     container: dict[str, Any] = {
         "name": APP,
         "image": f"{cluster.image}:{target.version}",
@@ -232,7 +271,7 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
 
 
 def ordered_after(
-    requires: list[pulumi.Resource], after: list[StatefulSet] | pulumi.Output[list[StatefulSet]] | None
+    requires: list[pulumi.Resource], after: list[StatefulSet] | pulumi.Output[list[pulumi.Resource]] | None
 ) -> pulumi.Input[list[pulumi.Resource]]:
     """What a node set's StatefulSet waits for; `after` may be known only once the cluster's record is."""
     if isinstance(after, pulumi.Output):
@@ -254,7 +293,7 @@ class ElasticsearchNode(pulumi.ComponentResource):
         *,
         cluster: ClusterWiring,
         target: common.Target,
-        after: list[StatefulSet] | pulumi.Output[list[StatefulSet]] | None = None,
+        after: list[StatefulSet] | pulumi.Output[list[pulumi.Resource]] | None = None,
         requires: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:

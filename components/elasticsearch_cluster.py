@@ -28,14 +28,31 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, Resou
 from pulumi_kubernetes.apps.v1 import StatefulSet
 from pulumi_kubernetes.core.v1 import Service
 
-from components import common
+from components import common, snapshots
 from components.certificates import ElasticsearchCertificates, NodeSetPods
+from components.clients import ClusterAccess
 from components.config import ElasticsearchConfig, ResolvedNodeSet
 from components.credentials import StackCredentials
 from components.elasticsearch import APP, HTTP_LABEL, HTTP_PORT, ClusterWiring, ElasticsearchNode, names
 from components.generated import undo_sdk_pickler_patch
+from components.snapshot_job import SnapshotBeforeChange
 
 NAMES = common.Names(APP)
+
+
+def gated(after: list[StatefulSet], gate: pulumi.Resource | None, existed: bool) -> list[pulumi.Resource]:
+    """What a StatefulSet waits for, plus the snapshot Job once the cluster exists.
+
+    On a first deploy the Job waits for the cluster, so the cluster must not wait for it.
+    """
+    return [*after, gate] if gate is not None and existed else list(after)
+
+
+def waits_after(
+    built: dict[bool, list[StatefulSet]], eligible: bool, gate: pulumi.Resource | None, existed: bool
+) -> list[pulumi.Resource]:
+    """`waits_for`, gated by the snapshot Job: what the first set of a group waits for."""
+    return gated(waits_for(built, eligible, existed), gate, existed)
 
 
 def first_group(exists: bool) -> bool:
@@ -117,7 +134,9 @@ class ElasticsearchCluster(pulumi.ComponentResource):
     ca_secret_name: str | None
     ca_checksum: pulumi.Output[str] | None
     https: bool
+    access: ClusterAccess
     pod_labels: dict[str, str]
+    client_pod_labels: list[dict[str, str]]
     nodes: list[ElasticsearchNode]
     stateful_sets: list[StatefulSet]
 
@@ -177,6 +196,47 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             per_pod_certs = certificates.per_pod
             self.ca_secret_name = certificates.ca_secret_name
             self.ca_checksum = certificates.ca_checksum
+        repository = config.snapshots.repository if config.snapshots else None
+        shared: list[pulumi.Resource] = [account]
+        snapshot_claim: pulumi.Output[str] | None = None
+        if repository is not None and repository.storage is not None:
+            # One ReadWriteMany claim for every node: an fs repository must be the same
+            # directory on all of them. Guarded like the data claims, as it holds backups.
+            claim = common.guarded_claim(
+                self,
+                f"{name}-{snapshots.FS_CLAIM}",
+                NAMES.suffixed(snapshots.FS_CLAIM),
+                repository.storage,
+                target.namespace,
+                labels,
+                access_mode="ReadWriteMany",
+            )
+            shared.append(claim)
+            snapshot_claim = claim.metadata.name
+        self.http_endpoint = pulumi.Output.concat(
+            "https" if self.https else "http",
+            "://",
+            client.metadata.name,
+            ".",
+            client.metadata.namespace,
+            ".svc:",
+            str(HTTP_PORT),
+        )
+        self.access = ClusterAccess(self.http_endpoint, self.https, self.ca_secret_name, self.ca_checksum)
+        self.client_pod_labels = []
+        snapshot_gate: pulumi.Resource | None = None
+        if config.snapshots is not None and config.snapshots.snapshot_before_changes:
+            before_change = SnapshotBeforeChange(
+                f"{name}-snapshot",
+                node_sets,
+                image=config.image,
+                cluster=self.access,
+                credentials=credentials,
+                target=target,
+                opts=child,
+            )
+            snapshot_gate = before_change.job
+            self.client_pod_labels.append(before_change.pod_labels)
         formation = ClusterFormation(
             formation_name(name, node_sets), ",".join(initial_masters(node_sets)), opts=child
         )
@@ -195,6 +255,8 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             per_pod_certs=per_pod_certs,
             credentials_revision=credentials.revisions["elastic"] if credentials else None,
             http_label=dedicated_masters(node_sets),
+            snapshot_repository=repository,
+            snapshot_claim=snapshot_claim,
         )
         self.nodes = []
         masters = [s for s in node_sets if s.master_eligible]
@@ -202,12 +264,15 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         built: dict[bool, list[StatefulSet]] = {True: [], False: []}
         for node_set in masters + others:
             eligible = node_set.master_eligible
-            after: list[StatefulSet] | pulumi.Output[list[StatefulSet]] = built[eligible][-1:]
+            previous = built[eligible][-1:]
+            after: list[StatefulSet] | pulumi.Output[list[pulumi.Resource]] = previous
             if not built[eligible] and masters and others:
                 # The first set of a group waits for the other group's last set when that
                 # group goes first. The callback runs once the record resolves, after every
                 # set has been built.
-                after = formation.existed.apply(partial(waits_for, built, eligible))
+                after = formation.existed.apply(partial(waits_after, built, eligible, snapshot_gate))
+            elif snapshot_gate is not None:
+                after = formation.existed.apply(partial(gated, previous, snapshot_gate))
             # Ordered after the Secrets its pods name (its certificates, the credentials) and the
             # CA Secret its clients mount, without using their outputs (see certificates.py).
             own_certs = certs_objects.get(names(node_set).workload)
@@ -218,22 +283,13 @@ class ElasticsearchCluster(pulumi.ComponentResource):
                 cluster=replace(wiring, certs_secret=certs_secrets.get(names(node_set).workload)),
                 target=target,
                 after=after,
-                requires=[account, *filter(None, secrets)],
+                requires=[*shared, *filter(None, secrets)],
                 opts=child,
             )
             self.nodes.append(node)
             built[eligible].append(node.stateful_set)
 
         self.service_name = client.metadata.name
-        self.http_endpoint = pulumi.Output.concat(
-            "https" if self.https else "http",
-            "://",
-            client.metadata.name,
-            ".",
-            client.metadata.namespace,
-            ".svc:",
-            str(HTTP_PORT),
-        )
         self.stateful_sets = [node.stateful_set for node in self.nodes]
         self.data_claim_names = [claim for node in self.nodes for claim in node.data_claim_names]
         self.register_outputs(

@@ -58,12 +58,30 @@ def probe_role() -> Role:
     return Role(cluster=("monitor",))
 
 
-def setup_role(data_streams: Sequence[str]) -> Role:
-    """What the setup Job's requests need (docs/security.md has the list, request by request)."""
-    return Role(
-        cluster=("monitor", "manage_ilm", "manage_index_templates", "manage_security"),
-        indices=((tuple(data_streams), ("manage",)),),
-    )
+# What the setup Job's and the snapshot Job's requests need (docs/security.md has the list,
+# request by request). `manage` registers, verifies and removes the snapshot repository
+# (Elastic has no narrower privilege for that); the Job checks for a repository and an SLM
+# policy left by an earlier config on every run, so these are granted with or without one.
+SETUP_CLUSTER_PRIVILEGES = (
+    "monitor",
+    "manage",
+    "manage_ilm",
+    "manage_index_templates",
+    "manage_slm",
+    "create_snapshot",
+    "manage_security",
+)
+# SLM takes its snapshots as the user who wrote the policy, and writing one needs `manage`
+# on the indices it covers: all of them (components/snapshots.py).
+ALL_INDICES = ("*",)
+
+
+def setup_role(data_streams: Sequence[str], *, snapshots: bool = False) -> Role:
+    """The setup Job's role; `snapshots` when it installs an SLM policy, which covers every index."""
+    indices: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ((tuple(data_streams), ("manage",)),)
+    if snapshots:
+        indices += ((ALL_INDICES, ("manage",)),)
+    return Role(cluster=SETUP_CLUSTER_PRIVILEGES, indices=indices)
 
 
 def logstash_role(indices: Sequence[str]) -> Role:
@@ -72,12 +90,16 @@ def logstash_role(indices: Sequence[str]) -> Role:
 
 
 def roles(
-    logstash_user: str, logstash_indices: Sequence[str], data_streams: Sequence[str]
+    logstash_user: str,
+    logstash_indices: Sequence[str],
+    data_streams: Sequence[str],
+    *,
+    snapshots: bool = False,
 ) -> dict[str, Role]:
     """Every role the file realm defines; the Logstash user's role has the user's name."""
     return {
         PROBE_ROLE: probe_role(),
-        SETUP_ROLE: setup_role(data_streams),
+        SETUP_ROLE: setup_role(data_streams, snapshots=snapshots),
         logstash_user: logstash_role(logstash_indices),
     }
 

@@ -16,21 +16,41 @@ import pulumi
 from pulumi_kubernetes.batch.v1 import Job
 from pulumi_kubernetes.core.v1 import ConfigMap
 
-from components import certificates, common, retention
+from components import common, retention, snapshots
+from components.clients import client_annotations, client_env
 from components.config import ElasticsearchConfig
-from components.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials
+from components.credentials import StackCredentials
 from components.elasticsearch_cluster import ElasticsearchCluster
 
 APP = "elasticsearch-setup"
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-setup.sh"
 SCRIPT_DIR = "/opt/elk-stack"
-CERTS_DIR = "/opt/elk-stack/certs"
 NAMES = common.Names(APP)
 
 
 def _json(body: dict[str, Any]) -> str:
     """Compact, key-sorted JSON: stable, so an unchanged body never replaces the Job."""
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
+def snapshot_env(elasticsearch_config: ElasticsearchConfig) -> list[dict[str, Any]]:
+    """The repository and SLM policy to install; only their names when there are none to install.
+
+    With the names alone the script removes what an earlier config installed: a policy that
+    would fail every night against a repository the nodes can no longer reach.
+    """
+    config = elasticsearch_config.snapshots
+    env: list[dict[str, Any]] = [
+        {"name": "SNAPSHOT_REPOSITORY_NAME", "value": snapshots.REPOSITORY_NAME},
+        {"name": "SLM_POLICY_NAME", "value": snapshots.POLICY_NAME},
+    ]
+    if config is not None:
+        env.append(
+            {"name": "SNAPSHOT_REPOSITORY", "value": _json(snapshots.repository_body(config.repository))}
+        )
+        if config.takes_snapshots:
+            env.append({"name": "SLM_POLICY", "value": _json(snapshots.slm_policy(config))})
+    return env
 
 
 def pod_spec(
@@ -44,8 +64,10 @@ def pod_spec(
     template = retention.index_template(
         elasticsearch_config.data_nodes, retention_config, target.version_tuple
     )
-    env: list[dict[str, Any]] = [
-        {"name": "ES_URL", "value": elasticsearch.http_endpoint},
+    mounts: list[dict[str, Any]] = [{"name": "script", "mountPath": SCRIPT_DIR, "readOnly": True}]
+    volumes: list[dict[str, Any]] = [{"name": "script", "configMap": {"name": NAMES.config}}]
+    env = client_env(elasticsearch.access, credentials, volumes, mounts)
+    env += [
         {"name": "ILM_POLICY_NAME", "value": retention.POLICY_NAME},
         {"name": "ILM_POLICY", "value": _json(retention.ilm_policy(retention_config))},
         {"name": "COMPONENT_TEMPLATE_NAME", "value": retention.COMPONENT_NAME},
@@ -61,17 +83,7 @@ def pod_spec(
             "value": _json(retention.dynamic_settings(elasticsearch_config.data_nodes)),
         },
     ]
-    if credentials is not None:
-        # Its own file-realm user (components/file_realm.py), never `elastic`.
-        env += [
-            common.secret_env("SETUP_USERNAME", credentials.setup_secret_name, USERNAME_KEY),
-            common.secret_env("SETUP_PASSWORD", credentials.setup_secret_name, PASSWORD_KEY),
-        ]
-    mounts: list[dict[str, Any]] = [{"name": "script", "mountPath": SCRIPT_DIR, "readOnly": True}]
-    volumes: list[dict[str, Any]] = [{"name": "script", "configMap": {"name": NAMES.config}}]
-    if elasticsearch.https and elasticsearch.ca_secret_name is not None:
-        ca_file = certificates.mount_ca(elasticsearch.ca_secret_name, CERTS_DIR, volumes, mounts)
-        env.append({"name": "CA_CERT", "value": ca_file})
+    env += snapshot_env(elasticsearch_config)
     container = {
         "name": "setup",
         "image": f"{elasticsearch_config.image}:{target.version}",
@@ -117,11 +129,7 @@ class ElasticsearchSetup(pulumi.ComponentResource):
         )
         account = common.service_account(self, f"{name}-account", NAMES.workload, target.namespace, labels)
         # With HTTPS the Job trusts the CA it mounts: a renewed CA re-runs it, like any client.
-        annotations = common.pod_annotations(
-            files,
-            elasticsearch.ca_checksum if elasticsearch.https else None,
-            credentials_revision=credentials.revision if credentials else None,
-        )
+        annotations = client_annotations(files, elasticsearch.access, credentials)
         self.job = Job(
             name,
             metadata=common.metadata(NAMES.workload, target.namespace, labels),

@@ -15,13 +15,22 @@
 # COMPONENT_TEMPLATE, INDEX_TEMPLATE_NAME, INDEX_TEMPLATE (JSON bodies), DATA_STREAMS (comma-separated patterns) and INDEX_SETTINGS (JSON: the
 # dynamic settings for their existing backing indices); with security: SETUP_USERNAME and
 # SETUP_PASSWORD, optional CA_CERT (a CA file for https); WAIT_ATTEMPTS and WAIT_SECONDS
-# (how long to wait for the cluster).
+# (how long to wait for the cluster). Snapshots: SNAPSHOT_REPOSITORY_NAME and SLM_POLICY_NAME,
+# with SNAPSHOT_REPOSITORY (the body of PUT _snapshot) when a repository is configured and
+# SLM_POLICY (the body of PUT _slm/policy) when the stack writes to it.
 set -euo pipefail
 
-: "${ES_URL:?}" "${ILM_POLICY_NAME:?}" "${ILM_POLICY:?}" "${INDEX_TEMPLATE_NAME:?}" "${INDEX_TEMPLATE:?}"
-: "${COMPONENT_TEMPLATE_NAME:?}" "${COMPONENT_TEMPLATE:?}" "${DATA_STREAMS:?}" "${INDEX_SETTINGS:?}"
+: "${ES_URL:?}" "${SNAPSHOT_REPOSITORY_NAME:?}"
 if [[ -n "${SETUP_PASSWORD:-}" ]]; then
   : "${SETUP_USERNAME:?}"
+fi
+# SNAPSHOT_BEFORE_CHANGE selects the snapshot Job's mode (see snapshot_before_change).
+if [[ -n "${SNAPSHOT_BEFORE_CHANGE:-}" ]]; then
+  : "${TARGET_VERSION:?}" "${NODE_NAMES:?}"
+else
+  : "${ILM_POLICY_NAME:?}" "${ILM_POLICY:?}" "${INDEX_TEMPLATE_NAME:?}" "${INDEX_TEMPLATE:?}"
+  : "${COMPONENT_TEMPLATE_NAME:?}" "${COMPONENT_TEMPLATE:?}" "${DATA_STREAMS:?}" "${INDEX_SETTINGS:?}"
+  : "${SLM_POLICY_NAME:?}"
 fi
 attempts="${WAIT_ATTEMPTS:-120}"
 pause="${WAIT_SECONDS:-5}"
@@ -57,6 +66,77 @@ es() {
   printf '%s\n' "$answer"
 }
 
+# exists PATH: whether GET PATH finds it (HTTP 200) or not (HTTP 404); any other answer is
+# logged with its reason and fails the script.
+exists() {
+  local output
+  if output=$(es GET "$1" 2>&1 >/dev/null); then
+    return 0
+  elif [[ "$output" == *"refused: HTTP 404:"* ]]; then
+    return 1
+  fi
+  echo "$output" >&2
+  exit 1
+}
+
+# snapshot_before_change: the snapshot Job's mode, before a version change or a node set
+# removal. A snapshot is taken only while a node runs another version than TARGET_VERSION
+# or has a name outside NODE_NAMES (a regex of the declared node sets' pod names): only
+# then will the change restart or remove something. On a first deploy, or once the change
+# is done, nothing is at risk and the Job succeeds at once. A re-run finds its snapshot
+# and only waits for it. Any other end than SUCCESS fails the Job, and with it the deploy,
+# before a StatefulSet is updated.
+snapshot_before_change() {
+  local pending="" nodes node version answer state
+  nodes=$(es GET "/_cat/nodes?h=name,version")
+  while read -r node version; do
+    if [[ -n "$node" && ("$version" != "$TARGET_VERSION" || ! "$node" =~ $NODE_NAMES) ]]; then
+      pending+=" $node ($version)"
+    fi
+  done <<<"$nodes"
+  if [[ -z "$pending" ]]; then
+    echo "every node runs $TARGET_VERSION in a declared node set: nothing to snapshot"
+    return 0
+  fi
+  echo "about to change:$pending"
+  if ! exists "/_snapshot/$SNAPSHOT_REPOSITORY_NAME"; then
+    echo "no snapshot before the change: repository $SNAPSHOT_REPOSITORY_NAME is not registered. Were" \
+      "snapshots enabled in this same deploy? Deploy them first, then the change; or set" \
+      "elasticsearch.snapshots.beforeUpgrade false. No Elasticsearch pod has been touched." >&2
+    exit 1
+  fi
+  local path="/_snapshot/$SNAPSHOT_REPOSITORY_NAME/$SNAPSHOT_BEFORE_CHANGE"
+  if ! exists "$path"; then
+    echo "taking snapshot $SNAPSHOT_BEFORE_CHANGE in repository $SNAPSHOT_REPOSITORY_NAME"
+    es PUT "$path" '{"include_global_state":true,"metadata":{"taken_by":"elk-stack","reason":"before a change"}}' >/dev/null
+  fi
+  for ((attempt = 1; ; attempt++)); do
+    answer=$(es GET "$path")
+    state=""
+    if [[ $answer =~ \"state\":\"([A-Z_]+)\" ]]; then
+      state=${BASH_REMATCH[1]}
+    fi
+    case "$state" in
+      SUCCESS)
+        echo "snapshot $SNAPSHOT_BEFORE_CHANGE succeeded"
+        return 0
+        ;;
+      IN_PROGRESS | STARTED) ;;
+      *)
+        echo "snapshot $SNAPSHOT_BEFORE_CHANGE ended ${state:-without a state}: $answer." \
+          "The deploy stops here: no Elasticsearch pod has been touched." >&2
+        exit 1
+        ;;
+    esac
+    if ((attempt >= ${SNAPSHOT_POLL_ATTEMPTS:-720})); then
+      echo "snapshot $SNAPSHOT_BEFORE_CHANGE still $state after $attempt checks; the deploy stops here:" \
+        "no Elasticsearch pod has been touched." >&2
+      exit 1
+    fi
+    sleep "${SNAPSHOT_POLL_SECONDS:-5}"
+  done
+}
+
 # managed_names JSON: the names in an answer to `GET /_security/{user,role}` filtered to
 # `*.metadata.managed_by`, whose marker is this stack's (`{"managed_by":"elk-stack"}`).
 # Only names this stack could have created (security.logstashUser is a DNS label) are
@@ -87,6 +167,11 @@ for ((attempt = 1; ; attempt++)); do
   sleep "$pause"
 done
 
+if [[ -n "${SNAPSHOT_BEFORE_CHANGE:-}" ]]; then
+  snapshot_before_change
+  exit 0
+fi
+
 echo "writing ILM policy $ILM_POLICY_NAME, component template $COMPONENT_TEMPLATE_NAME and index template $INDEX_TEMPLATE_NAME"
 es PUT "/_ilm/policy/$ILM_POLICY_NAME" "$ILM_POLICY"
 # Before the index template that composes it: Elasticsearch refuses a missing component.
@@ -114,6 +199,30 @@ if [[ -n "${SETUP_PASSWORD:-}" ]]; then
       fi
     done <<<"$(managed_names "$answer")"
   done
+fi
+
+# Snapshots last: a repository that cannot be reached fails the Job, and should not keep
+# the retention above from being installed. Every step is an upsert, so a re-run changes nothing.
+if [[ -n "${SNAPSHOT_REPOSITORY:-}" ]]; then
+  echo "registering snapshot repository $SNAPSHOT_REPOSITORY_NAME"
+  es PUT "/_snapshot/$SNAPSHOT_REPOSITORY_NAME" "$SNAPSHOT_REPOSITORY"
+  # Registration already checks the master can use it; _verify checks every node can.
+  echo "verifying snapshot repository $SNAPSHOT_REPOSITORY_NAME on every node"
+  max_time=120 es POST "/_snapshot/$SNAPSHOT_REPOSITORY_NAME/_verify?timeout=90s"
+fi
+if [[ -n "${SLM_POLICY:-}" ]]; then
+  echo "writing snapshot lifecycle policy $SLM_POLICY_NAME"
+  es PUT "/_slm/policy/$SLM_POLICY_NAME" "$SLM_POLICY"
+elif exists "/_slm/policy/$SLM_POLICY_NAME"; then
+  # No longer declared (snapshots removed, or the repository made read-only): it would
+  # fail at every run. The snapshots it took stay in the repository.
+  echo "deleting snapshot lifecycle policy $SLM_POLICY_NAME, no longer configured"
+  es DELETE "/_slm/policy/$SLM_POLICY_NAME"
+fi
+if [[ -z "${SNAPSHOT_REPOSITORY:-}" ]] && exists "/_snapshot/$SNAPSHOT_REPOSITORY_NAME"; then
+  # Unregistering leaves the snapshots in the bucket; registering it again finds them.
+  echo "unregistering snapshot repository $SNAPSHOT_REPOSITORY_NAME, no longer configured"
+  es DELETE "/_snapshot/$SNAPSHOT_REPOSITORY_NAME"
 fi
 
 echo "done"

@@ -20,16 +20,39 @@
 # image's empty ones: a link, not a copy, so an updated Secret reaches the node without a
 # restart (Elasticsearch re-reads the files when they change), as ECK does.
 #
+# Secure settings (the snapshot repository's credentials) enter the keystore before the
+# node starts, as ECK's init container does: every file in SECURE_SETTINGS_DIR, a mounted
+# Secret whose files are named after their setting (s3.client.default.access_key, ...),
+# is added with `elasticsearch-keystore add-file`, which reads the value from the file.
+# The value is never in an env value, elasticsearch.yml or a command line: only the
+# setting's name and the file's path are. Each container start begins from the image's
+# files, so the keystore is rebuilt from the Secret at every start.
+#
 # Environment: INITIAL_MASTER_NODES (comma-separated pod names), FORMED_MARKER, HOSTNAME
-# (the pod name), FILE_REALM_DIR, and ES_ENTRYPOINT and ES_CONFIG_DIR (the image's
-# entrypoint and config directory; overridable for tests).
+# (the pod name), FILE_REALM_DIR, optional SECURE_SETTINGS_DIR, and ES_ENTRYPOINT,
+# ES_KEYSTORE (the image's entrypoint and keystore tool) and ES_PATH_CONF (its config
+# directory; overridable for tests).
 set -euo pipefail
 
 entrypoint="${ES_ENTRYPOINT:-/usr/local/bin/docker-entrypoint.sh}"
-config_dir="${ES_CONFIG_DIR:-/usr/share/elasticsearch/config}"
+keystore="${ES_KEYSTORE:-/usr/share/elasticsearch/bin/elasticsearch-keystore}"
+config_dir="${ES_PATH_CONF:-/usr/share/elasticsearch/config}"
 if [[ -n "${FILE_REALM_DIR:-}" ]]; then
   for file in users users_roles roles.yml; do
     ln -sfn "$FILE_REALM_DIR/$file" "$config_dir/$file"
+  done
+fi
+if [[ -n "${SECURE_SETTINGS_DIR:-}" ]]; then
+  # `create` on an existing keystore would ask before overwriting it.
+  if [[ ! -f "$config_dir/elasticsearch.keystore" ]]; then
+    "$keystore" create
+  fi
+  for file in "$SECURE_SETTINGS_DIR"/*; do
+    # A Secret volume also holds hidden `..data` links, which the glob skips.
+    [[ -f "$file" ]] || continue
+    # --force overwrites a setting already there (elasticsearch's AddFileKeyStoreCommand).
+    echo "adding secure setting ${file##*/} to the keystore"
+    "$keystore" add-file --force "${file##*/}" "$file"
   done
 fi
 listed=false

@@ -1144,9 +1144,37 @@ def _secret_on_command_line(line: str, secrets: set[str]) -> str | None:
     return None
 
 
+# Repository client settings Elastic marks Secure: they are read only from the keystore
+# (elastic.co/docs/reference/elasticsearch/configuration-reference/s3-repository-settings,
+# the gcs and azure repository pages), and in a settings file they are a leaked secret.
+_SECURE_CLIENT_SETTING = re.compile(
+    r"^(s3|gcs|azure)\.client\.[^.]+\.(access_key|secret_key|session_token|credentials_file|account|key|sas_token)$"
+)
+
+
+def _secure_settings_in_files(manifest: Manifest) -> list[str]:
+    """Secure settings written into a ConfigMap's YAML settings file, where anyone can read them."""
+    violations = []
+    for key, text in (manifest.get("data") or {}).items():
+        if not (isinstance(text, str) and key.endswith((".yml", ".yaml"))):
+            continue
+        try:
+            settings = yaml.safe_load(text)
+        except yaml.YAMLError:
+            continue
+        if isinstance(settings, dict):
+            violations += [
+                f"{ref(manifest)}: data[{key!r}] sets the secure setting {name}; it belongs in the keystore"
+                for name in settings
+                if _SECURE_CLIENT_SETTING.match(str(name))
+            ]
+    return violations
+
+
 def secret_exposure_violations(manifests: list[Manifest]) -> list[str]:
     """Secrets never reach a command line: not by an entrypoint's env-to-flag mapping,
-    not by `$(VAR)` in command/args or probes, not by curl options in a mounted script."""
+    not by `$(VAR)` in command/args or probes, not by curl options in a mounted script;
+    and secure settings (repository credentials) never reach a settings file."""
     violations = []
     for manifest, prefix, template in pod_templates(manifests):
         for path, container in containers(template):
@@ -1168,6 +1196,7 @@ def secret_exposure_violations(manifests: list[Manifest]) -> list[str]:
     for manifest in manifests:
         if manifest.get("kind") != "ConfigMap":
             continue
+        violations += _secure_settings_in_files(manifest)
         for key, text in (manifest.get("data") or {}).items():
             if isinstance(text, str) and key.endswith(".sh"):
                 for line in text.splitlines():

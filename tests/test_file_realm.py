@@ -64,7 +64,15 @@ def test_the_files_have_elasticsearchs_formats() -> None:
     assert yaml.safe_load(file_realm.roles_file(roles)) == {
         "elk_stack_probe": {"cluster": ["monitor"]},
         "elk_stack_setup": {
-            "cluster": ["monitor", "manage_ilm", "manage_index_templates", "manage_security"],
+            "cluster": [
+                "monitor",
+                "manage",
+                "manage_ilm",
+                "manage_index_templates",
+                "manage_slm",
+                "create_snapshot",
+                "manage_security",
+            ],
             "indices": [{"names": ["logs-app-*"], "privileges": ["manage"]}],
         },
         "writer": {
@@ -217,7 +225,7 @@ def test_start_script_links_the_realm_files_over_the_images_own(tmp_path: Path) 
         "HOSTNAME": "elk-elasticsearch-0",
         "FORMED_MARKER": str(tmp_path / "formed"),
         "ES_ENTRYPOINT": str(entrypoint),
-        "ES_CONFIG_DIR": str(config),
+        "ES_PATH_CONF": str(config),
         "FILE_REALM_DIR": str(realm),
     }
     for _ in range(2):  # a container restart finds its links in place
@@ -231,3 +239,15 @@ def test_start_script_links_the_realm_files_over_the_images_own(tmp_path: Path) 
         assert (config / name).read_text() == f"first {name}\n"
         (realm / name).write_text(f"second {name}\n")
         assert (config / name).read_text() == f"second {name}\n"
+
+
+def test_an_slm_policy_gets_the_setup_user_rights_on_every_index() -> None:
+    """Writing a policy needs `manage` on the indices it covers, and SLM snapshots as its writer."""
+    without = file_realm.setup_role(["logs-app-*"]).definition()
+    with_snapshots = file_realm.setup_role(["logs-app-*"], snapshots=True).definition()
+    assert without["indices"] == [{"names": ["logs-app-*"], "privileges": ["manage"]}]
+    assert with_snapshots["indices"] == [
+        {"names": ["logs-app-*"], "privileges": ["manage"]},
+        {"names": ["*"], "privileges": ["manage"]},
+    ]
+    assert "create_snapshot" in with_snapshots["cluster"] and "manage_slm" in with_snapshots["cluster"]

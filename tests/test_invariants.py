@@ -564,6 +564,28 @@ def test_secret_exposure_finds_secrets_expanded_into_commands_and_scripts() -> N
     assert check([script('curl -sf -K <(printf \'user = "elastic:%s"\' "$P") "$URL"\n')]) == []
 
 
+def test_secret_exposure_finds_repository_credentials_in_a_settings_file() -> None:
+    """Issue 12: snapshot credentials are secure settings, read only from the keystore."""
+    check = invariants.secret_exposure_violations
+
+    def settings_file(settings: dict[str, Any]) -> Manifest:
+        return {
+            "kind": "ConfigMap",
+            "metadata": {"name": "es-config"},
+            "data": {"elasticsearch.yml": yaml.safe_dump(settings)},
+        }
+
+    leaked = settings_file(
+        {"s3.client.default.access_key": "AKIA", "gcs.client.backup.credentials_file": "{}"}
+    )
+    assert [v.split(" sets the secure setting ")[1] for v in check([leaked])] == [
+        "gcs.client.backup.credentials_file; it belongs in the keystore",
+        "s3.client.default.access_key; it belongs in the keystore",
+    ]
+    # The S3 client's endpoint and path style are ordinary settings.
+    assert check([settings_file({"s3.client.default.endpoint": "minio:9000", "path.repo": ["/x"]})]) == []
+
+
 # --- wiring: the issue's seeded mistakes, made in a real render, are each caught --------
 
 

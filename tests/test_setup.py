@@ -50,6 +50,13 @@ class FakeElasticsearch:
         default_factory=lambda: {name: {} for name in ("logs@mappings", "logs@settings", "ecs@mappings")}
     )
     index_settings: dict[str, Any] = field(default_factory=dict)
+    repositories: dict[str, Any] = field(default_factory=dict)
+    slm_policies: dict[str, Any] = field(default_factory=dict)
+    verify_failure: str | None = None
+    # `_cat/nodes?h=name,version` lines, and the states a new snapshot reports, one per GET.
+    nodes: list[str] = field(default_factory=lambda: ["elk-elasticsearch-0 9.4.3"])
+    snapshot_states: list[str] = field(default_factory=lambda: ["SUCCESS"])
+    snapshots: dict[str, Any] = field(default_factory=dict)
     unhealthy_answers: int = 0
     health_delay: float = 0
     refuse: str = "-"
@@ -66,6 +73,65 @@ def managed_by(entries: dict[str, Any]) -> dict[str, Any]:
         for name, entry in entries.items()
         if "managed_by" in entry.get("metadata", {})
     }
+
+
+def es_error(status: int, kind: str, reason: str) -> tuple[int, dict[str, Any]]:
+    """An error answer shaped as Elasticsearch's."""
+    return status, {"error": {"type": kind, "reason": reason}, "status": status}
+
+
+def snapshot_object(
+    state: FakeElasticsearch, method: str, repository: str, name: str, body: Any
+) -> tuple[int, Any]:
+    """One snapshot: PUT starts it, each GET reports the next of `snapshot_states`."""
+    if repository not in state.repositories:
+        return es_error(404, "repository_missing_exception", f"[{repository}] missing")
+    if method == "PUT":
+        if name in state.snapshots:
+            return es_error(400, "invalid_snapshot_name_exception", f"[{repository}:{name}] already exists")
+        state.snapshots[name] = {"request": body, "state": "IN_PROGRESS"}
+        return 200, {"accepted": True}
+    if name not in state.snapshots:
+        return es_error(404, "snapshot_missing_exception", f"[{repository}:{name}] is missing")
+    snapshot = state.snapshots[name]
+    if state.snapshot_states:
+        snapshot["state"] = state.snapshot_states.pop(0)
+    return 200, {"snapshots": [{"snapshot": name, "state": snapshot["state"], "failures": []}]}
+
+
+def snapshot_call(state: FakeElasticsearch, method: str, path: str, body: Any) -> tuple[int, Any]:
+    """The snapshot repository and SLM APIs, with the refusals Elasticsearch answers."""
+    parts = path.strip("/").split("/")
+    if parts[0] == "_snapshot" and len(parts) == 3 and parts[2] != "_verify":
+        return snapshot_object(state, method, parts[1], parts[2], body)
+    store = state.repositories if parts[0] == "_snapshot" else state.slm_policies
+    name = parts[1] if parts[0] == "_snapshot" else parts[2]
+    missing = (
+        es_error(404, "repository_missing_exception", f"[{name}] missing")
+        if parts[0] == "_snapshot"
+        else es_error(
+            404, "resource_not_found_exception", f"snapshot lifecycle policy or policies [{name}] not found"
+        )
+    )
+    if parts[-1] == "_verify":
+        if name not in store:
+            return missing
+        if state.verify_failure:
+            return es_error(500, "repository_verification_exception", f"[{name}] {state.verify_failure}")
+        return 200, {"nodes": {"node-id": {"name": "elk-elasticsearch-0"}}}
+    if method == "PUT":
+        if parts[0] == "_slm" and body.get("repository") not in state.repositories:
+            return es_error(
+                400, "illegal_argument_exception", f"no such repository [{body.get('repository')}]"
+            )
+        store[name] = body
+        return 200, {"acknowledged": True}
+    if name not in store:
+        return missing
+    if method == "DELETE":
+        del store[name]
+        return 200, {"acknowledged": True}
+    return 200, {name: store[name]}
 
 
 def serve(state: FakeElasticsearch, tls: ssl.SSLContext | None = None) -> http.server.ThreadingHTTPServer:
@@ -93,6 +159,10 @@ def serve(state: FakeElasticsearch, tls: ssl.SSLContext | None = None) -> http.s
                     "error": {"type": "security_exception", "reason": state.refusal_reason},
                     "status": 401,
                 }
+            elif self.path.startswith("/_cat/nodes"):
+                answer = None
+            elif self.path.startswith(("/_snapshot/", "/_slm/policy/")):
+                status, answer = snapshot_call(state, self.command, self.path.split("?")[0], body)
             elif self.command == "GET" and self.path.startswith("/_security/user?"):
                 answer = managed_by(state.users)
             elif self.command == "GET" and self.path.startswith("/_security/role?"):
@@ -136,7 +206,10 @@ def serve(state: FakeElasticsearch, tls: ssl.SSLContext | None = None) -> http.s
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
-                self.wfile.write(json.dumps(answer, separators=(",", ":")).encode())
+                if answer is None:  # _cat APIs answer text
+                    self.wfile.write("".join(f"{line}\n" for line in state.nodes).encode())
+                else:
+                    self.wfile.write(json.dumps(answer, separators=(",", ":")).encode())
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up waiting (--max-time), as the script should
 
@@ -189,6 +262,8 @@ def run_setup(es: FakeElasticsearch, **overrides: str | None) -> subprocess.Comp
         "INDEX_SETTINGS": json.dumps(SETTINGS),
         "SETUP_USERNAME": "elk-stack-setup",
         "SETUP_PASSWORD": "setup-pw",
+        "SNAPSHOT_REPOSITORY_NAME": "elk-stack",
+        "SLM_POLICY_NAME": "elk-stack-snapshots",
         "WAIT_ATTEMPTS": "5",
         "WAIT_SECONDS": "0",
         **overrides,
@@ -209,7 +284,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 SETUP_AUTH = "Basic " + base64.b64encode(b"elk-stack-setup:setup-pw").decode()
-ELASTIC_AUTH = "Basic " + base64.b64encode(b"elastic:bootstrap-pw").decode()
+
 # What a version before the file realm left behind: Logstash's user and role, marked.
 LEGACY_MARK = {"metadata": {"managed_by": "elk-stack"}}
 
@@ -226,6 +301,9 @@ def test_setup_logs_in_as_its_own_user_and_writes_no_user(fake_es: FakeElasticse
         ("PUT", "/logs-springboot-*,logs-myapp-*/_settings?allow_no_indices=true&ignore_unavailable=true"),
         ("GET", "/_security/user?filter_path=*.metadata.managed_by"),
         ("GET", "/_security/role?filter_path=*.metadata.managed_by"),
+        # No snapshots configured: only a check that none were left from an earlier config.
+        ("GET", "/_slm/policy/elk-stack-snapshots"),
+        ("GET", "/_snapshot/elk-stack"),
     ]
     assert {auth for _, _, auth, _ in fake_es.calls} == {SETUP_AUTH}
     assert not fake_es.users and not fake_es.roles
@@ -424,6 +502,8 @@ def test_setup_without_security_installs_only_retention(fake_es: FakeElasticsear
         "/_component_template/elk-stack-logs@custom",
         "/_index_template/elk-stack-logs",
         "/logs-springboot-*,logs-myapp-*/_settings?allow_no_indices=true&ignore_unavailable=true",
+        "/_slm/policy/elk-stack-snapshots",
+        "/_snapshot/elk-stack",
     ]
     assert {auth for _, _, auth, _ in fake_es.calls} == {""}, "no credentials are sent"
     assert not fake_es.users
@@ -646,7 +726,7 @@ def test_setup_over_https_trusts_the_ca_it_is_given(tls_es: FakeElasticsearch, p
     assert tls_es.url.startswith("https://")
     result = run_setup(tls_es, CA_CERT=str(pki.ca))
     assert result.returncode == 0, result.stderr
-    assert len(tls_es.calls) == 7
+    assert len(tls_es.calls) == 9
     assert tls_es.templates == {"elk-stack-logs": TEMPLATE}
 
 
@@ -696,7 +776,7 @@ def test_setup_accepts_the_certificates_the_stack_generates(
         server.shutdown()
         server.server_close()
     assert result.returncode == 0, result.stderr
-    assert len(state.calls) == 7
+    assert len(state.calls) == 9
 
 
 def test_the_job_waits_as_long_as_the_readme_says(
@@ -748,3 +828,305 @@ def test_retention_covers_the_users_own_data_streams(render: Callable[..., Rende
     assert component["template"]["settings"]["index.lifecycle.name"] == "elk-stack-logs"
     policy = json.loads(job_env(rendered)["ILM_POLICY"])
     assert policy["policy"]["phases"]["delete"]["min_age"] == "30d"
+
+
+# --- snapshots (issue 12): the repository, its verification and the SLM policy ----------
+
+S3_REPOSITORY = {
+    "type": "s3",
+    "bucket": "elk-backups",
+    "basePath": "qa",
+    "endpoint": "minio.storage.svc:9000",
+    "pathStyleAccess": True,
+    "credentialsSecret": "elk-snapshot-credentials",
+}
+
+
+def snapshot_job_env(render: Render, **snapshot_config: Any) -> dict[str, str]:
+    """The setup Job's snapshot variables for a stack with `elasticsearch.snapshots`."""
+    env = job_env(render(elasticsearch={"snapshots": snapshot_config}))
+    return {name: value for name, value in env.items() if name.startswith(("SNAPSHOT_", "SLM_"))}
+
+
+def test_the_job_sends_elastics_repository_and_policy_bodies(render: Render) -> None:
+    env = snapshot_job_env(
+        render, repository=S3_REPOSITORY, retention={"expireAfter": "14d", "minCount": 3, "maxCount": 20}
+    )
+    assert env["SNAPSHOT_REPOSITORY_NAME"] == "elk-stack"
+    # elastic.co/docs/deploy-manage/tools/snapshot-and-restore/s3-repository: bucket, base_path.
+    assert json.loads(env["SNAPSHOT_REPOSITORY"]) == {
+        "type": "s3",
+        "settings": {"bucket": "elk-backups", "base_path": "qa"},
+    }
+    # PUT _slm/policy/<id>: schedule, name, repository, config, retention (Elastic's API reference).
+    assert json.loads(env["SLM_POLICY"]) == {
+        "schedule": "0 30 1 * * ?",
+        "name": "<elk-stack-{now/d}>",
+        "repository": "elk-stack",
+        "config": {"include_global_state": True},
+        "retention": {"expire_after": "14d", "min_count": 3, "max_count": 20},
+    }
+
+
+@pytest.mark.parametrize(
+    ("repository", "settings"),
+    [
+        ({"type": "gcs", "bucket": "elk-backups"}, {"bucket": "elk-backups"}),
+        (
+            {"type": "azure", "bucket": "elk-backups", "basePath": "qa", "credentialsSecret": "azure-key"},
+            {"container": "elk-backups", "base_path": "qa"},
+        ),
+        (
+            {"type": "fs", "basePath": "qa", "storage": {"size": "10Gi", "storageClass": "nfs"}},
+            {"location": "/usr/share/elasticsearch/snapshots/qa"},
+        ),
+        ({**S3_REPOSITORY, "readonly": True}, {"bucket": "elk-backups", "base_path": "qa", "readonly": True}),
+    ],
+)
+def test_each_type_gets_its_own_repository_settings(
+    render: Render, repository: dict[str, Any], settings: dict[str, Any]
+) -> None:
+    env = snapshot_job_env(render, repository=repository)
+    assert json.loads(env["SNAPSHOT_REPOSITORY"]) == {"type": repository["type"], "settings": settings}
+
+
+def test_a_read_only_repository_gets_no_policy(render: Render) -> None:
+    env = snapshot_job_env(render, repository={**S3_REPOSITORY, "readonly": True})
+    assert "SLM_POLICY" not in env
+    assert env["SLM_POLICY_NAME"] == "elk-stack-snapshots", "named, so an earlier one is removed"
+
+
+REPOSITORY_BODY: dict[str, Any] = {"type": "s3", "settings": {"bucket": "elk-backups", "base_path": "qa"}}
+POLICY_BODY = {
+    "schedule": "0 30 1 * * ?",
+    "name": "<elk-stack-{now/d}>",
+    "repository": "elk-stack",
+    "config": {"include_global_state": True},
+    "retention": {"expire_after": "30d", "min_count": 5, "max_count": 50},
+}
+WITH_SNAPSHOTS = {"SNAPSHOT_REPOSITORY": json.dumps(REPOSITORY_BODY), "SLM_POLICY": json.dumps(POLICY_BODY)}
+
+
+def snapshot_calls(es: FakeElasticsearch) -> list[tuple[str, str]]:
+    return [(method, path) for method, path, _, _ in es.calls if path.startswith(("/_snapshot", "/_slm"))]
+
+
+def test_setup_registers_verifies_and_schedules(fake_es: FakeElasticsearch) -> None:
+    result = run_setup(fake_es, **WITH_SNAPSHOTS)
+    assert result.returncode == 0, result.stderr
+    assert snapshot_calls(fake_es) == [
+        ("PUT", "/_snapshot/elk-stack"),
+        ("POST", "/_snapshot/elk-stack/_verify?timeout=90s"),
+        ("PUT", "/_slm/policy/elk-stack-snapshots"),
+    ]
+    assert fake_es.repositories == {"elk-stack": REPOSITORY_BODY}
+    assert fake_es.slm_policies == {"elk-stack-snapshots": POLICY_BODY}
+    assert "verifying snapshot repository elk-stack on every node" in result.stdout
+
+
+def test_snapshot_setup_survives_reruns(fake_es: FakeElasticsearch) -> None:
+    assert run_setup(fake_es, **WITH_SNAPSHOTS).returncode == 0
+    state = (dict(fake_es.repositories), dict(fake_es.slm_policies))
+    fake_es.calls.clear()
+    rerun = run_setup(fake_es, **WITH_SNAPSHOTS)
+    assert rerun.returncode == 0, rerun.stderr
+    assert (fake_es.repositories, fake_es.slm_policies) == state
+    assert [method for method, _ in snapshot_calls(fake_es)] == ["PUT", "POST", "PUT"], "upserts only"
+
+
+def test_a_repository_that_fails_verification_fails_the_job_with_elastics_reason(
+    fake_es: FakeElasticsearch,
+) -> None:
+    fake_es.verify_failure = "[elk-stack] path [qa] is not accessible on master node"
+    result = run_setup(fake_es, **WITH_SNAPSHOTS)
+    assert result.returncode != 0
+    assert (
+        "POST /_snapshot/elk-stack/_verify?timeout=90s refused: HTTP 500: "
+        '{"error":{"type":"repository_verification_exception"'
+    ) in result.stderr
+    assert "is not accessible on master node" in result.stderr
+    assert not fake_es.slm_policies, "no policy against a repository the nodes cannot use"
+
+
+def test_a_policy_without_its_repository_is_refused_with_the_reason(fake_es: FakeElasticsearch) -> None:
+    """The fake refuses as Elasticsearch does; the script logs the reason (issue 11 point 10)."""
+    policy = {**POLICY_BODY, "repository": "elsewhere"}
+    result = run_setup(fake_es, **{**WITH_SNAPSHOTS, "SLM_POLICY": json.dumps(policy)})
+    assert result.returncode != 0
+    assert "PUT /_slm/policy/elk-stack-snapshots refused: HTTP 400:" in result.stderr
+    assert "no such repository [elsewhere]" in result.stderr
+
+
+def test_a_read_only_repository_removes_the_policy_an_earlier_config_installed(
+    fake_es: FakeElasticsearch,
+) -> None:
+    assert run_setup(fake_es, **WITH_SNAPSHOTS).returncode == 0
+    readonly = {"type": "s3", "settings": {**REPOSITORY_BODY["settings"], "readonly": True}}
+    fake_es.calls.clear()
+    result = run_setup(fake_es, SNAPSHOT_REPOSITORY=json.dumps(readonly))
+    assert result.returncode == 0, result.stderr
+    assert fake_es.repositories == {"elk-stack": readonly}
+    assert fake_es.slm_policies == {}
+    assert ("DELETE", "/_slm/policy/elk-stack-snapshots") in snapshot_calls(fake_es)
+
+
+def test_removed_snapshots_unregister_the_repository_and_delete_the_policy(
+    fake_es: FakeElasticsearch,
+) -> None:
+    assert run_setup(fake_es, **WITH_SNAPSHOTS).returncode == 0
+    fake_es.calls.clear()
+    result = run_setup(fake_es)
+    assert result.returncode == 0, result.stderr
+    assert snapshot_calls(fake_es) == [
+        ("GET", "/_slm/policy/elk-stack-snapshots"),
+        ("DELETE", "/_slm/policy/elk-stack-snapshots"),
+        ("GET", "/_snapshot/elk-stack"),
+        ("DELETE", "/_snapshot/elk-stack"),
+    ]
+    assert fake_es.repositories == {}
+    assert fake_es.slm_policies == {}
+
+
+def test_a_refused_existence_check_fails_with_its_reason(fake_es: FakeElasticsearch) -> None:
+    """Only a 404 means "absent": a 401 or 403 must not be read as "nothing to remove"."""
+    fake_es.refuse = "/_slm/policy/"
+    fake_es.refusal_reason = "action [cluster:admin/slm/get] is unauthorized"
+    result = run_setup(fake_es)
+    assert result.returncode != 0
+    assert "GET /_slm/policy/elk-stack-snapshots refused: HTTP 401:" in result.stderr
+    assert "cluster:admin/slm/get] is unauthorized" in result.stderr
+
+
+# --- the snapshot before a change (issue 12): the setup script's snapshot mode ----------
+
+
+def run_snapshot_job(es: FakeElasticsearch, **overrides: str) -> subprocess.CompletedProcess[str]:
+    """The script as the snapshot Job runs it: only the client wiring and the change."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "ES_URL": es.url,
+        "SETUP_USERNAME": "elk-stack-setup",
+        "SETUP_PASSWORD": "setup-pw",
+        "SNAPSHOT_REPOSITORY_NAME": "elk-stack",
+        "SNAPSHOT_BEFORE_CHANGE": "before-9.4.4-0123456789",
+        "TARGET_VERSION": "9.4.4",
+        "NODE_NAMES": "^(elk-elasticsearch-master|elk-elasticsearch-data)-[0-9]+$",
+        "WAIT_ATTEMPTS": "5",
+        "WAIT_SECONDS": "0",
+        "SNAPSHOT_POLL_SECONDS": "0",
+        **overrides,
+    }
+    return subprocess.run(
+        ["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def with_repository(es: FakeElasticsearch) -> FakeElasticsearch:
+    es.repositories["elk-stack"] = REPOSITORY_BODY
+    return es
+
+
+SNAPSHOT_PATH = "/_snapshot/elk-stack/before-9.4.4-0123456789"
+
+
+def test_no_snapshot_when_every_node_already_runs_the_target(fake_es: FakeElasticsearch) -> None:
+    """A first deploy, or a re-run after the change: nothing will restart, nothing to protect."""
+    fake_es.nodes = ["elk-elasticsearch-master-0 9.4.4", "elk-elasticsearch-data-0 9.4.4"]
+    result = run_snapshot_job(with_repository(fake_es))
+    assert result.returncode == 0, result.stderr
+    assert "nothing to snapshot" in result.stdout
+    assert [(m, p) for m, p, _, _ in fake_es.calls] == [
+        ("GET", "/_cluster/health?wait_for_status=yellow&timeout=5s"),
+        ("GET", "/_cat/nodes?h=name,version"),
+    ]
+    assert {auth for _, _, auth, _ in fake_es.calls} == {SETUP_AUTH}
+
+
+def test_a_version_change_takes_a_snapshot_and_waits_for_it(fake_es: FakeElasticsearch) -> None:
+    fake_es.nodes = ["elk-elasticsearch-master-0 9.4.3", "elk-elasticsearch-data-0 9.4.3"]
+    fake_es.snapshot_states = ["IN_PROGRESS", "IN_PROGRESS", "SUCCESS"]
+    result = run_snapshot_job(with_repository(fake_es))
+    assert result.returncode == 0, result.stderr
+    assert (
+        "about to change: elk-elasticsearch-master-0 (9.4.3) elk-elasticsearch-data-0 (9.4.3)"
+        in result.stdout
+    )
+    calls = [(m, p) for m, p, _, _ in fake_es.calls if p.startswith("/_snapshot")]
+    assert calls == [
+        ("GET", "/_snapshot/elk-stack"),
+        ("GET", SNAPSHOT_PATH),
+        ("PUT", SNAPSHOT_PATH),
+        ("GET", SNAPSHOT_PATH),
+        ("GET", SNAPSHOT_PATH),
+        ("GET", SNAPSHOT_PATH),
+    ]
+    # Elastic's create snapshot API: the cluster state with its feature states (Kibana's saved objects).
+    assert fake_es.snapshots["before-9.4.4-0123456789"]["request"] == {
+        "include_global_state": True,
+        "metadata": {"taken_by": "elk-stack", "reason": "before a change"},
+    }
+    assert "snapshot before-9.4.4-0123456789 succeeded" in result.stdout
+
+
+def test_a_removed_node_set_takes_a_snapshot(fake_es: FakeElasticsearch) -> None:
+    """Same version, but a node of a set no longer declared: it is about to be deleted."""
+    fake_es.nodes = ["elk-elasticsearch-master-0 9.4.4", "elk-elasticsearch-warm-0 9.4.4"]
+    result = run_snapshot_job(with_repository(fake_es))
+    assert result.returncode == 0, result.stderr
+    assert "about to change: elk-elasticsearch-warm-0 (9.4.4)" in result.stdout
+    assert "before-9.4.4-0123456789" in fake_es.snapshots
+
+
+def test_a_failed_snapshot_fails_the_job_with_its_answer(fake_es: FakeElasticsearch) -> None:
+    fake_es.nodes = ["elk-elasticsearch-master-0 9.4.3"]
+    fake_es.snapshot_states = ["IN_PROGRESS", "FAILED"]
+    result = run_snapshot_job(with_repository(fake_es))
+    assert result.returncode == 1
+    assert "snapshot before-9.4.4-0123456789 ended FAILED: " in result.stderr
+    assert '"state":"FAILED"' in result.stderr
+    assert "The deploy stops here: no Elasticsearch pod has been touched." in result.stderr
+
+
+def test_a_partial_snapshot_is_a_failure(fake_es: FakeElasticsearch) -> None:
+    """PARTIAL means some shards are not in it: not a snapshot to upgrade on."""
+    fake_es.nodes = ["elk-elasticsearch-master-0 9.4.3"]
+    fake_es.snapshot_states = ["PARTIAL"]
+    result = run_snapshot_job(with_repository(fake_es))
+    assert result.returncode == 1
+    assert "ended PARTIAL" in result.stderr
+
+
+def test_a_snapshot_that_never_ends_fails_after_the_budget(fake_es: FakeElasticsearch) -> None:
+    fake_es.nodes = ["elk-elasticsearch-master-0 9.4.3"]
+    fake_es.snapshot_states = ["IN_PROGRESS"] * 10
+    result = run_snapshot_job(with_repository(fake_es), SNAPSHOT_POLL_ATTEMPTS="3")
+    assert result.returncode == 1
+    assert "still IN_PROGRESS after 3 checks" in result.stderr
+
+
+def test_without_the_repository_the_job_says_what_to_do(fake_es: FakeElasticsearch) -> None:
+    fake_es.nodes = ["elk-elasticsearch-master-0 9.4.3"]
+    result = run_snapshot_job(fake_es)
+    assert result.returncode == 1
+    assert "repository elk-stack is not registered" in result.stderr
+    assert "elasticsearch.snapshots.beforeUpgrade false" in result.stderr
+    assert not fake_es.snapshots
+
+
+def test_a_rerun_waits_for_its_snapshot_instead_of_taking_another(fake_es: FakeElasticsearch) -> None:
+    fake_es.nodes = ["elk-elasticsearch-master-0 9.4.3"]
+    assert run_snapshot_job(with_repository(fake_es)).returncode == 0
+    fake_es.calls.clear()
+    rerun = run_snapshot_job(fake_es)
+    assert rerun.returncode == 0, rerun.stderr
+    assert ("PUT", SNAPSHOT_PATH) not in [(m, p) for m, p, _, _ in fake_es.calls]
+
+
+def test_a_refused_snapshot_request_is_logged_with_the_reason(fake_es: FakeElasticsearch) -> None:
+    fake_es.nodes = ["elk-elasticsearch-master-0 9.4.3"]
+    fake_es.refuse = SNAPSHOT_PATH
+    fake_es.refusal_reason = "action [cluster:admin/snapshot/create] is unauthorized"
+    result = run_snapshot_job(with_repository(fake_es))
+    assert result.returncode != 0
+    assert f"GET {SNAPSHOT_PATH} refused: HTTP 401:" in result.stderr
+    assert "cluster:admin/snapshot/create] is unauthorized" in result.stderr

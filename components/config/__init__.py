@@ -24,6 +24,7 @@ from components.config.loading import load_config, mistyped_prefix_warnings, par
 from components.config.logstash import LogstashConfig, Queue
 from components.config.network_policy import NetworkPeer, NetworkPolicyConfig
 from components.config.security import Security
+from components.config.snapshots import SnapshotRepository, SnapshotRetention, Snapshots
 from components.config.stack import StackConfig
 from components.config.workload import ResourceAmounts, Resources, Service, Storage
 
@@ -50,6 +51,9 @@ __all__ = [
     "Retention",
     "Security",
     "Service",
+    "SnapshotRepository",
+    "SnapshotRetention",
+    "Snapshots",
     "StackConfig",
     "Storage",
     "VolumeCheck",

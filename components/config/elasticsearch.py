@@ -20,6 +20,7 @@ from components.config.base import (
     Replicas,
     rule_violations,
 )
+from components.config.snapshots import Snapshots
 from components.config.workload import JvmService, ResourceAmounts, Resources, Storage, default_heap
 from components.units import parse_quantity
 
@@ -349,6 +350,9 @@ class ElasticsearchConfig(JvmService):
     retention: Retention = Field(default_factory=Retention, description="Retention of log data.")
     capacity: Capacity | None = Field(
         None, description="Expected log volume; checks the data volumes against it (see `make size`)."
+    )
+    snapshots: Snapshots | None = Field(
+        None, description="Snapshots to a repository outside the cluster; omitted = none (see Snapshots)."
     )
 
     @model_validator(mode="before")

@@ -76,6 +76,8 @@ KWOK_STAGES = (
     "pod/fast/pod-complete.yaml",
     "pod/fast/pod-delete.yaml",
 )
+# Stages of our own, beside this module: a snapshot Job that fails on demand.
+OWN_STAGES = (Path(__file__).resolve().parent / "stages" / "snapshot-fails.yaml",)
 DEFAULT_QUOTA = {
     "requests.cpu": "16",
     "limits.cpu": "32",
@@ -537,7 +539,7 @@ def scheduler_command(layout: Layout, ports: Ports, binary: Path) -> list[str]:
 
 def kwok_command(layout: Layout, kwok: Tool) -> list[str]:
     """The kwok controller for our annotated nodes only, with the stages built beside it."""
-    stages = [kwok.directory / "stage" / stage for stage in KWOK_STAGES]
+    stages = [kwok.directory / "stage" / stage for stage in KWOK_STAGES] + list(OWN_STAGES)
     missing = [str(stage) for stage in stages if not stage.exists()]
     if missing:
         raise ClusterError(f"kwok stage files missing ({missing[0]}); rebuild with `make e2e-tools`")

@@ -1,0 +1,59 @@
+"""How a Job of the stack reaches Elasticsearch: its endpoint, the password and the CA.
+
+The setup Job and the snapshot Job before a change speak to the cluster the same way,
+through `scripts/elasticsearch-setup.sh`'s `es` function; this builds what that function
+reads, once, so both Jobs follow any change to how clients log in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from components import certificates, common
+from components.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials
+
+CERTS_DIR = "/opt/elk-stack/certs"
+
+
+@dataclass(frozen=True)
+class ClusterAccess:
+    """Where the cluster answers, and the CA that signs its HTTP certificate (with HTTPS)."""
+
+    endpoint: pulumi.Input[str]
+    https: bool
+    ca_secret_name: pulumi.Input[str] | None
+    ca_checksum: pulumi.Input[str] | None
+
+
+def client_env(
+    cluster: ClusterAccess,
+    credentials: StackCredentials | None,
+    volumes: list[dict[str, Any]],
+    mounts: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """ES_URL, the setup user's name and password from its Secret and CA_CERT; adds the CA's volume."""
+    env: list[dict[str, Any]] = [{"name": "ES_URL", "value": cluster.endpoint}]
+    if credentials is not None:
+        # Their own file-realm user (components/file_realm.py), never `elastic`.
+        env += [
+            common.secret_env("SETUP_USERNAME", credentials.setup_secret_name, USERNAME_KEY),
+            common.secret_env("SETUP_PASSWORD", credentials.setup_secret_name, PASSWORD_KEY),
+        ]
+    if cluster.https and cluster.ca_secret_name is not None:
+        ca_file = certificates.mount_ca(cluster.ca_secret_name, CERTS_DIR, volumes, mounts)
+        env.append({"name": "CA_CERT", "value": ca_file})
+    return env
+
+
+def client_annotations(
+    files: dict[str, str], cluster: ClusterAccess, credentials: StackCredentials | None
+) -> dict[str, Any]:
+    """Checksums that replace a client Job when its script, the CA it trusts or a password changes."""
+    return common.pod_annotations(
+        files,
+        cluster.ca_checksum if cluster.https else None,
+        credentials_revision=credentials.revision if credentials else None,
+    )

@@ -1,0 +1,318 @@
+"""The `elasticsearch.snapshots` section: a snapshot repository and the SLM policy that fills it.
+
+Protected and retained claims keep a volume from being deleted by Pulumi; they do not
+survive a dead disk, a deleted index or a removed namespace. Snapshots in a repository
+outside the cluster do. The keys follow Elastic's own repository settings and SLM policy
+(elastic.co/docs/deploy-manage/tools/snapshot-and-restore), so what a user reads there
+is what they write here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from components.config.base import ConfigModel, DnsSubdomain, rule_violations
+from components.config.workload import Storage
+
+RepositoryType = Literal["s3", "gcs", "azure", "fs"]
+# Keys only an s3 repository has: the S3 client settings of an S3-compatible store.
+S3_ONLY = ("endpoint", "pathStyleAccess")
+# Types whose credentials Elastic reads from the keystore; fs has none.
+NEEDS_CREDENTIALS = ("azure",)
+# Elastic's time units (elastic.co/docs/reference/elasticsearch/rest-apis/api-conventions#time-units).
+_TIME_VALUE = re.compile(r"^(?P<amount>[0-9]+)(?:d|h|m|s|ms|micros|nanos)\Z")
+# A bucket as S3, GCS and Azure name them: lower-case letters, digits, '.', '-' and (GCS) '_'.
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]\Z")
+_BASE_PATH = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*\Z")
+DEFAULT_SCHEDULE = "0 30 1 * * ?"
+
+# Elastic's cron is Quartz's (elastic.co/docs/reference/elasticsearch/rest-apis/api-conventions
+# #api-cron-expressions): `<seconds> <minutes> <hours> <day_of_month> <month> <day_of_week>
+# [year]`, in UTC. Each field: (name, lowest, highest, names for values).
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), start=1
+    )
+}
+_DAYS = {
+    name: number for number, name in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), start=1)
+}
+_CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("seconds", 0, 59, {}),
+    ("minutes", 0, 59, {}),
+    ("hours", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    ("month", 1, 12, _MONTHS),
+    ("day of week", 1, 7, _DAYS),
+    ("year", 1970, 2099, {}),
+)
+_DAY_OF_MONTH_SPECIAL = re.compile(r"^(L|LW|L-[0-9]{1,2}|[0-9]{1,2}W)\Z")
+_DAY_OF_WEEK_SPECIAL = re.compile(r"^(L|(?P<day>[0-9A-Z]{1,3})(L|#[1-5]))\Z")
+
+
+def _cron_value(text: str, low: int, high: int, names: dict[str, int]) -> int:
+    """One value of a field, as a number or (months, days) a three-letter name."""
+    value = names.get(text.upper()) if text.isalpha() else int(text) if text.isdigit() else None
+    if value is None or not low <= value <= high:
+        named = f" or {next(iter(names))}-{list(names)[-1]}" if names else ""
+        raise ValueError(f"{text!r} is not {low}-{high}{named}")
+    return value
+
+
+def _cron_item(item: str, low: int, high: int, names: dict[str, int]) -> None:
+    """`*`, `5`, `1-5`, `*/15`, `0/15` or `1-5/2`: a value, range or step, each within range."""
+    base, slash, step = item.partition("/")
+    if slash and (not step.isdigit() or int(step) == 0):
+        raise ValueError(f"{item!r}: the step after '/' must be a positive number")
+    if base == "*":
+        return
+    start, dash, end = base.partition("-")
+    _cron_value(start, low, high, names)
+    if dash:
+        _cron_value(end, low, high, names)
+
+
+def _cron_field(text: str, index: int) -> None:
+    name, low, high, names = _CRON_FIELDS[index]
+    try:
+        if text == "?" and name in ("day of month", "day of week"):
+            return
+        if name == "day of month" and _DAY_OF_MONTH_SPECIAL.match(text):
+            return
+        special = _DAY_OF_WEEK_SPECIAL.match(text) if name == "day of week" else None
+        if special:
+            if special["day"]:
+                _cron_value(special["day"], low, high, names)
+            return
+        for item in text.split(","):
+            _cron_item(item, low, high, names)
+    except ValueError as error:
+        raise ValueError(f"the {name} field {text!r} is invalid: {error}") from None
+
+
+def check_cron(schedule: str) -> str:
+    """Refuse what Elastic's (Quartz) cron parser refuses, with the field that is wrong."""
+    fields = schedule.split()
+    if not 6 <= len(fields) <= 7:
+        raise ValueError(
+            f"{schedule!r} has {len(fields)} fields; Elastic's cron has 6 or 7: seconds minutes hours "
+            "day-of-month month day-of-week [year], e.g. '0 30 1 * * ?' (01:30 UTC daily)"
+        )
+    for index, text in enumerate(fields):
+        _cron_field(text, index)
+    # Quartz: exactly one of the two day fields is `?` ("Support for specifying both a
+    # day-of-week AND a day-of-month parameter is not implemented").
+    if (fields[3] == "?") == (fields[5] == "?"):
+        raise ValueError(
+            f"{schedule!r}: exactly one of day-of-month and day-of-week must be '?', "
+            "e.g. '0 30 1 * * ?' or '0 0 3 ? * SUN'"
+        )
+    return schedule
+
+
+def check_time_value(text: str) -> str:
+    """A positive Elastic duration such as `30d` or `12h`."""
+    match = _TIME_VALUE.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration like 30d or 12h")
+    if int(match["amount"]) == 0:
+        raise ValueError(f"{text!r} must be longer than zero")
+    return text
+
+
+class SnapshotRepository(ConfigModel):
+    """Where snapshots go: an object store, or a shared ReadWriteMany volume."""
+
+    type: RepositoryType = Field(
+        description=(
+            "Required. `s3` (AWS or any S3-compatible store), `gcs`, `azure`, or `fs` (a shared volume)."
+        )
+    )
+    bucket: str | None = Field(
+        None, description="The bucket (for `azure`, the container); required except for `fs`."
+    )
+    base_path: str | None = Field(
+        None,
+        description=(
+            "A folder inside the bucket (or the `fs` volume), e.g. the stack's name, so stacks can share "
+            "a bucket."
+        ),
+    )
+    endpoint: str | None = Field(
+        None, description="`s3` only: the S3-compatible service, e.g. `minio.storage.svc:9000`."
+    )
+    path_style_access: bool | None = Field(
+        None,
+        description="`s3` only: address the bucket in the path, as MinIO and most S3-compatible stores need.",
+    )
+    credentials_secret: DnsSubdomain | None = Field(
+        None,
+        description=(
+            "An existing Secret with the store's credentials (keys per type: see Snapshots); required "
+            "for `azure`, refused for `fs`; omitted for `s3`/`gcs` = the node's own identity."
+        ),
+    )
+    storage: Storage | None = Field(
+        None,
+        description=(
+            "`fs` only, and required there: the ReadWriteMany claim every node mounts; its "
+            "`storageClass` is required (one that supports ReadWriteMany, e.g. NFS)."
+        ),
+    )
+    readonly: bool = Field(
+        False,
+        description=(
+            "Register the repository read-only: restore from it, never write (e.g. QA's repository "
+            "read by a test stack). No schedule then."
+        ),
+    )
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, bucket: str) -> str:
+        if not _BUCKET.match(bucket):
+            raise ValueError(
+                f"{bucket!r} is not a bucket name: 3 to 222 lower-case letters, digits, '.', '-' or '_'"
+            )
+        return bucket
+
+    @field_validator("base_path")
+    @classmethod
+    def _relative_path(cls, base_path: str) -> str:
+        if not _BASE_PATH.match(base_path) or ".." in base_path.split("/"):
+            raise ValueError(
+                f"{base_path!r} is not a relative path like qa or backups/qa (letters, digits, '.', '_', '-')"
+            )
+        return base_path
+
+    @model_validator(mode="after")
+    def _keys_of_the_type(self) -> SnapshotRepository:
+        """Every key must mean something for the type: a misplaced key is a misunderstanding."""
+        problems: list[tuple[str, str]] = []
+        given = self.model_fields_set
+        if self.type != "s3":
+            problems += [
+                (key, f"is an s3 setting; type {self.type} has none")
+                for key, field in (("endpoint", "endpoint"), ("pathStyleAccess", "path_style_access"))
+                if field in given
+            ]
+        if self.type == "fs":
+            if self.bucket is not None:
+                problems.append(
+                    ("bucket", "an fs repository has no bucket: it is the shared volume `storage`")
+                )
+            if self.credentials_secret is not None:
+                problems.append(("credentialsSecret", "an fs repository needs no credentials"))
+            if self.storage is None:
+                problems.append(
+                    (
+                        "storage",
+                        "an fs repository needs a ReadWriteMany claim: give its size and storageClass",
+                    )
+                )
+            elif self.storage.storage_class is None:
+                problems.append(
+                    (
+                        "storage.storageClass",
+                        "is required: the claim is ReadWriteMany, which few storage classes support "
+                        "(e.g. NFS); name one that does",
+                    )
+                )
+        else:
+            if self.bucket is None:
+                problems.append(("bucket", f"is required for type {self.type}"))
+            if self.storage is not None:
+                problems.append(("storage", f"is for type fs only; type {self.type} stores in its bucket"))
+            if self.type in NEEDS_CREDENTIALS and self.credentials_secret is None:
+                problems.append(
+                    ("credentialsSecret", f"is required for {self.type}: the Secret with `account` and `key`")
+                )
+        rule_violations(problems)
+        return self
+
+
+class SnapshotRetention(ConfigModel):
+    """Which snapshots SLM deletes: older than `expireAfter`, keeping between `minCount` and `maxCount`."""
+
+    expire_after: str | None = Field("30d", description="Delete snapshots older than this, e.g. `30d`.")
+    min_count: int | None = Field(5, ge=1, description="Always keep at least this many, however old.")
+    max_count: int | None = Field(50, ge=1, description="Never keep more than this many, however young.")
+
+    @field_validator("expire_after")
+    @classmethod
+    def _duration(cls, expire_after: str) -> str:
+        return check_time_value(expire_after)
+
+    @field_validator("max_count")
+    @classmethod
+    def _possible(cls, max_count: int | None, info: ValidationInfo) -> int | None:
+        """A field validator, so it is reported even when `expireAfter` is wrong too."""
+        min_count = info.data.get("min_count")
+        if max_count is not None and min_count is not None and min_count > max_count:
+            raise ValueError(f"{max_count} is less than minCount ({min_count}), so no count satisfies both")
+        return max_count
+
+
+class Snapshots(ConfigModel):
+    """Snapshots of the whole cluster (indices and Kibana's saved objects) to a repository."""
+
+    repository: SnapshotRepository = Field(description="Required. The snapshot repository.")
+    schedule: str = Field(
+        DEFAULT_SCHEDULE,
+        description=(
+            "When SLM takes a snapshot, in Elastic's cron (seconds first, UTC); default `0 30 1 * * ?`, "
+            "01:30 daily."
+        ),
+    )
+    retention: SnapshotRetention = Field(
+        default_factory=SnapshotRetention, description="Which snapshots SLM deletes."
+    )
+
+    before_upgrade: bool | None = Field(
+        None,
+        description=(
+            "Snapshot before a version change or a removed node set touches any Elasticsearch pod, "
+            "and stop the deploy if it fails; default true, and false with a read-only repository."
+        ),
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, schedule: str) -> str:
+        return check_cron(schedule)
+
+    @model_validator(mode="after")
+    def _readonly_takes_none(self) -> Snapshots:
+        """A read-only repository is only read: a schedule would fail at every run."""
+        if self.repository.readonly:
+            rule_violations(
+                [
+                    (
+                        key,
+                        "a read-only repository takes no snapshots; remove it or set "
+                        "repository.readonly false",
+                    )
+                    for key, field in (("schedule", "schedule"), ("retention", "retention"))
+                    if field in self.model_fields_set
+                ]
+                + (
+                    [("beforeUpgrade", "a read-only repository takes no snapshots; remove it")]
+                    if self.before_upgrade
+                    else []
+                )
+            )
+        return self
+
+    @property
+    def takes_snapshots(self) -> bool:
+        """Whether this stack writes to the repository (SLM, snapshots before changes)."""
+        return not self.repository.readonly
+
+    @property
+    def snapshot_before_changes(self) -> bool:
+        """Whether a version change or a removed node set waits for a snapshot first."""
+        return self.takes_snapshots and self.before_upgrade is not False

@@ -1,0 +1,150 @@
+"""A snapshot before every risky change, on the real engine (issue 12).
+
+The qa stack with an S3 snapshot repository. Under kwok nothing runs, so the snapshot
+itself is not taken here: kwok completes Job pods as soon as they run (the unit tests run
+the Job's script against a fake Elasticsearch). What this shows is the engine's order: on
+a version bump the new snapshot Job is created and awaited until Complete before the
+engine starts updating any Elasticsearch StatefulSet. The evidence is the engine's own
+event stream (`pulumi up --json`) and the cluster's objects.
+
+A failed snapshot Job is simulated the same way kwok simulates a completed one: a kwok
+stage of ours (tools/e2e/stages/snapshot-fails.yaml) fails the Job's pod for one version
+reserved for that scenario; the unit tests show the script failing the Job for real reasons.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import E2E_DIR, Cluster, Stack, condition, pod_uids, stack_from_file
+
+NAMESPACE = "elk-e2e-snapshots"
+NEW_VERSION = "9.4.4"
+JOB_URN = "$kubernetes:batch/v1:Job::elasticsearch-snapshot"
+STATEFULSET_URN = "$kubernetes:apps/v1:StatefulSet::elasticsearch"
+# The StatefulSets that wait for the Job: Elasticsearch, and Logstash which follows it.
+STATEFULSETS = ("elk-elasticsearch", "elk-logstash")
+SNAPSHOTS = {
+    "repository": {
+        "type": "s3",
+        "bucket": "elk-backups",
+        "basePath": "e2e",
+        "endpoint": "minio.storage.svc:9000",
+        "pathStyleAccess": True,
+        "credentialsSecret": "elk-snapshot-credentials",
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def deployed(cluster: Cluster) -> Stack:
+    """The qa stack with snapshots, deployed once as the namespace's user."""
+    kubeconfig = cluster.namespace(NAMESPACE)
+    cluster.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "elk-snapshot-credentials",
+        "-n",
+        NAMESPACE,
+        "--from-literal=access_key=e2e-access",
+        "--from-literal=secret_key=e2e-secret",
+        kubeconfig=kubeconfig,
+    )
+    stack = stack_from_file(cluster, "e2e-snapshots", "Pulumi.qa.yaml", NAMESPACE, kubeconfig)
+    elasticsearch = copy.deepcopy(stack.config["elk-stack:elasticsearch"])
+    elasticsearch["snapshots"] = SNAPSHOTS
+    stack.set_config("elk-stack:elasticsearch", elasticsearch)
+    stack.pulumi("up", "--yes", "--skip-preview")
+    return stack
+
+
+def snapshot_jobs(cluster: Cluster, namespace: str) -> dict[str, dict[str, Any]]:
+    jobs = cluster.get_json("jobs", "-n", namespace)["items"]
+    return {
+        job["metadata"]["name"]: job
+        for job in jobs
+        if job["metadata"]["name"].startswith("elk-elasticsearch-snapshot-")
+    }
+
+
+def events(stream: str) -> list[dict[str, Any]]:
+    """The engine's events, in the order it emitted them."""
+    lines = [json.loads(line) for line in stream.splitlines() if line.strip().startswith("{")]
+    return sorted(lines, key=lambda event: event.get("sequence", 0))
+
+
+def first_index(log: list[dict[str, Any]], kind: str, urn_suffix: str, ops: set[str]) -> int:
+    """The position of the first `kind` event of a resource whose URN ends with `urn_suffix`."""
+    for index, event in enumerate(log):
+        metadata = (event.get(kind) or {}).get("metadata") or {}
+        if metadata.get("urn", "").endswith(urn_suffix) and metadata.get("op") in ops:
+            return index
+    raise AssertionError(f"no {kind} for {urn_suffix} with an op in {sorted(ops)}")
+
+
+@pytest.mark.claim(
+    "A version bump creates the snapshot Job first and updates the Elasticsearch StatefulSet "
+    "only after the Job has completed"
+)
+def test_a_version_bump_waits_for_the_snapshot_job(deployed: Stack, cluster: Cluster) -> None:
+    before = snapshot_jobs(cluster, deployed.namespace)
+    assert len(before) == 1, "the first deploy runs the Job once (it finds nothing to protect)"
+    [(first_name, first_job)] = before.items()
+    assert condition(first_job, "Complete")
+    image_before = cluster.get_json("statefulset", "elk-elasticsearch", "-n", deployed.namespace)["spec"][
+        "template"
+    ]["spec"]["containers"][0]["image"]
+    assert image_before.endswith(":9.4.3")
+
+    deployed.set_config("elk-stack:version", NEW_VERSION)
+    # `up --json` streams the engine's events, one JSON object a line.
+    result = deployed.pulumi("up", "--yes", "--skip-preview", "--json")
+    (E2E_DIR / "snapshot-bump-events.jsonl").write_text(result.stdout)
+
+    log = events(result.stdout)
+    created = {"create", "create-replacement", "replace"}
+    job_done = first_index(log, "resOutputsEvent", JOB_URN, created)
+    statefulset_starts = first_index(log, "resourcePreEvent", STATEFULSET_URN, {"update"})
+    assert job_done < statefulset_starts, "the StatefulSet update began before the snapshot Job completed"
+
+    after = snapshot_jobs(cluster, deployed.namespace)
+    assert first_name not in after, "the previous change's Job is replaced"
+    [(new_name, new_job)] = after.items()
+    assert new_name != first_name
+    assert condition(new_job, "Complete")
+    env = {e["name"]: e.get("value") for e in new_job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["TARGET_VERSION"] == NEW_VERSION
+    live = cluster.get_json("statefulset", "elk-elasticsearch", "-n", deployed.namespace)
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"].endswith(f":{NEW_VERSION}")
+    deployed.pulumi("preview", "--expect-no-changes")
+
+
+FAILING_VERSION = "9.9.9"
+
+
+@pytest.mark.claim(
+    "A failed snapshot Job stops the deploy: no Elasticsearch StatefulSet is updated and no pod restarted"
+)
+def test_a_failed_snapshot_leaves_the_statefulsets_untouched(deployed: Stack, cluster: Cluster) -> None:
+    """kwok fails the Job's pod for this version only (tools/e2e/stages/snapshot-fails.yaml)."""
+    workloads = {
+        name: cluster.get_json("statefulset", name, "-n", deployed.namespace) for name in STATEFULSETS
+    }
+    pods = pod_uids(cluster, deployed.namespace, "elasticsearch")
+    deployed.set_config("elk-stack:version", FAILING_VERSION)
+    result = deployed.pulumi("up", "--yes", "--skip-preview", check=False)
+    assert result.returncode != 0, "the deploy went on although the snapshot Job failed"
+    output = result.stdout + result.stderr
+    assert "elasticsearch-snapshot" in output, output[-3000:]
+    failed = [job for job in snapshot_jobs(cluster, deployed.namespace).values() if condition(job, "Failed")]
+    assert len(failed) == 1
+    for name, before in workloads.items():
+        after = cluster.get_json("statefulset", name, "-n", deployed.namespace)
+        assert after["metadata"]["generation"] == before["metadata"]["generation"], name
+        assert after["spec"]["template"] == before["spec"]["template"], name
+    assert pod_uids(cluster, deployed.namespace, "elasticsearch") == pods
