@@ -176,13 +176,20 @@ def test_the_large_cluster_deploys_within_its_quota(cluster: Cluster) -> None:
     master_done = position(steps, "done", f"{STATEFULSET}::elasticsearch-master")
     for follower in (f"{STATEFULSET}::logstash", "kubernetes:apps/v1:Deployment::kibana"):
         assert master_done < position(steps, "start", follower), f"{follower} follows Elasticsearch"
-    images = {
-        container["image"]
-        for pod in cluster.get_json("pods", "-n", namespace)["items"]
-        if not is_job_pod(pod)
-        for container in pod["spec"]["containers"]
+    pods = [pod for pod in cluster.get_json("pods", "-n", namespace)["items"] if not is_job_pod(pod)]
+    images = {container["image"] for pod in pods for container in pod["spec"]["containers"]}
+    stale = {
+        pod["metadata"]["name"]: {
+            "images": [container["image"] for container in pod["spec"]["containers"]],
+            "owners": [owner["kind"] for owner in pod["metadata"].get("ownerReferences", [])],
+            "deleting": pod["metadata"].get("deletionTimestamp"),
+            "phase": pod["status"].get("phase"),
+        }
+        for pod in pods
+        if not all(container["image"].endswith(":9.4.4") for container in pod["spec"]["containers"])
     }
-    assert images and all(image.endswith(":9.4.4") for image in images), images
+    # A failure names the pods, so a race shows which object kept the old version.
+    assert images and not stale, stale
     stack.pulumi("preview", "--expect-no-changes")
 
 
