@@ -16,6 +16,12 @@ from components import certificates, common
 from components.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials
 
 CERTS_DIR = "/opt/elk-stack/certs"
+SCRIPT_DIR = "/opt/elk-stack"
+# Both Jobs run the setup script with curl: small and bounded, whatever Elasticsearch does.
+SCRIPT_RESOURCES = {
+    "requests": {"cpu": "50m", "memory": "64Mi"},
+    "limits": {"cpu": "500m", "memory": "128Mi"},
+}
 
 
 @dataclass(frozen=True)
@@ -57,3 +63,32 @@ def client_annotations(
         cluster.ca_checksum if cluster.https else None,
         credentials_revision=credentials.revision if credentials else None,
     )
+
+
+def script_pod_spec(
+    container_name: str,
+    image: str,
+    script: str,
+    env: list[dict[str, Any]],
+    storage: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    target: common.Target,
+    service_account: str,
+    restart_policy: str,
+) -> dict[str, Any]:
+    """A run-to-completion pod that runs `script` (mounted under SCRIPT_DIR) with bash.
+
+    `storage` is the (volumes, mounts) pair, the script's ConfigMap and the CA included.
+    """
+    volumes, mounts = storage
+    container = {
+        "name": container_name,
+        "image": image,
+        "command": ["bash", f"{SCRIPT_DIR}/{script}"],
+        "env": env,
+        "resources": SCRIPT_RESOURCES,
+        "securityContext": common.container_security_context(read_only_root=True),
+        "volumeMounts": mounts,
+    }
+    spec = common.pod_spec([container], volumes, target.pull_secrets, service_account)
+    spec["restartPolicy"] = restart_policy
+    return spec

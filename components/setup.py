@@ -17,14 +17,13 @@ from pulumi_kubernetes.batch.v1 import Job
 from pulumi_kubernetes.core.v1 import ConfigMap
 
 from components import common, retention, snapshots
-from components.clients import client_annotations, client_env
+from components.clients import SCRIPT_DIR, client_annotations, client_env, script_pod_spec
 from components.config import ElasticsearchConfig
 from components.credentials import StackCredentials
 from components.elasticsearch_cluster import ElasticsearchCluster
 
 APP = "elasticsearch-setup"
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-setup.sh"
-SCRIPT_DIR = "/opt/elk-stack"
 NAMES = common.Names(APP)
 
 
@@ -84,21 +83,10 @@ def pod_spec(
         },
     ]
     env += snapshot_env(elasticsearch_config)
-    container = {
-        "name": "setup",
-        "image": f"{elasticsearch_config.image}:{target.version}",
-        "command": ["bash", f"{SCRIPT_DIR}/{SCRIPT.name}"],
-        "env": env,
-        "resources": {
-            "requests": {"cpu": "50m", "memory": "64Mi"},
-            "limits": {"cpu": "500m", "memory": "128Mi"},
-        },
-        "securityContext": common.container_security_context(read_only_root=True),
-        "volumeMounts": mounts,
-    }
-    spec = common.pod_spec([container], volumes, target.pull_secrets, NAMES.workload)
-    spec["restartPolicy"] = "OnFailure"
-    return spec
+    image = f"{elasticsearch_config.image}:{target.version}"
+    return script_pod_spec(
+        "setup", image, SCRIPT.name, env, (volumes, mounts), target, NAMES.workload, "OnFailure"
+    )
 
 
 class ElasticsearchSetup(pulumi.ComponentResource):

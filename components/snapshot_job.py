@@ -25,7 +25,7 @@ from pulumi_kubernetes.batch.v1 import Job
 from pulumi_kubernetes.core.v1 import ConfigMap
 
 from components import common, snapshots
-from components.clients import ClusterAccess, client_annotations, client_env
+from components.clients import SCRIPT_DIR, ClusterAccess, client_annotations, client_env, script_pod_spec
 from components.config import ResolvedNodeSet
 from components.credentials import StackCredentials
 from components.elasticsearch import names
@@ -33,7 +33,6 @@ from components.elasticsearch import names
 APP = "elasticsearch-snapshot"
 NAMES = common.Names(APP)
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-setup.sh"
-SCRIPT_DIR = "/opt/elk-stack"
 # The snapshot's own budget; the Job's await gets the wait for the cluster on top.
 SNAPSHOT_MINUTES = 60
 POLL_SECONDS = 5
@@ -79,22 +78,10 @@ def pod_spec(
         {"name": "SNAPSHOT_POLL_ATTEMPTS", "value": str(SNAPSHOT_MINUTES * 60 // POLL_SECONDS)},
         {"name": "SNAPSHOT_POLL_SECONDS", "value": str(POLL_SECONDS)},
     ]
-    container = {
-        "name": "snapshot",
-        "image": f"{image}:{version}",
-        "command": ["bash", f"{SCRIPT_DIR}/{SCRIPT.name}"],
-        "env": env,
-        "resources": {
-            "requests": {"cpu": "50m", "memory": "64Mi"},
-            "limits": {"cpu": "500m", "memory": "128Mi"},
-        },
-        "securityContext": common.container_security_context(read_only_root=True),
-        "volumeMounts": mounts,
-    }
-    spec = common.pod_spec([container], volumes, target.pull_secrets, NAMES.workload)
-    # One attempt and a retry; a failure is reported, not retried for hours.
-    spec["restartPolicy"] = "Never"
-    return spec
+    # One attempt (and the Job's retry); a failure is reported, not retried for hours.
+    return script_pod_spec(
+        "snapshot", f"{image}:{version}", SCRIPT.name, env, (volumes, mounts), target, NAMES.workload, "Never"
+    )
 
 
 class SnapshotBeforeChange(pulumi.ComponentResource):
