@@ -8,15 +8,18 @@ reads, once, so both Jobs follow any change to how clients log in.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
+from pulumi_kubernetes.core.v1 import ConfigMap, ServiceAccount
 
 from components import certificates, common
 from components.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials
 
 CERTS_DIR = "/opt/elk-stack/certs"
 SCRIPT_DIR = "/opt/elk-stack"
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-setup.sh"
 # Both Jobs run the setup script with curl: small and bounded, whatever Elasticsearch does.
 SCRIPT_RESOURCES = {
     "requests": {"cpu": "50m", "memory": "64Mi"},
@@ -92,3 +95,27 @@ def script_pod_spec(
     spec = common.pod_spec([container], volumes, target.pull_secrets, service_account)
     spec["restartPolicy"] = restart_policy
     return spec
+
+
+@dataclass(frozen=True)
+class ScriptObjects:
+    """What a script Job needs beside itself: the script's ConfigMap and its ServiceAccount."""
+
+    files: dict[str, str]
+    config_map: ConfigMap
+    account: ServiceAccount
+
+
+def script_objects(
+    parent: pulumi.Resource, name: str, names: common.Names, labels: dict[str, str], target: common.Target
+) -> ScriptObjects:
+    """The ConfigMap holding `scripts/elasticsearch-setup.sh` and the Job's own ServiceAccount."""
+    files = {SCRIPT.name: SCRIPT.read_text()}
+    config_map = ConfigMap(
+        f"{name}-script",
+        metadata=common.metadata(names.config, target.namespace, labels),
+        data=files,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    account = common.service_account(parent, f"{name}-account", names.workload, target.namespace, labels)
+    return ScriptObjects(files, config_map, account)

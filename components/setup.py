@@ -9,21 +9,25 @@ Secret (components/credentials.py): the Job creates none of them.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pulumi
 from pulumi_kubernetes.batch.v1 import Job
-from pulumi_kubernetes.core.v1 import ConfigMap
 
 from components import common, retention, snapshots
-from components.clients import SCRIPT_DIR, client_annotations, client_env, script_pod_spec
+from components.clients import (
+    SCRIPT,
+    SCRIPT_DIR,
+    client_annotations,
+    client_env,
+    script_objects,
+    script_pod_spec,
+)
 from components.config import ElasticsearchConfig
 from components.credentials import StackCredentials
 from components.elasticsearch_cluster import ElasticsearchCluster
 
 APP = "elasticsearch-setup"
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-setup.sh"
 NAMES = common.Names(APP)
 
 
@@ -105,17 +109,10 @@ class ElasticsearchSetup(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("elk-stack:index:ElasticsearchSetup", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         labels = common.labels(APP, "setup", target.version)
         self.pod_labels = common.selector_labels(APP)
-        files = {SCRIPT.name: SCRIPT.read_text()}
-        config_map = ConfigMap(
-            f"{name}-script",
-            metadata=common.metadata(NAMES.config, target.namespace, labels),
-            data=files,
-            opts=child,
-        )
-        account = common.service_account(self, f"{name}-account", NAMES.workload, target.namespace, labels)
+        objects = script_objects(self, name, NAMES, labels, target)
+        files, config_map, account = objects.files, objects.config_map, objects.account
         # With HTTPS the Job trusts the CA it mounts: a renewed CA re-runs it, like any client.
         annotations = client_annotations(files, elasticsearch.access, credentials)
         self.job = Job(

@@ -17,22 +17,27 @@ a first deploy, or once the change is done, it has nothing to protect and succee
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pulumi
 from pulumi_kubernetes.batch.v1 import Job
-from pulumi_kubernetes.core.v1 import ConfigMap
 
 from components import common, snapshots
-from components.clients import SCRIPT_DIR, ClusterAccess, client_annotations, client_env, script_pod_spec
+from components.clients import (
+    SCRIPT,
+    SCRIPT_DIR,
+    ClusterAccess,
+    client_annotations,
+    client_env,
+    script_objects,
+    script_pod_spec,
+)
 from components.config import ResolvedNodeSet
 from components.credentials import StackCredentials
 from components.elasticsearch import names
 
 APP = "elasticsearch-snapshot"
 NAMES = common.Names(APP)
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-setup.sh"
 # The snapshot's own budget; the Job's await gets the wait for the cluster on top.
 SNAPSHOT_MINUTES = 60
 POLL_SECONDS = 5
@@ -102,17 +107,10 @@ class SnapshotBeforeChange(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("elk-stack:index:SnapshotBeforeChange", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         labels = common.labels(APP, "backup", target.version)
         self.pod_labels = common.selector_labels(APP)
-        files = {SCRIPT.name: SCRIPT.read_text()}
-        config_map = ConfigMap(
-            f"{name}-script",
-            metadata=common.metadata(NAMES.config, target.namespace, labels),
-            data=files,
-            opts=child,
-        )
-        account = common.service_account(self, f"{name}-account", NAMES.workload, target.namespace, labels)
+        objects = script_objects(self, name, NAMES, labels, target)
+        files, config_map, account = objects.files, objects.config_map, objects.account
         annotations = client_annotations(files, cluster, credentials)
         self.job = Job(
             name,
