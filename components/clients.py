@@ -64,7 +64,7 @@ def client_annotations(
     return common.pod_annotations(
         files,
         cluster.ca_checksum if cluster.https else None,
-        credentials_revision=credentials.revision if credentials else None,
+        credentials_revision=credentials.revisions["setup"] if credentials else None,
     )
 
 

@@ -52,8 +52,6 @@ class StackCredentials(pulumi.ComponentResource):
     file_realm_secret_name: str
     kibana_keys_secret_name: str
     elastic_password: pulumi.Output[str]
-    revision: pulumi.Output[str]
-    """The setup Job's: its own password."""
     revisions: dict[str, pulumi.Output[str]]
     """Per consumer: `elastic` (the nodes), `kibana` (password and keys), `logstash` and `setup`."""
     secrets_of: dict[str, list[Secret]]
@@ -154,7 +152,6 @@ class StackCredentials(pulumi.ComponentResource):
             "logstash": revision(config.logstash_user),
             "setup": revision(file_realm.SETUP_USER),
         }
-        self.revision = self.revisions["setup"]
         self.secrets_of = {
             consumer: [made[secret_name] for secret_name in secret_names]
             for consumer, secret_names in {
@@ -175,3 +172,8 @@ class StackCredentials(pulumi.ComponentResource):
                 "kibanaKeysSecretName": self.kibana_keys_secret_name,
             }
         )
+
+
+def secrets_for(credentials: StackCredentials | None, consumer: str) -> list[Secret]:
+    """The Secrets a consumer's pods name (`StackCredentials.secrets_of`); none without security."""
+    return credentials.secrets_of[consumer] if credentials else []

@@ -24,7 +24,7 @@ from functools import partial
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider
 from pulumi_kubernetes.apps.v1 import StatefulSet
 from pulumi_kubernetes.core.v1 import Service
 
@@ -32,9 +32,9 @@ from components import common, snapshots
 from components.certificates import ElasticsearchCertificates, NodeSetPods
 from components.clients import ClusterAccess
 from components.config import ElasticsearchConfig, ResolvedNodeSet
-from components.credentials import StackCredentials
+from components.credentials import StackCredentials, secrets_for
 from components.elasticsearch import APP, HTTP_LABEL, HTTP_PORT, ClusterWiring, ElasticsearchNode, names
-from components.generated import undo_sdk_pickler_patch
+from components.generated import DynamicResource
 from components.snapshot_job import SnapshotBeforeChange
 
 NAMES = common.Names(APP)
@@ -81,7 +81,7 @@ class FormationProvider(ResourceProvider):
         return ReadResult(id_, props)
 
 
-class ClusterFormation(Resource, module="elk-stack-lifecycle", name="ClusterFormation"):
+class ClusterFormation(DynamicResource, module="elk-stack-lifecycle", name="ClusterFormation"):
     """The record of a cluster's first deploy: did it exist before this run, which masters formed it.
 
     Its logical name carries the master-eligible sets, so a new set of masters (the inline
@@ -97,7 +97,6 @@ class ClusterFormation(Resource, module="elk-stack-lifecycle", name="ClusterForm
         this_run = uuid.uuid4().hex
         # Secret only to keep renders reproducible: the id is no secret.
         props = {"run": pulumi.Output.secret(this_run), "initial_masters": initial_masters}
-        undo_sdk_pickler_patch()
         super().__init__(FormationProvider(), name, props, opts)
         self.existed = self.run.apply(lambda stored: stored != this_run)
 
@@ -276,7 +275,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             # Ordered after the Secrets its pods name (its certificates, the credentials) and the
             # CA Secret its clients mount, without using their outputs (see certificates.py).
             own_certs = certs_objects.get(names(node_set).workload)
-            secrets = [*(credentials.secrets_of["elastic"] if credentials else []), own_certs, ca_secret]
+            secrets = [*secrets_for(credentials, "elastic"), own_certs, ca_secret]
             node = ElasticsearchNode(
                 f"{name}-{node_set.name}" if node_set.name else name,
                 node_set,

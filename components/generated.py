@@ -46,14 +46,29 @@ MAX_BCRYPT_BYTES = 72
 # `_Pickler._batch_setitems` with a sorting wrapper around the current one on every call and
 # never puts it back: each dynamic resource adds a layer, and once a process has made a few
 # hundred (a large cluster's certificates, a test session's renders), pickling a provider
-# exceeds the recursion limit (RecursionError, as in pulumi/pulumi#17803). Each resource
-# here puts the original back first, so the SDK always wraps it exactly once.
+# exceeds the recursion limit (RecursionError, as in pulumi/pulumi#17803). `DynamicResource`,
+# the base of every dynamic resource here, puts the original back first, so the SDK always
+# wraps it exactly once.
 _PRISTINE_BATCH_SETITEMS = pickle._Pickler._batch_setitems  # type: ignore[attr-defined]
 
 
 def undo_sdk_pickler_patch() -> None:
     """Restore the pickler method the SDK's previous `serialize_provider` call left wrapped."""
     setattr(pickle._Pickler, "_batch_setitems", _PRISTINE_BATCH_SETITEMS)  # noqa: B010
+
+
+class DynamicResource(Resource):
+    """A dynamic resource whose registration never stacks another pickler wrapper."""
+
+    def __init__(
+        self,
+        provider: ResourceProvider,
+        name: str,
+        props: dict[str, Any],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        undo_sdk_pickler_patch()
+        super().__init__(provider, name, props, opts)
 
 
 def changed_inputs(olds: dict[str, Any], news: dict[str, Any], keys: Sequence[str]) -> list[str]:
@@ -221,7 +236,7 @@ class LeafCertificateProvider(_CertificateProvider):
         return {"private_key_pem": key, "cert_pem": certificate}
 
 
-class GeneratedPassword(Resource, module=MODULE, name="GeneratedPassword"):
+class GeneratedPassword(DynamicResource, module=MODULE, name="GeneratedPassword"):
     """A password of letters and digits, kept secret in state, stable until `length` changes."""
 
     result: pulumi.Output[str]
@@ -230,11 +245,10 @@ class GeneratedPassword(Resource, module=MODULE, name="GeneratedPassword"):
         self, name: str, *, length: pulumi.Input[int], opts: pulumi.ResourceOptions | None = None
     ) -> None:
         props = {"length": length, "result": None}
-        undo_sdk_pickler_patch()
         super().__init__(PasswordProvider(), name, props, _secret_outputs(opts, "result"))
 
 
-class PasswordHash(Resource, module=MODULE, name="PasswordHash"):
+class PasswordHash(DynamicResource, module=MODULE, name="PasswordHash"):
     """The bcrypt hash of a password, for Elasticsearch's file realm; stable until the password changes."""
 
     hash: pulumi.Output[str]
@@ -243,11 +257,10 @@ class PasswordHash(Resource, module=MODULE, name="PasswordHash"):
         self, name: str, *, password: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None
     ) -> None:
         props = {"password": pulumi.Output.secret(password), "hash": None}
-        undo_sdk_pickler_patch()
         super().__init__(PasswordHashProvider(), name, props, _secret_outputs(opts, "hash"))
 
 
-class CertificateAuthority(Resource, module=MODULE, name="CertificateAuthority"):
+class CertificateAuthority(DynamicResource, module=MODULE, name="CertificateAuthority"):
     """A private CA: its key (secret) and its self-signed certificate."""
 
     cert_pem: pulumi.Output[str]
@@ -273,13 +286,12 @@ class CertificateAuthority(Resource, module=MODULE, name="CertificateAuthority")
             "cert_pem": None,
             "private_key_pem": None,
         }
-        undo_sdk_pickler_patch()
         super().__init__(
             CertificateAuthorityProvider(), name, props, _secret_outputs(opts, "private_key_pem")
         )
 
 
-class LeafCertificate(Resource, module=MODULE, name="LeafCertificate"):
+class LeafCertificate(DynamicResource, module=MODULE, name="LeafCertificate"):
     """A key (secret) and a certificate signed by `ca`; a new CA means a new certificate."""
 
     cert_pem: pulumi.Output[str]
@@ -314,5 +326,4 @@ class LeafCertificate(Resource, module=MODULE, name="LeafCertificate"):
             "private_key_pem": None,
         }
         secret_outputs = _secret_outputs(opts, "private_key_pem", "ca_private_key_pem")
-        undo_sdk_pickler_patch()
         super().__init__(LeafCertificateProvider(), name, props, secret_outputs)

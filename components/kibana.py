@@ -18,7 +18,7 @@ from pulumi_kubernetes.networking.v1 import Ingress
 from components import certificates, common
 from components.config import Ingress as IngressConfig
 from components.config import KibanaConfig
-from components.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials
+from components.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials, secrets_for
 from components.elasticsearch_cluster import ElasticsearchCluster
 
 APP = "kibana"
@@ -256,7 +256,7 @@ class KibanaUi(pulumi.ComponentResource):
                 depends_on=[
                     config_map,
                     account,
-                    *(credentials.secrets_of["kibana"] if credentials else []),
+                    *secrets_for(credentials, "kibana"),
                     *elasticsearch.stateful_sets,
                 ],
                 custom_timeouts=common.rollout_timeouts(config.replicas, MINUTES_PER_POD),

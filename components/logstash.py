@@ -15,7 +15,7 @@ from pulumi_kubernetes.core.v1 import ConfigMap, Service
 
 from components import certificates, common
 from components.config import LogstashConfig
-from components.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials
+from components.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials, secrets_for
 from components.elasticsearch_cluster import ElasticsearchCluster
 from components.pipeline import API_PORT, ListeningPort
 
@@ -252,7 +252,7 @@ class LogstashPipeline(pulumi.ComponentResource):
                     config_map,
                     account,
                     *claims,
-                    *(credentials.secrets_of["logstash"] if credentials else []),
+                    *secrets_for(credentials, "logstash"),
                     *elasticsearch.stateful_sets,
                 ],
                 custom_timeouts=common.rollout_timeouts(config.replicas, MINUTES_PER_POD),

@@ -24,7 +24,7 @@ from components.clients import (
     script_pod_spec,
 )
 from components.config import ElasticsearchConfig
-from components.credentials import StackCredentials
+from components.credentials import StackCredentials, secrets_for
 from components.elasticsearch_cluster import ElasticsearchCluster
 
 APP = "elasticsearch-setup"
@@ -134,7 +134,7 @@ class ElasticsearchSetup(pulumi.ComponentResource):
                     config_map,
                     account,
                     elasticsearch,
-                    *(credentials.secrets_of["setup"] if credentials else []),
+                    *secrets_for(credentials, "setup"),
                 ],
                 delete_before_replace=True,
             ),

@@ -33,7 +33,7 @@ from components.clients import (
     script_pod_spec,
 )
 from components.config import ResolvedNodeSet
-from components.credentials import StackCredentials
+from components.credentials import StackCredentials, secrets_for
 from components.elasticsearch import names
 
 APP = "elasticsearch-snapshot"
@@ -124,7 +124,7 @@ class SnapshotBeforeChange(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[config_map, account, *(credentials.secrets_of["setup"] if credentials else [])],
+                depends_on=[config_map, account, *secrets_for(credentials, "setup")],
                 # The cluster wait (10 minutes) and the snapshot's own budget.
                 custom_timeouts=pulumi.CustomTimeouts(create=f"{SNAPSHOT_MINUTES + 15}m"),
             ),
