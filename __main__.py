@@ -64,7 +64,7 @@ if config.security.enabled:
         "credentials",
         config.security,
         data_streams=config.elasticsearch.retention.data_streams,
-        snapshots=bool(config.elasticsearch.snapshots and config.elasticsearch.snapshots.takes_snapshots),
+        snapshots=config.elasticsearch.snapshots,
         target=target,
     )
 else:
@@ -72,18 +72,30 @@ else:
 elasticsearch = ElasticsearchCluster(
     "elasticsearch", config.elasticsearch, target=target, credentials=credentials
 )
-logstash = LogstashPipeline(
-    "logstash", config.logstash, elasticsearch=elasticsearch, target=target, credentials=credentials
-)
-kibana = KibanaUi(
-    "kibana", config.kibana, elasticsearch=elasticsearch, target=target, credentials=credentials
-)
 setup = ElasticsearchSetup(
     "setup",
     config.elasticsearch,
     elasticsearch=elasticsearch,
     credentials=credentials,
     target=target,
+)
+# A stack that starts from a snapshot: the setup Job restores it before anything writes.
+restore = [setup.job] if setup.restores else []
+logstash = LogstashPipeline(
+    "logstash",
+    config.logstash,
+    elasticsearch=elasticsearch,
+    target=target,
+    credentials=credentials,
+    after=restore,
+)
+kibana = KibanaUi(
+    "kibana",
+    config.kibana,
+    elasticsearch=elasticsearch,
+    target=target,
+    credentials=credentials,
+    after=restore,
 )
 if credentials is not None:
     pulumi.export("elasticPassword", credentials.elastic_password)

@@ -96,6 +96,18 @@ def metadata(name: str, namespace: pulumi.Input[str], object_labels: dict[str, s
     return {"name": name, "namespace": namespace, "labels": object_labels}
 
 
+def job_metadata(name: str, namespace: pulumi.Input[str], object_labels: dict[str, str]) -> dict[str, Any]:
+    """A Job's metadata: `metadata`, and replaced by the next `pulumi up` if it failed.
+
+    pulumi-kubernetes otherwise waits again for the failed Job, which never completes
+    (pulumi/pulumi-kubernetes#856); `pulumi.com/replaceUnready` runs it again instead.
+    """
+    return {
+        **metadata(name, namespace, object_labels),
+        "annotations": {"pulumi.com/replaceUnready": "true"},
+    }
+
+
 def container_resources(resources: Resources) -> dict[str, dict[str, str]]:
     """Requests and limits for a container, leaving out amounts the user did not set."""
 

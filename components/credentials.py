@@ -16,7 +16,7 @@ import pulumi
 from pulumi_kubernetes.core.v1 import Secret
 
 from components import common, file_realm
-from components.config import Security
+from components.config import Security, Snapshots
 from components.generated import GeneratedPassword, PasswordHash
 
 USERNAME_KEY = "username"
@@ -63,14 +63,14 @@ class StackCredentials(pulumi.ComponentResource):
         config: Security,
         *,
         data_streams: Sequence[str],
-        snapshots: bool = False,
+        snapshots: Snapshots | None = None,
         target: common.Target,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """Generate the credentials and write the file realm.
 
         `data_streams` are the patterns whose settings the setup Job manages; `snapshots`
-        whether it installs an SLM policy (which needs rights on every index).
+        what it does with a repository (an SLM policy or a restore needs rights on every index).
         """
         super().__init__("elk-stack:index:StackCredentials", name, None, opts)
         labels = common.labels("elasticsearch", "credentials", target.version)

@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components.config import Snapshots
+
 USERS_FILE = "users"
 USERS_ROLES_FILE = "users_roles"
 ROLES_FILE = "roles.yml"
@@ -72,15 +74,19 @@ SETUP_CLUSTER_PRIVILEGES = (
     "manage_security",
 )
 # SLM takes its snapshots as the user who wrote the policy, and writing one needs `manage`
-# on the indices it covers: all of them (components/snapshots.py).
+# on the indices it covers: all of them (components/snapshots.py). A restore
+# (restoreFrom) first checks that the cluster holds no index at all, and an index the
+# user may not see is left out of the answer.
 ALL_INDICES = ("*",)
 
 
-def setup_role(data_streams: Sequence[str], *, snapshots: bool = False) -> Role:
-    """The setup Job's role; `snapshots` when it installs an SLM policy, which covers every index."""
+def setup_role(data_streams: Sequence[str], snapshots: Snapshots | None = None) -> Role:
+    """The setup Job's role; rights on every index when it installs an SLM policy or restores."""
     indices: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ((tuple(data_streams), ("manage",)),)
-    if snapshots:
+    if snapshots is not None and snapshots.takes_snapshots:
         indices += ((ALL_INDICES, ("manage",)),)
+    elif snapshots is not None and snapshots.restore_from is not None:
+        indices += ((ALL_INDICES, ("view_index_metadata",)),)
     return Role(cluster=SETUP_CLUSTER_PRIVILEGES, indices=indices)
 
 
@@ -94,12 +100,12 @@ def roles(
     logstash_indices: Sequence[str],
     data_streams: Sequence[str],
     *,
-    snapshots: bool = False,
+    snapshots: Snapshots | None = None,
 ) -> dict[str, Role]:
     """Every role the file realm defines; the Logstash user's role has the user's name."""
     return {
         PROBE_ROLE: probe_role(),
-        SETUP_ROLE: setup_role(data_streams, snapshots=snapshots),
+        SETUP_ROLE: setup_role(data_streams, snapshots),
         logstash_user: logstash_role(logstash_indices),
     }
 

@@ -7,6 +7,7 @@ resolved file, so a changed address or public URL rolls Kibana and nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,9 +194,14 @@ class KibanaUi(pulumi.ComponentResource):
         elasticsearch: ElasticsearchCluster,
         target: common.Target,
         credentials: StackCredentials | None,
+        after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """Build Kibana; `credentials` are given when security is on."""
+        """Build Kibana; `credentials` are given when security is on.
+
+        `after`: what must be done before its pods first start (the restore of a new stack,
+        so nothing writes into the cluster before it).
+        """
         super().__init__("elk-stack:index:KibanaUi", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         namespace = target.namespace
@@ -258,6 +264,7 @@ class KibanaUi(pulumi.ComponentResource):
                     account,
                     *secrets_for(credentials, "kibana"),
                     *elasticsearch.stateful_sets,
+                    *after,
                 ],
                 custom_timeouts=common.rollout_timeouts(config.replicas, MINUTES_PER_POD),
                 # Kibana never runs two versions side by side (they would migrate the same

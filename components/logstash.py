@@ -7,6 +7,7 @@ host name, and the Service exposes exactly the ports the pipeline's inputs liste
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -171,9 +172,14 @@ class LogstashPipeline(pulumi.ComponentResource):
         elasticsearch: ElasticsearchCluster,
         target: common.Target,
         credentials: StackCredentials | None,
+        after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """Build Logstash; `credentials` are given when security is on."""
+        """Build Logstash; `credentials` are given when security is on.
+
+        `after`: what must be done before its pods first start (the restore of a new stack,
+        so nothing writes into the cluster before it).
+        """
         super().__init__("elk-stack:index:LogstashPipeline", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         namespace = target.namespace
@@ -254,6 +260,7 @@ class LogstashPipeline(pulumi.ComponentResource):
                     *claims,
                     *secrets_for(credentials, "logstash"),
                     *elasticsearch.stateful_sets,
+                    *after,
                 ],
                 custom_timeouts=common.rollout_timeouts(config.replicas, MINUTES_PER_POD),
                 # As for Elasticsearch: the explicit queue PVCs grow in place; the

@@ -29,6 +29,9 @@ from components.elasticsearch_cluster import ElasticsearchCluster
 
 APP = "elasticsearch-setup"
 NAMES = common.Names(APP)
+# The Job's own budget, and what a restore (snapshots.restoreFrom) adds to it.
+SETUP_MINUTES = 30
+RESTORE_MINUTES = 60
 
 
 def _json(body: dict[str, Any]) -> str:
@@ -53,6 +56,14 @@ def snapshot_env(elasticsearch_config: ElasticsearchConfig) -> list[dict[str, An
         )
         if config.takes_snapshots:
             env.append({"name": "SLM_POLICY", "value": _json(snapshots.slm_policy(config))})
+        if config.restore_from is not None:
+            body = snapshots.restore_body(config.restore_from, elasticsearch_config.data_nodes)
+            env += [
+                {"name": "RESTORE_SNAPSHOT", "value": config.restore_from.snapshot},
+                {"name": "RESTORE_REQUEST", "value": _json(body)},
+                {"name": "RESTORED_MARKER", "value": snapshots.RESTORED_MARKER},
+                {"name": "RESTORE_MAX_SECONDS", "value": str(RESTORE_MINUTES * 60)},
+            ]
     return env
 
 
@@ -97,6 +108,8 @@ class ElasticsearchSetup(pulumi.ComponentResource):
     """The Job that installs retention and, with security, removes users earlier versions made."""
 
     pod_labels: dict[str, str]
+    restores: bool
+    """Whether the Job restores a new stack from a snapshot (snapshots.restoreFrom)."""
 
     def __init__(
         self,
@@ -115,12 +128,15 @@ class ElasticsearchSetup(pulumi.ComponentResource):
         files, config_map, account = objects.files, objects.config_map, objects.account
         # With HTTPS the Job trusts the CA it mounts: a renewed CA re-runs it, like any client.
         annotations = client_annotations(files, elasticsearch.access, credentials)
+        snapshot_config = elasticsearch_config.snapshots
+        self.restores = snapshot_config is not None and snapshot_config.restore_from is not None
+        minutes = SETUP_MINUTES + (RESTORE_MINUTES if self.restores else 0)
         self.job = Job(
             name,
-            metadata=common.metadata(NAMES.workload, target.namespace, labels),
+            metadata=common.job_metadata(NAMES.workload, target.namespace, labels),
             spec={
                 "backoffLimit": 6,
-                "activeDeadlineSeconds": 1800,
+                "activeDeadlineSeconds": minutes * 60,
                 "template": {
                     "metadata": {"labels": labels, "annotations": annotations},
                     "spec": pod_spec(elasticsearch_config, target, elasticsearch, credentials),
@@ -137,6 +153,9 @@ class ElasticsearchSetup(pulumi.ComponentResource):
                     *secrets_for(credentials, "setup"),
                 ],
                 delete_before_replace=True,
+                # pulumi-kubernetes waits 10 minutes for a Job by default; the Job's own
+                # deadline is the limit (a restore waits for the last shard).
+                custom_timeouts=pulumi.CustomTimeouts(create=f"{minutes + 5}m") if self.restores else None,
             ),
         )
         self.register_outputs({"jobName": self.job.metadata.name})

@@ -114,7 +114,7 @@ class SnapshotBeforeChange(pulumi.ComponentResource):
         annotations = client_annotations(files, cluster, credentials)
         self.job = Job(
             name,
-            metadata=common.metadata(job_name(target.version, node_sets), target.namespace, labels),
+            metadata=common.job_metadata(job_name(target.version, node_sets), target.namespace, labels),
             spec={
                 "backoffLimit": 1,
                 "template": {

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.config import SnapshotRepository, Snapshots
+from components import sizing
+from components.config import RestoreFrom, SnapshotRepository, Snapshots
 
 REPOSITORY_NAME = "elk-stack"
 POLICY_NAME = "elk-stack-snapshots"
@@ -21,6 +22,10 @@ SNAPSHOT_NAME = "<elk-stack-{now/d}>"
 FS_PATH = "/usr/share/elasticsearch/snapshots"
 FS_CLAIM = "snapshots"
 CREDENTIALS_DIR = "/mnt/elk-stack/secure-settings"
+# Where the setup Job records that it restored the stack, so it never restores again:
+# user-defined cluster metadata (a persistent `cluster.metadata.*` setting, Elastic's
+# place for facts about a cluster that need no index).
+RESTORED_MARKER = "cluster.metadata.elk_stack_restored_from"
 # The keys of the credentials Secret, per type, and the secure setting (of the `default`
 # client every repository of that type uses) each one becomes in the keystore.
 SECURE_SETTINGS: dict[str, dict[str, str]] = {
@@ -87,3 +92,22 @@ def slm_policy(snapshots: Snapshots) -> dict[str, Any]:
         "config": {"include_global_state": True},
         "retention": retention,
     }
+
+
+def restore_body(restore_from: RestoreFrom, data_nodes: int) -> dict[str, Any]:
+    """The body of `POST _snapshot/<name>/<snapshot>/_restore` that starts a new stack.
+
+    Not the cluster state: its templates, policies and settings are the setup Job's, and
+    the snapshot's would overwrite them. The replicas follow this cluster's data nodes,
+    not those of the cluster that took the snapshot (a copy of a three-node QA into a
+    one-node test stack would stay yellow otherwise).
+    """
+    body: dict[str, Any] = {
+        "include_global_state": False,
+        # Elastic: an empty list means the default; ["none"] means none.
+        "feature_states": restore_from.feature_states or ["none"],
+        "index_settings": {"index.number_of_replicas": sizing.replicas_for(data_nodes)},
+    }
+    if restore_from.indices is not None:
+        body["indices"] = ",".join(restore_from.indices)
+    return body

@@ -17,7 +17,10 @@
 # SETUP_PASSWORD, optional CA_CERT (a CA file for https); WAIT_ATTEMPTS and WAIT_SECONDS
 # (how long to wait for the cluster). Snapshots: SNAPSHOT_REPOSITORY_NAME and SLM_POLICY_NAME,
 # with SNAPSHOT_REPOSITORY (the body of PUT _snapshot) when a repository is configured and
-# SLM_POLICY (the body of PUT _slm/policy) when the stack writes to it.
+# SLM_POLICY (the body of PUT _slm/policy) when the stack writes to it. A new stack that
+# starts from a snapshot (snapshots.restoreFrom): RESTORE_SNAPSHOT (a name, or `latest`),
+# RESTORE_REQUEST (the body of POST _restore), RESTORED_MARKER (the cluster setting that
+# records the restore) and RESTORE_MAX_SECONDS (how long the restore may take).
 set -euo pipefail
 
 : "${ES_URL:?}" "${SNAPSHOT_REPOSITORY_NAME:?}"
@@ -31,6 +34,9 @@ else
   : "${ILM_POLICY_NAME:?}" "${ILM_POLICY:?}" "${INDEX_TEMPLATE_NAME:?}" "${INDEX_TEMPLATE:?}"
   : "${COMPONENT_TEMPLATE_NAME:?}" "${COMPONENT_TEMPLATE:?}" "${DATA_STREAMS:?}" "${INDEX_SETTINGS:?}"
   : "${SLM_POLICY_NAME:?}"
+  if [[ -n "${RESTORE_SNAPSHOT:-}" ]]; then
+    : "${SNAPSHOT_REPOSITORY:?}" "${RESTORE_REQUEST:?}" "${RESTORED_MARKER:?}" "${RESTORE_MAX_SECONDS:?}"
+  fi
 fi
 attempts="${WAIT_ATTEMPTS:-120}"
 pause="${WAIT_SECONDS:-5}"
@@ -137,6 +143,76 @@ snapshot_before_change() {
   done
 }
 
+# find_latest: sets `latest` to the newest snapshot in the repository that succeeded
+# (PARTIAL and FAILED ones are passed over), or to nothing. A variable, not output: a
+# command substitution would not stop at a failed request (`set -e` is off inside one).
+find_latest() {
+  local rest pattern='\{"snapshot":"([^"]+)","state":"([A-Z_]+)"\}'
+  latest=""
+  rest=$(es GET "/_snapshot/$SNAPSHOT_REPOSITORY_NAME/_all?sort=start_time&order=desc&filter_path=snapshots.snapshot,snapshots.state")
+  while [[ $rest =~ $pattern ]]; do
+    if [[ ${BASH_REMATCH[2]} == SUCCESS ]]; then
+      latest=${BASH_REMATCH[1]}
+      return 0
+    fi
+    rest=${rest#*"${BASH_REMATCH[0]}"}
+  done
+}
+
+# restore_once: snapshots.restoreFrom. A new stack starts from RESTORE_SNAPSHOT, restored
+# with RESTORE_REQUEST, and only once: the restore is recorded in the cluster setting
+# RESTORED_MARKER, and a cluster that has that record, or already holds a regular index or
+# data stream, is never restored (Elasticsearch would merge the snapshot into what is
+# there, or refuse). Logstash and Kibana wait for this Job on a new stack, so nothing else
+# writes first. Sets `restored` when it restored. (Not called as a condition: that would
+# turn off `set -e` inside it.)
+restore_once() {
+  local answer snapshot key="\"$RESTORED_MARKER\":\""
+  answer=$(es GET "/_cluster/settings?flat_settings=true&filter_path=persistent.$RESTORED_MARKER")
+  if [[ $answer == *"$key"* ]]; then
+    snapshot=${answer#*"$key"}
+    echo "this cluster was restored from snapshot ${snapshot%%\"*} already: restoreFrom restores once, never again"
+    return 0
+  fi
+  answer=$(es GET "/_resolve/index/*?expand_wildcards=open,closed")
+  if [[ $answer != *'"indices":[]'* || $answer != *'"data_streams":[]'* ]]; then
+    local names="" rest=$answer pattern='"name":"([^"]+)"'
+    while [[ $rest =~ $pattern ]]; do
+      names+=" ${BASH_REMATCH[1]}"
+      rest=${rest#*"${BASH_REMATCH[0]}"}
+    done
+    echo "restoreFrom restores only a new stack, and this cluster already holds:$names. Nothing was" \
+      "restored. Remove elasticsearch.snapshots.restoreFrom, or restore by hand (README, Restoring" \
+      "by hand). If an earlier attempt of this Job restored part of the snapshot, its log is in" \
+      "kubectl logs --previous." >&2
+    exit 1
+  fi
+  snapshot=$RESTORE_SNAPSHOT
+  if [[ $snapshot == latest ]]; then
+    find_latest
+    snapshot=$latest
+    if [[ -z $snapshot ]]; then
+      echo "restoreFrom asks for the latest snapshot, and repository $SNAPSHOT_REPOSITORY_NAME holds" \
+        "none that succeeded: nothing was restored. Name a snapshot, or remove restoreFrom." >&2
+      exit 1
+    fi
+  fi
+  echo "restoring snapshot $snapshot from repository $SNAPSHOT_REPOSITORY_NAME into this new cluster"
+  # wait_for_completion: Elasticsearch answers once every primary shard has been recovered,
+  # or has failed to be.
+  answer=$(max_time=$RESTORE_MAX_SECONDS es POST \
+    "/_snapshot/$SNAPSHOT_REPOSITORY_NAME/$snapshot/_restore?wait_for_completion=true" "$RESTORE_REQUEST")
+  if [[ ! $answer =~ \"failed\":([0-9]+) ]] || ((BASH_REMATCH[1] != 0)); then
+    echo "restoring snapshot $snapshot did not recover every shard: $answer. What was restored" \
+      "stays, and the cluster is no longer new: delete it and run the Job again, or finish by" \
+      "hand." >&2
+    exit 1
+  fi
+  es PUT /_cluster/settings "{\"persistent\":{\"$RESTORED_MARKER\":\"$snapshot\"}}" >/dev/null
+  echo "restored snapshot $snapshot: $answer"
+  restored=yes
+}
+
 # managed_names JSON: the names in an answer to `GET /_security/{user,role}` filtered to
 # `*.metadata.managed_by`, whose marker is this stack's (`{"managed_by":"elk-stack"}`).
 # Only names this stack could have created (security.logstashUser is a DNS label) are
@@ -182,8 +258,11 @@ es PUT "/_index_template/$INDEX_TEMPLATE_NAME" "$INDEX_TEMPLATE"
 # policy, refresh) also go to the data streams that exist, so a scale-out or retention
 # change does not wait for the next rollover. On a data stream this applies to all its
 # backing indices; no match is not an error.
-echo "applying index settings to existing data streams $DATA_STREAMS"
-es PUT "/$DATA_STREAMS/_settings?allow_no_indices=true&ignore_unavailable=true" "$INDEX_SETTINGS"
+apply_index_settings() {
+  echo "applying index settings to existing data streams $DATA_STREAMS"
+  es PUT "/$DATA_STREAMS/_settings?allow_no_indices=true&ignore_unavailable=true" "$INDEX_SETTINGS"
+}
+apply_index_settings
 
 if [[ -n "${SETUP_PASSWORD:-}" ]]; then
   # Earlier versions of this stack wrote Logstash's user and role through the API, marked as
@@ -209,6 +288,15 @@ if [[ -n "${SNAPSHOT_REPOSITORY:-}" ]]; then
   # Registration already checks the master can use it; _verify checks every node can.
   echo "verifying snapshot repository $SNAPSHOT_REPOSITORY_NAME on every node"
   max_time=120 es POST "/_snapshot/$SNAPSHOT_REPOSITORY_NAME/_verify?timeout=90s"
+  # The index template is installed above: a restored data stream needs it to roll over.
+  restored=""
+  if [[ -n "${RESTORE_SNAPSHOT:-}" ]]; then
+    restore_once
+  fi
+  if [[ -n "$restored" ]]; then
+    # The snapshot's indices keep the settings of the cluster that took it.
+    apply_index_settings
+  fi
 fi
 if [[ -n "${SLM_POLICY:-}" ]]; then
   echo "writing snapshot lifecycle policy $SLM_POLICY_NAME"

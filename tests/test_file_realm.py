@@ -14,6 +14,7 @@ from pulumi.runtime import MockResourceArgs
 
 import tools.render as render_module
 from components import crypto, file_realm
+from components.config import Snapshots
 from components.config.security import INTERNAL_USERS
 from components.elasticsearch import FILE_REALM_DIR, START_SCRIPT
 from components.generated import PasswordHashProvider
@@ -241,13 +242,34 @@ def test_start_script_links_the_realm_files_over_the_images_own(tmp_path: Path) 
         assert (config / name).read_text() == f"second {name}\n"
 
 
+S3 = {"type": "s3", "bucket": "elk-backups"}
+
+
 def test_an_slm_policy_gets_the_setup_user_rights_on_every_index() -> None:
     """Writing a policy needs `manage` on the indices it covers, and SLM snapshots as its writer."""
     without = file_realm.setup_role(["logs-app-*"]).definition()
-    with_snapshots = file_realm.setup_role(["logs-app-*"], snapshots=True).definition()
+    snapshots = Snapshots.model_validate({"repository": S3})
+    with_snapshots = file_realm.setup_role(["logs-app-*"], snapshots).definition()
     assert without["indices"] == [{"names": ["logs-app-*"], "privileges": ["manage"]}]
     assert with_snapshots["indices"] == [
         {"names": ["logs-app-*"], "privileges": ["manage"]},
         {"names": ["*"], "privileges": ["manage"]},
     ]
     assert "create_snapshot" in with_snapshots["cluster"] and "manage_slm" in with_snapshots["cluster"]
+
+
+def test_a_restore_from_a_read_only_repository_may_see_every_index() -> None:
+    """The restore first checks that the cluster holds no index: one it may not see would pass."""
+    reader = Snapshots.model_validate({"repository": {**S3, "readonly": True}})
+    restorer = Snapshots.model_validate(
+        {"repository": {**S3, "readonly": True}, "restoreFrom": {"snapshot": "latest"}}
+    )
+    assert file_realm.setup_role(["logs-app-*"], reader).definition()["indices"] == [
+        {"names": ["logs-app-*"], "privileges": ["manage"]}
+    ]
+    assert file_realm.setup_role(["logs-app-*"], restorer).definition()["indices"] == [
+        {"names": ["logs-app-*"], "privileges": ["manage"]},
+        {"names": ["*"], "privileges": ["view_index_metadata"]},
+    ]
+    # Restoring and recording it need `manage` (Elastic's restore API prerequisites).
+    assert "manage" in file_realm.setup_role(["logs-app-*"], restorer).definition()["cluster"]

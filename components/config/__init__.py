@@ -24,7 +24,7 @@ from components.config.loading import load_config, mistyped_prefix_warnings, par
 from components.config.logstash import LogstashConfig, Queue
 from components.config.network_policy import NetworkPeer, NetworkPolicyConfig
 from components.config.security import Security
-from components.config.snapshots import SnapshotRepository, SnapshotRetention, Snapshots
+from components.config.snapshots import RestoreFrom, SnapshotRepository, SnapshotRetention, Snapshots
 from components.config.stack import StackConfig
 from components.config.workload import ResourceAmounts, Resources, Service, Storage
 
@@ -48,6 +48,7 @@ __all__ = [
     "ResolvedNodeSet",
     "ResourceAmounts",
     "Resources",
+    "RestoreFrom",
     "Retention",
     "Security",
     "Service",

@@ -28,6 +28,14 @@ _TIME_VALUE = re.compile(r"^(?P<amount>[0-9]+)(?:d|h|m|s|ms|micros|nanos)\Z")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]\Z")
 _BASE_PATH = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*\Z")
 DEFAULT_SCHEDULE = "0 30 1 * * ?"
+# `restoreFrom.snapshot`: the newest snapshot that succeeded, rather than a name.
+LATEST = "latest"
+# What Elasticsearch refuses in a snapshot name (SnapshotsService: lower case, no whitespace,
+# none of `\ / * ? " < > | , #`, no leading `_`) and in an index pattern (no `:`, which
+# names a remote cluster); `*` is a wildcard in a pattern, and a leading `-` excludes.
+_SNAPSHOT_NAME = re.compile(r'^[^_\sA-Z\\/*?"<>|,#][^\sA-Z\\/*?"<>|,#]{0,254}\Z')
+_INDEX_PATTERN = re.compile(r'^-?[^-_+\sA-Z\\/?"<>|,#:][^\sA-Z\\/?"<>|,#:]*\Z')
+_FEATURE = re.compile(r"^[a-z][a-z0-9_]*\Z")
 
 # Elastic's cron is Quartz's (elastic.co/docs/reference/elasticsearch/rest-apis/api-conventions
 # #api-cron-expressions): `<seconds> <minutes> <hours> <day_of_month> <month> <day_of_week>
@@ -257,6 +265,69 @@ class SnapshotRetention(ConfigModel):
         return max_count
 
 
+class RestoreFrom(ConfigModel):
+    """A snapshot a new stack starts from: restored once, before Logstash and Kibana start."""
+
+    snapshot: str = Field(
+        description=(
+            "Required. The snapshot's name in the repository, or `latest` for the newest one that succeeded."
+        )
+    )
+    indices: list[str] | None = Field(
+        None,
+        min_length=1,
+        description=(
+            "The data streams and indices to restore, as Elastic's patterns (`logs-*`, `-logs-debug-*` "
+            "excludes); omitted = every regular one in the snapshot."
+        ),
+    )
+    feature_states: list[str] = Field(
+        default_factory=lambda: ["kibana"],
+        description=(
+            "The feature states to restore; default `[kibana]` (Kibana's saved objects), `[]` = none. "
+            "`security` is refused: it would replace the stack's users."
+        ),
+    )
+
+    @field_validator("snapshot")
+    @classmethod
+    def _snapshot_name(cls, snapshot: str) -> str:
+        if not _SNAPSHOT_NAME.match(snapshot):
+            raise ValueError(
+                f"{snapshot!r} is not a snapshot name: lower case, no spaces, none of "
+                '\\ / * ? " < > | , #, not starting with _; or `latest`'
+            )
+        return snapshot
+
+    @field_validator("indices")
+    @classmethod
+    def _patterns(cls, indices: list[str]) -> list[str]:
+        wrong = [pattern for pattern in indices if not _INDEX_PATTERN.match(pattern)]
+        if wrong:
+            raise ValueError(
+                f"{', '.join(map(repr, wrong))}: not an index pattern like logs-* (lower case, no "
+                'spaces, none of \\ / ? " < > | , # :; a leading - excludes)'
+            )
+        if all(pattern.startswith("-") for pattern in indices):
+            raise ValueError("only exclusions: name what to restore too, e.g. ['logs-*', '-logs-debug-*']")
+        return indices
+
+    @field_validator("feature_states")
+    @classmethod
+    def _features(cls, feature_states: list[str]) -> list[str]:
+        wrong = [feature for feature in feature_states if not _FEATURE.match(feature)]
+        if wrong:
+            raise ValueError(f"{', '.join(map(repr, wrong))}: not a feature name like kibana")
+        if "security" in feature_states:
+            raise ValueError(
+                "'security' would replace this stack's users and roles, `elastic`'s password "
+                "included, with the snapshot's; restore it by hand if you mean to"
+            )
+        if "none" in feature_states:
+            raise ValueError("to restore no feature state, give an empty list: featureStates: []")
+        return feature_states
+
+
 class Snapshots(ConfigModel):
     """Snapshots of the whole cluster (indices and Kibana's saved objects) to a repository."""
 
@@ -277,6 +348,14 @@ class Snapshots(ConfigModel):
         description=(
             "Snapshot before a version change or a removed node set touches any Elasticsearch pod, "
             "and stop the deploy if it fails; default true, and false with a read-only repository."
+        ),
+    )
+
+    restore_from: RestoreFrom | None = Field(
+        None,
+        description=(
+            "Start a new stack from a snapshot in the repository: restored once, before Logstash and "
+            "Kibana first start, never again (see Restoring a new stack)."
         ),
     )
 
