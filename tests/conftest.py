@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fake_elasticsearch import FakeElasticsearch, serve
 from tools.render import PROJECT_DIR, Rendered, run_program, stack_config
 
 STACKS = ["qa", "test"]
@@ -50,3 +51,13 @@ def render() -> Callable[..., Rendered]:
 @pytest.fixture
 def project_dir() -> Path:
     return PROJECT_DIR
+
+
+@pytest.fixture
+def fake_es() -> Iterator[FakeElasticsearch]:
+    """A fake Elasticsearch answering on a local port for the length of one test."""
+    state = FakeElasticsearch()
+    server = serve(state)
+    yield state
+    server.shutdown()
+    server.server_close()

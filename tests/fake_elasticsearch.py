@@ -1,0 +1,255 @@
+"""A fake Elasticsearch for the setup script, and a way to run the script against it.
+
+It answers the requests `scripts/elasticsearch-setup.sh` makes as Elasticsearch does,
+refusals included, and records them, so tests check the request bodies against Elastic's
+API and what the cluster ends up holding.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import ssl
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tools.render import PROJECT_DIR
+
+SCRIPT = PROJECT_DIR / "scripts" / "elasticsearch-setup.sh"
+
+
+@dataclass
+class FakeElasticsearch:
+    """Records every request and answers like a cluster that upserts users and roles."""
+
+    calls: list[tuple[str, str, str, Any]] = field(default_factory=list)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    roles: dict[str, Any] = field(default_factory=dict)
+    policies: dict[str, Any] = field(default_factory=dict)
+    templates: dict[str, Any] = field(default_factory=dict)
+    # A cluster of 8.13 or later installs these itself; `logs@custom` is left to the user.
+    component_templates: dict[str, Any] = field(
+        default_factory=lambda: {name: {} for name in ("logs@mappings", "logs@settings", "ecs@mappings")}
+    )
+    index_settings: dict[str, Any] = field(default_factory=dict)
+    repositories: dict[str, Any] = field(default_factory=dict)
+    slm_policies: dict[str, Any] = field(default_factory=dict)
+    verify_failure: str | None = None
+    # `_cat/nodes?h=name,version` lines, and the states a new snapshot reports, one per GET.
+    nodes: list[str] = field(default_factory=lambda: ["elk-elasticsearch-0 9.4.3"])
+    snapshot_states: list[str] = field(default_factory=lambda: ["SUCCESS"])
+    snapshots: dict[str, Any] = field(default_factory=dict)
+    unhealthy_answers: int = 0
+    health_delay: float = 0
+    refuse: str = "-"
+    refusal_reason: str = "action [cluster:admin/xpack/security/role/put] is unauthorized"
+    # When set, the Authorization headers the cluster lets in; any other gets a 401.
+    accepts: set[str] | None = None
+    url: str = ""
+
+
+def managed_by(entries: dict[str, Any]) -> dict[str, Any]:
+    """What Elasticsearch answers with `filter_path=*.metadata.managed_by`: only entries that have one."""
+    return {
+        name: {"metadata": {"managed_by": entry["metadata"]["managed_by"]}}
+        for name, entry in entries.items()
+        if "managed_by" in entry.get("metadata", {})
+    }
+
+
+def es_error(status: int, kind: str, reason: str) -> tuple[int, dict[str, Any]]:
+    """An error answer shaped as Elasticsearch's."""
+    return status, {"error": {"type": kind, "reason": reason}, "status": status}
+
+
+def snapshot_object(
+    state: FakeElasticsearch, method: str, repository: str, name: str, body: Any
+) -> tuple[int, Any]:
+    """One snapshot: PUT starts it, each GET reports the next of `snapshot_states`."""
+    if repository not in state.repositories:
+        return es_error(404, "repository_missing_exception", f"[{repository}] missing")
+    if method == "PUT":
+        if name in state.snapshots:
+            return es_error(400, "invalid_snapshot_name_exception", f"[{repository}:{name}] already exists")
+        state.snapshots[name] = {"request": body, "state": "IN_PROGRESS"}
+        return 200, {"accepted": True}
+    if name not in state.snapshots:
+        return es_error(404, "snapshot_missing_exception", f"[{repository}:{name}] is missing")
+    snapshot = state.snapshots[name]
+    if state.snapshot_states:
+        snapshot["state"] = state.snapshot_states.pop(0)
+    return 200, {"snapshots": [{"snapshot": name, "state": snapshot["state"], "failures": []}]}
+
+
+def snapshot_call(state: FakeElasticsearch, method: str, path: str, body: Any) -> tuple[int, Any]:
+    """The snapshot repository and SLM APIs, with the refusals Elasticsearch answers."""
+    parts = path.strip("/").split("/")
+    if parts[0] == "_snapshot" and len(parts) == 3 and parts[2] != "_verify":
+        return snapshot_object(state, method, parts[1], parts[2], body)
+    store = state.repositories if parts[0] == "_snapshot" else state.slm_policies
+    name = parts[1] if parts[0] == "_snapshot" else parts[2]
+    missing = (
+        es_error(404, "repository_missing_exception", f"[{name}] missing")
+        if parts[0] == "_snapshot"
+        else es_error(
+            404, "resource_not_found_exception", f"snapshot lifecycle policy or policies [{name}] not found"
+        )
+    )
+    if parts[-1] == "_verify":
+        if name not in store:
+            return missing
+        if state.verify_failure:
+            return es_error(500, "repository_verification_exception", f"[{name}] {state.verify_failure}")
+        return 200, {"nodes": {"node-id": {"name": "elk-elasticsearch-0"}}}
+    if method == "PUT":
+        if parts[0] == "_slm" and body.get("repository") not in state.repositories:
+            return es_error(
+                400, "illegal_argument_exception", f"no such repository [{body.get('repository')}]"
+            )
+        store[name] = body
+        return 200, {"acknowledged": True}
+    if name not in store:
+        return missing
+    if method == "DELETE":
+        del store[name]
+        return 200, {"acknowledged": True}
+    return 200, {name: store[name]}
+
+
+def serve(state: FakeElasticsearch, tls: ssl.SSLContext | None = None) -> http.server.ThreadingHTTPServer:
+    """Start answering on a free local port, over HTTPS when given a server TLS context."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def handle_call(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length).decode()
+            body: dict[str, Any] = json.loads(raw) if raw else {}
+            state.calls.append((self.command, self.path, self.headers.get("Authorization", ""), body))
+            status = 200
+            answer: Any = {}
+            if self.path.startswith("/_cluster/health") and state.health_delay:
+                time.sleep(state.health_delay)
+            if state.accepts is not None and self.headers.get("Authorization", "") not in state.accepts:
+                status = 401
+                answer = {"error": {"type": "security_exception", "reason": "unable to authenticate"}}
+            elif self.path.startswith("/_cluster/health") and state.unhealthy_answers > 0:
+                state.unhealthy_answers -= 1
+                status = 503
+            elif self.path.startswith(state.refuse):
+                status = 401
+                answer = {
+                    "error": {"type": "security_exception", "reason": state.refusal_reason},
+                    "status": 401,
+                }
+            elif self.path.startswith("/_cat/nodes"):
+                answer = None
+            elif self.path.startswith(("/_snapshot/", "/_slm/policy/")):
+                status, answer = snapshot_call(state, self.command, self.path.split("?")[0], body)
+            elif self.command == "GET" and self.path.startswith("/_security/user?"):
+                answer = managed_by(state.users)
+            elif self.command == "GET" and self.path.startswith("/_security/role?"):
+                answer = managed_by(state.roles)
+            elif self.command == "DELETE" and self.path.startswith("/_security/user/"):
+                del state.users[self.path.rsplit("/", 1)[1]]
+            elif self.command == "DELETE" and self.path.startswith("/_security/role/"):
+                del state.roles[self.path.rsplit("/", 1)[1]]
+            elif self.command == "PUT" and "/_settings?" in self.path:
+                state.index_settings[self.path[1:].split("/_settings?")[0]] = body
+            elif self.path.endswith("/_password"):
+                state.users.setdefault(self.path.split("/")[3], {})["password"] = body["password"]
+            elif self.command == "PUT" and self.path.startswith("/_security/user/"):
+                state.users[self.path.rsplit("/", 1)[1]] = body
+            elif self.command == "PUT" and self.path.startswith("/_security/role/"):
+                state.roles[self.path.rsplit("/", 1)[1]] = body
+            elif self.command == "PUT" and self.path.startswith("/_ilm/policy/"):
+                state.policies[self.path.rsplit("/", 1)[1]] = body
+            elif self.command == "PUT" and self.path.startswith("/_component_template/"):
+                state.component_templates[self.path.rsplit("/", 1)[1]] = body
+            elif self.command == "PUT" and self.path.startswith("/_index_template/"):
+                missing = [
+                    name
+                    for name in body.get("composed_of", [])
+                    if name not in state.component_templates
+                    and name not in body.get("ignore_missing_component_templates", [])
+                ]
+                if missing:  # as MetadataIndexTemplateService refuses it
+                    status = 400
+                    name = self.path.rsplit("/", 1)[1]
+                    reason = (
+                        f"index template [{name}] specifies component templates {missing} that do not exist"
+                    )
+                    answer = {
+                        "error": {"type": "invalid_index_template_exception", "reason": reason},
+                        "status": 400,
+                    }
+                else:
+                    state.templates[self.path.rsplit("/", 1)[1]] = body
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                if answer is None:  # _cat APIs answer text
+                    self.wfile.write("".join(f"{line}\n" for line in state.nodes).encode())
+                else:
+                    self.wfile.write(json.dumps(answer, separators=(",", ":")).encode())
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting (--max-time), as the script should
+
+        do_GET = do_POST = do_PUT = do_DELETE = handle_call  # noqa: N815 - http.server's method names
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    scheme = "https" if tls else "http"
+    state.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+POLICY = {"policy": {"phases": {"delete": {"min_age": "7d", "actions": {"delete": {}}}}}}
+COMPONENT = {"template": {"settings": {"index.number_of_replicas": 1}}}
+TEMPLATE = {
+    "index_patterns": ["logs-springboot-*"],
+    "data_stream": {},
+    "composed_of": ["logs@mappings", "logs@settings", "logs@custom", "ecs@mappings", "elk-stack-logs@custom"],
+    "ignore_missing_component_templates": ["logs@custom"],
+}
+SETTINGS = {"index.number_of_replicas": 1, "index.lifecycle.name": "elk-stack-logs"}
+
+
+def run_setup(es: FakeElasticsearch, **overrides: str | None) -> subprocess.CompletedProcess[str]:
+    """Run the script against `es`; an override of None leaves that variable unset."""
+    env: dict[str, str | None] = {
+        "PATH": os.environ["PATH"],
+        "ES_URL": es.url,
+        "ILM_POLICY_NAME": "elk-stack-logs",
+        "ILM_POLICY": json.dumps(POLICY),
+        "COMPONENT_TEMPLATE_NAME": "elk-stack-logs@custom",
+        "COMPONENT_TEMPLATE": json.dumps(COMPONENT),
+        "INDEX_TEMPLATE_NAME": "elk-stack-logs",
+        "INDEX_TEMPLATE": json.dumps(TEMPLATE),
+        "DATA_STREAMS": "logs-springboot-*,logs-myapp-*",
+        "INDEX_SETTINGS": json.dumps(SETTINGS),
+        "SETUP_USERNAME": "elk-stack-setup",
+        "SETUP_PASSWORD": "setup-pw",
+        "SNAPSHOT_REPOSITORY_NAME": "elk-stack",
+        "SLM_POLICY_NAME": "elk-stack-snapshots",
+        "WAIT_ATTEMPTS": "5",
+        "WAIT_SECONDS": "0",
+        **overrides,
+    }
+    return subprocess.run(
+        ["bash", str(SCRIPT)],
+        env={key: value for key, value in env.items() if value is not None},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
