@@ -7,6 +7,7 @@ API and what the cluster ends up holding.
 
 from __future__ import annotations
 
+import fnmatch
 import http.server
 import json
 import os
@@ -43,6 +44,13 @@ class FakeElasticsearch:
     nodes: list[str] = field(default_factory=lambda: ["elk-elasticsearch-0 9.4.3"])
     snapshot_states: list[str] = field(default_factory=lambda: ["SUCCESS"])
     snapshots: dict[str, Any] = field(default_factory=dict)
+    # What a restore needs: the persistent cluster settings (flat), the regular data streams
+    # and indices the cluster holds, the restores asked for, and how many shards one fails.
+    cluster_settings: dict[str, Any] = field(default_factory=dict)
+    data_streams: list[str] = field(default_factory=list)
+    indices: list[str] = field(default_factory=list)
+    restores: list[tuple[str, Any]] = field(default_factory=list)
+    failed_shards: int = 0
     unhealthy_answers: int = 0
     health_delay: float = 0
     refuse: str = "-"
@@ -85,9 +93,82 @@ def snapshot_object(
     return 200, {"snapshots": [{"snapshot": name, "state": snapshot["state"], "failures": []}]}
 
 
-def snapshot_call(state: FakeElasticsearch, method: str, path: str, body: Any) -> tuple[int, Any]:
+def add_snapshot(state: FakeElasticsearch, name: str, snapshot_state: str, data_streams: list[str]) -> None:
+    """A snapshot in the repository, taken after those already there."""
+    state.snapshots[name] = {"state": snapshot_state, "data_streams": data_streams}
+
+
+def list_snapshots(state: FakeElasticsearch, query: str) -> tuple[int, Any]:
+    """`GET _snapshot/<repository>/_all`: oldest first unless asked for `order=desc`."""
+    names = list(state.snapshots)
+    if "sort=start_time" in query and "order=desc" in query:
+        names.reverse()
+    return 200, {"snapshots": [{"snapshot": name, "state": state.snapshots[name]["state"]} for name in names]}
+
+
+def selected(names: list[str], patterns: str | None) -> list[str]:
+    """Elastic's multi-target syntax: patterns in order, a leading `-` excludes."""
+    if patterns is None:
+        return list(names)
+    chosen: list[str] = []
+    for pattern in patterns.split(","):
+        if pattern.startswith("-"):
+            chosen = [name for name in chosen if not fnmatch.fnmatch(name, pattern[1:])]
+        else:
+            chosen += [name for name in names if fnmatch.fnmatch(name, pattern) and name not in chosen]
+    return chosen
+
+
+def restore(state: FakeElasticsearch, name: str, query: str, body: Any) -> tuple[int, Any]:
+    """`POST _snapshot/<repository>/<snapshot>/_restore?wait_for_completion=true`."""
+    if name not in state.snapshots:
+        return es_error(404, "snapshot_missing_exception", f"[elk-stack:{name}] is missing")
+    state.restores.append((name, body))
+    streams = selected(state.snapshots[name]["data_streams"], body.get("indices"))
+    taken = [stream for stream in streams if stream in state.data_streams]
+    if taken:
+        return es_error(
+            500, "snapshot_restore_exception", f"[elk-stack:{name}] data stream {taken[0]} already exists"
+        )
+    state.data_streams += streams
+    total = len(streams)
+    shards = {"total": total, "failed": state.failed_shards, "successful": total - state.failed_shards}
+    if "wait_for_completion=true" not in query:
+        return 200, {"accepted": True}
+    indices = [f".ds-{stream}-000001" for stream in streams]
+    return 200, {"snapshot": {"snapshot": name, "indices": indices, "shards": shards}}
+
+
+def cluster_settings(state: FakeElasticsearch, method: str, query: str, body: Any) -> tuple[int, Any]:
+    """`GET` (flat, filtered to `filter_path=persistent.<key>`) and `PUT` of persistent settings."""
+    if method == "PUT":
+        state.cluster_settings.update(body.get("persistent", {}))
+        return 200, {"acknowledged": True, "persistent": body.get("persistent", {}), "transient": {}}
+    wanted = query.split("filter_path=persistent.", 1)[1].split("&")[0] if "filter_path=" in query else None
+    persistent = {key: value for key, value in state.cluster_settings.items() if wanted in (None, key)}
+    return 200, {"persistent": persistent} if persistent else {}
+
+
+def resolve_all(state: FakeElasticsearch) -> tuple[int, Any]:
+    """`GET _resolve/index/*?expand_wildcards=open,closed`: the regular indices and data streams."""
+    return 200, {
+        "indices": [{"name": name, "attributes": ["open"]} for name in state.indices],
+        "aliases": [],
+        "data_streams": [
+            {"name": name, "backing_indices": [f".ds-{name}-000001"], "timestamp_field": "@timestamp"}
+            for name in state.data_streams
+        ],
+    }
+
+
+def snapshot_call(state: FakeElasticsearch, method: str, full_path: str, body: Any) -> tuple[int, Any]:
     """The snapshot repository and SLM APIs, with the refusals Elasticsearch answers."""
+    path, _, query = full_path.partition("?")
     parts = path.strip("/").split("/")
+    if parts[0] == "_snapshot" and len(parts) == 3 and parts[2] == "_all":
+        return list_snapshots(state, query)
+    if parts[0] == "_snapshot" and len(parts) == 4 and parts[3] == "_restore":
+        return restore(state, parts[2], query, body)
     if parts[0] == "_snapshot" and len(parts) == 3 and parts[2] != "_verify":
         return snapshot_object(state, method, parts[1], parts[2], body)
     store = state.repositories if parts[0] == "_snapshot" else state.slm_policies
@@ -148,7 +229,11 @@ def serve(state: FakeElasticsearch, tls: ssl.SSLContext | None = None) -> http.s
             elif self.path.startswith("/_cat/nodes"):
                 answer = None
             elif self.path.startswith(("/_snapshot/", "/_slm/policy/")):
-                status, answer = snapshot_call(state, self.command, self.path.split("?")[0], body)
+                status, answer = snapshot_call(state, self.command, self.path, body)
+            elif self.path.startswith("/_cluster/settings"):
+                status, answer = cluster_settings(state, self.command, self.path.partition("?")[2], body)
+            elif self.path.startswith("/_resolve/index/"):
+                status, answer = resolve_all(state)
             elif self.command == "GET" and self.path.startswith("/_security/user?"):
                 answer = managed_by(state.users)
             elif self.command == "GET" and self.path.startswith("/_security/role?"):
