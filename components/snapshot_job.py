@@ -125,6 +125,9 @@ class SnapshotBeforeChange(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[config_map, account, *secrets_for(credentials, "setup")],
+                # A failed Job is run again under the same name (`pulumi.com/replaceUnready`):
+                # the old one must go first.
+                delete_before_replace=True,
                 # The cluster wait (10 minutes) and the snapshot's own budget.
                 custom_timeouts=pulumi.CustomTimeouts(create=f"{SNAPSHOT_MINUTES + 15}m"),
             ),

@@ -1,4 +1,4 @@
-"""A snapshot before every risky change, on the real engine (issue 12).
+"""A snapshot before every risky change, and a restore before anything writes, on the real engine (issue 12).
 
 The qa stack with an S3 snapshot repository. Under kwok nothing runs, so the snapshot
 itself is not taken here: kwok completes Job pods as soon as they run (the unit tests run
@@ -10,6 +10,11 @@ event stream (`pulumi up --json`) and the cluster's objects.
 A failed snapshot Job is simulated the same way kwok simulates a completed one: a kwok
 stage of ours (tools/e2e/stages/snapshot-fails.yaml) fails the Job's pod for one version
 reserved for that scenario; the unit tests show the script failing the Job for real reasons.
+The next `pulumi up` runs a failed Job again (`pulumi.com/replaceUnready`).
+
+The stack starts from a snapshot (`restoreFrom`): its first deploy creates Logstash and
+Kibana only once the setup Job, which restores, has completed. The restore itself is the
+script's, shown against the fake Elasticsearch (tests/test_restore.py).
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ from tests.e2e.conftest import E2E_DIR, Cluster, Stack, condition, pod_uids, sta
 NAMESPACE = "elk-e2e-snapshots"
 NEW_VERSION = "9.4.4"
 JOB_URN = "$kubernetes:batch/v1:Job::elasticsearch-snapshot"
+SETUP_JOB_URN = "$kubernetes:batch/v1:Job::setup"
+# What writes into the cluster, and must wait for the restore on a new stack.
+WRITERS = ("$kubernetes:apps/v1:StatefulSet::logstash", "$kubernetes:apps/v1:Deployment::kibana")
+FIRST_DEPLOY_EVENTS = E2E_DIR / "snapshots-first-deploy-events.jsonl"
 STATEFULSET_URN = "$kubernetes:apps/v1:StatefulSet::elasticsearch"
 # The StatefulSets that wait for the Job: Elasticsearch, and Logstash which follows it.
 STATEFULSETS = ("elk-elasticsearch", "elk-logstash")
@@ -36,7 +45,8 @@ SNAPSHOTS = {
         "endpoint": "minio.storage.svc:9000",
         "pathStyleAccess": True,
         "credentialsSecret": "elk-snapshot-credentials",
-    }
+    },
+    "restoreFrom": {"snapshot": "latest", "indices": ["logs-*"]},
 }
 
 
@@ -59,7 +69,9 @@ def deployed(cluster: Cluster) -> Stack:
     elasticsearch = copy.deepcopy(stack.config["elk-stack:elasticsearch"])
     elasticsearch["snapshots"] = SNAPSHOTS
     stack.set_config("elk-stack:elasticsearch", elasticsearch)
-    stack.pulumi("up", "--yes", "--skip-preview")
+    # `up --json` streams the engine's events, one JSON object a line.
+    result = stack.pulumi("up", "--yes", "--skip-preview", "--json")
+    FIRST_DEPLOY_EVENTS.write_text(result.stdout)
     return stack
 
 
@@ -85,6 +97,23 @@ def first_index(log: list[dict[str, Any]], kind: str, urn_suffix: str, ops: set[
         if metadata.get("urn", "").endswith(urn_suffix) and metadata.get("op") in ops:
             return index
     raise AssertionError(f"no {kind} for {urn_suffix} with an op in {sorted(ops)}")
+
+
+@pytest.mark.claim(
+    "A stack that starts from a snapshot creates Logstash and Kibana only after the setup Job, "
+    "which restores it, has completed"
+)
+def test_a_new_stack_restores_before_anything_writes(deployed: Stack, cluster: Cluster) -> None:
+    log = events(FIRST_DEPLOY_EVENTS.read_text())
+    setup_done = first_index(log, "resOutputsEvent", SETUP_JOB_URN, {"create"})
+    for writer in WRITERS:
+        starts = first_index(log, "resourcePreEvent", writer, {"create"})
+        assert setup_done < starts, f"{writer} was created before the setup Job completed"
+    job = cluster.get_json("job", "elk-elasticsearch-setup", "-n", deployed.namespace)
+    assert condition(job, "Complete")
+    env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["RESTORE_SNAPSHOT"] == "latest"
+    assert json.loads(env["RESTORE_REQUEST"])["indices"] == "logs-*"
 
 
 @pytest.mark.claim(
@@ -148,3 +177,19 @@ def test_a_failed_snapshot_leaves_the_statefulsets_untouched(deployed: Stack, cl
         assert after["metadata"]["generation"] == before["metadata"]["generation"], name
         assert after["spec"]["template"] == before["spec"]["template"], name
     assert pod_uids(cluster, deployed.namespace, "elasticsearch") == pods
+
+
+@pytest.mark.claim("The next pulumi up runs a failed snapshot Job again instead of waiting on it")
+def test_the_next_up_runs_a_failed_job_again(deployed: Stack, cluster: Cluster) -> None:
+    """Still on the failing version: kwok fails the new Job's pod too, but it is a new Job."""
+
+    def failed_jobs() -> dict[str, dict[str, Any]]:
+        jobs = snapshot_jobs(cluster, deployed.namespace)
+        return {name: job for name, job in jobs.items() if condition(job, "Failed")}
+
+    [(name, failed)] = failed_jobs().items()
+    result = deployed.pulumi("up", "--yes", "--skip-preview", check=False)
+    assert result.returncode != 0, "the snapshot still fails for this version"
+    [(again_name, again)] = failed_jobs().items()
+    assert again_name == name, "the same change, so the same Job name"
+    assert again["metadata"]["uid"] != failed["metadata"]["uid"], "the failed Job was awaited, not run again"
