@@ -167,8 +167,10 @@ find_latest() {
 # writes first. Sets `restored` when it restored. (Not called as a condition: that would
 # turn off `set -e` inside it.)
 restore_once() {
-  local answer snapshot key="\"$RESTORED_MARKER\":\""
-  answer=$(es GET "/_cluster/settings?flat_settings=true&filter_path=persistent.$RESTORED_MARKER")
+  # Settings come back nested ({"persistent":{"cluster":{"metadata":{...}}}}), and the
+  # filter leaves only the record: its last key is enough to find it.
+  local answer snapshot key="\"${RESTORED_MARKER##*.}\":\""
+  answer=$(es GET "/_cluster/settings?filter_path=persistent.$RESTORED_MARKER")
   if [[ $answer == *"$key"* ]]; then
     snapshot=${answer#*"$key"}
     echo "this cluster was restored from snapshot ${snapshot%%\"*} already: restoreFrom restores once, never again"

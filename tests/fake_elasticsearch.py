@@ -140,12 +140,26 @@ def restore(state: FakeElasticsearch, name: str, query: str, body: Any) -> tuple
 
 
 def cluster_settings(state: FakeElasticsearch, method: str, query: str, body: Any) -> tuple[int, Any]:
-    """`GET` (flat, filtered to `filter_path=persistent.<key>`) and `PUT` of persistent settings."""
+    """`PUT` and `GET` of persistent settings: kept flat, answered nested unless `flat_settings=true`.
+
+    `filter_path=persistent.<dotted key>` leaves only that setting, or `{}` without it.
+    """
     if method == "PUT":
         state.cluster_settings.update(body.get("persistent", {}))
         return 200, {"acknowledged": True, "persistent": body.get("persistent", {}), "transient": {}}
     wanted = query.split("filter_path=persistent.", 1)[1].split("&")[0] if "filter_path=" in query else None
-    persistent = {key: value for key, value in state.cluster_settings.items() if wanted in (None, key)}
+    persistent: dict[str, Any] = {}
+    for key, value in state.cluster_settings.items():
+        if wanted not in (None, key):
+            continue
+        if "flat_settings=true" in query:
+            persistent[key] = value
+            continue
+        *parents, leaf = key.split(".")
+        level = persistent
+        for parent in parents:
+            level = level.setdefault(parent, {})
+        level[leaf] = value
     return 200, {"persistent": persistent} if persistent else {}
 
 
