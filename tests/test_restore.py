@@ -21,6 +21,7 @@ from tests.conftest import find, flat_config
 from tests.fake_elasticsearch import FakeElasticsearch, add_snapshot, run_setup
 from tests.test_cluster import record
 from tests.test_config import PROJECT_DIR, problems, valid
+from tests.test_snapshots import commented_snapshots_example
 from tools.render import Rendered, run_program
 
 Render = Callable[..., Rendered]
@@ -97,14 +98,7 @@ def test_a_typo_in_restore_from_is_named() -> None:
 
 def test_the_commented_example_in_the_test_stack_file_is_valid() -> None:
     """Uncommented, the example in Pulumi.test.yaml is a valid config: it cannot rot."""
-    lines = (PROJECT_DIR / "Pulumi.test.yaml").read_text().splitlines()
-    start = lines.index("    # snapshots:")
-    block = []
-    for line in lines[start:]:
-        if not line.startswith("    #"):
-            break
-        block.append(line.replace("    # ", "    ", 1))
-    example = yaml.safe_load("\n".join(block))["snapshots"]
+    example = commented_snapshots_example("Pulumi.test.yaml")
     snapshots = valid(elasticsearch={"snapshots": example}).elasticsearch.snapshots
     assert snapshots is not None and snapshots.restore_from is not None
     assert snapshots.repository.readonly, "a test stack only reads QA's repository"

@@ -203,17 +203,22 @@ def test_base_path_is_a_relative_path(base_path: str) -> None:
     ]
 
 
-def test_the_commented_example_in_the_qa_stack_file_is_valid() -> None:
-    """Uncommented, the example in Pulumi.qa.yaml is a valid config: it cannot rot."""
-    lines = (PROJECT_DIR / "Pulumi.qa.yaml").read_text().splitlines()
+def commented_snapshots_example(stack_file: str) -> dict[str, Any]:
+    """The commented `snapshots:` block of a stack file, uncommented and read."""
+    lines = (PROJECT_DIR / stack_file).read_text().splitlines()
     start = lines.index("    # snapshots:")
     block = []
     for line in lines[start:]:
         if not line.startswith("    #"):
             break
         block.append(line.replace("    # ", "    ", 1))
-    example = yaml.safe_load("\n".join(block))["snapshots"]
-    config = valid(**snapshots(**example))
+    example: dict[str, Any] = yaml.safe_load("\n".join(block))["snapshots"]
+    return example
+
+
+def test_the_commented_example_in_the_qa_stack_file_is_valid() -> None:
+    """Uncommented, the example in Pulumi.qa.yaml is a valid config: it cannot rot."""
+    config = valid(**snapshots(**commented_snapshots_example("Pulumi.qa.yaml")))
     assert config.elasticsearch.snapshots is not None
     assert config.elasticsearch.snapshots.repository.credentials_secret == "elk-snapshot-credentials"
 
