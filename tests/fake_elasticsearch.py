@@ -11,6 +11,7 @@ import fnmatch
 import http.server
 import json
 import os
+import shutil
 import ssl
 import subprocess
 import threading
@@ -18,9 +19,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from tools.render import PROJECT_DIR
 
 SCRIPT = PROJECT_DIR / "scripts" / "elasticsearch-setup.sh"
+# The script runs with bash and curl: a test that runs it is skipped without them.
+needs_bash_and_curl = pytest.mark.skipif(
+    shutil.which("bash") is None or shutil.which("curl") is None,
+    reason="the setup script needs bash and curl",
+)
 
 
 @dataclass

@@ -9,7 +9,6 @@ cluster that holds data, and every failure stops the Job with the reason.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +17,7 @@ import yaml
 
 from components.snapshots import RESTORED_MARKER
 from tests.conftest import find, flat_config
-from tests.fake_elasticsearch import FakeElasticsearch, add_snapshot, run_setup
+from tests.fake_elasticsearch import FakeElasticsearch, add_snapshot, needs_bash_and_curl, run_setup
 from tests.test_cluster import record
 from tests.test_config import PROJECT_DIR, problems, valid
 from tests.test_snapshots import commented_snapshots_example
@@ -194,10 +193,6 @@ def test_every_job_is_run_again_by_the_next_up_when_it_failed(render: Render) ->
 
 # --- the script against the fake Elasticsearch ---------------------------------------------
 
-needs_bash = pytest.mark.skipif(
-    shutil.which("bash") is None or shutil.which("curl") is None,
-    reason="the setup script needs bash and curl",
-)
 REPOSITORY_BODY = {"type": "s3", "settings": {"bucket": "elk-backups", "base_path": "qa", "readonly": True}}
 REQUEST = {
     "include_global_state": False,
@@ -226,7 +221,7 @@ def restore_paths(es: FakeElasticsearch) -> list[str]:
     return [path for path in paths(es) if path.endswith("_restore?wait_for_completion=true")]
 
 
-@needs_bash
+@needs_bash_and_curl
 def test_a_new_stack_restores_the_newest_snapshot_that_succeeded(fake_es: FakeElasticsearch) -> None:
     add_snapshot(fake_es, "elk-stack-2026.11.25-a", "SUCCESS", ["logs-springboot-default"])
     add_snapshot(fake_es, "elk-stack-2026.11.26-b", "SUCCESS", ["logs-springboot-default", "logs-myapp-x"])
@@ -251,7 +246,7 @@ def test_a_new_stack_restores_the_newest_snapshot_that_succeeded(fake_es: FakeEl
     assert "restored snapshot elk-stack-2026.11.26-b" in result.stdout
 
 
-@needs_bash
+@needs_bash_and_curl
 def test_a_named_snapshot_is_restored_as_named(fake_es: FakeElasticsearch) -> None:
     add_snapshot(fake_es, "before-9.4.4-3f2a9c01d4", "SUCCESS", ["logs-springboot-default"])
     add_snapshot(fake_es, "elk-stack-2026.11.27-c", "SUCCESS", ["logs-springboot-default"])
@@ -261,7 +256,7 @@ def test_a_named_snapshot_is_restored_as_named(fake_es: FakeElasticsearch) -> No
     assert not [path for path in paths(fake_es) if "/_all" in path], "no listing for a named snapshot"
 
 
-@needs_bash
+@needs_bash_and_curl
 def test_a_restored_cluster_is_never_restored_again(fake_es: FakeElasticsearch) -> None:
     add_snapshot(fake_es, "nightly-1", "SUCCESS", ["logs-springboot-default"])
     assert run_restore(fake_es).returncode == 0
@@ -275,7 +270,7 @@ def test_a_restored_cluster_is_never_restored_again(fake_es: FakeElasticsearch) 
     assert "restored from snapshot nightly-1 already" in rerun.stdout
 
 
-@needs_bash
+@needs_bash_and_curl
 def test_a_cluster_that_holds_data_is_not_restored(fake_es: FakeElasticsearch) -> None:
     add_snapshot(fake_es, "nightly-1", "SUCCESS", ["logs-springboot-default"])
     fake_es.data_streams.append("logs-springboot-default")
@@ -289,7 +284,7 @@ def test_a_cluster_that_holds_data_is_not_restored(fake_es: FakeElasticsearch) -
     assert fake_es.restores == [] and fake_es.cluster_settings == {}
 
 
-@needs_bash
+@needs_bash_and_curl
 def test_latest_with_no_snapshot_that_succeeded_fails(fake_es: FakeElasticsearch) -> None:
     add_snapshot(fake_es, "nightly-1", "FAILED", ["logs-springboot-default"])
     add_snapshot(fake_es, "nightly-2", "PARTIAL", ["logs-springboot-default"])
@@ -299,7 +294,7 @@ def test_latest_with_no_snapshot_that_succeeded_fails(fake_es: FakeElasticsearch
     assert fake_es.restores == [] and fake_es.cluster_settings == {}
 
 
-@needs_bash
+@needs_bash_and_curl
 def test_a_missing_snapshot_fails_with_elastics_reason(fake_es: FakeElasticsearch) -> None:
     result = run_restore(fake_es, "nightly-9")
     assert result.returncode != 0
@@ -311,7 +306,7 @@ def test_a_missing_snapshot_fails_with_elastics_reason(fake_es: FakeElasticsearc
     assert fake_es.cluster_settings == {}, "a restore that did not happen is not recorded"
 
 
-@needs_bash
+@needs_bash_and_curl
 def test_failed_shards_fail_the_job_and_are_not_recorded(fake_es: FakeElasticsearch) -> None:
     add_snapshot(fake_es, "nightly-1", "SUCCESS", ["logs-springboot-default", "logs-myapp-x"])
     fake_es.failed_shards = 1
@@ -322,7 +317,7 @@ def test_failed_shards_fail_the_job_and_are_not_recorded(fake_es: FakeElasticsea
     assert fake_es.cluster_settings == {}
 
 
-@needs_bash
+@needs_bash_and_curl
 def test_a_refused_marker_check_fails_instead_of_restoring(fake_es: FakeElasticsearch) -> None:
     """Only an answer without the record means "never restored": a 401 must not restore."""
     add_snapshot(fake_es, "nightly-1", "SUCCESS", ["logs-springboot-default"])
@@ -334,7 +329,7 @@ def test_a_refused_marker_check_fails_instead_of_restoring(fake_es: FakeElastics
     assert fake_es.restores == []
 
 
-@needs_bash
+@needs_bash_and_curl
 def test_a_refused_listing_fails_instead_of_saying_there_is_none(fake_es: FakeElasticsearch) -> None:
     add_snapshot(fake_es, "nightly-1", "SUCCESS", ["logs-springboot-default"])
     fake_es.refuse = "/_snapshot/elk-stack/_all"

@@ -8,7 +8,6 @@ import http.server
 import json
 import os
 import re
-import shutil
 import ssl
 import subprocess
 import time
@@ -36,6 +35,7 @@ from tests.fake_elasticsearch import (
     SETTINGS,
     TEMPLATE,
     FakeElasticsearch,
+    needs_bash_and_curl,
     run_setup,
     serve,
 )
@@ -44,10 +44,7 @@ from tools.render import PROJECT_DIR, Rendered
 Render = Callable[..., Rendered]
 
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("bash") is None or shutil.which("curl") is None,
-    reason="the setup script needs bash and curl",
-)
+pytestmark = needs_bash_and_curl
 
 SETUP_AUTH = "Basic " + base64.b64encode(b"elk-stack-setup:setup-pw").decode()
 

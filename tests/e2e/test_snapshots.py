@@ -84,6 +84,12 @@ def snapshot_jobs(cluster: Cluster, namespace: str) -> dict[str, dict[str, Any]]
     }
 
 
+def failed_jobs(cluster: Cluster, namespace: str) -> dict[str, dict[str, Any]]:
+    """The snapshot Jobs that failed, by name."""
+    jobs = snapshot_jobs(cluster, namespace)
+    return {name: job for name, job in jobs.items() if condition(job, "Failed")}
+
+
 def events(stream: str) -> list[dict[str, Any]]:
     """The engine's events, in the order it emitted them."""
     lines = [json.loads(line) for line in stream.splitlines() if line.strip().startswith("{")]
@@ -170,8 +176,7 @@ def test_a_failed_snapshot_leaves_the_statefulsets_untouched(deployed: Stack, cl
     assert result.returncode != 0, "the deploy went on although the snapshot Job failed"
     output = result.stdout + result.stderr
     assert "elasticsearch-snapshot" in output, output[-3000:]
-    failed = [job for job in snapshot_jobs(cluster, deployed.namespace).values() if condition(job, "Failed")]
-    assert len(failed) == 1
+    assert len(failed_jobs(cluster, deployed.namespace)) == 1
     for name, before in workloads.items():
         after = cluster.get_json("statefulset", name, "-n", deployed.namespace)
         assert after["metadata"]["generation"] == before["metadata"]["generation"], name
@@ -182,14 +187,9 @@ def test_a_failed_snapshot_leaves_the_statefulsets_untouched(deployed: Stack, cl
 @pytest.mark.claim("The next pulumi up runs a failed snapshot Job again instead of waiting on it")
 def test_the_next_up_runs_a_failed_job_again(deployed: Stack, cluster: Cluster) -> None:
     """Still on the failing version: kwok fails the new Job's pod too, but it is a new Job."""
-
-    def failed_jobs() -> dict[str, dict[str, Any]]:
-        jobs = snapshot_jobs(cluster, deployed.namespace)
-        return {name: job for name, job in jobs.items() if condition(job, "Failed")}
-
-    [(name, failed)] = failed_jobs().items()
+    [(name, failed)] = failed_jobs(cluster, deployed.namespace).items()
     result = deployed.pulumi("up", "--yes", "--skip-preview", check=False)
     assert result.returncode != 0, "the snapshot still fails for this version"
-    [(again_name, again)] = failed_jobs().items()
+    [(again_name, again)] = failed_jobs(cluster, deployed.namespace).items()
     assert again_name == name, "the same change, so the same Job name"
     assert again["metadata"]["uid"] != failed["metadata"]["uid"], "the failed Job was awaited, not run again"
