@@ -173,16 +173,16 @@ def real_certificate(days_left: float, validity_days: int = 365) -> str:
 @pytest.fixture
 def stored_certificates(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Renders as a preview of an existing stack sees them: real certificates, by resource name."""
-    original = render_module._EchoMocks.new_resource
+    original = render_module.EchoMocks.new_resource
     stored: dict[str, str] = {}
 
-    def with_certificates(self: render_module._EchoMocks, args: Any) -> tuple[str | None, dict[Any, Any]]:
+    def with_certificates(self: render_module.EchoMocks, args: Any) -> tuple[str | None, dict[Any, Any]]:
         resource_id, state = original(self, args)
         if args.name in stored:
             state = {**state, "cert_pem": stored[args.name]}
         return resource_id, state
 
-    monkeypatch.setattr(render_module._EchoMocks, "new_resource", with_certificates)
+    monkeypatch.setattr(render_module.EchoMocks, "new_resource", with_certificates)
     return stored
 
 

@@ -567,14 +567,14 @@ def existing_cluster(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """
     import tools.render as render_module
 
-    original = render_module._EchoMocks.new_resource
+    original = render_module.EchoMocks.new_resource
     earlier = {"run": "an-earlier-run"}
 
-    def stored(self: render_module._EchoMocks, args: Any) -> tuple[str | None, dict[Any, Any]]:
+    def stored(self: render_module.EchoMocks, args: Any) -> tuple[str | None, dict[Any, Any]]:
         resource_id, state = original(self, args)
         return resource_id, ({**state, **earlier} if args.typ == FORMATION else state)
 
-    monkeypatch.setattr(render_module._EchoMocks, "new_resource", stored)
+    monkeypatch.setattr(render_module.EchoMocks, "new_resource", stored)
     return earlier
 
 

@@ -85,7 +85,7 @@ def test_the_files_have_elasticsearchs_formats() -> None:
 
 def real_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the render's mocks hash for real, as the provider does, instead of a placeholder."""
-    echo = render_module._EchoMocks.new_resource
+    echo = render_module.EchoMocks.new_resource
 
     def new_resource(self: Any, args: MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
         resource_id, state = echo(self, args)
@@ -94,7 +94,7 @@ def real_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
             state["hash"] = crypto.bcrypt_hash(password["value"] if isinstance(password, dict) else password)
         return resource_id, state
 
-    monkeypatch.setattr(render_module._EchoMocks, "new_resource", new_resource)
+    monkeypatch.setattr(render_module.EchoMocks, "new_resource", new_resource)
 
 
 @pytest.mark.parametrize("stack", STACKS)

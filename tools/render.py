@@ -199,7 +199,7 @@ COMPUTED_OUTPUTS = {
 }
 
 
-class _EchoMocks(Mocks):
+class EchoMocks(Mocks):
     """Each resource's state is its inputs (plus placeholders); invokes fail loudly."""
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
@@ -315,14 +315,14 @@ class _LoopClosingExecutor(ThreadPoolExecutor):
         return super().submit(_call_with_own_loop, fn, *args, **kwargs)
 
 
-def _run(config: dict[str, str], stack: str, program: Path, show_secrets: bool) -> Rendered:
+def _run(config: dict[str, str], stack: str, program: Path, show_secrets: bool, mocks: Mocks) -> Rendered:
     loop = asyncio.new_event_loop()
     loop.set_default_executor(_LoopClosingExecutor())
     asyncio.set_event_loop(loop)
     try:
         set_root_resource(None)  # type: ignore[arg-type]  # the SDK's own reset value
         pulumi.runtime.set_all_config(config)
-        monitor = _RecordingMonitor(_EchoMocks())
+        monitor = _RecordingMonitor(mocks)
         collector = _Collector()
         logger = logging.Logger(f"{PROJECT}.render")
         logger.addHandler(collector)
@@ -360,16 +360,19 @@ def run_program(
     stack: str = "test",
     project_dir: Path = PROJECT_DIR,
     show_secrets: bool = False,
+    mocks: Mocks | None = None,
 ) -> Rendered:
     """Run `__main__.py` under mocks with the given flat config; raise what the program raises.
 
     Each run gets a fresh contextvars context, so config and the root Stack never leak
-    from one run into the next in the same process.
+    from one run into the next in the same process. `mocks` replaces the echoing mocks,
+    e.g. with ones that generate real secrets (tools/real_es/secrets.py).
     """
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
     context = contextvars.copy_context()
-    return context.run(_run, config, stack, project_dir / "__main__.py", show_secrets)
+    program = project_dir / "__main__.py"
+    return context.run(_run, config, stack, program, show_secrets, mocks or EchoMocks())
 
 
 class _ManifestDumper(yaml.SafeDumper):

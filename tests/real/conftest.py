@@ -1,0 +1,93 @@
+"""The real-Elasticsearch tier: real nodes started from the program's render (`make test-real`).
+
+Nothing here is a fake Elasticsearch except where `standins` says so and the summary lists
+it: the nodes are Elastic's own test distribution, started from the rendered pods' files,
+environment and command (tools/real_es). Without root, a JDK 21+ or the distribution, the
+session stops at once with one line that says which.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.real import standins
+from tools.real_es import distribution, runner
+from tools.real_es.network import AddressMap, AddressPool, service_names
+from tools.real_es.stack import JobRun, RealStack
+from tools.render import PROJECT_DIR, stack_config
+
+WORK_DIR = PROJECT_DIR / "build" / "real"
+STACK_FILES = Path(__file__).parent / "stacks"
+POOL = AddressPool()
+SETUP_JOB = "elk-elasticsearch-setup"
+STARTED = time.monotonic()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Stop the session with one clear line when the tier cannot run here."""
+    try:
+        runner.require_root()
+        distribution.java_home()
+        for version in (distribution.DEFAULT_VERSION, distribution.UPGRADE_FROM_VERSION):
+            distribution.home(version)
+    except (runner.RunnerError, distribution.DistributionError) as error:
+        pytest.exit(f"real-Elasticsearch tier cannot run: {error}", returncode=1)
+    shutil.rmtree(WORK_DIR, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What the tier did not prove on a real node, and how long it took."""
+    terminalreporter.section("unproven: answered or changed outside the real node")
+    for line in standins.UNPROVEN or ["nothing"]:
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(
+        "Logstash and Kibana themselves never run here: their requests are replayed (tests/real)."
+    )
+    terminalreporter.write_line(f"real-Elasticsearch tier: {time.monotonic() - STARTED:.0f} s")
+
+
+def open_stack(name: str, stack_file: Path | None = None) -> RealStack:
+    """A stack from `Pulumi.<name>.yaml` (or a tier stack file), in its own workspace and namespace."""
+    config = stack_config(name, path=stack_file)
+    workspace = runner.Workspace(WORK_DIR / name, AddressMap(POOL))
+    return RealStack(name, config, workspace)
+
+
+@pytest.fixture(scope="module")
+def started() -> Iterator[list[RealStack]]:
+    """Stacks a test module started; every pod of them is stopped when the module ends."""
+    stacks: list[RealStack] = []
+    yield stacks
+    for stack in stacks:
+        stack.stop_all()
+
+
+def start_single_node(name: str, stacks: list[RealStack], stack_file: Path | None = None) -> RealStack:
+    """Render a stack and start its one Elasticsearch node until its readiness probe passes."""
+    stack = open_stack(name, stack_file)
+    stacks.append(stack)
+    stack.render()
+    stack.start([stack.node(0)])
+    return stack
+
+
+def run_setup(stack: RealStack, env: dict[str, str] | None = None, timeout: float = 300) -> JobRun:
+    """The setup Job's container against the real node, behind the stand-ins for what it lacks."""
+    standins.install_built_in_templates(stack)
+    job = stack.find("Job", SETUP_JOB)
+    url = next(e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"] if e["name"] == "ES_URL")
+    host = url.split("://", 1)[1].split(":", 1)[0]
+    service, namespace = host.split(".")[:2]
+    node = next(iter(p for p in stack.running if p.startswith("elk-elasticsearch")))
+    proxy, server = standins.start_proxy(stack, node, host)
+    try:
+        names = {name: [proxy.address] for name in service_names(service, namespace)}
+        return stack.run_job(SETUP_JOB, env=env, host_overrides=names, timeout=timeout)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,71 @@
+"""Every secured render yields users who can log in and do their jobs on a real node."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import yaml
+
+from tests.real.conftest import start_single_node
+from tools.real_es.stack import RealStack
+
+CREDENTIALS = ("probe", "setup", "logstash", "kibana")
+
+
+@pytest.fixture(scope="module", params=["qa", "test"])
+def stack(request: pytest.FixtureRequest, started: list[RealStack]) -> Iterator[RealStack]:
+    stack = start_single_node(request.param, started)
+    yield stack
+    stack.stop_all()
+
+
+def roles_file(stack: RealStack) -> dict[str, dict[str, object]]:
+    roles: dict[str, dict[str, object]] = yaml.safe_load(stack.secret("elk-elasticsearch-file-realm")["roles.yml"])
+    return roles
+
+
+def test_the_node_reads_every_role_in_roles_yml(stack: RealStack) -> None:
+    """Elasticsearch's own reader is the judge: it logs how many roles it parsed, and any it refused."""
+    log = stack.running["elk-elasticsearch-0"].log.read_text()
+    assert "invalid role definition" not in log
+    assert f"parsed [{len(roles_file(stack))}] roles from file" in log
+
+
+@pytest.mark.parametrize("user", CREDENTIALS)
+def test_each_internal_user_logs_in_with_its_rendered_password(stack: RealStack, user: str) -> None:
+    secret = f"elk-{user}-credentials"
+    answer = stack.request("GET", "/_security/_authenticate", user=secret)
+    assert answer.status == 200, answer.text
+    assert answer.body["username"] == stack.secret(secret)["username"]
+    assert answer.body["authentication_realm"]["type"] == "file"
+
+
+def test_elastic_logs_in_with_its_rendered_password(stack: RealStack) -> None:
+    answer = stack.request("GET", "/_security/_authenticate")
+    assert answer.status == 200, answer.text
+    assert answer.body["username"] == "elastic"
+
+
+@pytest.mark.parametrize("user", ("probe", "setup", "logstash"))
+def test_each_users_privileges_are_exactly_its_role(stack: RealStack, user: str) -> None:
+    """`GET _security/user/_privileges` as the user: what the node grants is what roles.yml says."""
+    secret = stack.secret(f"elk-{user}-credentials")
+    role_name = next(
+        line.split(":")[0]
+        for line in stack.secret("elk-elasticsearch-file-realm")["users_roles"].splitlines()
+        if secret["username"] in line.split(":")[1].split(",")
+    )
+    role = roles_file(stack)[role_name]
+    answer = stack.request("GET", "/_security/user/_privileges", user=f"elk-{user}-credentials")
+    assert answer.status == 200, answer.text
+    assert sorted(answer.body["cluster"]) == sorted(role["cluster"])  # type: ignore[call-overload]
+    granted = sorted((sorted(i["names"]), sorted(i["privileges"])) for i in answer.body["indices"])
+    declared = sorted((sorted(i["names"]), sorted(i["privileges"])) for i in role.get("indices", []))  # type: ignore[attr-defined]
+    assert granted == declared
+
+
+def test_kibanas_user_has_kibana_system(stack: RealStack) -> None:
+    answer = stack.request("GET", "/_security/_authenticate", user="elk-kibana-credentials")
+    assert answer.status == 200, answer.text
+    assert answer.body["roles"] == ["kibana_system"]
