@@ -13,11 +13,11 @@ Each role has what its user's requests need, and nothing else; docs/security.md 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components import common
 from components.config import Snapshots
 
 USERS_FILE = "users"
@@ -134,6 +134,12 @@ def users_roles_file(assignments: Mapping[str, str]) -> str:
 
 
 def roles_file(definitions: Mapping[str, Role]) -> str:
-    """`roles.yml`, written as JSON (which YAML reads): no quoting question can arise."""
+    """`roles.yml` in block YAML, one top-level key per role.
+
+    Elasticsearch's FileRolesStore does not read the file as one YAML document: it splits
+    it into roles at each line that starts a top-level key, then parses each piece. JSON is
+    valid YAML, but its roles start indented after a `{`, so the node parsed only the first
+    (the real-Elasticsearch tier, tests/real, is the test of this file).
+    """
     body = {name: role.definition() for name, role in sorted(definitions.items())}
-    return json.dumps(body, indent=2, sort_keys=True) + "\n"
+    return common.settings_yaml(body)
