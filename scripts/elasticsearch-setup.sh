@@ -64,9 +64,12 @@ es() {
   if ((status != 0)); then
     return "$status"
   fi
-  local code=${response##*$'\n'} answer=${response%$'\n'*}
+  local code=${response##*$'\n'} answer=${response%$'\n'*} who=""
+  if ((code == 401 || code == 403)) && [[ -n "${SETUP_USERNAME:-}" ]]; then
+    who=" (user $SETUP_USERNAME)"
+  fi
   if ((code >= 400)); then
-    echo "$method $path refused: HTTP $code: $answer" >&2
+    echo "$method $path refused: HTTP $code: $answer$who" >&2
     return 22
   fi
   printf '%s\n' "$answer"
@@ -233,9 +236,14 @@ for ((attempt = 1; ; attempt++)); do
   if output=$(max_time=7 es GET "/_cluster/health?wait_for_status=yellow&timeout=5s" 2>&1); then
     break
   fi
+  # Waiting fixes neither a wrong password nor a missing privilege: say so at once.
   if [[ "$output" == *"HTTP 401:"* ]]; then
-    # Waiting cannot fix a wrong password: say so at once instead of timing out.
     echo "Elasticsearch refused the $SETUP_USERNAME user's password (HTTP 401): $output" >&2
+    exit 1
+  fi
+  if [[ "$output" == *"HTTP 403:"* ]]; then
+    echo "Elasticsearch knows the $SETUP_USERNAME user but refuses it this request (HTTP 403): its" \
+      "role lacks a privilege, which waiting cannot give it: $output" >&2
     exit 1
   fi
   if ((attempt >= attempts)); then

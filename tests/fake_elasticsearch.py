@@ -62,6 +62,7 @@ class FakeElasticsearch:
     unhealthy_answers: int = 0
     health_delay: float = 0
     refuse: str = "-"
+    refusal_status: int = 401
     refusal_reason: str = "action [cluster:admin/xpack/security/role/put] is unauthorized"
     # When set, the Authorization headers the cluster lets in; any other gets a 401.
     accepts: set[str] | None = None
@@ -243,10 +244,10 @@ def serve(state: FakeElasticsearch, tls: ssl.SSLContext | None = None) -> http.s
                 state.unhealthy_answers -= 1
                 status = 503
             elif self.path.startswith(state.refuse):
-                status = 401
+                status = state.refusal_status
                 answer = {
                     "error": {"type": "security_exception", "reason": state.refusal_reason},
-                    "status": 401,
+                    "status": status,
                 }
             elif self.path.startswith("/_cat/nodes"):
                 answer = None

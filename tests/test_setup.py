@@ -119,8 +119,8 @@ def test_setup_fails_on_an_error_answer(fake_es: FakeElasticsearch) -> None:
     assert (
         "PUT /_component_template/elk-stack-logs@custom refused: HTTP 401: "
         '{"error":{"type":"security_exception","reason":"action [cluster:admin/component_template/put] '
-        'is unauthorized"},"status":401}'
-    ) in result.stderr, "the request, its status and Elasticsearch's reason are logged"
+        'is unauthorized"},"status":401} (user elk-stack-setup)'
+    ) in result.stderr, "the request, its status, Elasticsearch's reason and the user are logged"
 
 
 def test_existing_data_streams_get_the_template_settings(fake_es: FakeElasticsearch) -> None:
@@ -231,6 +231,18 @@ def test_a_rejected_password_fails_at_once_instead_of_waiting(fake_es: FakeElast
     result = run_setup(fake_es, WAIT_ATTEMPTS="50")
     assert result.returncode == 1
     assert "refused the elk-stack-setup user's password (HTTP 401)" in result.stderr
+    assert len(fake_es.calls) == 1
+
+
+def test_a_missing_privilege_fails_at_once_instead_of_waiting(fake_es: FakeElasticsearch) -> None:
+    """A 403 while waiting for the cluster is a role without `monitor`: no retry can fix it."""
+    fake_es.refuse = "/_cluster/health"
+    fake_es.refusal_status = 403
+    fake_es.refusal_reason = "action [cluster:monitor/health] is unauthorized for user [elk-stack-setup]"
+    result = run_setup(fake_es, WAIT_ATTEMPTS="50")
+    assert result.returncode == 1
+    assert "refuses it this request (HTTP 403)" in result.stderr
+    assert "is unauthorized for user [elk-stack-setup]" in result.stderr, "Elasticsearch's answer is logged"
     assert len(fake_es.calls) == 1
 
 

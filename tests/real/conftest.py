@@ -58,21 +58,34 @@ def open_stack(name: str, stack_file: Path | None = None) -> RealStack:
     return RealStack(name, config, workspace)
 
 
-@pytest.fixture(scope="module")
-def started() -> Iterator[list[RealStack]]:
-    """Stacks a test module started; every pod of them is stopped when the module ends."""
-    stacks: list[RealStack] = []
-    yield stacks
-    for stack in stacks:
-        stack.stop_all()
-
-
-def start_single_node(name: str, stacks: list[RealStack], stack_file: Path | None = None) -> RealStack:
+def start_single_node(name: str, stack_file: Path | None = None) -> RealStack:
     """Render a stack and start its one Elasticsearch node until its readiness probe passes."""
     stack = open_stack(name, stack_file)
-    stacks.append(stack)
     stack.render()
     stack.start([stack.node(0)])
+    return stack
+
+
+@pytest.fixture(scope="session")
+def qa() -> Iterator[RealStack]:
+    """Pulumi.qa.yaml's one node, shared by every test of the session that reads qa."""
+    stack = start_single_node("qa")
+    yield stack
+    stack.stop_all()
+
+
+@pytest.fixture(scope="session")
+def test_stack() -> Iterator[RealStack]:
+    """Pulumi.test.yaml's one node."""
+    stack = start_single_node("test")
+    yield stack
+    stack.stop_all()
+
+
+@pytest.fixture(params=["qa", "test"])
+def secured(request: pytest.FixtureRequest) -> RealStack:
+    """Each shipped stack file's node in turn: every secured render must work."""
+    stack: RealStack = request.getfixturevalue("qa" if request.param == "qa" else "test_stack")
     return stack
 
 

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import yaml
 
-from tests.real.conftest import start_single_node
 from tools.real_es.stack import RealStack
 
 CREDENTIALS = ("probe", "setup", "logstash", "kibana")
 
 
-@pytest.fixture(scope="module", params=["qa", "test"])
-def stack(request: pytest.FixtureRequest, started: list[RealStack]) -> Iterator[RealStack]:
-    stack = start_single_node(request.param, started)
-    yield stack
-    stack.stop_all()
+@pytest.fixture
+def stack(secured: RealStack) -> RealStack:
+    return secured
 
 
 def roles_file(stack: RealStack) -> dict[str, dict[str, object]]:
