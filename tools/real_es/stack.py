@@ -61,6 +61,11 @@ class RealStack:
         """A Secret's values in the latest render."""
         return pods.secret_values(self.find("Secret", name))
 
+    def config_file(self, config_map: str, key: str) -> str:
+        """One file of a ConfigMap in the latest render."""
+        data: dict[str, str] = self.find("ConfigMap", config_map)["data"]
+        return data[key]
+
     def workloads(self, kind: str) -> list[str]:
         """The names of the latest render's workloads of `kind`."""
         return [m["metadata"]["name"] for m in self.manifests if m["kind"] == kind]
