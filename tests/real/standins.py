@@ -101,7 +101,19 @@ class Proxy:
                 note(f"sent without {', '.join(sorted(set(removed)))} (no ILM module): {method} {path.split('?')[0]}")
                 body = json.dumps(stripped).encode()
         self.forwarded.append(f"{method} {path}")
-        return self.to_node(method, path, headers, body)
+        status, answer = self.to_node(method, path, headers, body)
+        self.mirror_repository(method, path, status, body)
+        return status, answer
+
+    def mirror_repository(self, method: str, path: str, status: int, body: bytes) -> None:
+        """The fake answers SLM, which names a repository: tell it of the ones the node registered."""
+        parts = path.split("?")[0].strip("/").split("/")
+        if parts[0] != "_snapshot" or len(parts) != 2 or status != 200:
+            return
+        if method == "PUT":
+            self.fake.repositories[parts[1]] = json.loads(body)
+        elif method == "DELETE":
+            self.fake.repositories.pop(parts[1], None)
 
 
 def start_proxy(stack: RealStack, node_pod: str, server_name: str) -> tuple[Proxy, http.server.ThreadingHTTPServer]:

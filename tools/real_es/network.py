@@ -43,6 +43,8 @@ class AddressMap:
     pool: AddressPool = field(default_factory=AddressPool)
     pods: dict[str, str] = field(default_factory=dict)
     names: dict[str, list[str]] = field(default_factory=dict)
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Each pod's labels, which Services select it by."""
 
     def add_pod(self, pod: str) -> str:
         """A loopback address for `pod`, the same for every start of the pod."""
@@ -97,13 +99,11 @@ def selects(service: Manifest, labels: Mapping[str, str]) -> bool:
     return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
 
 
-def point_services(
-    addresses: AddressMap, manifests: Sequence[Manifest], pod_labels: Mapping[str, Mapping[str, str]]
-) -> None:
-    """Each Service's names to the running pods it selects; a headless one's pods by their own names too."""
+def point_services(addresses: AddressMap, manifests: Sequence[Manifest]) -> None:
+    """Each Service's names to the pods it selects; a headless one's pods by their own names too."""
     for service in (m for m in manifests if m["kind"] == "Service"):
         name, namespace = service["metadata"]["name"], service["metadata"]["namespace"]
-        pods = sorted(pod for pod, labels in pod_labels.items() if selects(service, labels))
+        pods = sorted(pod for pod, labels in addresses.labels.items() if selects(service, labels))
         if not pods:
             continue
         addresses.point(service_names(name, namespace), [addresses.pods[pod] for pod in pods])

@@ -70,26 +70,15 @@ class RealStack:
         """The names of the latest render's workloads of `kind`."""
         return [m["metadata"]["name"] for m in self.manifests if m["kind"] == kind]
 
-    def _pod_labels(self) -> dict[str, dict[str, str]]:
-        labels = {}
-        for pod, running in self.running.items():
-            workload = next(
-                m
-                for m in self.manifests
-                if m["kind"] in ("StatefulSet", "Deployment", "Job")
-                and running.container.pod.startswith(m["metadata"]["name"])
-            )
-            labels[pod] = workload["spec"]["template"]["metadata"].get("labels", {})
-        return labels
-
     def announce(self, containers: Sequence[pods.Container]) -> None:
         """Give pods addresses and point the Services at them before they start (as endpoints do)."""
-        labels = self._pod_labels()
+        addresses = self.workspace.addresses
         for container in containers:
-            self.workspace.addresses.add_pod(container.pod)
-            workload = self._workload_of(container)
-            labels[container.pod] = workload["spec"]["template"]["metadata"].get("labels", {})
-        point_services(self.workspace.addresses, self.manifests, labels)
+            addresses.add_pod(container.pod)
+            addresses.labels[container.pod] = self._workload_of(container)["spec"]["template"]["metadata"].get(
+                "labels", {}
+            )
+        point_services(addresses, self.manifests)
         self.workspace.refresh_hosts()
 
     def _workload_of(self, container: pods.Container) -> dict[str, Any]:

@@ -1,0 +1,130 @@
+"""Three real nodes from one render: formation, a foreign CA, a restart, a snapshot, an upgrade.
+
+The tests run in file order on one cluster, as its life goes: it forms on 9.2.0, refuses a
+node signed by another CA, keeps its documents over a pod restart, takes the snapshot the
+program takes before a version change, rolls to 9.4.3 in the program's order, and refuses
+to start a 9.2.0 node on 9.4.3 data (why a downgrade must be stopped before it starts).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.real.conftest import STACK_FILES, open_stack, run_setup
+from tools.real_es import distribution, pods, runner
+from tools.real_es.stack import RealStack
+from tools.render import Rendered
+
+DOCS_INDEX = "real-tier-docs"
+DOCS = 200
+FOREIGN_SECONDS = 25
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RealStack]:
+    """The three-node stack at the upgrade's starting version, its nodes started together."""
+    stack = open_stack("three-nodes", STACK_FILES / "three-nodes.yaml")
+    stack.render(version=distribution.UPGRADE_FROM_VERSION)
+    stack.start(stack.all_nodes())
+    yield stack
+    stack.stop_all()
+
+
+def node_versions(stack: RealStack) -> dict[str, str]:
+    answer = stack.request("GET", "/_cat/nodes?h=name,version&format=json")
+    assert answer.status == 200, answer.text
+    return {node["name"]: node["version"] for node in answer.body}
+
+
+def document_count(stack: RealStack) -> int:
+    answer = stack.request("GET", f"/{DOCS_INDEX}/_count")
+    assert answer.status == 200, answer.text
+    count: int = answer.body["count"]
+    return count
+
+
+def test_three_nodes_form_one_cluster_with_their_own_certificates(cluster: RealStack) -> None:
+    assert sorted(node_versions(cluster)) == ["elk-elasticsearch-0", "elk-elasticsearch-1", "elk-elasticsearch-2"]
+    run = run_setup(cluster)
+    assert run.returncode == 0, run.output
+    assert "verifying snapshot repository" in run.output
+    lines = []
+    for number in range(DOCS):
+        lines += [{"index": {"_index": DOCS_INDEX, "_id": str(number)}}, {"number": number}]
+    settings = {"settings": {"number_of_shards": 3, "number_of_replicas": 1}}
+    assert cluster.request("PUT", f"/{DOCS_INDEX}", settings).status == 200
+    client = cluster.client("elk-elastic-credentials")
+    answer = client.request("POST", cluster.url("/_bulk?refresh=true"), lines, ndjson=True)
+    assert answer.status == 200 and answer.body["errors"] is False, answer.text
+    assert document_count(cluster) == DOCS
+
+
+def test_a_node_signed_by_another_ca_is_refused(cluster: RealStack) -> None:
+    """The same pod, rendered by another stack (a new CA), in place of node 2: it never joins."""
+    cluster.stop("elk-elasticsearch-2")
+    foreign = RealStack("three-nodes", cluster.config, runner.Workspace(cluster.workspace.root.with_name("foreign"), cluster.workspace.addresses))
+    foreign.render(version=distribution.UPGRADE_FROM_VERSION)
+    assert foreign.secret("elk-elasticsearch-ca")["ca.crt"] != cluster.secret("elk-elasticsearch-ca")["ca.crt"]
+    [intruder] = foreign.start([foreign.node(2)], wait=False)
+    try:
+        deadline = time.monotonic() + 90
+        while "publish_address" not in intruder.log.read_text(errors="replace"):
+            assert intruder.alive() and time.monotonic() < deadline, intruder.log_tail()
+            time.sleep(2)
+        time.sleep(FOREIGN_SECONDS)
+        assert sorted(node_versions(cluster)) == ["elk-elasticsearch-0", "elk-elasticsearch-1"]
+        assert intruder.probe("readiness").returncode != 0, "it formed no cluster of its own either"
+    finally:
+        foreign.stop_all()
+
+
+def test_a_restarted_node_keeps_every_document(cluster: RealStack) -> None:
+    """Node 2 back on its own claim, as a pod restarted by Kubernetes: nothing is lost."""
+    cluster.start([cluster.node(2)])
+    assert len(node_versions(cluster)) == 3
+    assert document_count(cluster) == DOCS
+
+
+@pytest.fixture(scope="module")
+def before_upgrade(cluster: RealStack) -> Rendered:
+    """The 9.2.0 render, kept before the stack is rendered at the new version."""
+    return cluster.rendered
+
+
+def test_the_snapshot_job_snapshots_before_the_version_changes(cluster: RealStack, before_upgrade: Rendered) -> None:
+    cluster.render(version=distribution.DEFAULT_VERSION)
+    [job] = cluster.job_names("elk-elasticsearch-snapshot-")
+    run = cluster.run_job(job)
+    assert run.returncode == 0, run.output
+    snapshot = pods.container(cluster.manifests, "Job", job).env["SNAPSHOT_BEFORE_CHANGE"]
+    assert f"snapshot {snapshot} succeeded" in run.output
+    answer = cluster.request("GET", f"/_snapshot/elk-stack/{snapshot}")
+    assert answer.body["snapshots"][0]["state"] == "SUCCESS", answer.text
+
+
+def test_a_rolling_upgrade_in_the_programs_order_keeps_every_document(cluster: RealStack) -> None:
+    """One set: the StatefulSet's RollingUpdate, highest ordinal first, each Ready before the next."""
+    for ordinal in (2, 1, 0):
+        cluster.stop(f"elk-elasticsearch-{ordinal}")
+        cluster.start([cluster.node(ordinal)])
+        assert document_count(cluster) == DOCS
+    assert set(node_versions(cluster).values()) == {distribution.DEFAULT_VERSION}
+
+
+def test_an_older_node_refuses_newer_data(cluster: RealStack, before_upgrade: Rendered) -> None:
+    """Why a downgrade must be refused before it starts: the old version cannot read the data."""
+    cluster.stop("elk-elasticsearch-2")
+    old = pods.container(before_upgrade.manifests, "StatefulSet", "elk-elasticsearch", ordinal=2)
+    [downgraded] = cluster.start([old], wait=False)
+    downgraded.process.wait(120)
+    assert downgraded.process.returncode != 0
+    # 9.2.0 fails reading its own node metadata: the 9.4.3 node wrote it with a newer Lucene codec.
+    log = downgraded.log.read_text(errors="replace")
+    assert re.search(r"cannot downgrade|Codec with name '\w+' does not exist", log), downgraded.log_tail()
+    cluster.running.pop("elk-elasticsearch-2")
+    cluster.start([cluster.node(2)])
+    assert document_count(cluster) == DOCS
