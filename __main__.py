@@ -8,7 +8,7 @@ import pulumi
 import pulumi.runtime.config as runtime_config
 from pulumi_kubernetes.core.v1 import Namespace
 
-from components import common
+from components import common, snapshots
 from components.config import PROJECT, ConfigError, load_config, mistyped_prefix_warnings
 from components.credentials import StackCredentials
 from components.elasticsearch_cluster import ElasticsearchCluster
@@ -81,6 +81,8 @@ setup = ElasticsearchSetup(
 )
 # A stack that starts from a snapshot: the setup Job restores it before anything writes.
 restore = [setup.job] if setup.restores else []
+if config.elasticsearch.snapshots is not None and config.elasticsearch.snapshots.restore_from is not None:
+    pulumi.log.info(snapshots.restore_plan(config.elasticsearch.snapshots.restore_from))
 logstash = LogstashPipeline(
     "logstash",
     config.logstash,

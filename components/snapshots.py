@@ -111,3 +111,13 @@ def restore_body(restore_from: RestoreFrom, data_nodes: int) -> dict[str, Any]:
     if restore_from.indices is not None:
         body["indices"] = ",".join(restore_from.indices)
     return body
+
+
+def restore_plan(restore_from: RestoreFrom) -> str:
+    """What the plan says of a restore: which snapshot, and that missing feature states are left out."""
+    states = ", ".join(restore_from.feature_states) or "none"
+    return (
+        f"elasticsearch.snapshots.restoreFrom: a new cluster is restored once from snapshot "
+        f"{restore_from.snapshot!r}, with the feature states [{states}] that the snapshot holds; the "
+        "setup Job's log names any it leaves out (Elasticsearch would refuse the whole restore)"
+    )

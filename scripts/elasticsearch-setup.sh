@@ -162,6 +162,31 @@ find_latest() {
   done
 }
 
+# held_feature_states SNAPSHOT: sets `request` to RESTORE_REQUEST with only the feature
+# states SNAPSHOT holds. Elasticsearch refuses a restore that names one the snapshot lacks
+# (HTTP 500 snapshot_restore_exception "requested feature states [...] are not present in
+# snapshot"), and a snapshot of a cluster without Kibana has no `kibana` feature state.
+held_feature_states() {
+  local pattern='"feature_states":[[:space:]]*\[([^]]*)\]' held kept="" skipped="" name
+  request=$RESTORE_REQUEST
+  if [[ ! $request =~ $pattern || ${BASH_REMATCH[1]} == '"none"' ]]; then
+    return 0
+  fi
+  local asked=${BASH_REMATCH[0]} names=${BASH_REMATCH[1]//[\" ]/}
+  held=$(es GET "/_snapshot/$SNAPSHOT_REPOSITORY_NAME/$1?filter_path=snapshots.feature_states.feature_name")
+  for name in ${names//,/ }; do
+    if [[ $held == *"\"feature_name\":\"$name\""* ]]; then
+      kept+="${kept:+,}\"$name\""
+    else
+      skipped+=" $name"
+    fi
+  done
+  if [[ -n $skipped ]]; then
+    echo "snapshot $1 holds no feature state$skipped: restoring without it"
+  fi
+  request=${request/"$asked"/"\"feature_states\":[${kept:-\"none\"}]"}
+}
+
 # restore_once: snapshots.restoreFrom. A new stack starts from RESTORE_SNAPSHOT, restored
 # with RESTORE_REQUEST, and only once: the restore is recorded in the cluster setting
 # RESTORED_MARKER, and a cluster that has that record, or already holds a regular index or
@@ -202,11 +227,12 @@ restore_once() {
       exit 1
     fi
   fi
+  held_feature_states "$snapshot"
   echo "restoring snapshot $snapshot from repository $SNAPSHOT_REPOSITORY_NAME into this new cluster"
   # wait_for_completion: Elasticsearch answers once every primary shard has been recovered,
   # or has failed to be.
   answer=$(max_time=$RESTORE_MAX_SECONDS es POST \
-    "/_snapshot/$SNAPSHOT_REPOSITORY_NAME/$snapshot/_restore?wait_for_completion=true" "$RESTORE_REQUEST")
+    "/_snapshot/$SNAPSHOT_REPOSITORY_NAME/$snapshot/_restore?wait_for_completion=true" "$request")
   if [[ ! $answer =~ \"failed\":([0-9]+) ]] || ((BASH_REMATCH[1] != 0)); then
     echo "restoring snapshot $snapshot did not recover every shard: $answer. What was restored" \
       "stays, and the cluster is no longer new: delete it and run the Job again, or finish by" \

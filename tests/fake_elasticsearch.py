@@ -99,12 +99,27 @@ def snapshot_object(
     snapshot = state.snapshots[name]
     if state.snapshot_states:
         snapshot["state"] = state.snapshot_states.pop(0)
-    return 200, {"snapshots": [{"snapshot": name, "state": snapshot["state"], "failures": []}]}
+    features = [{"feature_name": feature} for feature in snapshot.get("feature_states", [])]
+    return 200, {
+        "snapshots": [
+            {"snapshot": name, "state": snapshot["state"], "failures": [], "feature_states": features}
+        ]
+    }
 
 
-def add_snapshot(state: FakeElasticsearch, name: str, snapshot_state: str, data_streams: list[str]) -> None:
-    """A snapshot in the repository, taken after those already there."""
-    state.snapshots[name] = {"state": snapshot_state, "data_streams": data_streams}
+def add_snapshot(
+    state: FakeElasticsearch,
+    name: str,
+    snapshot_state: str,
+    data_streams: list[str],
+    feature_states: tuple[str, ...] = (),
+) -> None:
+    """A snapshot in the repository, taken after those already there, holding `feature_states`."""
+    state.snapshots[name] = {
+        "state": snapshot_state,
+        "data_streams": data_streams,
+        "feature_states": list(feature_states),
+    }
 
 
 def list_snapshots(state: FakeElasticsearch, query: str) -> tuple[int, Any]:
@@ -133,6 +148,15 @@ def restore(state: FakeElasticsearch, name: str, query: str, body: Any) -> tuple
     if name not in state.snapshots:
         return es_error(404, "snapshot_missing_exception", f"[elk-stack:{name}] is missing")
     state.restores.append((name, body))
+    held = state.snapshots[name].get("feature_states", [])
+    missing = [f for f in body.get("feature_states", []) if f != "none" and f not in held]
+    if missing:  # RestoreService, as a real 9.4.3 node answers it (tests/real)
+        return es_error(
+            500,
+            "snapshot_restore_exception",
+            f"[default:elk-stack:{name}/uuid] requested feature states [[{', '.join(missing)}]] are not "
+            "present in snapshot",
+        )
     streams = selected(state.snapshots[name]["data_streams"], body.get("indices"))
     taken = [stream for stream in streams if stream in state.data_streams]
     if taken:

@@ -224,7 +224,8 @@ def restore_paths(es: FakeElasticsearch) -> list[str]:
 @needs_bash_and_curl
 def test_a_new_stack_restores_the_newest_snapshot_that_succeeded(fake_es: FakeElasticsearch) -> None:
     add_snapshot(fake_es, "elk-stack-2026.11.25-a", "SUCCESS", ["logs-springboot-default"])
-    add_snapshot(fake_es, "elk-stack-2026.11.26-b", "SUCCESS", ["logs-springboot-default", "logs-myapp-x"])
+    streams = ["logs-springboot-default", "logs-myapp-x"]
+    add_snapshot(fake_es, "elk-stack-2026.11.26-b", "SUCCESS", streams, feature_states=("kibana",))
     add_snapshot(fake_es, "elk-stack-2026.11.27-c", "PARTIAL", ["logs-springboot-default"])
     result = run_restore(fake_es)
     assert result.returncode == 0, result.stderr
@@ -244,6 +245,16 @@ def test_a_new_stack_restores_the_newest_snapshot_that_succeeded(fake_es: FakeEl
     settings = [i for i, call in enumerate(calls) if call.startswith(data_streams)]
     assert len(settings) == 2 and settings[0] < restore_at < settings[1]
     assert "restored snapshot elk-stack-2026.11.26-b" in result.stdout
+
+
+@needs_bash_and_curl
+def test_a_feature_state_the_snapshot_lacks_is_left_out_and_named(fake_es: FakeElasticsearch) -> None:
+    """Elasticsearch refuses the whole restore for one feature state the snapshot lacks (HTTP 500)."""
+    add_snapshot(fake_es, "nightly-1", "SUCCESS", ["logs-springboot-default"], feature_states=("fleet",))
+    result = run_restore(fake_es)
+    assert result.returncode == 0, result.stderr
+    assert fake_es.restores == [("nightly-1", {**REQUEST, "feature_states": ["none"]})]
+    assert "snapshot nightly-1 holds no feature state kibana: restoring without it" in result.stdout
 
 
 @needs_bash_and_curl
@@ -298,11 +309,10 @@ def test_latest_with_no_snapshot_that_succeeded_fails(fake_es: FakeElasticsearch
 def test_a_missing_snapshot_fails_with_elastics_reason(fake_es: FakeElasticsearch) -> None:
     result = run_restore(fake_es, "nightly-9")
     assert result.returncode != 0
-    assert (
-        "POST /_snapshot/elk-stack/nightly-9/_restore?wait_for_completion=true refused: HTTP 404:"
-        in result.stderr
-    )
+    # The first request that names it: the look at its feature states, before any restore.
+    assert "GET /_snapshot/elk-stack/nightly-9?" in result.stderr and "refused: HTTP 404:" in result.stderr
     assert "snapshot_missing_exception" in result.stderr
+    assert fake_es.restores == []
     assert fake_es.cluster_settings == {}, "a restore that did not happen is not recorded"
 
 
@@ -338,3 +348,10 @@ def test_a_refused_listing_fails_instead_of_saying_there_is_none(fake_es: FakeEl
     assert "GET /_snapshot/elk-stack/_all" in result.stderr and "refused: HTTP 401" in result.stderr
     assert "none that succeeded" not in result.stderr
     assert fake_es.restores == []
+
+
+def test_the_plan_says_which_feature_states_a_restore_takes(render: Render) -> None:
+    rendered = render(**restoring({"snapshot": "nightly-1", "featureStates": ["kibana", "fleet"]}))
+    [note] = [n for n in rendered.notes if "restoreFrom" in n]
+    assert "'nightly-1'" in note and "[kibana, fleet] that the snapshot holds" in note
+    assert "names any it leaves out" in note

@@ -72,17 +72,21 @@ class Rendered:
     resources: list[dict[str, Any]] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """The program's `pulumi.log.info` messages: the plan's explanations, not problems."""
 
 
 class _Collector(logging.Handler):
-    """Keeps the program's `pulumi.log.warn` messages, which `pulumi preview` would show."""
+    """Keeps the program's `pulumi.log.warn` and `info` messages, which `pulumi preview` would show."""
 
     def __init__(self) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(logging.INFO)
         self.messages: list[str] = []
+        self.notes: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        kept = self.messages if record.levelno >= logging.WARNING else self.notes
+        kept.append(record.getMessage())
 
 
 def _find_secure(value: Any, path: str) -> list[str]:
@@ -341,7 +345,7 @@ def _run(config: dict[str, str], stack: str, program: Path, show_secrets: bool, 
         loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
         asyncio.set_event_loop(None)
-    rendered = Rendered(outputs=_plain(outputs, show_secrets), warnings=collector.messages)
+    rendered = Rendered(outputs=_plain(outputs, show_secrets), warnings=collector.messages, notes=collector.notes)
     for urn, registration in sorted(monitor.resources.items()):
         kind_type = urn.split("::")[2].split("$")[-1]
         if kind_type.startswith("kubernetes:"):
@@ -473,6 +477,8 @@ def render(
         print_warning(warning)
     rendered = run_program(config, stack=stack, show_secrets=show_secrets)
     write_build(rendered, out_dir)
+    for note in rendered.notes:
+        print(f"info: {note}", file=sys.stderr)
     return out_dir, rendered.warnings
 
 
