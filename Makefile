@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 PULUMI_MISSING := the Pulumi CLI is not on PATH; install it from https://www.pulumi.com/docs/install/ (e.g. curl -fsSL https://get.pulumi.com | sh) and run again
 
 .PHONY: help render test lint docs preview up destroy pulumi-cli bench size clean \
-	e2e-tools cluster-up cluster-down cluster-status cluster-namespace e2e mutation
+	e2e-tools cluster-up cluster-down cluster-status cluster-namespace e2e test-real mutation
 
 # `make` alone lists the targets and what each does (the `##` comments), building nothing.
 help:  ## List the targets.
@@ -71,6 +71,11 @@ cluster-namespace: $(INSTALLED)  ## A pre-allocated namespace and its namespace-
 
 e2e: e2e-tools  ## The real-engine suite: its own control plane; every lifecycle scenario as a namespace user.
 	$(PY) -m pytest -o addopts="" -q tests/e2e
+
+# Elastic's test distribution from Maven Central (cached under ~/.cache/elk-stack) and a
+# JDK 21+; each node runs as its pod's user in a mount namespace of its own, so it needs root.
+test-real: $(INSTALLED)  ## Real Elasticsearch nodes started from the render; the stack's users, scripts and upgrades on them.
+	$(PY) -m pytest -o addopts="" -q tests/real
 
 # Not part of `make test` or CI: each mutant re-runs the tests that cover it, which takes
 # long. ARGS picks mutants by name, e.g. make mutation ARGS='components.crypto.*'

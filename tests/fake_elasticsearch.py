@@ -84,14 +84,17 @@ def es_error(status: int, kind: str, reason: str) -> tuple[int, dict[str, Any]]:
 
 
 def snapshot_object(
-    state: FakeElasticsearch, method: str, repository: str, name: str, body: Any
+    state: FakeElasticsearch, method: str, repository: str, name: str, body: Any, query: str = ""
 ) -> tuple[int, Any]:
-    """One snapshot: PUT starts it, each GET reports the next of `snapshot_states`."""
+    """One snapshot: PUT starts it (or takes it, with wait_for_completion), each GET reports the next of `snapshot_states`."""
     if repository not in state.repositories:
         return es_error(404, "repository_missing_exception", f"[{repository}] missing")
     if method == "PUT":
         if name in state.snapshots:
             return es_error(400, "invalid_snapshot_name_exception", f"[{repository}:{name}] already exists")
+        if "wait_for_completion=true" in query:
+            state.snapshots[name] = {"request": body, "state": "SUCCESS"}
+            return 200, {"snapshot": {"snapshot": name, "state": "SUCCESS"}}
         state.snapshots[name] = {"request": body, "state": "IN_PROGRESS"}
         return 200, {"accepted": True}
     if name not in state.snapshots:
@@ -145,8 +148,8 @@ def selected(names: list[str], patterns: str | None) -> list[str]:
 
 def restore(state: FakeElasticsearch, name: str, query: str, body: Any) -> tuple[int, Any]:
     """`POST _snapshot/<repository>/<snapshot>/_restore?wait_for_completion=true`."""
-    if name not in state.snapshots:
-        return es_error(404, "snapshot_missing_exception", f"[elk-stack:{name}] is missing")
+    if name not in state.snapshots:  # a real 9.4.3 node's answer (tests/real)
+        return es_error(500, "snapshot_restore_exception", f"[elk-stack:{name}] snapshot does not exist")
     state.restores.append((name, body))
     held = state.snapshots[name].get("feature_states", [])
     missing = [f for f in body.get("feature_states", []) if f != "none" and f not in held]
@@ -157,7 +160,7 @@ def restore(state: FakeElasticsearch, name: str, query: str, body: Any) -> tuple
             f"[default:elk-stack:{name}/uuid] requested feature states [[{', '.join(missing)}]] are not "
             "present in snapshot",
         )
-    streams = selected(state.snapshots[name]["data_streams"], body.get("indices"))
+    streams = selected(state.snapshots[name].get("data_streams", []), body.get("indices"))
     taken = [stream for stream in streams if stream in state.data_streams]
     if taken:
         return es_error(
@@ -217,7 +220,7 @@ def snapshot_call(state: FakeElasticsearch, method: str, full_path: str, body: A
     if parts[0] == "_snapshot" and len(parts) == 4 and parts[3] == "_restore":
         return restore(state, parts[2], query, body)
     if parts[0] == "_snapshot" and len(parts) == 3 and parts[2] != "_verify":
-        return snapshot_object(state, method, parts[1], parts[2], body)
+        return snapshot_object(state, method, parts[1], parts[2], body, query)
     store = state.repositories if parts[0] == "_snapshot" else state.slm_policies
     name = parts[1] if parts[0] == "_snapshot" else parts[2]
     missing = (
@@ -320,6 +323,8 @@ def serve(state: FakeElasticsearch, tls: ssl.SSLContext | None = None) -> http.s
                     }
                 else:
                     state.templates[self.path.rsplit("/", 1)[1]] = body
+            if status == 200 and answer == {} and self.command in ("PUT", "DELETE"):
+                answer = {"acknowledged": True}  # what Elasticsearch answers a successful change
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -82,6 +82,16 @@ def test_stack() -> Iterator[RealStack]:
     stack.stop_all()
 
 
+@pytest.fixture(scope="session")
+def snapshot_source() -> Iterator[RealStack]:
+    """One node with an fs snapshot repository (tier stack file snapshot-source.yaml), set up by its Job."""
+    stack = start_single_node("snapshot-source", STACK_FILES / "snapshot-source.yaml")
+    run = run_setup(stack)
+    assert run.returncode == 0, run.output
+    yield stack
+    stack.stop_all()
+
+
 @pytest.fixture(params=["qa", "test"])
 def secured(request: pytest.FixtureRequest) -> RealStack:
     """Each shipped stack file's node in turn: every secured render must work."""

@@ -18,19 +18,15 @@ SOURCE_INDEX = "real-tier-restored"
 
 
 @pytest.fixture(scope="module")
-def source() -> Iterator[RealStack]:
-    """A one-node stack with an fs repository, holding one index and one snapshot of it."""
-    stack = open_stack("snapshot-source", STACK_FILES / "snapshot-source.yaml")
-    stack.render()
-    stack.start([stack.node(0)])
-    assert run_setup(stack).returncode == 0
+def source(snapshot_source: RealStack) -> RealStack:
+    """The fs repository's stack, holding one index and one snapshot of it."""
+    stack = snapshot_source
     docs = [line for n in range(50) for line in ({"index": {"_index": SOURCE_INDEX}}, {"n": n})]
     answer = stack.client("elk-elastic-credentials").request("POST", stack.url("/_bulk?refresh=true"), docs, ndjson=True)
     assert answer.status == 200 and not answer.body["errors"], answer.text
     taken = stack.request("PUT", "/_snapshot/elk-stack/source-1?wait_for_completion=true", {"include_global_state": True})
     assert taken.status == 200 and taken.body["snapshot"]["state"] == "SUCCESS", taken.text
-    yield stack
-    stack.stop_all()
+    return stack
 
 
 def restoring_stack(name: str, source: RealStack) -> RealStack:
