@@ -86,7 +86,7 @@ def es_error(status: int, kind: str, reason: str) -> tuple[int, dict[str, Any]]:
 def snapshot_object(
     state: FakeElasticsearch, method: str, repository: str, name: str, body: Any, query: str = ""
 ) -> tuple[int, Any]:
-    """One snapshot: PUT starts it (or takes it, with wait_for_completion), each GET reports the next of `snapshot_states`."""
+    """One snapshot: PUT starts it (takes it, with wait_for_completion); each GET reports the next state."""
     if repository not in state.repositories:
         return es_error(404, "repository_missing_exception", f"[{repository}] missing")
     if method == "PUT":

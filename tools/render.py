@@ -207,12 +207,14 @@ class EchoMocks(Mocks):
     """Each resource's state is its inputs (plus placeholders); invokes fail loudly."""
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        """The inputs as the state, with placeholders for what a provider would compute."""
         state = dict(args.inputs)
         for output, kind in COMPUTED_OUTPUTS.get(args.typ, {}).items():
             state[output] = _placeholder(kind, args.name)
         return f"{args.name}-id", state
 
     def call(self, args: MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        """No invoke is expected: fail with its token."""
         raise NotImplementedError(f"the offline render does not answer invoke {args.token}")
 
 
@@ -345,7 +347,9 @@ def _run(config: dict[str, str], stack: str, program: Path, show_secrets: bool, 
         loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
         asyncio.set_event_loop(None)
-    rendered = Rendered(outputs=_plain(outputs, show_secrets), warnings=collector.messages, notes=collector.notes)
+    rendered = Rendered(
+        outputs=_plain(outputs, show_secrets), warnings=collector.messages, notes=collector.notes
+    )
     for urn, registration in sorted(monitor.resources.items()):
         kind_type = urn.split("::")[2].split("$")[-1]
         if kind_type.startswith("kubernetes:"):

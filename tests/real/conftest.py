@@ -103,7 +103,9 @@ def run_setup(stack: RealStack, env: dict[str, str] | None = None, timeout: floa
     """The setup Job's container against the real node, behind the stand-ins for what it lacks."""
     standins.install_built_in_templates(stack)
     job = stack.find("Job", SETUP_JOB)
-    url = next(e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"] if e["name"] == "ES_URL")
+    url = next(
+        e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"] if e["name"] == "ES_URL"
+    )
     host = url.split("://", 1)[1].split(":", 1)[0]
     service, namespace = host.split(".")[:2]
     node = next(iter(p for p in stack.running if p.startswith("elk-elasticsearch")))

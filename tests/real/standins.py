@@ -59,7 +59,10 @@ def install_built_in_templates(stack: RealStack) -> None:
     for name in BUILT_IN_TEMPLATES:
         answer = stack.request("PUT", f"/_component_template/{name}", {"template": {}})
         assert answer.status == 200, answer.text
-        note(f"stand-in: component template {name} installed empty (the test distribution has no built-in templates)")
+        note(
+            f"stand-in: component template {name} installed empty "
+            "(the test distribution has no built-in templates)"
+        )
 
 
 @dataclass
@@ -91,14 +94,15 @@ class Proxy:
 
     def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
         """Send one request where it can be answered, recording anything not sent to the node as is."""
+        endpoint = f"{method} {path.split('?')[0]}"
         for prefix, reason in DIVERTED.items():
             if path.startswith(prefix):
-                note(f"not sent to the real node ({reason}): {method} {path.split('?')[0]} answered by the fake")
+                note(f"not sent to the real node ({reason}): {endpoint} answered by the fake")
                 return self.to_fake(method, path, body)
         if body:
             stripped, removed = strip_lifecycle(json.loads(body))
             if removed:
-                note(f"sent without {', '.join(sorted(set(removed)))} (no ILM module): {method} {path.split('?')[0]}")
+                note(f"sent without {', '.join(sorted(set(removed)))} (no ILM module): {endpoint}")
                 body = json.dumps(stripped).encode()
         self.forwarded.append(f"{method} {path}")
         status, answer = self.to_node(method, path, headers, body)
@@ -116,7 +120,9 @@ class Proxy:
             self.fake.repositories.pop(parts[1], None)
 
 
-def start_proxy(stack: RealStack, node_pod: str, server_name: str) -> tuple[Proxy, http.server.ThreadingHTTPServer]:
+def start_proxy(
+    stack: RealStack, node_pod: str, server_name: str
+) -> tuple[Proxy, http.server.ThreadingHTTPServer]:
     """A proxy at an address of its own, serving the node's certificate for `server_name`."""
     addresses = stack.workspace.addresses
     proxy = Proxy(
@@ -143,7 +149,9 @@ def start_proxy(stack: RealStack, node_pod: str, server_name: str) -> tuple[Prox
         def handle_call(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
-            headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
+            headers = {
+                k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")
+            }
             status, answer = proxy.answer(self.command, self.path, headers, body)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

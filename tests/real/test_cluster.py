@@ -48,7 +48,11 @@ def document_count(stack: RealStack) -> int:
 
 
 def test_three_nodes_form_one_cluster_with_their_own_certificates(cluster: RealStack) -> None:
-    assert sorted(node_versions(cluster)) == ["elk-elasticsearch-0", "elk-elasticsearch-1", "elk-elasticsearch-2"]
+    assert sorted(node_versions(cluster)) == [
+        "elk-elasticsearch-0",
+        "elk-elasticsearch-1",
+        "elk-elasticsearch-2",
+    ]
     run = run_setup(cluster)
     assert run.returncode == 0, run.output
     assert "verifying snapshot repository" in run.output
@@ -66,9 +70,15 @@ def test_three_nodes_form_one_cluster_with_their_own_certificates(cluster: RealS
 def test_a_node_signed_by_another_ca_is_refused(cluster: RealStack) -> None:
     """The same pod, rendered by another stack (a new CA), in place of node 2: it never joins."""
     cluster.stop("elk-elasticsearch-2")
-    foreign = RealStack("three-nodes", cluster.config, runner.Workspace(cluster.workspace.root.with_name("foreign"), cluster.workspace.addresses))
+    foreign = RealStack(
+        "three-nodes",
+        cluster.config,
+        runner.Workspace(cluster.workspace.root.with_name("foreign"), cluster.workspace.addresses),
+    )
     foreign.render(version=distribution.UPGRADE_FROM_VERSION)
-    assert foreign.secret("elk-elasticsearch-ca")["ca.crt"] != cluster.secret("elk-elasticsearch-ca")["ca.crt"]
+    assert (
+        foreign.secret("elk-elasticsearch-ca")["ca.crt"] != cluster.secret("elk-elasticsearch-ca")["ca.crt"]
+    )
     [intruder] = foreign.start([foreign.node(2)], wait=False)
     try:
         deadline = time.monotonic() + 90
@@ -95,7 +105,9 @@ def before_upgrade(cluster: RealStack) -> Rendered:
     return cluster.rendered
 
 
-def test_the_snapshot_job_snapshots_before_the_version_changes(cluster: RealStack, before_upgrade: Rendered) -> None:
+def test_the_snapshot_job_snapshots_before_the_version_changes(
+    cluster: RealStack, before_upgrade: Rendered
+) -> None:
     cluster.render(version=distribution.DEFAULT_VERSION)
     [job] = cluster.job_names("elk-elasticsearch-snapshot-")
     run = cluster.run_job(job)

@@ -76,8 +76,18 @@ class Call:
 
 CALLS = (
     Call("GET", "/_cluster/health?wait_for_status=yellow&timeout=5s", None, nothing),
-    Call("PUT", "/_component_template/contract@custom", {"template": {"settings": {"index.number_of_replicas": 0}}}, acknowledged),
-    Call("PUT", "/_index_template/contract-broken", {"index_patterns": ["contract-b-*"], "composed_of": ["contract-absent"]}, error_type),
+    Call(
+        "PUT",
+        "/_component_template/contract@custom",
+        {"template": {"settings": {"index.number_of_replicas": 0}}},
+        acknowledged,
+    ),
+    Call(
+        "PUT",
+        "/_index_template/contract-broken",
+        {"index_patterns": ["contract-b-*"], "composed_of": ["contract-absent"]},
+        error_type,
+    ),
     Call(
         "PUT",
         "/_index_template/contract",
@@ -88,19 +98,46 @@ CALLS = (
         },
         acknowledged,
     ),
-    Call("PUT", "/contract-*/_settings?allow_no_indices=true&ignore_unavailable=true", {"index.number_of_replicas": 0}, acknowledged),
+    Call(
+        "PUT",
+        "/contract-*/_settings?allow_no_indices=true&ignore_unavailable=true",
+        {"index.number_of_replicas": 0},
+        acknowledged,
+    ),
     Call("GET", "/_security/user?filter_path=*.metadata.managed_by", None, whole_body),
     Call("GET", "/_security/role?filter_path=*.metadata.managed_by", None, whole_body),
-    Call("PUT", "/_cluster/settings", {"persistent": {"cluster.metadata.elk_stack_contract": "one"}}, acknowledged),
-    Call("GET", "/_cluster/settings?filter_path=persistent.cluster.metadata.elk_stack_contract", None, whole_body),
-    Call("GET", "/_cluster/settings?filter_path=persistent.cluster.metadata.elk_stack_absent", None, whole_body),
+    Call(
+        "PUT",
+        "/_cluster/settings",
+        {"persistent": {"cluster.metadata.elk_stack_contract": "one"}},
+        acknowledged,
+    ),
+    Call(
+        "GET",
+        "/_cluster/settings?filter_path=persistent.cluster.metadata.elk_stack_contract",
+        None,
+        whole_body,
+    ),
+    Call(
+        "GET", "/_cluster/settings?filter_path=persistent.cluster.metadata.elk_stack_absent", None, whole_body
+    ),
     Call("GET", "/_resolve/index/*?expand_wildcards=open,closed", None, resolve_shape),
     Call("GET", "/_cat/nodes?h=name,version", None, cat_columns),
     Call("GET", f"/_snapshot/{REPOSITORY}", None, error_type),
     Call("PUT", f"/_snapshot/{REPOSITORY}", {"type": "fs", "settings": {"location": LOCATION}}, acknowledged),
-    Call("POST", f"/_snapshot/{REPOSITORY}/_verify?timeout=90s", None, lambda a: sorted(a.body) if a.body else None),
+    Call(
+        "POST",
+        f"/_snapshot/{REPOSITORY}/_verify?timeout=90s",
+        None,
+        lambda a: sorted(a.body) if a.body else None,
+    ),
     Call("GET", f"/_snapshot/{REPOSITORY}/absent", None, error_type),
-    Call("PUT", f"/_snapshot/{REPOSITORY}/contract-1?wait_for_completion=true", {"include_global_state": True}, nothing),
+    Call(
+        "PUT",
+        f"/_snapshot/{REPOSITORY}/contract-1?wait_for_completion=true",
+        {"include_global_state": True},
+        nothing,
+    ),
     Call("GET", f"/_snapshot/{REPOSITORY}/contract-1", None, snapshot_state),
     Call(
         "GET",
@@ -108,7 +145,12 @@ CALLS = (
         None,
         listing,
     ),
-    Call("GET", f"/_snapshot/{REPOSITORY}/contract-1?filter_path=snapshots.feature_states.feature_name", None, feature_names),
+    Call(
+        "GET",
+        f"/_snapshot/{REPOSITORY}/contract-1?filter_path=snapshots.feature_states.feature_name",
+        None,
+        feature_names,
+    ),
     Call(
         "POST",
         f"/_snapshot/{REPOSITORY}/contract-1/_restore?wait_for_completion=true",
@@ -153,5 +195,7 @@ def test_the_fake_answers_as_a_real_node(snapshot_source: RealStack, fake: FakeE
         faked = ask_fake(fake, call)
         seen = (real.status, call.compare(real)), (faked.status, call.compare(faked))
         if seen[0] != seen[1]:
-            differences.append(f"{call.method} {call.path}: real {seen[0]}, fake {seen[1]}\n  real: {real.text[:300]}")
+            differences.append(
+                f"{call.method} {call.path}: real {seen[0]}, fake {seen[1]}\n  real: {real.text[:300]}"
+            )
     assert not differences, "\n".join(differences)

@@ -17,11 +17,12 @@ from tools.real_es.stack import RealStack
 LOGSTASH = "elk-logstash"
 
 
-
 def test_the_logstash_users_bulk_writes_are_accepted(secured: RealStack) -> None:
     assert run_setup(secured).returncode == 0, "the templates first, as on a deploy"
     container = pods.container(secured.manifests, "StatefulSet", LOGSTASH)
-    client = secured.client().as_user(container.env["ELASTICSEARCH_USER"], container.env["ELASTICSEARCH_PASSWORD"])
+    client = secured.client().as_user(
+        container.env["ELASTICSEARCH_USER"], container.env["ELASTICSEARCH_PASSWORD"]
+    )
     pipeline = secured.config_file("elk-logstash-config", "main.conf")
     targets = write_targets(pipeline)
     assert targets, "the shipped pipelines write somewhere"
@@ -36,10 +37,14 @@ def test_the_logstash_users_bulk_writes_are_accepted(secured: RealStack) -> None
 
 
 def test_the_logstash_user_may_ask_what_logstash_asks_at_start(secured: RealStack) -> None:
-    """`GET /` (the version) and `GET /_license`: absent from this distribution, so their privileges are checked."""
+    """`GET /` (the version) and `GET /_license`: absent here, so only their privileges are checked."""
     container = pods.container(secured.manifests, "StatefulSet", LOGSTASH)
-    client = secured.client().as_user(container.env["ELASTICSEARCH_USER"], container.env["ELASTICSEARCH_PASSWORD"])
+    client = secured.client().as_user(
+        container.env["ELASTICSEARCH_USER"], container.env["ELASTICSEARCH_PASSWORD"]
+    )
     body = {"cluster": ["cluster:monitor/main", "cluster:monitor/xpack/license/get"]}
-    answer = client.request("POST", f"{container.env['ELASTICSEARCH_HOSTS']}/_security/user/_has_privileges", body)
+    answer = client.request(
+        "POST", f"{container.env['ELASTICSEARCH_HOSTS']}/_security/user/_has_privileges", body
+    )
     assert answer.status == 200, answer.text
     assert answer.body["has_all_requested"] is True, answer.text

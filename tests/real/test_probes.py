@@ -15,7 +15,9 @@ RED_INDEX = "elk-stack-red-probe"
 
 def test_the_startup_probes_port_answers(qa: RealStack) -> None:
     """The startup probe is a TCP check of the HTTP port."""
-    probe = qa.find("StatefulSet", "elk-elasticsearch")["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
+    probe = qa.find("StatefulSet", "elk-elasticsearch")["spec"]["template"]["spec"]["containers"][0][
+        "startupProbe"
+    ]
     with socket.create_connection((qa.running[POD].address, probe["tcpSocket"]["port"]), timeout=5):
         pass
 

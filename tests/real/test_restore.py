@@ -22,9 +22,13 @@ def source(snapshot_source: RealStack) -> RealStack:
     """The fs repository's stack, holding one index and one snapshot of it."""
     stack = snapshot_source
     docs = [line for n in range(50) for line in ({"index": {"_index": SOURCE_INDEX}}, {"n": n})]
-    answer = stack.client("elk-elastic-credentials").request("POST", stack.url("/_bulk?refresh=true"), docs, ndjson=True)
+    answer = stack.client("elk-elastic-credentials").request(
+        "POST", stack.url("/_bulk?refresh=true"), docs, ndjson=True
+    )
     assert answer.status == 200 and not answer.body["errors"], answer.text
-    taken = stack.request("PUT", "/_snapshot/elk-stack/source-1?wait_for_completion=true", {"include_global_state": True})
+    taken = stack.request(
+        "PUT", "/_snapshot/elk-stack/source-1?wait_for_completion=true", {"include_global_state": True}
+    )
     assert taken.status == 200 and taken.body["snapshot"]["state"] == "SUCCESS", taken.text
     return stack
 

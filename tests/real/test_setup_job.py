@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 
+from components import crypto
 from tests.real.conftest import run_setup
 from tools.real_es import pods
 from tools.real_es.stack import RealStack
-from tools.real_es.secrets import GeneratingMocks  # noqa: F401 - keeps the import graph explicit
-from components import crypto
 
 NOBODY = "elk-stack-nobody"
 

@@ -16,7 +16,9 @@ def stack(secured: RealStack) -> RealStack:
 
 
 def roles_file(stack: RealStack) -> dict[str, dict[str, object]]:
-    roles: dict[str, dict[str, object]] = yaml.safe_load(stack.secret("elk-elasticsearch-file-realm")["roles.yml"])
+    roles: dict[str, dict[str, object]] = yaml.safe_load(
+        stack.secret("elk-elasticsearch-file-realm")["roles.yml"]
+    )
     return roles
 
 

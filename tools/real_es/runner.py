@@ -127,7 +127,7 @@ class Workspace:
         return path
 
     def share(self, claim: str, volume: Path) -> None:
-        """Let `claim` be the directory `volume` (another stack's claim), as two claims of one NFS export are."""
+        """Let `claim` be the directory `volume` (another stack's claim), as two claims of one NFS export."""
         print(f"claims: {claim} is the volume {volume}")
         self.shared_claims[claim] = volume
 
@@ -176,7 +176,7 @@ class Running:
     def exec(
         self, command: list[str] | tuple[str, ...], timeout: float = 30
     ) -> subprocess.CompletedProcess[str]:
-        """Run `command` inside the container (as a probe or `kubectl exec` does): its namespace, user and env."""
+        """Run `command` in the container, as a probe or `kubectl exec` does: its namespace, user and env."""
         user = _user_switch(self.container)
         env = ["env", "-i", "-C", image_of(self.container).workdir, *_assignments(self.env)]
         enter = ["nsenter", "--target", str(self.process.pid), "--mount", "--uts", "--"]

@@ -75,9 +75,9 @@ class RealStack:
         addresses = self.workspace.addresses
         for container in containers:
             addresses.add_pod(container.pod)
-            addresses.labels[container.pod] = self._workload_of(container)["spec"]["template"]["metadata"].get(
-                "labels", {}
-            )
+            addresses.labels[container.pod] = self._workload_of(container)["spec"]["template"][
+                "metadata"
+            ].get("labels", {})
         point_services(addresses, self.manifests)
         self.workspace.refresh_hosts()
 
@@ -167,11 +167,8 @@ class RealStack:
 
     def ca_secret(self) -> str:
         """The Secret that holds the CA clients trust."""
-        return next(
-            m["metadata"]["name"]
-            for m in self.manifests
-            if m["kind"] == "Secret" and m["metadata"]["name"].endswith("-ca")
-        )
+        names: list[str] = [m["metadata"]["name"] for m in self.manifests if m["kind"] == "Secret"]
+        return next(name for name in names if name.endswith("-ca"))
 
     def url(self, path: str) -> str:
         """A URL on the Elasticsearch client Service, as Logstash and Kibana are given it."""
