@@ -78,7 +78,7 @@ test-real: $(INSTALLED)  ## Real Elasticsearch nodes started from the render; th
 	$(PY) -m pytest -o addopts="" -q tests/real
 
 # Not part of `make test` or CI: each mutant re-runs the tests that cover it, which takes
-# long. ARGS picks mutants by name, e.g. make mutation ARGS='components.crypto.*'
+# long. ARGS picks mutants by name, e.g. make mutation ARGS='components.generated.crypto.*'
 mutation: $(INSTALLED)  ## Mutation testing (mutmut) of components/ with the fast tests; lists the survivors.
 	$(VENV)/bin/mutmut run $(ARGS)
 	$(VENV)/bin/mutmut results

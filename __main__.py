@@ -8,14 +8,14 @@ import pulumi
 import pulumi.runtime.config as runtime_config
 from pulumi_kubernetes.core.v1 import Namespace
 
-from components import common, snapshots
-from components.config import PROJECT, ConfigError, load_config, mistyped_prefix_warnings
-from components.credentials import StackCredentials
-from components.elasticsearch_cluster import ElasticsearchCluster
-from components.kibana import KibanaUi
-from components.logstash import LogstashPipeline
-from components.network_policies import StackNetworkPolicies
-from components.setup import ElasticsearchSetup
+from components.configuration import PROJECT, ConfigError, load_config, mistyped_prefix_warnings
+from components.resources.credentials import StackCredentials
+from components.resources.elasticsearch_cluster import ElasticsearchCluster
+from components.resources.kibana import KibanaUi
+from components.resources.logstash import LogstashPipeline
+from components.resources.network_policies import StackNetworkPolicies
+from components.resources.setup import ElasticsearchSetup
+from components.specs import common, snapshots
 
 INSECURE_WARNING = (
     "SECURITY IS DISABLED (elk-stack:security.enabled is false): Elasticsearch and Kibana accept "

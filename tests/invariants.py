@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from components.common import config_checksum
-from components.units import parse_jvm_size, parse_quantity
+from components.configuration.units import parse_jvm_size, parse_quantity
+from components.specs.common import config_checksum
 
 Manifest = dict[str, Any]
 Record = dict[str, Any]
@@ -943,7 +943,7 @@ def config_checksum_violations(manifests: list[Manifest]) -> list[str]:
     """Each pod template's config checksum is the program's checksum of exactly what it mounts.
 
     A ConfigMap value can only change through the program's inputs, and the program
-    computes the annotation in the same run, with `components.common.config_checksum`.
+    computes the annotation in the same run, with `components.specs.common.config_checksum`.
     So rather than re-render once per key (with inputs that would have to be invented for
     each key), this recomputes that function over the ConfigMap keys the template's
     containers can read, taken from the render itself, and demands equality: then

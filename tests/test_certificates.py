@@ -11,7 +11,7 @@ import yaml
 from cryptography import x509
 
 import tools.render as render_module
-from components import crypto
+from components.generated import crypto
 from tests.conftest import find, flat_config
 from tests.test_cluster import (
     DATA,

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import ConfigError, load_config
+from components.configuration import ConfigError, load_config
 from tests import invariants
 from tests.conftest import find, flat_config
 from tests.pod_security import pod_templates, restricted_violations

@@ -1,4 +1,4 @@
-"""The shared builders of `components.common`, as every component uses them."""
+"""The shared builders of `components.specs.common`, as every component uses them."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from components.config import ConfigError, StackConfig, load_config, parse_config_values
+from components.configuration import ConfigError, StackConfig, load_config, parse_config_values
 from tests.conftest import flat_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from components.config import ElasticsearchConfig, StackConfig, parse_config_values
-from components.config import base as config_base
+from components.configuration import ElasticsearchConfig, StackConfig, parse_config_values
+from components.configuration import base as config_base
 from tools.config_reference import (
     END,
     NAMED_TYPES,

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import ConfigError, StackConfig
-from components.config.security import RESERVED_ROLES, RESERVED_USERS
+from components.configuration import ConfigError, StackConfig
+from components.configuration.security import RESERVED_ROLES, RESERVED_USERS
 from tests.conftest import find
 from tests.test_config import problems, valid
 from tools.render import Rendered

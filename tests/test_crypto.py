@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from components import crypto
+from components.generated import crypto
 from tools.render import Rendered
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)

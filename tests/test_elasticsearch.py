@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from components.elasticsearch import READY_SCRIPT
+from components.resources.elasticsearch import READY_SCRIPT
 from tests.conftest import find
 from tools.render import Rendered
 

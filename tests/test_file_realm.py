@@ -13,11 +13,11 @@ import yaml
 from pulumi.runtime import MockResourceArgs
 
 import tools.render as render_module
-from components import crypto, file_realm
-from components.config import Snapshots
-from components.config.security import INTERNAL_USERS
-from components.elasticsearch import FILE_REALM_DIR, START_SCRIPT
-from components.generated import PasswordHashProvider
+from components.configuration import Snapshots
+from components.configuration.security import INTERNAL_USERS
+from components.generated import PasswordHashProvider, crypto
+from components.resources.elasticsearch import FILE_REALM_DIR, START_SCRIPT
+from components.specs import file_realm
 from tests.conftest import STACKS, find, flat_config
 from tests.test_config import problems
 from tools.render import Rendered, run_program, stack_config

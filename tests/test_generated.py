@@ -22,12 +22,13 @@ from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from components import crypto, generated
+from components import generated
 from components.generated import (
     CertificateAuthorityProvider,
     LeafCertificateProvider,
     PasswordProvider,
     changed_inputs,
+    crypto,
     undo_sdk_pickler_patch,
 )
 from tools.render import PROJECT_DIR

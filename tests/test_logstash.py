@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from components.pipeline import ListeningPort, listening_ports
+from components.configuration.pipeline import ListeningPort, listening_ports
 from tests.conftest import find
 from tools.render import Rendered
 

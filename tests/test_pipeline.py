@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from components.config import ConfigError, load_config
-from components.lscl import PipelineSyntaxError, Plugin, parse
-from components.pipeline import (
+from components.configuration import ConfigError, load_config
+from components.configuration.lscl import PipelineSyntaxError, Plugin, parse
+from components.configuration.pipeline import (
     SHIPPED_PIPELINES,
     ListeningPort,
     covers,

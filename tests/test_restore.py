@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.snapshots import RESTORED_MARKER
+from components.specs.snapshots import RESTORED_MARKER
 from tests.conftest import find, flat_config
 from tests.fake_elasticsearch import FakeElasticsearch, add_snapshot, needs_bash_and_curl, run_setup
 from tests.test_cluster import record

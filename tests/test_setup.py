@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from components.config import Retention
+from components.configuration import Retention
+from components.configuration.pipeline import SHIPPED_PIPELINES, covers, write_targets
 from components.generated import CertificateAuthorityProvider, LeafCertificateProvider
-from components.pipeline import SHIPPED_PIPELINES, covers, write_targets
 from tests.conftest import find
 from tests.fake_elasticsearch import (
     COMPONENT,

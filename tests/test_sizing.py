@@ -11,16 +11,15 @@ from typing import Any
 
 import pytest
 
-from components import sizing
-from components.config import StackConfig, load_config
-from components.sizing import (
+from components.configuration import StackConfig, load_config, sizing
+from components.configuration.sizing import (
     INDEXING_OVERHEAD,
     USABLE_SHARE,
     estimate,
     format_bytes,
     shortfall_message,
 )
-from components.units import parse_quantity
+from components.configuration.units import parse_quantity
 from tools import size
 from tools.render import PROJECT_DIR, stack_config
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config.snapshots import check_cron
+from components.configuration.snapshots import check_cron
 from tests import invariants
 from tests.conftest import find
 from tests.test_cluster import STATEFULSET, existing_cluster  # noqa: F401 - a fixture

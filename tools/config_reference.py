@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from components.config import StackConfig, base
+from components.configuration import StackConfig, base
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 README = PROJECT_DIR / "README.md"
@@ -79,7 +79,7 @@ def _item_model(annotation: Any) -> type[BaseModel] | None:
 
 
 def _alias_name(annotation: Any) -> str | None:
-    """The name a value type has in `components.config.base` (`Quantity`), if it is one."""
+    """The name a value type has in `components.configuration.base` (`Quantity`), if it is one."""
     if typing.get_origin(annotation) is not Annotated:
         return None
     return next((name for name, value in vars(base).items() if value == annotation), None)

@@ -38,7 +38,7 @@ from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mo
 from pulumi.runtime.settings import get_root_resource, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 
-from components.config.loading import mistyped_prefix_warnings
+from components.configuration.loading import mistyped_prefix_warnings
 from tools.stack_file import StackFileError as StackFileError  # re-exported for tools and tests
 from tools.stack_file import read_config
 

@@ -1,6 +1,6 @@
 """Print the disk each Elasticsearch data node needs for a stack's log volume, and check its PVCs.
 
-The estimate itself lives in `components.sizing`; this tool only reads the stack file,
+The estimate itself lives in `components.configuration.sizing`; this tool only reads the stack file,
 shows every input and factor as a table, and compares each data node set's configured
 volume with what one of its nodes needs.
 
@@ -15,8 +15,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from components.config import PROJECT, ConfigError, StackConfig, load_config, parse_config_values
-from components.sizing import format_bytes
+from components.configuration import PROJECT, ConfigError, StackConfig, load_config, parse_config_values
+from components.configuration.sizing import format_bytes
 from tools.render import PROJECT_DIR, stack_config
 from tools.stack_file import StackFileError
 

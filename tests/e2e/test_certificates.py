@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from components import crypto
-from components.common import CA_CHECKSUM_ANNOTATION
+from components.generated import crypto
+from components.specs.common import CA_CHECKSUM_ANNOTATION
 from tests.e2e.conftest import (
     E2E_DIR,
     PROJECT_DIR,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from components import common
+from components.specs import common
 from tests.e2e.conftest import (
     PROJECT_DIR,
     Cluster,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components import common
+from components.specs import common
 from tests.e2e.conftest import (
     Cluster,
     Stack,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from components.pipeline import write_targets
+from components.configuration.pipeline import write_targets
 from tests.real.conftest import run_setup
 from tools.real_es import pods
 from tools.real_es.stack import RealStack

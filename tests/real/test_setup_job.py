@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from components import crypto
+from components.generated import crypto
 from tests.real.conftest import run_setup
 from tools.real_es import pods
 from tools.real_es.stack import RealStack

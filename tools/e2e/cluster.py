@@ -41,7 +41,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from components.units import parse_quantity
+from components.configuration.units import parse_quantity
 from tools.e2e import pki, provisioner
 from tools.e2e.build import (
     PROJECT_DIR,

@@ -33,7 +33,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from components.units import parse_quantity
+from components.configuration.units import parse_quantity
 
 PROVISIONER = "elk-stack.local/hostpath"
 INGRESS_CONTROLLER = "elk-stack.local/ingress"

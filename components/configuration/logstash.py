@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from components.config.base import (
+from components.configuration.base import (
     ConfigModel,
     ImageRepository,
     JvmSize,
@@ -16,9 +16,9 @@ from components.config.base import (
     Replicas,
     rule_violations,
 )
-from components.config.workload import JvmService, Resources, Service, Storage, default_resources
-from components.pipeline import ListeningPort, listening_ports, read_pipeline
-from components.units import parse_logstash_bytes, parse_quantity
+from components.configuration.pipeline import ListeningPort, listening_ports, read_pipeline
+from components.configuration.units import parse_logstash_bytes, parse_quantity
+from components.configuration.workload import JvmService, Resources, Service, Storage, default_resources
 
 
 class Queue(ConfigModel):

@@ -14,12 +14,13 @@ from typing import Any
 import pulumi
 from pulumi_kubernetes.core.v1 import ConfigMap, ServiceAccount
 
-from components import certificates, common
-from components.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials
+from components.resources import certificates, objects
+from components.resources.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials
+from components.specs import common
 
 CERTS_DIR = "/opt/elk-stack/certs"
 SCRIPT_DIR = "/opt/elk-stack"
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-setup.sh"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "elasticsearch-setup.sh"
 # Both Jobs run the setup script with curl: small and bounded, whatever Elasticsearch does.
 SCRIPT_RESOURCES = {
     "requests": {"cpu": "50m", "memory": "64Mi"},
@@ -117,5 +118,5 @@ def script_objects(
         data=files,
         opts=pulumi.ResourceOptions(parent=parent),
     )
-    account = common.service_account(parent, f"{name}-account", names.workload, target.namespace, labels)
+    account = objects.service_account(parent, f"{name}-account", names.workload, target.namespace, labels)
     return ScriptObjects(files, config_map, account)

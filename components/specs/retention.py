@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from components import sizing
-from components.config import Retention
+from components.configuration import Retention, sizing
 
 POLICY_NAME = "elk-stack-logs"
 TEMPLATE_NAME = "elk-stack-logs"

@@ -16,7 +16,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from components import lscl
+from components.configuration import lscl
 
 API_PORT = 9600
 # The pipeline travels to Logstash in a ConfigMap, and Kubernetes refuses a ConfigMap whose

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from components import sizing
-from components.config import RestoreFrom, SnapshotRepository, Snapshots
+from components.configuration import RestoreFrom, SnapshotRepository, Snapshots, sizing
 
 REPOSITORY_NAME = "elk-stack"
 POLICY_NAME = "elk-stack-snapshots"

@@ -14,8 +14,8 @@ from pydantic import (
     model_validator,
 )
 
-from components.config.base import ByteQuantity, ConfigModel, DnsSubdomain, Quantity, rule_violations
-from components.units import java_heap_options, jvm_size, parse_jvm_size, parse_quantity
+from components.configuration.base import ByteQuantity, ConfigModel, DnsSubdomain, Quantity, rule_violations
+from components.configuration.units import java_heap_options, jvm_size, parse_jvm_size, parse_quantity
 
 
 class ResourceAmounts(ConfigModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from components.config.base import ConfigModel, DnsLabel
+from components.configuration.base import ConfigModel, DnsLabel
 
 # The stack's own internal users (components/file_realm.py; tests/test_file_realm.py keeps
 # the two lists equal): Logstash's user must differ from them, or two users would share one

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 import pulumi
 from pulumi_kubernetes.core.v1 import Secret
 
-from components import common, file_realm
-from components.config import Security, Snapshots
+from components.configuration import Security, Snapshots
 from components.generated import GeneratedPassword, PasswordHash
+from components.specs import common, file_realm
 
 USERNAME_KEY = "username"
 PASSWORD_KEY = "password"

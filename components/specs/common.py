@@ -14,10 +14,8 @@ from typing import Any
 
 import pulumi
 import yaml
-from pulumi_kubernetes.core.v1 import PersistentVolumeClaim, Service, ServiceAccount
-from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
 
-from components.config import Resources, Storage
+from components.configuration import Resources, Storage
 
 PART_OF = "elk-stack"
 INSTANCE = "elk"
@@ -156,22 +154,6 @@ def digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def service_account(
-    parent: pulumi.Resource,
-    logical_name: str,
-    name: str,
-    namespace: pulumi.Input[str],
-    object_labels: dict[str, str],
-) -> ServiceAccount:
-    """A workload's own ServiceAccount; none of them talks to the Kubernetes API."""
-    return ServiceAccount(
-        logical_name,
-        metadata=metadata(name, namespace, object_labels),
-        automount_service_account_token=False,
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-
-
 class _NoAliasDumper(yaml.SafeDumper):
     """PyYAML writes a list used twice as an anchor and an alias (`&id001`, `*id001`).
 
@@ -276,52 +258,6 @@ def pre_stop_wait(seconds: int) -> dict[str, Any]:
     return {"preStop": {"exec": {"command": ["sleep", str(seconds)]}}}
 
 
-def headless_service(
-    parent: pulumi.Resource,
-    logical_name: str,
-    name: str,
-    namespace: pulumi.Input[str],
-    object_labels: dict[str, str],
-    pod_selector: dict[str, str],
-    ports: list[dict[str, Any]],
-    publish_not_ready: bool = False,
-) -> Service:
-    """The headless Service a StatefulSet names: it gives each pod a stable DNS name.
-
-    pulumi-kubernetes (4.25) awaits a headless Service only until its informer reports the
-    Service, and keeps that report as the new state: after an update (a new `version`
-    label) it can be the object from before, and the next preview shows the update again.
-    Skipping the await, which waits for nothing else here, keeps the applied object.
-    """
-    spec: dict[str, Any] = {"clusterIP": "None", "selector": pod_selector, "ports": ports}
-    if publish_not_ready:
-        spec["publishNotReadyAddresses"] = True
-    skip_await = {"annotations": {"pulumi.com/skipAwait": "true"}}
-    return Service(
-        logical_name,
-        metadata={**metadata(name, namespace, object_labels), **skip_await},
-        spec=spec,
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-
-
-def disruption_budget(
-    parent: pulumi.Resource,
-    logical_name: str,
-    name: str,
-    namespace: pulumi.Input[str],
-    object_labels: dict[str, str],
-    pod_selector: dict[str, str],
-) -> PodDisruptionBudget:
-    """At most one pod of a workload evicted at a time, e.g. while a node is drained."""
-    return PodDisruptionBudget(
-        logical_name,
-        metadata=metadata(name, namespace, object_labels),
-        spec={"maxUnavailable": 1, "selector": {"matchLabels": pod_selector}},
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-
-
 def claim_retention() -> dict[str, str]:
     """Keep claims when the StatefulSet is deleted or scaled down: they hold data."""
     return {"whenDeleted": "Retain", "whenScaled": "Retain"}
@@ -335,61 +271,6 @@ def retained_annotations() -> dict[str, str]:
     after a redeploy (a bigger claim, a new version label) fails as an apply conflict.
     """
     return {"pulumi.com/patchForce": "true"}
-
-
-def guarded_claim(
-    parent: pulumi.Resource,
-    logical_name: str,
-    name: str,
-    storage: Storage,
-    namespace: pulumi.Input[str],
-    object_labels: dict[str, str],
-    access_mode: str = "ReadWriteOnce",
-) -> PersistentVolumeClaim:
-    """A claim that holds data: `protect` from its storage, always `retain_on_delete`, adoptable.
-
-    `skipAwait`: with a WaitForFirstConsumer class the claim stays Pending until its pod
-    exists, and the pod comes after the claim: awaiting Bound would deadlock. The provider
-    can only detect that by reading the StorageClass, a cluster-scoped object our users
-    may not read (pulumi-kubernetes #895, #3130).
-    """
-    return PersistentVolumeClaim(
-        logical_name,
-        metadata={
-            **metadata(name, namespace, object_labels),
-            "annotations": {"pulumi.com/skipAwait": "true", **retained_annotations()},
-        },
-        spec=claim_spec(storage, access_mode),
-        opts=pulumi.ResourceOptions(parent=parent, protect=storage.protect, retain_on_delete=True),
-    )
-
-
-def ordinal_claims(
-    parent: pulumi.Resource,
-    logical_prefix: str,
-    names: Names,
-    template: str,
-    replicas: int,
-    storage: Storage,
-    namespace: pulumi.Input[str],
-    object_labels: dict[str, str],
-) -> list[PersistentVolumeClaim]:
-    """One explicit PVC per ordinal, named so the StatefulSet controller adopts it.
-
-    Owning the claims in Pulumi lets `protect` and `retain_on_delete` guard them, which a
-    claim the controller creates from `volumeClaimTemplates` never gets.
-    """
-    return [
-        guarded_claim(
-            parent,
-            f"{logical_prefix}-{template}-{ordinal}",
-            names.claim(template, ordinal),
-            storage,
-            namespace,
-            object_labels,
-        )
-        for ordinal in range(replicas)
-    ]
 
 
 def claim_template(template: str, storage: Storage, app: str) -> dict[str, Any]:

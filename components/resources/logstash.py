@@ -14,11 +14,12 @@ import pulumi
 from pulumi_kubernetes.apps.v1 import StatefulSet
 from pulumi_kubernetes.core.v1 import ConfigMap, Service
 
-from components import certificates, common
-from components.config import LogstashConfig
-from components.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials, secrets_for
-from components.elasticsearch_cluster import ElasticsearchCluster
-from components.pipeline import API_PORT, ListeningPort
+from components.configuration import LogstashConfig
+from components.configuration.pipeline import API_PORT, ListeningPort
+from components.resources import certificates, objects
+from components.resources.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials, secrets_for
+from components.resources.elasticsearch_cluster import ElasticsearchCluster
+from components.specs import common
 
 APP = "logstash"
 QUEUE_CLAIM = "queue"
@@ -90,7 +91,7 @@ def pod_spec(
 ) -> dict[str, Any]:
     """The Logstash pod: pipeline and settings mounted without hiding the image's config dir.
 
-    It sets exactly the variables `components.pipeline` promises for the security mode.
+    It sets exactly the variables `components.configuration.pipeline` promises for the security mode.
     """
     mounts: list[dict[str, Any]] = [
         {"name": "config", "mountPath": SETTINGS_FILE, "subPath": "logstash.yml"},
@@ -195,14 +196,14 @@ class LogstashPipeline(pulumi.ComponentResource):
             PIPELINE_FILE: config.pipeline_text,
         }
         config_map = ConfigMap(f"{name}-config", metadata=meta(NAMES.config), data=files, opts=child)
-        account = common.service_account(self, f"{name}-account", NAMES.workload, namespace, labels)
+        account = objects.service_account(self, f"{name}-account", NAMES.workload, namespace, labels)
         # A Service needs a port: a pipeline that only pulls (kafka, http_poller) gets none.
         service = (
             Service(name, metadata=meta(NAMES.workload), spec=service_spec(config, selector), opts=child)
             if ports
             else None
         )
-        headless = common.headless_service(
+        headless = objects.headless_service(
             self,
             f"{name}-headless",
             NAMES.headless,
@@ -214,7 +215,7 @@ class LogstashPipeline(pulumi.ComponentResource):
         claims = []
         template: dict[str, Any] = {}
         if config.queue.type == "persisted":
-            claims = common.ordinal_claims(
+            claims = objects.ordinal_claims(
                 self, name, NAMES, QUEUE_CLAIM, config.replicas, config.queue.storage, namespace, labels
             )
             template = {
@@ -222,7 +223,7 @@ class LogstashPipeline(pulumi.ComponentResource):
                 "volumeClaimTemplates": [common.claim_template(QUEUE_CLAIM, config.queue.storage, APP)],
             }
         if config.replicas > 1:
-            common.disruption_budget(self, name, NAMES.workload, namespace, labels, selector)
+            objects.disruption_budget(self, name, NAMES.workload, namespace, labels, selector)
         self.stateful_set = StatefulSet(
             name,
             metadata=meta(NAMES.workload),

@@ -34,7 +34,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from components import crypto
+from components.generated import crypto
 
 MODULE = "elk-stack"
 MIN_PASSWORD_LENGTH = 16

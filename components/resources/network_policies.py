@@ -12,14 +12,14 @@ from typing import Any
 import pulumi
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
-from components import common
-from components.config import NetworkPeer, NetworkPolicyConfig
-from components.elasticsearch import HTTP_PORT, TRANSPORT_PORT
-from components.elasticsearch_cluster import ElasticsearchCluster
-from components.kibana import HTTP_PORT as KIBANA_PORT
-from components.kibana import KibanaUi
-from components.logstash import LogstashPipeline
-from components.pipeline import ListeningPort
+from components.configuration import NetworkPeer, NetworkPolicyConfig
+from components.configuration.pipeline import ListeningPort
+from components.resources.elasticsearch import HTTP_PORT, TRANSPORT_PORT
+from components.resources.elasticsearch_cluster import ElasticsearchCluster
+from components.resources.kibana import HTTP_PORT as KIBANA_PORT
+from components.resources.kibana import KibanaUi
+from components.resources.logstash import LogstashPipeline
+from components.specs import common
 
 APP = "network-policies"
 

@@ -10,7 +10,7 @@ before any StatefulSet is updated (deletions come last in a Pulumi update, after
 create and update).
 
 The Job runs `scripts/elasticsearch-setup.sh` in its snapshot mode, through the same
-`es` function and client wiring (`components.clients`) as the setup Job. The script takes
+`es` function and client wiring (`components.resources.clients`) as the setup Job. The script takes
 a snapshot only when the cluster still runs nodes the change will restart or remove: on
 a first deploy, or once the change is done, it has nothing to protect and succeeds.
 """
@@ -22,8 +22,8 @@ from typing import Any
 import pulumi
 from pulumi_kubernetes.batch.v1 import Job
 
-from components import common, snapshots
-from components.clients import (
+from components.configuration import ResolvedNodeSet
+from components.resources.clients import (
     SCRIPT,
     SCRIPT_DIR,
     ClusterAccess,
@@ -32,9 +32,9 @@ from components.clients import (
     script_objects,
     script_pod_spec,
 )
-from components.config import ResolvedNodeSet
-from components.credentials import StackCredentials, secrets_for
-from components.elasticsearch import names
+from components.resources.credentials import StackCredentials, secrets_for
+from components.resources.elasticsearch import names
+from components.specs import common, snapshots
 
 APP = "elasticsearch-snapshot"
 NAMES = common.Names(APP)

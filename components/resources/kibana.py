@@ -16,11 +16,12 @@ from pulumi_kubernetes.apps.v1 import Deployment
 from pulumi_kubernetes.core.v1 import ConfigMap, Service
 from pulumi_kubernetes.networking.v1 import Ingress
 
-from components import certificates, common
-from components.config import Ingress as IngressConfig
-from components.config import KibanaConfig
-from components.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials, secrets_for
-from components.elasticsearch_cluster import ElasticsearchCluster
+from components.configuration import Ingress as IngressConfig
+from components.configuration import KibanaConfig
+from components.resources import certificates, objects
+from components.resources.credentials import PASSWORD_KEY, USERNAME_KEY, StackCredentials, secrets_for
+from components.resources.elasticsearch_cluster import ElasticsearchCluster
+from components.specs import common
 
 APP = "kibana"
 HTTP_PORT = 5601
@@ -223,7 +224,7 @@ class KibanaUi(pulumi.ComponentResource):
             lambda endpoint: {"kibana.yml": common.settings_yaml(settings(config, [endpoint], security))}
         )
         config_map = ConfigMap(f"{name}-config", metadata=meta(NAMES.config), data=files, opts=child)
-        account = common.service_account(self, f"{name}-account", NAMES.workload, namespace, labels)
+        account = objects.service_account(self, f"{name}-account", NAMES.workload, namespace, labels)
         service = Service(
             name,
             metadata=meta(NAMES.workload),
@@ -235,7 +236,7 @@ class KibanaUi(pulumi.ComponentResource):
             opts=child,
         )
         if config.replicas > 1:
-            common.disruption_budget(self, name, NAMES.workload, namespace, labels, selector)
+            objects.disruption_budget(self, name, NAMES.workload, namespace, labels, selector)
         self.deployment = Deployment(
             name,
             metadata=meta(NAMES.workload),

@@ -14,8 +14,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from components.config.base import ConfigModel, DnsSubdomain, rule_violations
-from components.config.workload import Storage
+from components.configuration.base import ConfigModel, DnsSubdomain, rule_violations
+from components.configuration.workload import Storage
 
 RepositoryType = Literal["s3", "gcs", "azure", "fs"]
 # Keys only an s3 repository has: the S3 client settings of an S3-compatible store.

@@ -24,9 +24,9 @@ from typing import Any
 import pulumi
 from pulumi_kubernetes.core.v1 import Secret
 
-from components import common, crypto
-from components.config import ElasticsearchTls
-from components.generated import CertificateAuthority, LeafCertificate
+from components.configuration import ElasticsearchTls
+from components.generated import CertificateAuthority, LeafCertificate, crypto
+from components.specs import common
 
 CA_KEY = "ca.crt"
 CERT_KEY = "tls.crt"

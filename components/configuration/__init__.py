@@ -9,8 +9,8 @@ One module per section (`elasticsearch`, `logstash`, ...); `stack` holds the rul
 span sections and `loading` turns the engine's flat strings into a model or a ConfigError.
 """
 
-from components.config.base import PROJECT, ConfigError, DnsLabel, JvmSize, LogstashBytes, Quantity
-from components.config.elasticsearch import (
+from components.configuration.base import PROJECT, ConfigError, DnsLabel, JvmSize, LogstashBytes, Quantity
+from components.configuration.elasticsearch import (
     Capacity,
     ElasticsearchConfig,
     ElasticsearchTls,
@@ -19,14 +19,14 @@ from components.config.elasticsearch import (
     Retention,
     VolumeCheck,
 )
-from components.config.kibana import Ingress, KibanaConfig
-from components.config.loading import load_config, mistyped_prefix_warnings, parse_config_values
-from components.config.logstash import LogstashConfig, Queue
-from components.config.network_policy import NetworkPeer, NetworkPolicyConfig
-from components.config.security import Security
-from components.config.snapshots import RestoreFrom, SnapshotRepository, SnapshotRetention, Snapshots
-from components.config.stack import StackConfig
-from components.config.workload import ResourceAmounts, Resources, Service, Storage
+from components.configuration.kibana import Ingress, KibanaConfig
+from components.configuration.loading import load_config, mistyped_prefix_warnings, parse_config_values
+from components.configuration.logstash import LogstashConfig, Queue
+from components.configuration.network_policy import NetworkPeer, NetworkPolicyConfig
+from components.configuration.security import Security
+from components.configuration.snapshots import RestoreFrom, SnapshotRepository, SnapshotRetention, Snapshots
+from components.configuration.stack import StackConfig
+from components.configuration.workload import ResourceAmounts, Resources, Service, Storage
 
 __all__ = [
     "PROJECT",

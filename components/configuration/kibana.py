@@ -6,7 +6,7 @@ import ipaddress
 
 from pydantic import Field, field_validator
 
-from components.config.base import (
+from components.configuration.base import (
     DNS_NAME,
     ConfigModel,
     DnsSubdomain,
@@ -14,7 +14,7 @@ from components.config.base import (
     Replicas,
     rule_violations,
 )
-from components.config.workload import Resources, Service, Workload, default_resources
+from components.configuration.workload import Resources, Service, Workload, default_resources
 
 
 class Ingress(ConfigModel):

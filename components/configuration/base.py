@@ -9,7 +9,12 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, mod
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from components.units import parse_byte_quantity, parse_jvm_size, parse_logstash_bytes, parse_quantity
+from components.configuration.units import (
+    parse_byte_quantity,
+    parse_jvm_size,
+    parse_logstash_bytes,
+    parse_quantity,
+)
 
 PROJECT = "elk-stack"
 MINVERSION = (8, 0)

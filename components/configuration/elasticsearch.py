@@ -10,8 +10,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from components import sizing
-from components.config.base import (
+from components.configuration import sizing
+from components.configuration.base import (
     ConfigModel,
     DnsSubdomain,
     ImageRepository,
@@ -20,9 +20,9 @@ from components.config.base import (
     Replicas,
     rule_violations,
 )
-from components.config.snapshots import Snapshots
-from components.config.workload import JvmService, ResourceAmounts, Resources, Storage, default_heap
-from components.units import parse_quantity
+from components.configuration.snapshots import Snapshots
+from components.configuration.units import parse_quantity
+from components.configuration.workload import JvmService, ResourceAmounts, Resources, Storage, default_heap
 
 
 class ElasticsearchTls(ConfigModel):

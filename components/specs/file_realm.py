@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components import common
-from components.config import Snapshots
+from components.configuration import Snapshots
+from components.specs import common
 
 USERS_FILE = "users"
 USERS_ROLES_FILE = "users_roles"

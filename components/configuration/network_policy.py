@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from components.config.base import ConfigModel, LabelValue, check_label_key, rule_violations
+from components.configuration.base import ConfigModel, LabelValue, check_label_key, rule_violations
 
 
 class NetworkPeer(ConfigModel):

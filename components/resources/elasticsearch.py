@@ -16,10 +16,11 @@ import pulumi
 from pulumi_kubernetes.apps.v1 import StatefulSet
 from pulumi_kubernetes.core.v1 import ConfigMap
 
-from components import common, snapshots
-from components.config import ResolvedNodeSet, SnapshotRepository
-from components.credentials import PASSWORD_KEY, USERNAME_KEY
-from components.units import java_heap_options
+from components.configuration import ResolvedNodeSet, SnapshotRepository
+from components.configuration.units import java_heap_options
+from components.resources import objects
+from components.resources.credentials import PASSWORD_KEY, USERNAME_KEY
+from components.specs import common, snapshots
 
 APP = "elasticsearch"
 HTTP_PORT = 9200
@@ -41,7 +42,7 @@ PROBE_PASSWORD_VARIABLE = "PROBE_PASSWORD"
 # the files), as ECK does.
 FILE_REALM_DIR = "/mnt/elk-stack/file-realm"
 POD_NAME_VARIABLE = "POD_NAME"
-START_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch-start.sh"
+START_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "elasticsearch-start.sh"
 READY_SCRIPT = START_SCRIPT.with_name("elasticsearch-ready.sh")
 # The scripts every node mounts: the start script and the readiness probe.
 SCRIPTS = (START_SCRIPT.name, READY_SCRIPT.name)
@@ -314,7 +315,7 @@ class ElasticsearchNode(pulumi.ComponentResource):
         files = {"elasticsearch.yml": common.settings_yaml(settings(node_set, cluster))}
         files |= {script: (START_SCRIPT.parent / script).read_text() for script in SCRIPTS}
         config_map = ConfigMap(f"{name}-config", metadata=meta(node_names.config), data=files, opts=child)
-        headless = common.headless_service(
+        headless = objects.headless_service(
             self,
             f"{name}-headless",
             node_names.headless,
@@ -329,10 +330,10 @@ class ElasticsearchNode(pulumi.ComponentResource):
             # a cluster has formed.
             publish_not_ready=True,
         )
-        claims = common.ordinal_claims(
+        claims = objects.ordinal_claims(
             self, name, node_names, DATA_CLAIM, node_set.replicas, node_set.storage, target.namespace, labels
         )
-        common.disruption_budget(self, name, node_names.workload, target.namespace, labels, pod_selector)
+        objects.disruption_budget(self, name, node_names.workload, target.namespace, labels, pod_selector)
         self.stateful_set = StatefulSet(
             name,
             metadata=meta(node_names.workload),

@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 
-from components.config.base import PROJECT, ConfigError
-from components.config.stack import StackConfig
+from components.configuration.base import PROJECT, ConfigError
+from components.configuration.stack import StackConfig
 
 
 def _nested_model(annotation: Any) -> type[BaseModel] | None:

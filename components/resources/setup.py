@@ -14,8 +14,8 @@ from typing import Any
 import pulumi
 from pulumi_kubernetes.batch.v1 import Job
 
-from components import common, retention, snapshots
-from components.clients import (
+from components.configuration import ElasticsearchConfig
+from components.resources.clients import (
     SCRIPT,
     SCRIPT_DIR,
     client_annotations,
@@ -23,9 +23,9 @@ from components.clients import (
     script_objects,
     script_pod_spec,
 )
-from components.config import ElasticsearchConfig
-from components.credentials import StackCredentials, secrets_for
-from components.elasticsearch_cluster import ElasticsearchCluster
+from components.resources.credentials import StackCredentials, secrets_for
+from components.resources.elasticsearch_cluster import ElasticsearchCluster
+from components.specs import common, retention, snapshots
 
 APP = "elasticsearch-setup"
 NAMES = common.Names(APP)

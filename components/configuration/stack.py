@@ -7,13 +7,19 @@ from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from components.config.base import MINVERSION, VERSION, ConfigModel, DnsLabel, DnsSubdomain, rule_violations
-from components.config.elasticsearch import ElasticsearchConfig
-from components.config.kibana import KibanaConfig
-from components.config.logstash import LogstashConfig
-from components.config.network_policy import NetworkPolicyConfig
-from components.config.security import Security
-from components.pipeline import (
+from components.configuration.base import (
+    MINVERSION,
+    VERSION,
+    ConfigModel,
+    DnsLabel,
+    DnsSubdomain,
+    rule_violations,
+)
+from components.configuration.elasticsearch import ElasticsearchConfig
+from components.configuration.kibana import KibanaConfig
+from components.configuration.logstash import LogstashConfig
+from components.configuration.network_policy import NetworkPolicyConfig
+from components.configuration.pipeline import (
     PIPELINE_VARIABLES,
     default_pipeline,
     listening_ports,
@@ -23,6 +29,7 @@ from components.pipeline import (
     uncovered_writes,
     write_warning,
 )
+from components.configuration.security import Security
 
 
 class StackConfig(ConfigModel):

@@ -1,0 +1,1 @@
+"""ComponentResources: the objects each part of the stack creates, from specs and generated secrets."""
