@@ -9,7 +9,7 @@ import pulumi.runtime.config as runtime_config
 from pulumi_kubernetes.core.v1 import Namespace
 
 from components.configuration import PROJECT, ConfigError, load_config, mistyped_prefix_warnings
-from components.resources.credentials import StackCredentials
+from components.resources.credentials import StackCredentials, login_of
 from components.resources.elasticsearch_cluster import ElasticsearchCluster
 from components.resources.kibana import KibanaUi
 from components.resources.logstash import LogstashPipeline
@@ -76,7 +76,7 @@ setup = ElasticsearchSetup(
     "setup",
     config.elasticsearch,
     elasticsearch=elasticsearch,
-    credentials=credentials,
+    login=login_of(credentials, "setup"),
     target=target,
 )
 # A stack that starts from a snapshot: the setup Job restores it before anything writes.
@@ -88,7 +88,7 @@ logstash = LogstashPipeline(
     config.logstash,
     elasticsearch=elasticsearch,
     target=target,
-    credentials=credentials,
+    login=login_of(credentials, "logstash"),
     after=restore,
 )
 kibana = KibanaUi(
@@ -96,7 +96,8 @@ kibana = KibanaUi(
     config.kibana,
     elasticsearch=elasticsearch,
     target=target,
-    credentials=credentials,
+    login=login_of(credentials, "kibana"),
+    keys_secret=credentials.kibana_keys_secret_name if credentials else None,
     after=restore,
 )
 if credentials is not None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from components.resources.elasticsearch import READY_SCRIPT
+from components.specs.elasticsearch import READY_SCRIPT
 from tests.conftest import find
 from tools.render import Rendered
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from components.resources.elasticsearch import READY_SCRIPT
+from components.specs.elasticsearch import READY_SCRIPT
 
 SETTLED_RED = {"status": "red", "initializing_shards": 0, "delayed_unassigned_shards": 0}
 

@@ -16,8 +16,8 @@ import tools.render as render_module
 from components.configuration import Snapshots
 from components.configuration.security import INTERNAL_USERS
 from components.generated import PasswordHashProvider, crypto
-from components.resources.elasticsearch import FILE_REALM_DIR, START_SCRIPT
 from components.specs import file_realm
+from components.specs.elasticsearch import FILE_REALM_DIR, START_SCRIPT
 from tests.conftest import STACKS, find, flat_config
 from tests.test_config import problems
 from tools.render import Rendered, run_program, stack_config

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components.resources.credentials import USERNAME_KEY
 from components.specs import file_realm
 from components.specs.common import config_checksum
+from components.specs.credentials import USERNAME_KEY
 from tests import invariants
 from tests.conftest import STACKS, flat_config
 from tests.invariants import CHECKS, WIRING_CHECKS, Manifest, Record, Stack

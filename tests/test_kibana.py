@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from components.resources.kibana import KEY_VARIABLES
+from components.specs.kibana import KEY_VARIABLES
 from tests.conftest import find
 from tools.render import Rendered
 

@@ -15,11 +15,8 @@ a new pod's certificate is added to the Secret, and the running pods do not rest
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
 
 import pulumi
 from pulumi_kubernetes.core.v1 import Secret
@@ -27,60 +24,18 @@ from pulumi_kubernetes.core.v1 import Secret
 from components.configuration import ElasticsearchTls
 from components.generated import CertificateAuthority, LeafCertificate, crypto
 from components.specs import common
-
-CA_KEY = "ca.crt"
-CERT_KEY = "tls.crt"
-PRIVATE_KEY = "tls.key"
-HOURS_PER_DAY = 24
-CA_LIFETIME_FACTOR = 10
-CA_KEY_BITS = 3072
-NODE_KEY_BITS = 2048
-# What a node set's Secret of generated certificates is called after its StatefulSet.
-# Not `-certs`: the one shared Secret of earlier versions had that name.
-NODE_SECRET_SUFFIX = "node-certs"
-
-
-@dataclass(frozen=True)
-class NodeSetPods:
-    """One node set as its certificates see it: the StatefulSet, its headless Service and pods."""
-
-    workload: str
-    headless: str
-    pods: Sequence[str]
-
-
-def service_dns_names(service: str, namespace: str) -> list[str]:
-    """Every name a client in the cluster may use for a Service."""
-    return [
-        service,
-        f"{service}.{namespace}",
-        f"{service}.{namespace}.svc",
-        f"{service}.{namespace}.svc.cluster.local",
-    ]
-
-
-def node_dns_names(client: str, headless: str, pod: str, namespace: str) -> list[str]:
-    """SANs of one node's certificate: its own pod names, the Services it is behind, and localhost.
-
-    Localhost is for the probes; no other pod's name is in it.
-    """
-    names = service_dns_names(client, namespace) + service_dns_names(headless, namespace)
-    names += [
-        f"{pod}.{headless}",
-        f"{pod}.{headless}.{namespace}.svc",
-        f"{pod}.{headless}.{namespace}.svc.cluster.local",
-    ]
-    return [*names, "localhost"]
-
-
-def pod_cert_key(pod: str) -> str:
-    """The Secret key (and file name) of a pod's certificate: `<pod>.tls.crt`."""
-    return f"{pod}.{CERT_KEY}"
-
-
-def pod_private_key(pod: str) -> str:
-    """The Secret key (and file name) of a pod's private key: `<pod>.tls.key`."""
-    return f"{pod}.{PRIVATE_KEY}"
+from components.specs.certificates import (
+    CA_KEY,
+    CA_KEY_BITS,
+    CA_LIFETIME_FACTOR,
+    HOURS_PER_DAY,
+    NODE_KEY_BITS,
+    NODE_SECRET_SUFFIX,
+    NodeSetPods,
+    node_dns_names,
+    pod_cert_key,
+    pod_private_key,
+)
 
 
 def warn_on_expiry(name: str, cert_pem: str, early_renewal_hours: float) -> None:
@@ -128,71 +83,26 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
         """
         super().__init__("elk-stack:index:ElasticsearchCertificates", name, None, opts)
         if config.existing_secret:
-            self.per_pod = False
-            self.node_secret_names = {node_set.workload: config.existing_secret for node_set in node_sets}
-            self.node_secrets = {}
-            self.ca_secret_name = config.existing_secret
-            self.ca_secret = None
-            # The CA's content is not known here; naming the Secret is what rolls clients.
-            self.ca_checksum = pulumi.Output.from_input(common.digest(config.existing_secret))
-            self.register_outputs({"caSecretName": self.ca_secret_name})
+            self._use_existing(config.existing_secret, node_sets)
             return
-
-        child = pulumi.ResourceOptions(parent=self)
-        validity_hours = config.validity_days * HOURS_PER_DAY
-        renewal_hours = config.early_renewal_days * HOURS_PER_DAY
-        ca = CertificateAuthority(
-            f"{name}-ca",
-            common_name=f"{common.PART_OF} CA",
-            organization=common.PART_OF,
-            rsa_bits=CA_KEY_BITS,
-            validity_hours=validity_hours * CA_LIFETIME_FACTOR,
-            early_renewal_hours=renewal_hours * CA_LIFETIME_FACTOR,
-            opts=child,
-        )
-        ca_renewal_hours = renewal_hours * CA_LIFETIME_FACTOR
-        ca.cert_pem.apply(
-            partial(warn_on_expiry, f"{common.PART_OF} CA", early_renewal_hours=ca_renewal_hours)
-        )
-        labels = common.labels(names.app, "certificates", target.version)
-        namespace = pulumi.Output.from_input(target.namespace)
+        self._name, self._target = name, target
+        self._labels = common.labels(names.app, "certificates", target.version)
+        self._validity_hours = config.validity_days * HOURS_PER_DAY
+        self._renewal_hours = config.early_renewal_days * HOURS_PER_DAY
+        ca = self._authority()
         self.per_pod = True
         self.node_secret_names = {}
         self.node_secrets = {}
         for node_set in node_sets:
-            data: dict[str, pulumi.Input[str]] = {CA_KEY: ca.cert_pem}
-            for pod in node_set.pods:
-                node = LeafCertificate(
-                    f"{name}-{pod}",
-                    ca=ca,
-                    common_name=pod,
-                    organization=common.PART_OF,
-                    rsa_bits=NODE_KEY_BITS,
-                    dns_names=namespace.apply(partial(node_dns_names, client, node_set.headless, pod)),
-                    ip_addresses=["127.0.0.1"],
-                    validity_hours=validity_hours,
-                    early_renewal_hours=renewal_hours,
-                    opts=child,
-                )
-                node.cert_pem.apply(partial(warn_on_expiry, pod, early_renewal_hours=renewal_hours))
-                data[pod_cert_key(pod)] = node.cert_pem
-                data[pod_private_key(pod)] = node.private_key_pem
             secret_name = f"{node_set.workload}-{NODE_SECRET_SUFFIX}"
-            secret = Secret(
-                f"{name}-{node_set.workload}",
-                metadata=common.metadata(secret_name, target.namespace, labels),
-                type="Opaque",
-                string_data=data,
-                opts=child,
-            )
             self.node_secret_names[node_set.workload] = secret_name
-            self.node_secrets[node_set.workload] = secret
+            self.node_secrets[node_set.workload] = self._node_set_secret(ca, client, node_set, secret_name)
         self.ca_secret = Secret(
             f"{name}-ca",
-            metadata=common.metadata(names.suffixed("ca"), target.namespace, labels),
+            metadata=common.metadata(names.suffixed("ca"), target.namespace, self._labels),
             type="Opaque",
             string_data={CA_KEY: ca.cert_pem},
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.ca_secret_name = names.suffixed("ca")
         self.ca_checksum = ca.cert_pem.apply(common.digest)
@@ -200,19 +110,60 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
             {"nodeSecretNames": self.node_secret_names, "caSecretName": self.ca_secret_name}
         )
 
+    def _use_existing(self, secret: str, node_sets: list[NodeSetPods]) -> None:
+        """The user's own Secret (`tls.existingSecret`): one pair for every node, and its CA."""
+        self.per_pod = False
+        self.node_secret_names = {node_set.workload: secret for node_set in node_sets}
+        self.node_secrets = {}
+        self.ca_secret_name = secret
+        self.ca_secret = None
+        # The CA's content is not known here; naming the Secret is what rolls clients.
+        self.ca_checksum = pulumi.Output.from_input(common.digest(secret))
+        self.register_outputs({"caSecretName": self.ca_secret_name})
 
-def mount_ca(
-    secret_name: pulumi.Input[str],
-    directory: str,
-    volumes: list[dict[str, Any]],
-    mounts: list[dict[str, Any]],
-) -> str:
-    """Add a volume holding only the CA certificate, for Elasticsearch's clients; return its path."""
-    volumes.append(
-        {
-            "name": "elasticsearch-ca",
-            "secret": {"secretName": secret_name, "items": [{"key": CA_KEY, "path": CA_KEY}]},
-        }
-    )
-    mounts.append({"name": "elasticsearch-ca", "mountPath": directory, "readOnly": True})
-    return f"{directory}/{CA_KEY}"
+    def _authority(self) -> CertificateAuthority:
+        """The private CA, valid (and renewed) ten times as long as the node certificates."""
+        ca_renewal_hours = self._renewal_hours * CA_LIFETIME_FACTOR
+        ca = CertificateAuthority(
+            f"{self._name}-ca",
+            common_name=f"{common.PART_OF} CA",
+            organization=common.PART_OF,
+            rsa_bits=CA_KEY_BITS,
+            validity_hours=self._validity_hours * CA_LIFETIME_FACTOR,
+            early_renewal_hours=ca_renewal_hours,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        ca.cert_pem.apply(
+            partial(warn_on_expiry, f"{common.PART_OF} CA", early_renewal_hours=ca_renewal_hours)
+        )
+        return ca
+
+    def _node_set_secret(
+        self, ca: CertificateAuthority, client: str, node_set: NodeSetPods, secret_name: str
+    ) -> Secret:
+        """One Secret per node set: the CA and each pod's key and certificate."""
+        data: dict[str, pulumi.Input[str]] = {CA_KEY: ca.cert_pem}
+        namespace = pulumi.Output.from_input(self._target.namespace)
+        for pod in node_set.pods:
+            node = LeafCertificate(
+                f"{self._name}-{pod}",
+                ca=ca,
+                common_name=pod,
+                organization=common.PART_OF,
+                rsa_bits=NODE_KEY_BITS,
+                dns_names=namespace.apply(partial(node_dns_names, client, node_set.headless, pod)),
+                ip_addresses=["127.0.0.1"],
+                validity_hours=self._validity_hours,
+                early_renewal_hours=self._renewal_hours,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            node.cert_pem.apply(partial(warn_on_expiry, pod, early_renewal_hours=self._renewal_hours))
+            data[pod_cert_key(pod)] = node.cert_pem
+            data[pod_private_key(pod)] = node.private_key_pem
+        return Secret(
+            f"{self._name}-{node_set.workload}",
+            metadata=common.metadata(secret_name, self._target.namespace, self._labels),
+            type="Opaque",
+            string_data=data,
+            opts=pulumi.ResourceOptions(parent=self),
+        )

@@ -3,7 +3,7 @@
 The values come from `GeneratedPassword` resources, so they live (encrypted) in Pulumi
 state and are generated once, unlike Helm charts that regenerate them on upgrade. Each
 consumer gets a Secret with only what it needs. Every internal client (probes, the setup
-Job, Kibana, Logstash) logs in as a user of the file realm (`components/file_realm.py`),
+Job, Kibana, Logstash) logs in as a user of the file realm (components/specs/file_realm.py),
 whose bcrypt hashes are in one Secret the nodes read: changing `elastic`'s password, the
 only user for people, cannot break them.
 """
@@ -11,6 +11,7 @@ only user for people, cannot break them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 from pulumi_kubernetes.core.v1 import Secret
@@ -18,18 +19,20 @@ from pulumi_kubernetes.core.v1 import Secret
 from components.configuration import Security, Snapshots
 from components.generated import GeneratedPassword, PasswordHash
 from components.specs import common, file_realm
+from components.specs.clients import ClusterAccess
+from components.specs.credentials import KIBANA_KEYS, PASSWORD_KEY, SUPERUSER, USERNAME_KEY
 
-USERNAME_KEY = "username"
-PASSWORD_KEY = "password"
-SUPERUSER = "elastic"
-# Kibana's three keys must each be 32+ characters and never change, or encrypted saved
-# objects, alerts and reports become unreadable.
-KIBANA_KEYS = {
-    "xpack.security.encryptionKey": "security-key",
-    "xpack.encryptedSavedObjects.encryptionKey": "saved-objects-key",
-    "xpack.reporting.encryptionKey": "reporting-key",
-}
-NAMES = common.Names("credentials")
+PASSWORD_LENGTH = 32
+KEY_LENGTH = 48
+
+
+@dataclass(frozen=True)
+class Login:
+    """One client's login: its credentials Secret, what rolls its pods, and the Secrets to wait for."""
+
+    secret_name: str
+    revision: pulumi.Output[str]
+    secrets: list[Secret]
 
 
 def _password(parent: pulumi.Resource, name: str, length: int) -> GeneratedPassword:
@@ -73,94 +76,39 @@ class StackCredentials(pulumi.ComponentResource):
         what it does with a repository (an SLM policy or a restore needs rights on every index).
         """
         super().__init__("elk-stack:index:StackCredentials", name, None, opts)
-        labels = common.labels("elasticsearch", "credentials", target.version)
-        child = pulumi.ResourceOptions(parent=self)
+        self._name, self._target = name, target
+        self._labels = common.labels("elasticsearch", "credentials", target.version)
+        self._made: dict[str, Secret] = {}
         # The logical names of the first three predate the file realm: kept, so an existing
         # stack keeps its passwords.
-        keys_of = {
+        self._keys_of = {
             SUPERUSER: "elastic",
             file_realm.KIBANA_USER: "kibana",
             config.logstash_user: "logstash",
             file_realm.PROBE_USER: "probe",
             file_realm.SETUP_USER: "setup",
         }
-        passwords = {user: _password(self, f"{name}-{key}", 32) for user, key in keys_of.items()}
-        internal = [user for user in passwords if user != SUPERUSER]
-        hashes = {
-            user: PasswordHash(f"{name}-{keys_of[user]}-hash", password=passwords[user].result, opts=child)
-            for user in internal
+        self._passwords = {
+            user: _password(self, f"{name}-{key}", PASSWORD_LENGTH) for user, key in self._keys_of.items()
         }
-        keys = {setting: _password(self, f"{name}-{key}", 48) for setting, key in KIBANA_KEYS.items()}
-
-        made: dict[str, Secret] = {}
-
-        def secret(logical: str, object_name: str, data: dict[str, pulumi.Input[str]]) -> str:
-            made[object_name] = Secret(
-                logical,
-                metadata=common.metadata(object_name, target.namespace, labels),
-                type="Opaque",
-                string_data=data,
-                opts=child,
-            )
-            return object_name
-
-        def user_secret(user: str) -> str:
-            purpose = keys_of[user]
-            data: dict[str, pulumi.Input[str]] = {USERNAME_KEY: user, PASSWORD_KEY: passwords[user].result}
-            return secret(f"{name}-{purpose}", f"{common.INSTANCE}-{purpose}-credentials", data)
-
-        self.elastic_secret_name = user_secret(SUPERUSER)
-        self.kibana_secret_name = user_secret(file_realm.KIBANA_USER)
-        self.logstash_secret_name = user_secret(config.logstash_user)
-        self.probe_secret_name = user_secret(file_realm.PROBE_USER)
-        self.setup_secret_name = user_secret(file_realm.SETUP_USER)
-        assignments = file_realm.user_roles(config.logstash_user)
-        role_definitions = file_realm.roles(
-            config.logstash_user, config.logstash_indices, data_streams, snapshots=snapshots
+        self._keys = {
+            setting: _password(self, f"{name}-{key}", KEY_LENGTH) for setting, key in KIBANA_KEYS.items()
+        }
+        self._user_secrets(config)
+        self.file_realm_secret_name = self._file_realm_secret(
+            config,
+            file_realm.roles(
+                config.logstash_user, config.logstash_indices, data_streams, snapshots=snapshots
+            ),
         )
-        self.file_realm_secret_name = secret(
-            f"{name}-file-realm",
-            f"{common.INSTANCE}-elasticsearch-file-realm",
-            {
-                file_realm.USERS_FILE: pulumi.Output.all(*(h.hash for h in hashes.values())).apply(
-                    lambda values: file_realm.users_file(dict(zip(hashes, values, strict=True)))
-                ),
-                file_realm.USERS_ROLES_FILE: file_realm.users_roles_file(assignments),
-                file_realm.ROLES_FILE: file_realm.roles_file(role_definitions),
-            },
-        )
-        self.kibana_keys_secret_name = secret(
+        self.kibana_keys_secret_name = self._secret(
             f"{name}-kibana-keys",
             f"{common.INSTANCE}-kibana-encryption-keys",
-            {setting: password.result for setting, password in keys.items()},
+            {setting: password.result for setting, password in self._keys.items()},
         )
-        self.elastic_password = pulumi.Output.secret(passwords[SUPERUSER].result)
-
-        # Digests that change whenever a consumer's credentials do: in a pod template they
-        # restart the pods that read them at start. A digest of 190 random bits reveals
-        # nothing, so it need not be secret. The nodes re-read the file realm by themselves.
-        def revision(*users: str, extra: Sequence[pulumi.Output[str]] = ()) -> pulumi.Output[str]:
-            values = [*(passwords[user].result for user in users), *extra]
-            return pulumi.Output.unsecret(
-                pulumi.Output.all(*values).apply(lambda parts: common.digest(*users, *parts))
-            )
-
-        self.revisions = {
-            "elastic": revision(SUPERUSER, file_realm.PROBE_USER),
-            "kibana": revision(file_realm.KIBANA_USER, extra=[key.result for key in keys.values()]),
-            # The Logstash user's name is configurable: a rename rolls Logstash as a new password does.
-            "logstash": revision(config.logstash_user),
-            "setup": revision(file_realm.SETUP_USER),
-        }
-        self.secrets_of = {
-            consumer: [made[secret_name] for secret_name in secret_names]
-            for consumer, secret_names in {
-                "elastic": [self.elastic_secret_name, self.probe_secret_name, self.file_realm_secret_name],
-                "kibana": [self.kibana_secret_name, self.kibana_keys_secret_name],
-                "logstash": [self.logstash_secret_name],
-                "setup": [self.setup_secret_name],
-            }.items()
-        }
+        self.elastic_password = pulumi.Output.secret(self._passwords[SUPERUSER].result)
+        self.revisions = self._revisions(config)
+        self.secrets_of = self._secrets_by_consumer()
         self.register_outputs(
             {
                 "elasticSecretName": self.elastic_secret_name,
@@ -172,6 +120,111 @@ class StackCredentials(pulumi.ComponentResource):
                 "kibanaKeysSecretName": self.kibana_keys_secret_name,
             }
         )
+
+    def _secret(self, logical: str, object_name: str, data: dict[str, pulumi.Input[str]]) -> str:
+        """One Opaque Secret of the stack; its name, which consumers name in their pods."""
+        self._made[object_name] = Secret(
+            logical,
+            metadata=common.metadata(object_name, self._target.namespace, self._labels),
+            type="Opaque",
+            string_data=data,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return object_name
+
+    def _user_secret(self, user: str) -> str:
+        """`<instance>-<purpose>-credentials`: one user's name and password."""
+        purpose = self._keys_of[user]
+        data: dict[str, pulumi.Input[str]] = {USERNAME_KEY: user, PASSWORD_KEY: self._passwords[user].result}
+        return self._secret(f"{self._name}-{purpose}", f"{common.INSTANCE}-{purpose}-credentials", data)
+
+    def _user_secrets(self, config: Security) -> None:
+        self.elastic_secret_name = self._user_secret(SUPERUSER)
+        self.kibana_secret_name = self._user_secret(file_realm.KIBANA_USER)
+        self.logstash_secret_name = self._user_secret(config.logstash_user)
+        self.probe_secret_name = self._user_secret(file_realm.PROBE_USER)
+        self.setup_secret_name = self._user_secret(file_realm.SETUP_USER)
+
+    def _file_realm_secret(self, config: Security, roles: dict[str, file_realm.Role]) -> str:
+        """The file realm's three files: bcrypt hashes (salted once), role assignments, roles."""
+        child = pulumi.ResourceOptions(parent=self)
+        internal = [user for user in self._passwords if user != SUPERUSER]
+        hashes = {
+            user: PasswordHash(
+                f"{self._name}-{self._keys_of[user]}-hash", password=self._passwords[user].result, opts=child
+            )
+            for user in internal
+        }
+        users = pulumi.Output.all(*(h.hash for h in hashes.values())).apply(
+            lambda values: file_realm.users_file(dict(zip(hashes, values, strict=True)))
+        )
+        return self._secret(
+            f"{self._name}-file-realm",
+            f"{common.INSTANCE}-elasticsearch-file-realm",
+            {
+                file_realm.USERS_FILE: users,
+                file_realm.USERS_ROLES_FILE: file_realm.users_roles_file(
+                    file_realm.user_roles(config.logstash_user)
+                ),
+                file_realm.ROLES_FILE: file_realm.roles_file(roles),
+            },
+        )
+
+    def _revision(self, *users: str, extra: Sequence[pulumi.Output[str]] = ()) -> pulumi.Output[str]:
+        """A digest that changes whenever these users' passwords (or `extra`) do.
+
+        In a pod template it restarts the pods that read them at start. A digest of 190
+        random bits reveals nothing, so it need not be secret. The nodes re-read the file
+        realm by themselves.
+        """
+        values = [*(self._passwords[user].result for user in users), *extra]
+        return pulumi.Output.unsecret(
+            pulumi.Output.all(*values).apply(lambda parts: common.digest(*users, *parts))
+        )
+
+    def _revisions(self, config: Security) -> dict[str, pulumi.Output[str]]:
+        return {
+            "elastic": self._revision(SUPERUSER, file_realm.PROBE_USER),
+            "kibana": self._revision(
+                file_realm.KIBANA_USER, extra=[key.result for key in self._keys.values()]
+            ),
+            # The Logstash user's name is configurable: a rename rolls Logstash as a new password does.
+            "logstash": self._revision(config.logstash_user),
+            "setup": self._revision(file_realm.SETUP_USER),
+        }
+
+    def _secrets_by_consumer(self) -> dict[str, list[Secret]]:
+        names = {
+            "elastic": [self.elastic_secret_name, self.probe_secret_name, self.file_realm_secret_name],
+            "kibana": [self.kibana_secret_name, self.kibana_keys_secret_name],
+            "logstash": [self.logstash_secret_name],
+            "setup": [self.setup_secret_name],
+        }
+        return {consumer: [self._made[secret] for secret in secrets] for consumer, secrets in names.items()}
+
+    def login(self, consumer: str) -> Login:
+        """What one client (`setup`, `logstash`, `kibana`) logs in with."""
+        secret = {
+            "kibana": self.kibana_secret_name,
+            "logstash": self.logstash_secret_name,
+            "setup": self.setup_secret_name,
+        }[consumer]
+        return Login(secret, self.revisions[consumer], self.secrets_of[consumer])
+
+
+def login_of(credentials: StackCredentials | None, consumer: str) -> Login | None:
+    """A client's login, or None when security is off."""
+    return credentials.login(consumer) if credentials is not None else None
+
+
+def logged_in(access: ClusterAccess, login: Login | None) -> ClusterAccess:
+    """The cluster's access as the client of `login` sees it (unchanged without security)."""
+    return access.logged_in(login.secret_name, login.revision) if login is not None else access
+
+
+def login_secrets(login: Login | None) -> list[Secret]:
+    """The Secrets a client's pods name, which it must be created after."""
+    return login.secrets if login is not None else []
 
 
 def secrets_for(credentials: StackCredentials | None, consumer: str) -> list[Secret]:

@@ -8,267 +8,30 @@ place: the StatefulSet's own claim template is immutable, so Pulumi ignores chan
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pulumi
 from pulumi_kubernetes.apps.v1 import StatefulSet
-from pulumi_kubernetes.core.v1 import ConfigMap
+from pulumi_kubernetes.core.v1 import ConfigMap, Service
 
-from components.configuration import ResolvedNodeSet, SnapshotRepository
-from components.configuration.units import java_heap_options
+from components.configuration import ResolvedNodeSet
 from components.resources import objects
-from components.resources.credentials import PASSWORD_KEY, USERNAME_KEY
-from components.specs import common, snapshots
-
-APP = "elasticsearch"
-HTTP_PORT = 9200
-TRANSPORT_PORT = 9300
-DATA_CLAIM = "data"
-DATA_PATH = "/usr/share/elasticsearch/data"
-CONFIG_DIR = "/usr/share/elasticsearch/config"
-CONFIG_FILE = f"{CONFIG_DIR}/elasticsearch.yml"
-# A directory of its own inside the config directory: Elasticsearch reads certificates
-# only from there, and mounting it does not hide the image's other config files.
-CERTS_DIR = f"{CONFIG_DIR}/certs"
-PASSWORD_VARIABLE = "ELASTIC_PASSWORD"
-# The readiness probe's file-realm user (components/file_realm.py); names without a dot,
-# which the image would turn into settings.
-PROBE_USER_VARIABLE = "PROBE_USERNAME"
-PROBE_PASSWORD_VARIABLE = "PROBE_PASSWORD"
-# The file realm Secret is mounted here; the start script links its files into the config
-# directory, so a changed Secret reaches the nodes without a restart (Elasticsearch watches
-# the files), as ECK does.
-FILE_REALM_DIR = "/mnt/elk-stack/file-realm"
-POD_NAME_VARIABLE = "POD_NAME"
-START_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "elasticsearch-start.sh"
-READY_SCRIPT = START_SCRIPT.with_name("elasticsearch-ready.sh")
-# The scripts every node mounts: the start script and the readiness probe.
-SCRIPTS = (START_SCRIPT.name, READY_SCRIPT.name)
-SCRIPT_DIR = "/opt/elk-stack"
-# Written by the readiness probe once the node has joined a cluster; the start script
-# bootstraps a new cluster only while it is absent.
-FORMED_MARKER = f"{DATA_PATH}/.elk-stack-cluster-formed"
-NODE_SET_LABEL = "elk-stack/node-set"
-# As ECK: keep serving 50 s after the pod is told to stop, while clients and proxies learn
-# it is gone, then leave Elasticsearch the rest of 180 s to stop cleanly.
-PRE_STOP_SECONDS = 50
-GRACE_SECONDS = 180
-HTTP_LABEL = "elk-stack/http"
-# A rolling restart's budget per node: termination (180 s grace), the startup probe's
-# 5 minutes, and rejoining the cluster until the pod is Ready again.
-MINUTES_PER_NODE = 10
-
-
-def names(node_set: ResolvedNodeSet) -> common.Names:
-    """Object names of a node set; the inline form keeps the plain `elk-elasticsearch`."""
-    return common.Names(f"{APP}-{node_set.name}" if node_set.name else APP)
-
-
-def selector(node_set: ResolvedNodeSet) -> dict[str, str]:
-    """The pods of one node set; the inline form keeps its original (immutable) selector."""
-    labels = common.selector_labels(APP)
-    return {**labels, NODE_SET_LABEL: node_set.name} if node_set.name else labels
-
-
-@dataclass(frozen=True)
-class ClusterWiring:
-    """What every node of the cluster shares: discovery, security and the certificates."""
-
-    image: str
-    secure: bool
-    https: bool
-    seed_hosts: list[str]
-    # Comma-separated pod names, as first recorded (`ClusterFormation`).
-    initial_masters: pulumi.Input[str]
-    superuser_secret: pulumi.Input[str] | None = None
-    probe_secret: pulumi.Input[str] | None = None
-    file_realm_secret: pulumi.Input[str] | None = None
-    # A plain name: see `ElasticsearchCertificates` for why not the Secret's output.
-    certs_secret: str | None = None
-    # Whether the certificates Secret holds one pair per pod (`<pod>.tls.crt`), found
-    # through POD_NAME, or one pair all nodes share (`tls.existingSecret`).
-    per_pod_certs: bool = False
-    credentials_revision: pulumi.Input[str] | None = None
-    http_label: bool = False
-    service_account: str = common.Names(APP).workload
-    # The snapshot repository the nodes reach (its client settings and credentials), and
-    # for `fs` the name of the shared claim every node mounts.
-    snapshot_repository: SnapshotRepository | None = None
-    snapshot_claim: pulumi.Input[str] | None = None
-
-
-def settings(node_set: ResolvedNodeSet, cluster: ClusterWiring) -> dict[str, Any]:
-    """`elasticsearch.yml` for the nodes of a set, without privileged kernel tuning."""
-    result: dict[str, Any] = {
-        "cluster.name": common.INSTANCE,
-        "network.host": "0.0.0.0",
-        # mmap needs vm.max_map_count raised by a privileged init container; niofs does not.
-        "node.store.allow_mmap": False,
-        "path.data": DATA_PATH,
-        "xpack.security.enabled": cluster.secure,
-        "discovery.seed_hosts": cluster.seed_hosts,
-    }
-    if node_set.roles is not None:
-        result["node.roles"] = list(node_set.roles)
-    if cluster.snapshot_repository is not None:
-        result |= snapshots.node_settings(cluster.snapshot_repository)
-    if cluster.secure:
-        # Elasticsearch substitutes environment variables in elasticsearch.yml before it
-        # parses it (elastic/elasticsearch#85186); ECK names each pod's files the same way.
-        own = f"certs/${{{POD_NAME_VARIABLE}}}." if cluster.per_pod_certs else "certs/"
-        tls_files = {
-            "key": f"{own}tls.key",
-            "certificate": f"{own}tls.crt",
-            "certificate_authorities": ["certs/ca.crt"],
-        }
-        result["xpack.security.enrollment.enabled"] = False
-        # Transport TLS is always on with security; "certificate" checks the chain (not the
-        # host name, as nodes connect by IP).
-        result["xpack.security.transport.ssl.enabled"] = True
-        result["xpack.security.transport.ssl.verification_mode"] = "certificate"
-        result |= {f"xpack.security.transport.ssl.{k}": v for k, v in tls_files.items()}
-        result["xpack.security.http.ssl.enabled"] = cluster.https
-        if cluster.https:
-            result |= {f"xpack.security.http.ssl.{k}": v for k, v in tls_files.items()}
-    return result
-
-
-def readiness_probe(cluster: ClusterWiring) -> dict[str, Any]:
-    """Ready once this node has joined a cluster, whatever the health of its indices.
-
-    The script (scripts/elasticsearch-ready.sh) also holds each container start until
-    recovery has settled, so a rolling restart moves on only once the restarted node's
-    shards are back. Each run makes one request of at most 3 s.
-    """
-    scheme = "https" if cluster.https else "http"
-    command = [
-        "bash",
-        f"{SCRIPT_DIR}/{READY_SCRIPT.name}",
-        f"{scheme}://localhost:{HTTP_PORT}",
-        FORMED_MARKER,
-    ]
-    if cluster.https:
-        command.append(f"{CERTS_DIR}/ca.crt")
-    return {"exec": {"command": command}, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3}
-
-
-def startup_probe() -> dict[str, Any]:
-    """Give the JVM and a recovering shard store up to 5 minutes before liveness matters."""
-    return {"tcpSocket": {"port": HTTP_PORT}, "periodSeconds": 10, "failureThreshold": 30}
-
-
-def affinity(mode: str, pod_selector: dict[str, str]) -> dict[str, Any] | None:
-    """Spread a node set's pods over hosts, so one host failure takes one node at most.
-
-    `soft` is the default because our users cannot pick or label nodes: a namespace on a
-    small cluster must still schedule.
-    """
-    return None if mode == "none" else common.host_anti_affinity(pod_selector, required=mode == "hard")
-
-
-def add_snapshot_volumes(
-    cluster: ClusterWiring,
-    env: list[dict[str, Any]],
-    mounts: list[dict[str, Any]],
-    volumes: list[dict[str, Any]],
-) -> None:
-    """Mount the repository's credentials (for the keystore) and, for `fs`, the shared claim.
-
-    Each credential is a file named after its secure setting, which the start script adds
-    to the keystore with `elasticsearch-keystore add-file`: the value is read from the
-    file, never passed in an env value or on a command line.
-    """
-    repository = cluster.snapshot_repository
-    if repository is None:
-        return
-    items = snapshots.secure_setting_items(repository)
-    if repository.credentials_secret is not None and items:
-        volumes.append(
-            {
-                "name": "secure-settings",
-                "secret": {"secretName": repository.credentials_secret, "items": items, "defaultMode": 0o440},
-            }
-        )
-        mounts.append({"name": "secure-settings", "mountPath": snapshots.CREDENTIALS_DIR, "readOnly": True})
-        env.append({"name": "SECURE_SETTINGS_DIR", "value": snapshots.CREDENTIALS_DIR})
-    if cluster.snapshot_claim is not None:
-        volumes.append(
-            {"name": snapshots.FS_CLAIM, "persistentVolumeClaim": {"claimName": cluster.snapshot_claim}}
-        )
-        mounts.append({"name": snapshots.FS_CLAIM, "mountPath": snapshots.FS_PATH})
-
-
-def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.Target) -> dict[str, Any]:
-    """The pod: the data volume is part of the spec itself, so no path builds a pod without it."""
-    env: list[dict[str, Any]] = [{"name": "ES_JAVA_OPTS", "value": java_heap_options(node_set.heap)}]
-    mounts: list[dict[str, Any]] = [
-        {"name": DATA_CLAIM, "mountPath": DATA_PATH},
-        {"name": "config", "mountPath": CONFIG_FILE, "subPath": "elasticsearch.yml"},
-    ]
-    node_names = names(node_set)
-    volumes: list[dict[str, Any]] = [{"name": "config", "configMap": {"name": node_names.config}}]
-    if cluster.superuser_secret is not None:
-        # The image turns ELASTIC_PASSWORD into the bootstrap password of `elastic`, the
-        # user for people; nothing of the stack logs in as `elastic`.
-        env.append(common.secret_env(PASSWORD_VARIABLE, cluster.superuser_secret, PASSWORD_KEY))
-    if cluster.probe_secret is not None:
-        env.append(common.secret_env(PROBE_USER_VARIABLE, cluster.probe_secret, USERNAME_KEY))
-        env.append(common.secret_env(PROBE_PASSWORD_VARIABLE, cluster.probe_secret, PASSWORD_KEY))
-    if cluster.file_realm_secret is not None:
-        env.append({"name": "FILE_REALM_DIR", "value": FILE_REALM_DIR})
-        mounts.append({"name": "file-realm", "mountPath": FILE_REALM_DIR, "readOnly": True})
-        volumes.append(
-            {"name": "file-realm", "secret": {"secretName": cluster.file_realm_secret, "defaultMode": 0o440}}
-        )
-    if cluster.per_pod_certs:
-        env.append({"name": POD_NAME_VARIABLE, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})
-    if cluster.certs_secret is not None:
-        mounts.append({"name": "certs", "mountPath": CERTS_DIR, "readOnly": True})
-        volumes.append(
-            {"name": "certs", "secret": {"secretName": cluster.certs_secret, "defaultMode": 0o440}}
-        )
-    add_snapshot_volumes(cluster, env, mounts, volumes)
-    container: dict[str, Any] = {
-        "name": APP,
-        "image": f"{cluster.image}:{target.version}",
-        "ports": [
-            {"name": "http", "containerPort": HTTP_PORT},
-            {"name": "transport", "containerPort": TRANSPORT_PORT},
-        ],
-        "env": env,
-        "resources": common.container_resources(node_set.resources),
-        "securityContext": common.container_security_context(),
-        "readinessProbe": readiness_probe(cluster),
-        "lifecycle": common.pre_stop_wait(PRE_STOP_SECONDS),
-        "startupProbe": startup_probe(),
-        "volumeMounts": mounts,
-    }
-    # The image's entrypoint runs any other command as is; the script then starts
-    # Elasticsearch through that same entrypoint, naming the initial masters only until
-    # the node's cluster has formed (see scripts/elasticsearch-start.sh).
-    container["args"] = ["bash", f"{SCRIPT_DIR}/{START_SCRIPT.name}"]
-    env.append({"name": "FORMED_MARKER", "value": FORMED_MARKER})
-    if node_set.master_eligible:
-        env.append({"name": "INITIAL_MASTER_NODES", "value": cluster.initial_masters})
-    mounts.append({"name": "start", "mountPath": SCRIPT_DIR, "readOnly": True})
-    volumes.append(
-        {
-            "name": "start",
-            "configMap": {
-                "name": node_names.config,
-                "items": [{"key": script, "path": script} for script in SCRIPTS],
-            },
-        }
-    )
-    spec = common.pod_spec(
-        [container], volumes, target.pull_secrets, cluster.service_account, grace_seconds=GRACE_SECONDS
-    )
-    spread = affinity(node_set.anti_affinity, selector(node_set))
-    if spread is not None:
-        spec["affinity"] = spread
-    return spec
+from components.specs import common
+from components.specs.elasticsearch import (
+    APP,
+    DATA_CLAIM,
+    HTTP_LABEL,
+    HTTP_PORT,
+    MINUTES_PER_NODE,
+    SCRIPTS,
+    START_SCRIPT,
+    TRANSPORT_PORT,
+    ClusterWiring,
+    names,
+    pod_spec,
+    selector,
+    settings,
+)
 
 
 def ordered_after(
@@ -303,70 +66,100 @@ class ElasticsearchNode(pulumi.ComponentResource):
         `requires` lists shared objects the pods need, such as their ServiceAccount.
         """
         super().__init__("elk-stack:index:ElasticsearchNode", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        node_names = names(node_set)
-        pod_selector = selector(node_set)
-        labels = {**common.labels(APP, "search", target.version), **pod_selector}
-        pod_labels = {**labels, HTTP_LABEL: "true"} if cluster.http_label and node_set.serves_http else labels
-
-        def meta(object_name: str) -> dict[str, Any]:
-            return common.metadata(object_name, target.namespace, labels)
-
+        self._name, self._node_set, self._target = name, node_set, target
+        self._names = names(node_set)
+        self._selector = selector(node_set)
+        self._labels = {**common.labels(APP, "search", target.version), **self._selector}
         files = {"elasticsearch.yml": common.settings_yaml(settings(node_set, cluster))}
         files |= {script: (START_SCRIPT.parent / script).read_text() for script in SCRIPTS}
-        config_map = ConfigMap(f"{name}-config", metadata=meta(node_names.config), data=files, opts=child)
-        headless = objects.headless_service(
+        config_map = ConfigMap(
+            f"{name}-config",
+            metadata=self._meta(self._names.config),
+            data=files,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        headless = self._headless_service()
+        claims = objects.ordinal_claims(
             self,
-            f"{name}-headless",
-            node_names.headless,
+            name,
+            self._names,
+            DATA_CLAIM,
+            node_set.replicas,
+            node_set.storage,
             target.namespace,
-            labels,
-            pod_selector,
+            self._labels,
+        )
+        objects.disruption_budget(
+            self, name, self._names.workload, target.namespace, self._labels, self._selector
+        )
+        self.stateful_set = self._stateful_set(
+            files, cluster, headless, ordered_after([config_map, *claims, *(requires or [])], after)
+        )
+        self.headless_service_name = headless.metadata.name
+        self.data_claim_names = [claim.metadata.name for claim in claims]
+        self.register_outputs(
+            {"headlessServiceName": self.headless_service_name, "dataClaimNames": self.data_claim_names}
+        )
+
+    def _meta(self, object_name: str) -> dict[str, Any]:
+        return common.metadata(object_name, self._target.namespace, self._labels)
+
+    def _headless_service(self) -> Service:
+        """Stable DNS names for the pods; discovery must find nodes before they are Ready.
+
+        They become Ready only once a cluster has formed.
+        """
+        return objects.headless_service(
+            self,
+            f"{self._name}-headless",
+            self._names.headless,
+            self._target.namespace,
+            self._labels,
+            self._selector,
             [
                 {"name": "http", "port": HTTP_PORT, "targetPort": "http"},
                 {"name": "transport", "port": TRANSPORT_PORT, "targetPort": "transport"},
             ],
-            # Discovery must find nodes before they are Ready: they become Ready only once
-            # a cluster has formed.
             publish_not_ready=True,
         )
-        claims = objects.ordinal_claims(
-            self, name, node_names, DATA_CLAIM, node_set.replicas, node_set.storage, target.namespace, labels
+
+    def _stateful_set(
+        self,
+        files: dict[str, str],
+        cluster: ClusterWiring,
+        headless: Service,
+        depends_on: pulumi.Input[list[pulumi.Resource]],
+    ) -> StatefulSet:
+        node_set = self._node_set
+        pod_labels = (
+            {**self._labels, HTTP_LABEL: "true"}
+            if cluster.http_label and node_set.serves_http
+            else self._labels
         )
-        objects.disruption_budget(self, name, node_names.workload, target.namespace, labels, pod_selector)
-        self.stateful_set = StatefulSet(
-            name,
-            metadata=meta(node_names.workload),
+        annotations = common.pod_annotations(files, credentials_revision=cluster.credentials_revision)
+        return StatefulSet(
+            self._name,
+            metadata=self._meta(self._names.workload),
             spec={
                 "serviceName": headless.metadata.name,
                 "replicas": node_set.replicas,
-                "selector": {"matchLabels": pod_selector},
+                "selector": {"matchLabels": self._selector},
                 "podManagementPolicy": "Parallel",
                 # One pod at a time; the next waits until the restarted one is Ready again.
                 "updateStrategy": {"type": "RollingUpdate"},
                 "persistentVolumeClaimRetentionPolicy": common.claim_retention(),
                 "volumeClaimTemplates": [common.claim_template(DATA_CLAIM, node_set.storage, APP)],
                 "template": {
-                    "metadata": {
-                        "labels": pod_labels,
-                        "annotations": common.pod_annotations(
-                            files, credentials_revision=cluster.credentials_revision
-                        ),
-                    },
-                    "spec": pod_spec(node_set, cluster, target),
+                    "metadata": {"labels": pod_labels, "annotations": annotations},
+                    "spec": pod_spec(node_set, cluster, self._target),
                 },
             },
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=ordered_after([config_map, *claims, *(requires or [])], after),
+                depends_on=depends_on,
                 custom_timeouts=common.rollout_timeouts(node_set.replicas, MINUTES_PER_NODE),
                 # The claim template is immutable: a changed size would replace the
                 # StatefulSet. The explicit PVCs carry the size and grow in place.
                 ignore_changes=["spec.volumeClaimTemplates"],
             ),
-        )
-        self.headless_service_name = headless.metadata.name
-        self.data_claim_names = [claim.metadata.name for claim in claims]
-        self.register_outputs(
-            {"headlessServiceName": self.headless_service_name, "dataClaimNames": self.data_claim_names}
         )

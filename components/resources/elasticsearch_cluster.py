@@ -18,30 +18,34 @@ on every later run.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
 import pulumi
 from pulumi_kubernetes.apps.v1 import StatefulSet
-from pulumi_kubernetes.core.v1 import Service
+from pulumi_kubernetes.core.v1 import PersistentVolumeClaim, Service
 
-from components.configuration import ElasticsearchConfig, ResolvedNodeSet
+from components.configuration import ElasticsearchConfig, ResolvedNodeSet, Storage
 from components.generated.formation import ClusterFormation
 from components.resources import objects
-from components.resources.certificates import ElasticsearchCertificates, NodeSetPods
-from components.resources.clients import ClusterAccess
-from components.resources.credentials import StackCredentials, secrets_for
-from components.resources.elasticsearch import (
+from components.resources.certificates import ElasticsearchCertificates
+from components.resources.credentials import StackCredentials, login_of, secrets_for
+from components.resources.elasticsearch import ElasticsearchNode
+from components.resources.snapshot_job import SnapshotBeforeChange
+from components.specs import common, snapshots
+from components.specs.clients import ClusterAccess
+from components.specs.elasticsearch import (
     APP,
     HTTP_LABEL,
     HTTP_PORT,
     ClusterWiring,
-    ElasticsearchNode,
+    dedicated_masters,
+    formation_name,
+    initial_masters,
     names,
+    node_set_pods,
 )
-from components.resources.snapshot_job import SnapshotBeforeChange
-from components.specs import common, snapshots
 
 NAMES = common.Names(APP)
 
@@ -71,27 +75,22 @@ def waits_for(built: dict[bool, list[StatefulSet]], eligible: bool, existed: boo
     return [] if first_group(existed) == eligible else built[not eligible][-1:]
 
 
-def initial_masters(node_sets: list[ResolvedNodeSet]) -> list[str]:
-    """The pod names of every master-eligible node, which bootstrap a new cluster."""
-    return [names(s).pod(ordinal) for s in node_sets if s.master_eligible for ordinal in range(s.replicas)]
-
-
-def formation_name(name: str, node_sets: list[ResolvedNodeSet]) -> str:
-    """The record's logical name, after the master-eligible sets (the inline form's is `inline`)."""
-    return f"{name}-formation-{'-'.join(s.name or 'inline' for s in node_sets if s.master_eligible)}"
-
-
-def node_set_pods(node_set: ResolvedNodeSet) -> NodeSetPods:
-    """The names a node set's certificates are issued for."""
-    set_names = names(node_set)
-    return NodeSetPods(
-        set_names.workload, set_names.headless, [set_names.pod(i) for i in range(node_set.replicas)]
+def endpoint(client: Service, https: bool) -> pulumi.Output[str]:
+    """The client Service's URL, as every client in the namespace reaches it."""
+    scheme = "https" if https else "http"
+    return pulumi.Output.concat(
+        scheme, "://", client.metadata.name, ".", client.metadata.namespace, ".svc:", str(HTTP_PORT)
     )
 
 
-def dedicated_masters(node_sets: list[ResolvedNodeSet]) -> bool:
-    """Whether some master-eligible nodes serve no clients, so the client Service must skip them."""
-    return any(s.master_eligible and not s.serves_http for s in node_sets)
+@dataclass(frozen=True)
+class NodeCertificates:
+    """What the node sets' pods mount for TLS: each set's Secret (by name and object) and the CA Secret."""
+
+    secret_names: dict[str, str]
+    secrets: dict[str, pulumi.Resource]
+    per_pod: bool
+    ca_secret: pulumi.Resource | None
 
 
 class ElasticsearchCluster(pulumi.ComponentResource):
@@ -120,144 +119,37 @@ class ElasticsearchCluster(pulumi.ComponentResource):
     ) -> None:
         """Build the cluster; `credentials` turn security on (authentication and TLS)."""
         super().__init__("elk-stack:index:ElasticsearchCluster", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        self._name, self._target = name, target
         node_sets = config.resolved_node_sets()
-        secure = credentials is not None
-        self.https = secure and config.tls.http
+        self.https = credentials is not None and config.tls.http
         self.pod_labels = common.selector_labels(APP)
-        labels = common.labels(APP, "search", target.version)
-
-        def meta(object_name: str) -> dict[str, Any]:
-            return common.metadata(object_name, target.namespace, labels)
-
-        account = objects.service_account(self, f"{name}-account", NAMES.workload, target.namespace, labels)
-        client_selector = dict(self.pod_labels)
-        if dedicated_masters(node_sets):
-            client_selector[HTTP_LABEL] = "true"
-        client = Service(
-            f"{name}-http",
-            metadata=meta(NAMES.workload),
-            spec={
-                "type": "ClusterIP",
-                "selector": client_selector,
-                "ports": [{"name": "http", "port": HTTP_PORT, "targetPort": "http"}],
-            },
-            opts=child,
+        self._labels = common.labels(APP, "search", target.version)
+        account = objects.service_account(
+            self, f"{name}-account", NAMES.workload, target.namespace, self._labels
         )
-        certs_secrets: dict[str, str] = {}
-        certs_objects: dict[str, pulumi.Resource] = {}
-        per_pod_certs = False
-        ca_secret: pulumi.Resource | None = None
+        client = self._client_service(node_sets)
         self.ca_secret_name = self.ca_checksum = None
-        if secure:
-            certificates = ElasticsearchCertificates(
-                f"{name}-tls",
-                config.tls,
-                client=NAMES.workload,
-                node_sets=[node_set_pods(s) for s in node_sets],
-                names=NAMES,
-                target=target,
-                opts=child,
-            )
-            certs_secrets = certificates.node_secret_names
-            certs_objects = dict(certificates.node_secrets)
-            ca_secret = certificates.ca_secret
-            per_pod_certs = certificates.per_pod
-            self.ca_secret_name = certificates.ca_secret_name
-            self.ca_checksum = certificates.ca_checksum
+        certificates = self._certificates(config, node_sets) if credentials is not None else None
         repository = config.snapshots.repository if config.snapshots else None
-        shared: list[pulumi.Resource] = [account]
-        snapshot_claim: pulumi.Output[str] | None = None
-        if repository is not None and repository.storage is not None:
-            # One ReadWriteMany claim for every node: an fs repository must be the same
-            # directory on all of them. Guarded like the data claims, as it holds backups.
-            claim = objects.guarded_claim(
-                self,
-                f"{name}-{snapshots.FS_CLAIM}",
-                NAMES.suffixed(snapshots.FS_CLAIM),
-                repository.storage,
-                target.namespace,
-                labels,
-                access_mode="ReadWriteMany",
-            )
-            shared.append(claim)
-            snapshot_claim = claim.metadata.name
-        self.http_endpoint = pulumi.Output.concat(
-            "https" if self.https else "http",
-            "://",
-            client.metadata.name,
-            ".",
-            client.metadata.namespace,
-            ".svc:",
-            str(HTTP_PORT),
+        snapshot_claim = (
+            self._snapshot_claim(repository.storage) if repository and repository.storage else None
         )
+        self.http_endpoint = endpoint(client, self.https)
         self.access = ClusterAccess(self.http_endpoint, self.https, self.ca_secret_name, self.ca_checksum)
         self.client_pod_labels = []
-        snapshot_gate: pulumi.Resource | None = None
-        if config.snapshots is not None and config.snapshots.snapshot_before_changes:
-            before_change = SnapshotBeforeChange(
-                f"{name}-snapshot",
-                node_sets,
-                image=config.image,
-                cluster=self.access,
-                credentials=credentials,
-                target=target,
-                opts=child,
-            )
-            snapshot_gate = before_change.job
-            self.client_pod_labels.append(before_change.pod_labels)
+        gate = self._snapshot_gate(config, node_sets, credentials)
         formation = ClusterFormation(
-            formation_name(name, node_sets), ",".join(initial_masters(node_sets)), opts=child
+            formation_name(name, node_sets),
+            ",".join(initial_masters(node_sets)),
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        wiring = ClusterWiring(
-            image=config.image,
-            secure=secure,
-            https=self.https,
-            # Even one node forms a cluster of its own (no `discovery.type: single-node`), so
-            # nodes added later join it without a restart of the first one.
-            seed_hosts=[names(s).headless for s in node_sets if s.master_eligible],
-            # Frozen at the first deploy: nodes added later never bootstrap a cluster.
-            initial_masters=formation.initial_masters,
-            superuser_secret=credentials.elastic_secret_name if credentials else None,
-            probe_secret=credentials.probe_secret_name if credentials else None,
-            file_realm_secret=credentials.file_realm_secret_name if credentials else None,
-            per_pod_certs=per_pod_certs,
-            credentials_revision=credentials.revisions["elastic"] if credentials else None,
-            http_label=dedicated_masters(node_sets),
-            snapshot_repository=repository,
-            snapshot_claim=snapshot_claim,
-        )
-        self.nodes = []
-        masters = [s for s in node_sets if s.master_eligible]
-        others = [s for s in node_sets if not s.master_eligible]
-        built: dict[bool, list[StatefulSet]] = {True: [], False: []}
-        for node_set in masters + others:
-            eligible = node_set.master_eligible
-            previous = built[eligible][-1:]
-            after: list[StatefulSet] | pulumi.Output[list[pulumi.Resource]] = previous
-            if not built[eligible] and masters and others:
-                # The first set of a group waits for the other group's last set when that
-                # group goes first. The callback runs once the record resolves, after every
-                # set has been built.
-                after = formation.existed.apply(partial(waits_after, built, eligible, snapshot_gate))
-            elif snapshot_gate is not None:
-                after = formation.existed.apply(partial(gated, previous, snapshot_gate))
-            # Ordered after the Secrets its pods name (its certificates, the credentials) and the
-            # CA Secret its clients mount, without using their outputs (see certificates.py).
-            own_certs = certs_objects.get(names(node_set).workload)
-            secrets = [*secrets_for(credentials, "elastic"), own_certs, ca_secret]
-            node = ElasticsearchNode(
-                f"{name}-{node_set.name}" if node_set.name else name,
-                node_set,
-                cluster=replace(wiring, certs_secret=certs_secrets.get(names(node_set).workload)),
-                target=target,
-                after=after,
-                requires=[*shared, *filter(None, secrets)],
-                opts=child,
-            )
-            self.nodes.append(node)
-            built[eligible].append(node.stateful_set)
-
+        wiring = self._wiring(config, node_sets, credentials, certificates, formation, snapshot_claim)
+        shared = [
+            account,
+            *([snapshot_claim] if snapshot_claim else []),
+            *secrets_for(credentials, "elastic"),
+        ]
+        self.nodes = self._node_sets(node_sets, wiring, certificates, shared, formation, gate)
         self.service_name = client.metadata.name
         self.stateful_sets = [node.stateful_set for node in self.nodes]
         self.data_claim_names = [claim for node in self.nodes for claim in node.data_claim_names]
@@ -267,4 +159,167 @@ class ElasticsearchCluster(pulumi.ComponentResource):
                 "serviceName": self.service_name,
                 "dataClaimNames": self.data_claim_names,
             }
+        )
+
+    def _meta(self, object_name: str) -> dict[str, Any]:
+        return common.metadata(object_name, self._target.namespace, self._labels)
+
+    def _wiring(
+        self,
+        config: ElasticsearchConfig,
+        node_sets: list[ResolvedNodeSet],
+        credentials: StackCredentials | None,
+        certificates: NodeCertificates | None,
+        formation: ClusterFormation,
+        snapshot_claim: PersistentVolumeClaim | None,
+    ) -> ClusterWiring:
+        """What every node shares: discovery, the security Secrets and the snapshot repository."""
+        return ClusterWiring(
+            image=config.image,
+            secure=credentials is not None,
+            https=self.https,
+            # Even one node forms a cluster of its own (no `discovery.type: single-node`), so
+            # nodes added later join it without a restart of the first one.
+            seed_hosts=[names(s).headless for s in node_sets if s.master_eligible],
+            # Frozen at the first deploy: nodes added later never bootstrap a cluster.
+            initial_masters=formation.initial_masters,
+            superuser_secret=credentials.elastic_secret_name if credentials else None,
+            probe_secret=credentials.probe_secret_name if credentials else None,
+            file_realm_secret=credentials.file_realm_secret_name if credentials else None,
+            per_pod_certs=certificates.per_pod if certificates else False,
+            credentials_revision=credentials.revisions["elastic"] if credentials else None,
+            http_label=dedicated_masters(node_sets),
+            snapshot_repository=config.snapshots.repository if config.snapshots else None,
+            snapshot_claim=snapshot_claim.metadata.name if snapshot_claim else None,
+        )
+
+    def _client_service(self, node_sets: list[ResolvedNodeSet]) -> Service:
+        """The Service clients call; it skips dedicated masters, which serve no clients."""
+        client_selector = dict(self.pod_labels)
+        if dedicated_masters(node_sets):
+            client_selector[HTTP_LABEL] = "true"
+        return Service(
+            f"{self._name}-http",
+            metadata=self._meta(NAMES.workload),
+            spec={
+                "type": "ClusterIP",
+                "selector": client_selector,
+                "ports": [{"name": "http", "port": HTTP_PORT, "targetPort": "http"}],
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _certificates(
+        self, config: ElasticsearchConfig, node_sets: list[ResolvedNodeSet]
+    ) -> NodeCertificates:
+        """The CA and each node's certificate (or the user's own Secret); sets the CA the clients trust."""
+        certificates = ElasticsearchCertificates(
+            f"{self._name}-tls",
+            config.tls,
+            client=NAMES.workload,
+            node_sets=[node_set_pods(s) for s in node_sets],
+            names=NAMES,
+            target=self._target,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.ca_secret_name = certificates.ca_secret_name
+        self.ca_checksum = certificates.ca_checksum
+        return NodeCertificates(
+            certificates.node_secret_names,
+            dict(certificates.node_secrets),
+            certificates.per_pod,
+            certificates.ca_secret,
+        )
+
+    def _snapshot_claim(self, storage: Storage) -> PersistentVolumeClaim:
+        """One ReadWriteMany claim for every node: an fs repository must be the same directory on all.
+
+        Guarded like the data claims, as it holds backups.
+        """
+        return objects.guarded_claim(
+            self,
+            f"{self._name}-{snapshots.FS_CLAIM}",
+            NAMES.suffixed(snapshots.FS_CLAIM),
+            storage,
+            self._target.namespace,
+            self._labels,
+            access_mode="ReadWriteMany",
+        )
+
+    def _snapshot_gate(
+        self,
+        config: ElasticsearchConfig,
+        node_sets: list[ResolvedNodeSet],
+        credentials: StackCredentials | None,
+    ) -> pulumi.Resource | None:
+        """The snapshot Job before a change, which every StatefulSet of an existing cluster waits for."""
+        if config.snapshots is None or not config.snapshots.snapshot_before_changes:
+            return None
+        before_change = SnapshotBeforeChange(
+            f"{self._name}-snapshot",
+            node_sets,
+            image=config.image,
+            cluster=self.access,
+            login=login_of(credentials, "setup"),
+            target=self._target,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.client_pod_labels.append(before_change.pod_labels)
+        gate: pulumi.Resource = before_change.job
+        return gate
+
+    def _node_sets(
+        self,
+        node_sets: list[ResolvedNodeSet],
+        wiring: ClusterWiring,
+        certificates: NodeCertificates | None,
+        shared: list[pulumi.Resource],
+        formation: ClusterFormation,
+        gate: pulumi.Resource | None,
+    ) -> list[ElasticsearchNode]:
+        """Each node set, masters first in the program; `dependsOn` decides the order they roll in."""
+        masters = [s for s in node_sets if s.master_eligible]
+        others = [s for s in node_sets if not s.master_eligible]
+        built: dict[bool, list[StatefulSet]] = {True: [], False: []}
+        nodes = []
+        for node_set in masters + others:
+            eligible = node_set.master_eligible
+            previous = built[eligible][-1:]
+            after: list[StatefulSet] | pulumi.Output[list[pulumi.Resource]] = previous
+            if not built[eligible] and masters and others:
+                # The first set of a group waits for the other group's last set when that
+                # group goes first. The callback runs once the record resolves, after every
+                # set has been built.
+                after = formation.existed.apply(partial(waits_after, built, eligible, gate))
+            elif gate is not None:
+                after = formation.existed.apply(partial(gated, previous, gate))
+            node = self._node_set(node_set, wiring, certificates, shared, after)
+            nodes.append(node)
+            built[eligible].append(node.stateful_set)
+        return nodes
+
+    def _node_set(
+        self,
+        node_set: ResolvedNodeSet,
+        wiring: ClusterWiring,
+        certificates: NodeCertificates | None,
+        shared: list[pulumi.Resource],
+        after: list[StatefulSet] | pulumi.Output[list[pulumi.Resource]],
+    ) -> ElasticsearchNode:
+        """One node set, ordered after the Secrets its pods name (its certificates, the credentials).
+
+        And after the CA Secret its clients mount, without using their outputs (see certificates.py).
+        """
+        workload = names(node_set).workload
+        secrets = [certificates.secrets.get(workload), certificates.ca_secret] if certificates else []
+        return ElasticsearchNode(
+            f"{self._name}-{node_set.name}" if node_set.name else self._name,
+            node_set,
+            cluster=replace(
+                wiring, certs_secret=certificates.secret_names.get(workload) if certificates else None
+            ),
+            target=self._target,
+            after=after,
+            requires=[*shared, *filter(None, secrets)],
+            opts=pulumi.ResourceOptions(parent=self),
         )

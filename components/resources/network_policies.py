@@ -14,12 +14,12 @@ from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
 from components.configuration import NetworkPeer, NetworkPolicyConfig
 from components.configuration.pipeline import ListeningPort
-from components.resources.elasticsearch import HTTP_PORT, TRANSPORT_PORT
 from components.resources.elasticsearch_cluster import ElasticsearchCluster
-from components.resources.kibana import HTTP_PORT as KIBANA_PORT
 from components.resources.kibana import KibanaUi
 from components.resources.logstash import LogstashPipeline
 from components.specs import common
+from components.specs.elasticsearch import HTTP_PORT, TRANSPORT_PORT
+from components.specs.kibana import HTTP_PORT as KIBANA_PORT
 
 APP = "network-policies"
 

@@ -17,76 +17,15 @@ a first deploy, or once the change is done, it has nothing to protect and succee
 
 from __future__ import annotations
 
-from typing import Any
-
 import pulumi
 from pulumi_kubernetes.batch.v1 import Job
 
 from components.configuration import ResolvedNodeSet
-from components.resources.clients import (
-    SCRIPT,
-    SCRIPT_DIR,
-    ClusterAccess,
-    client_annotations,
-    client_env,
-    script_objects,
-    script_pod_spec,
-)
-from components.resources.credentials import StackCredentials, secrets_for
-from components.resources.elasticsearch import names
-from components.specs import common, snapshots
-
-APP = "elasticsearch-snapshot"
-NAMES = common.Names(APP)
-# The snapshot's own budget; the Job's await gets the wait for the cluster on top.
-SNAPSHOT_MINUTES = 60
-POLL_SECONDS = 5
-
-
-def change_tag(version: str, node_sets: list[ResolvedNodeSet]) -> str:
-    """A short digest of what a change changes: the version and the node sets."""
-    return common.digest(version, *sorted(s.name or "inline" for s in node_sets))[:10]
-
-
-def job_name(version: str, node_sets: list[ResolvedNodeSet]) -> str:
-    """The Job's name, after the change, e.g. `elk-elasticsearch-snapshot-3f2a9c01d4`."""
-    return NAMES.suffixed(change_tag(version, node_sets))
-
-
-def snapshot_name(version: str, node_sets: list[ResolvedNodeSet]) -> str:
-    """The snapshot's name in the repository, e.g. `before-9.4.4-3f2a9c01d4`."""
-    return f"before-{version}-{change_tag(version, node_sets)}"
-
-
-def node_names_pattern(node_sets: list[ResolvedNodeSet]) -> str:
-    """A regex of the pod (node) names the declared node sets run; any other node is going away."""
-    return "^(" + "|".join(names(s).workload for s in node_sets) + ")-[0-9]+$"
-
-
-def pod_spec(
-    version: str,
-    node_sets: list[ResolvedNodeSet],
-    image: str,
-    cluster: ClusterAccess,
-    credentials: StackCredentials | None,
-    target: common.Target,
-) -> dict[str, Any]:
-    """A one-off pod: the setup script in its snapshot mode, with the setup Job's client wiring."""
-    mounts: list[dict[str, Any]] = [{"name": "script", "mountPath": SCRIPT_DIR, "readOnly": True}]
-    volumes: list[dict[str, Any]] = [{"name": "script", "configMap": {"name": NAMES.config}}]
-    env = client_env(cluster, credentials, volumes, mounts)
-    env += [
-        {"name": "SNAPSHOT_BEFORE_CHANGE", "value": snapshot_name(version, node_sets)},
-        {"name": "SNAPSHOT_REPOSITORY_NAME", "value": snapshots.REPOSITORY_NAME},
-        {"name": "TARGET_VERSION", "value": version},
-        {"name": "NODE_NAMES", "value": node_names_pattern(node_sets)},
-        {"name": "SNAPSHOT_POLL_ATTEMPTS", "value": str(SNAPSHOT_MINUTES * 60 // POLL_SECONDS)},
-        {"name": "SNAPSHOT_POLL_SECONDS", "value": str(POLL_SECONDS)},
-    ]
-    # One attempt (and the Job's retry); a failure is reported, not retried for hours.
-    return script_pod_spec(
-        "snapshot", f"{image}:{version}", SCRIPT.name, env, (volumes, mounts), target, NAMES.workload, "Never"
-    )
+from components.resources.clients import script_objects
+from components.resources.credentials import Login, logged_in, login_secrets
+from components.specs import common
+from components.specs.clients import ClusterAccess, client_annotations
+from components.specs.snapshot_job import APP, NAMES, SNAPSHOT_MINUTES, job_name, pod_spec
 
 
 class SnapshotBeforeChange(pulumi.ComponentResource):
@@ -102,7 +41,7 @@ class SnapshotBeforeChange(pulumi.ComponentResource):
         *,
         image: str,
         cluster: ClusterAccess,
-        credentials: StackCredentials | None,
+        login: Login | None,
         target: common.Target,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -111,7 +50,8 @@ class SnapshotBeforeChange(pulumi.ComponentResource):
         self.pod_labels = common.selector_labels(APP)
         objects = script_objects(self, name, NAMES, labels, target)
         files, config_map, account = objects.files, objects.config_map, objects.account
-        annotations = client_annotations(files, cluster, credentials)
+        cluster = logged_in(cluster, login)
+        annotations = client_annotations(files, cluster)
         self.job = Job(
             name,
             metadata=common.job_metadata(job_name(target.version, node_sets), target.namespace, labels),
@@ -119,12 +59,12 @@ class SnapshotBeforeChange(pulumi.ComponentResource):
                 "backoffLimit": 1,
                 "template": {
                     "metadata": {"labels": labels, "annotations": annotations},
-                    "spec": pod_spec(target.version, node_sets, image, cluster, credentials, target),
+                    "spec": pod_spec(target.version, node_sets, image, cluster, target),
                 },
             },
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[config_map, account, *secrets_for(credentials, "setup")],
+                depends_on=[config_map, account, *login_secrets(login)],
                 # A failed Job is run again under the same name (`pulumi.com/replaceUnready`):
                 # the old one must go first.
                 delete_before_replace=True,

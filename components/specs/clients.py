@@ -1,0 +1,117 @@
+"""How a client of Elasticsearch reaches it: the endpoint, the CA to trust, and its own login.
+
+The setup Job, the snapshot Job before a change, Logstash and Kibana all reach the cluster
+through the client Service. `ClusterAccess` holds what each needs, the login included, so
+a builder takes one value instead of a credentials object and a condition; without
+security it has no login and no CA.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from components.specs import common
+from components.specs.certificates import mount_ca
+from components.specs.credentials import PASSWORD_KEY, USERNAME_KEY
+
+CERTS_DIR = "/opt/elk-stack/certs"
+SCRIPT_DIR = "/opt/elk-stack"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "elasticsearch-setup.sh"
+# Both Jobs run the setup script with curl: small and bounded, whatever Elasticsearch does.
+SCRIPT_RESOURCES = {
+    "requests": {"cpu": "50m", "memory": "64Mi"},
+    "limits": {"cpu": "500m", "memory": "128Mi"},
+}
+
+
+@dataclass(frozen=True)
+class ClusterAccess:
+    """Where the cluster answers, the CA of its HTTP certificate (with HTTPS), and a client's login."""
+
+    endpoint: pulumi.Input[str]
+    https: bool
+    ca_secret_name: pulumi.Input[str] | None
+    ca_checksum: pulumi.Input[str] | None
+    login_secret: str | None = None
+    """The client's credentials Secret (`username`, `password`); none without security."""
+    login_revision: pulumi.Input[str] | None = None
+    """Changes with the client's password, so its pods roll."""
+
+    def logged_in(self, secret: str | None, revision: pulumi.Input[str] | None) -> ClusterAccess:
+        """The same access, for the client whose credentials are in `secret`."""
+        return dataclasses.replace(self, login_secret=secret, login_revision=revision)
+
+    @property
+    def trusted_ca(self) -> pulumi.Input[str] | None:
+        """The CA Secret a client mounts: only over HTTPS."""
+        return self.ca_secret_name if self.https else None
+
+    @property
+    def ca_revision(self) -> pulumi.Input[str] | None:
+        """What rolls a client when the CA it trusts changes; nothing over plain HTTP."""
+        return self.ca_checksum if self.https else None
+
+    def login_env(self, user_variable: str, password_variable: str) -> list[dict[str, Any]]:
+        """The client's user name and password, from its Secret, under the names it reads."""
+        if self.login_secret is None:
+            return []
+        return [
+            common.secret_env(user_variable, self.login_secret, USERNAME_KEY),
+            common.secret_env(password_variable, self.login_secret, PASSWORD_KEY),
+        ]
+
+    def ca_env(
+        self, variable: str, directory: str, volumes: list[dict[str, Any]], mounts: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Mount the CA in `directory` (HTTPS only) and name its file in `variable`."""
+        if self.trusted_ca is None:
+            return []
+        return [{"name": variable, "value": mount_ca(self.trusted_ca, directory, volumes, mounts)}]
+
+
+def client_env(
+    access: ClusterAccess, volumes: list[dict[str, Any]], mounts: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """ES_URL, the Job's own file-realm user (never `elastic`) and CA_CERT; adds the CA's volume."""
+    env: list[dict[str, Any]] = [{"name": "ES_URL", "value": access.endpoint}]
+    env += access.login_env("SETUP_USERNAME", "SETUP_PASSWORD")
+    return env + access.ca_env("CA_CERT", CERTS_DIR, volumes, mounts)
+
+
+def client_annotations(files: dict[str, str], access: ClusterAccess) -> dict[str, Any]:
+    """Checksums that replace a client Job when its script, the CA it trusts or a password changes."""
+    return common.pod_annotations(files, access.ca_revision, credentials_revision=access.login_revision)
+
+
+def script_pod_spec(
+    container_name: str,
+    image: str,
+    script: str,
+    env: list[dict[str, Any]],
+    storage: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    target: common.Target,
+    service_account: str,
+    restart_policy: str,
+) -> dict[str, Any]:
+    """A run-to-completion pod that runs `script` (mounted under SCRIPT_DIR) with bash.
+
+    `storage` is the (volumes, mounts) pair, the script's ConfigMap and the CA included.
+    """
+    volumes, mounts = storage
+    container = {
+        "name": container_name,
+        "image": image,
+        "command": ["bash", f"{SCRIPT_DIR}/{script}"],
+        "env": env,
+        "resources": SCRIPT_RESOURCES,
+        "securityContext": common.container_security_context(read_only_root=True),
+        "volumeMounts": mounts,
+    }
+    spec = common.pod_spec([container], volumes, target.pull_secrets, service_account)
+    spec["restartPolicy"] = restart_policy
+    return spec

@@ -1,0 +1,189 @@
+"""Kibana's settings file, pod and Ingress, from the validated config and its access to the cluster.
+
+`kibana.yml` carries the Elasticsearch address; secrets appear in it only as `${VAR}`
+references, which Kibana fills from an environment that takes them from Secrets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from components.configuration import Ingress as IngressConfig
+from components.configuration import KibanaConfig
+from components.specs import common
+from components.specs.certificates import CA_KEY, mount_ca
+from components.specs.clients import ClusterAccess
+from components.specs.credentials import PASSWORD_KEY, USERNAME_KEY
+
+APP = "kibana"
+HTTP_PORT = 5601
+SETTINGS_FILE = "/usr/share/kibana/config/kibana.yml"
+CERTS_DIR = "/usr/share/kibana/config/certs"
+# Kibana writes here at start (its uuid, plugin caches); with a read-only root filesystem
+# these are the only writable paths, and they hold nothing worth keeping.
+DATA_PATH = "/usr/share/kibana/data"
+# Where Kibana's file appenders write, e.g. the audit log once `xpack.security.audit` is
+# on: on a read-only root it would crash (ECK #8378), so it is an emptyDir too.
+LOGS_PATH = "/usr/share/kibana/logs"
+# Keep serving 10 s while the Service and proxies stop sending (see `common.pre_stop_wait`),
+# then Kibana's own `server.shutdownTimeout` (30 s) to finish requests in flight.
+PRE_STOP_SECONDS = 10
+GRACE_SECONDS = 60
+# The image's entrypoint (`kibana-docker`) turns env vars named after settings, such as
+# ELASTICSEARCH_PASSWORD or XPACK_SECURITY_ENCRYPTIONKEY, into `--setting=value` flags that
+# any process on the node can read in /proc/<pid>/cmdline. Secrets therefore travel in
+# names outside its list and reach Kibana only through `${VAR}` references in kibana.yml.
+USERNAME_VARIABLE = "KIBANA_ES_USERNAME"
+PASSWORD_VARIABLE = "KIBANA_ES_PASSWORD"
+KEY_VARIABLES = {
+    "xpack.security.encryptionKey": "KIBANA_SECURITY_KEY",
+    "xpack.encryptedSavedObjects.encryptionKey": "KIBANA_SAVED_OBJECTS_KEY",
+    "xpack.reporting.encryptionKey": "KIBANA_REPORTING_KEY",
+}
+REDACTED_STATUS_SINCE = (8, 16)
+NAMES = common.Names(APP)
+# A restart's budget per pod: the startup probe's 5 minutes and the status turning green.
+MINUTES_PER_POD = 6
+
+
+@dataclass(frozen=True)
+class KibanaSecurity:
+    """What Kibana needs when security is on: its user, its keys and the CA to trust."""
+
+    credentials_secret: pulumi.Input[str]
+    keys_secret: pulumi.Input[str]
+    ca_secret: pulumi.Input[str] | None
+    redacted_status: bool
+
+    @property
+    def https(self) -> bool:
+        """Elasticsearch serves HTTPS whenever its CA is handed over."""
+        return self.ca_secret is not None
+
+
+def public_url(ingress: IngressConfig) -> str:
+    """The URL users open through the Ingress; https when it terminates TLS."""
+    scheme = "https" if ingress.tls_secret_name else "http"
+    return f"{scheme}://{ingress.host}"
+
+
+def settings(
+    config: KibanaConfig, elasticsearch_hosts: list[str], security: KibanaSecurity | None
+) -> dict[str, Any]:
+    """`kibana.yml`: listen on all interfaces, talk to the stack's Elasticsearch.
+
+    Secrets appear only as `${VARIABLE}` references, which Kibana fills from the
+    environment, and the environment takes them from Secrets.
+    """
+    result: dict[str, Any] = {
+        "server.host": "0.0.0.0",
+        "server.port": HTTP_PORT,
+        "server.name": NAMES.workload,
+        "elasticsearch.hosts": elasticsearch_hosts,
+    }
+    if config.ingress and not config.ingress.wildcard:
+        result["server.publicBaseUrl"] = public_url(config.ingress)
+    if security is not None:
+        result["elasticsearch.username"] = f"${{{USERNAME_VARIABLE}}}"
+        result["elasticsearch.password"] = f"${{{PASSWORD_VARIABLE}}}"
+        result |= {setting: f"${{{variable}}}" for setting, variable in KEY_VARIABLES.items()}
+        if security.https:
+            result["elasticsearch.ssl.certificateAuthorities"] = [f"{CERTS_DIR}/{CA_KEY}"]
+            result["elasticsearch.ssl.verificationMode"] = "full"
+        if not security.redacted_status:
+            # Before 8.16 an anonymous /api/status is refused, which would fail readiness.
+            result["status.allowAnonymous"] = True
+    return result
+
+
+def pod_spec(config: KibanaConfig, target: common.Target, security: KibanaSecurity | None) -> dict[str, Any]:
+    """The Kibana pod, on a read-only root filesystem; readiness is Kibana's own status API."""
+    mounts: list[dict[str, Any]] = [
+        {"name": "config", "mountPath": SETTINGS_FILE, "subPath": "kibana.yml"},
+        {"name": "data", "mountPath": DATA_PATH},
+        {"name": "logs", "mountPath": LOGS_PATH},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {"name": "config", "configMap": {"name": NAMES.config}},
+        {"name": "data", "emptyDir": {}},
+        {"name": "logs", "emptyDir": {}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    env: list[dict[str, Any]] = []
+    if security is not None:
+        env += [
+            common.secret_env(USERNAME_VARIABLE, security.credentials_secret, USERNAME_KEY),
+            common.secret_env(PASSWORD_VARIABLE, security.credentials_secret, PASSWORD_KEY),
+        ]
+        env += [
+            common.secret_env(variable, security.keys_secret, setting)
+            for setting, variable in KEY_VARIABLES.items()
+        ]
+        if security.ca_secret is not None:
+            # kibana.yml names the same file (see `settings`).
+            mount_ca(security.ca_secret, CERTS_DIR, volumes, mounts)
+    container: dict[str, Any] = {
+        "name": APP,
+        "image": f"{config.image}:{target.version}",
+        "ports": [{"name": "http", "containerPort": HTTP_PORT}],
+        "resources": common.container_resources(config.resources),
+        "securityContext": common.container_security_context(read_only_root=True),
+        "readinessProbe": {
+            "httpGet": {"path": "/api/status", "port": "http"},
+            "periodSeconds": 10,
+            "timeoutSeconds": 5,
+            "failureThreshold": 3,
+        },
+        "startupProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 10, "failureThreshold": 30},
+        "lifecycle": common.pre_stop_wait(PRE_STOP_SECONDS),
+        "volumeMounts": mounts,
+    }
+    if env:
+        container["env"] = env
+    spec = common.pod_spec([container], volumes, target.pull_secrets, NAMES.workload, GRACE_SECONDS)
+    # Replicas on different hosts where the cluster allows, so one host failure leaves the UI up.
+    spec["affinity"] = common.host_anti_affinity(common.selector_labels(APP))
+    return spec
+
+
+def ingress_spec(ingress: IngressConfig, service_name: pulumi.Input[str]) -> dict[str, Any]:
+    """An Ingress routing the host to Kibana's Service, with TLS when a secret is named."""
+    spec: dict[str, Any] = {
+        "rules": [
+            {
+                "host": ingress.host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": service_name, "port": {"name": "http"}}},
+                        }
+                    ]
+                },
+            }
+        ],
+    }
+    if ingress.class_name:
+        spec["ingressClassName"] = ingress.class_name
+    if ingress.tls_secret_name:
+        spec["tls"] = [{"hosts": [ingress.host], "secretName": ingress.tls_secret_name}]
+    return spec
+
+
+def security_of(
+    access: ClusterAccess, keys_secret: str | None, target: common.Target
+) -> KibanaSecurity | None:
+    """Kibana's login, keys and CA, from its access to the cluster; None without security."""
+    if access.login_secret is None or keys_secret is None:
+        return None
+    return KibanaSecurity(
+        credentials_secret=access.login_secret,
+        keys_secret=keys_secret,
+        ca_secret=access.trusted_ca,
+        redacted_status=target.version_tuple >= REDACTED_STATUS_SINCE,
+    )
