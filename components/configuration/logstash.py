@@ -16,9 +16,12 @@ from components.configuration.base import (
     Replicas,
     rule_violations,
 )
-from components.configuration.pipeline import ListeningPort, listening_ports, read_pipeline
+from components.configuration.pipeline import ListeningPort, PipelineFacts, pipeline_facts
 from components.configuration.units import parse_logstash_bytes, parse_quantity
 from components.configuration.workload import JvmService, Resources, Service, Storage, default_resources
+
+# Where the validation context keeps the pipelines already read, by path.
+PIPELINES_READ = "pipelines_read"
 
 
 class Queue(ConfigModel):
@@ -121,32 +124,39 @@ class LogstashConfig(JvmService):
     )
     queue: Queue = Field(default_factory=Queue, description="The event queue.")
     service: Service = Field(default_factory=Service, description="The Service applications send logs to.")
-    _pipeline_text: str = PrivateAttr("")
-    _ports: list[ListeningPort] = PrivateAttr(default_factory=list)
+    _facts: PipelineFacts | None = PrivateAttr(None)
     _write_warnings: list[str] = PrivateAttr(default_factory=list)
 
     @field_validator("pipeline")
     @classmethod
     def _pipeline_is_valid(cls, pipeline: str | None, info: ValidationInfo) -> str | None:
-        """A custom pipeline must be a readable Logstash config whose ports can be exposed."""
+        """A custom pipeline must be a readable Logstash config whose ports can be exposed.
+
+        Its facts are kept in the validation context, so the stack's check of the security
+        mode reads and parses it no second time.
+        """
         if pipeline is None:
             return None
-        text = read_pipeline(Path((info.context or {}).get("project_dir", ".")), pipeline)
-        try:
-            listening_ports(text)
-        except ValueError as error:
-            raise ValueError(f"{pipeline}: {error}") from None
+        facts = pipeline_facts(Path((info.context or {}).get("project_dir", ".")), pipeline)
+        if info.context is not None:
+            info.context.setdefault(PIPELINES_READ, {})[pipeline] = facts
         return pipeline
+
+    def adopt_pipeline(self, facts: PipelineFacts, write_warnings: list[str]) -> None:
+        """Settle the pipeline (the mode's default, or the user's) once the security mode is known."""
+        self.pipeline = facts.path
+        self._facts = facts
+        self._write_warnings = write_warnings
 
     @property
     def pipeline_text(self) -> str:
         """The pipeline file's content, read once during validation."""
-        return self._pipeline_text
+        return self._facts.text if self._facts else ""
 
     @property
     def ports(self) -> list[ListeningPort]:
         """The ports the pipeline's inputs listen on; none for e.g. a `kafka` input alone."""
-        return self._ports
+        return self._facts.ports if self._facts else []
 
     def pipeline_warnings(self) -> list[str]:
         """Writes the Logstash user may not make: Elasticsearch would refuse them at run time."""

@@ -183,7 +183,12 @@ def port_name(plugin: str, protocol: str, several: bool, taken: set[str]) -> str
 
 
 def listening_ports(text: str) -> list[ListeningPort]:
-    """Every port the pipeline's inputs listen on; a ValueError lists every problem.
+    """Every port the pipeline's inputs listen on; a ValueError lists every problem."""
+    return ports_of(parse_pipeline(text))
+
+
+def ports_of(pipeline: lscl.Config) -> list[ListeningPort]:
+    """Every port the parsed pipeline's inputs listen on; a ValueError lists every problem.
 
     Ports must be 1..65535, unique per protocol, and leave Logstash's API port free.
     """
@@ -191,7 +196,7 @@ def listening_ports(text: str) -> list[ListeningPort]:
     problems: list[str] = []
     taken = {"api"}  # the container's API port
     seen: dict[tuple[int, str], str] = {(API_PORT, "TCP"): "Logstash's API (api.http.port)"}
-    for plugin in parse_pipeline(text).sections["input"]:
+    for plugin in pipeline.sections["input"]:
         sockets = _plugin_ports(plugin)
         where = f"input {plugin.name} (line {plugin.line})"
         for protocol, value, default in sockets:
@@ -252,7 +257,12 @@ def _strings(value: lscl.Value | None) -> list[str]:
 
 def referenced_variables(text: str) -> list[str]:
     """`${NAME}` references without a default, which Logstash refuses to start without."""
-    plugins = [p for section in parse_pipeline(text).sections.values() for p in section]
+    return variables_of(parse_pipeline(text))
+
+
+def variables_of(pipeline: lscl.Config) -> list[str]:
+    """`${NAME}` references of the parsed pipeline without a default."""
+    plugins = [p for section in pipeline.sections.values() for p in section]
     found = {
         match["name"]
         for plugin in plugins
@@ -289,13 +299,18 @@ def _as_pattern(name: str) -> str:
 
 
 def write_targets(text: str) -> list[WriteTarget]:
-    """The index or data stream each `elasticsearch` output writes to.
+    """The index or data stream each `elasticsearch` output writes to."""
+    return writes_of(parse_pipeline(text))
+
+
+def writes_of(pipeline: lscl.Config) -> list[WriteTarget]:
+    """The index or data stream each `elasticsearch` output of the parsed pipeline writes to.
 
     `data_stream` unset means "auto": a data stream unless `index` is given. The data
     stream's name is `type-dataset-namespace`, each defaulting as the plugin documents.
     """
     targets = []
-    for plugin in parse_pipeline(text).sections["output"]:
+    for plugin in pipeline.sections["output"]:
         if plugin.name != "elasticsearch":
             continue
         index, alias = plugin.get("index"), plugin.get("ilm_rollover_alias")
@@ -336,7 +351,12 @@ def covers(allowed: str, pattern: str) -> bool:
 
 def uncovered_writes(text: str, allowed: list[str]) -> list[WriteTarget]:
     """The outputs that write where none of the `allowed` patterns reaches."""
-    return [t for t in write_targets(text) if not any(covers(a, t.pattern) for a in allowed)]
+    return uncovered(write_targets(text), allowed)
+
+
+def uncovered(writes: list[WriteTarget], allowed: list[str]) -> list[WriteTarget]:
+    """Of `writes`, those none of the `allowed` patterns reaches."""
+    return [t for t in writes if not any(covers(a, t.pattern) for a in allowed)]
 
 
 def write_warning(pipeline: str, target: WriteTarget, allowed: list[str], defaulted: bool) -> str:
@@ -348,3 +368,33 @@ def write_warning(pipeline: str, target: WriteTarget, allowed: list[str], defaul
         "Elasticsearch will refuse these events (403) at run time. Add a matching pattern to "
         "security.logstashIndices, or write to a name that matches one."
     )
+
+
+@dataclass(frozen=True)
+class PipelineFacts:
+    """What the deployment needs from one pipeline file, read and parsed once.
+
+    Its listening ports (the Service and the container), the variables it needs set (the
+    security mode), and where it writes (the Logstash user's privileges).
+    """
+
+    path: str
+    text: str
+    ports: list[ListeningPort]
+    variables: list[str]
+    writes: list[WriteTarget]
+
+
+def pipeline_facts(project_dir: Path, relative: str) -> PipelineFacts:
+    """Read and parse `relative` once; a ValueError says why it cannot be deployed.
+
+    A parse or port problem is prefixed with the file's name; a file that cannot be read
+    says so in its own words (`read_pipeline`).
+    """
+    text = read_pipeline(project_dir, relative)
+    try:
+        pipeline = parse_pipeline(text)
+        ports = ports_of(pipeline)
+    except ValueError as error:
+        raise ValueError(f"{relative}: {error}") from None
+    return PipelineFacts(relative, text, ports, variables_of(pipeline), writes_of(pipeline))

@@ -17,16 +17,14 @@ from components.configuration.base import (
 )
 from components.configuration.elasticsearch import ElasticsearchConfig
 from components.configuration.kibana import KibanaConfig
-from components.configuration.logstash import LogstashConfig
+from components.configuration.logstash import PIPELINES_READ, LogstashConfig
 from components.configuration.network_policy import NetworkPolicyConfig
 from components.configuration.pipeline import (
     PIPELINE_VARIABLES,
     default_pipeline,
-    listening_ports,
+    pipeline_facts,
     pipeline_variables,
-    read_pipeline,
-    referenced_variables,
-    uncovered_writes,
+    uncovered,
     write_warning,
 )
 from components.configuration.security import Security
@@ -106,25 +104,27 @@ class StackConfig(ConfigModel):
             return logstash  # the mode is unknown; those sections report their own problems
         provided = pipeline_variables(security.enabled, security.enabled and elasticsearch.tls.http)
         pipeline = logstash.pipeline or default_pipeline(provided)
-        text = read_pipeline(Path((info.context or {}).get("project_dir", ".")), pipeline)
+        context = info.context or {}
+        facts = context.get(PIPELINES_READ, {}).get(pipeline) or pipeline_facts(
+            Path(context.get("project_dir", ".")), pipeline
+        )
         rule_violations(
             [
                 ("pipeline", f"{pipeline} uses ${{{name}}}, which is set only {PIPELINE_VARIABLES[name]}")
                 if name in PIPELINE_VARIABLES
                 else ("pipeline", f"{pipeline} uses ${{{name}}}, which nothing sets")
-                for name in referenced_variables(text)
+                for name in facts.variables
                 if name not in provided
             ]
         )
-        logstash.pipeline = pipeline
-        logstash._pipeline_text = text
-        logstash._ports = listening_ports(text)
+        warnings = []
         if security.enabled:
             defaulted = "logstash_indices" not in security.model_fields_set
-            logstash._write_warnings = [
+            warnings = [
                 write_warning(pipeline, target, security.logstash_indices, defaulted)
-                for target in uncovered_writes(text, security.logstash_indices)
+                for target in uncovered(facts.writes, security.logstash_indices)
             ]
+        logstash.adopt_pipeline(facts, warnings)
         return logstash
 
     @model_validator(mode="after")
