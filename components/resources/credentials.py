@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 from pulumi_kubernetes.core.v1 import Secret
@@ -201,6 +202,19 @@ class StackCredentials(pulumi.ComponentResource):
             "setup": [self.setup_secret_name],
         }
         return {consumer: [self._made[secret] for secret in secrets] for consumer, secrets in names.items()}
+
+    def node_logins(self) -> dict[str, Any]:
+        """What every Elasticsearch node reads, as `ClusterWiring` fields.
+
+        `elastic`'s bootstrap password, the readiness probe's login, the file realm, and the
+        revision that rolls the nodes when the first two change.
+        """
+        return {
+            "superuser_secret": self.elastic_secret_name,
+            "probe_secret": self.probe_secret_name,
+            "file_realm_secret": self.file_realm_secret_name,
+            "credentials_revision": self.revisions["elastic"],
+        }
 
     def login(self, consumer: str) -> Login:
         """What one client (`setup`, `logstash`, `kibana`) logs in with."""

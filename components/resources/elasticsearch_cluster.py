@@ -183,14 +183,11 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             seed_hosts=[names(s).headless for s in node_sets if s.master_eligible],
             # Frozen at the first deploy: nodes added later never bootstrap a cluster.
             initial_masters=formation.initial_masters,
-            superuser_secret=credentials.elastic_secret_name if credentials else None,
-            probe_secret=credentials.probe_secret_name if credentials else None,
-            file_realm_secret=credentials.file_realm_secret_name if credentials else None,
             per_pod_certs=certificates.per_pod if certificates else False,
-            credentials_revision=credentials.revisions["elastic"] if credentials else None,
             http_label=dedicated_masters(node_sets),
             snapshot_repository=config.snapshots.repository if config.snapshots else None,
             snapshot_claim=snapshot_claim.metadata.name if snapshot_claim else None,
+            **(credentials.node_logins() if credentials else {}),
         )
 
     def _client_service(self, node_sets: list[ResolvedNodeSet]) -> Service:
