@@ -24,6 +24,8 @@ import pytest
 from tools.render import PROJECT_DIR
 
 SCRIPT = PROJECT_DIR / "scripts" / "elasticsearch-setup.sh"
+# The snapshot Job's script, run when the environment names a snapshot to take before a change.
+SNAPSHOT_SCRIPT = PROJECT_DIR / "scripts" / "elasticsearch-snapshot.sh"
 # The script runs with bash and curl: a test that runs it is skipped without them.
 needs_bash_and_curl = pytest.mark.skipif(
     shutil.which("bash") is None or shutil.which("curl") is None,
@@ -382,8 +384,9 @@ def run_setup(es: FakeElasticsearch, **overrides: str | None) -> subprocess.Comp
         "WAIT_SECONDS": "0",
         **overrides,
     }
+    script = SNAPSHOT_SCRIPT if env.get("SNAPSHOT_BEFORE_CHANGE") else SCRIPT
     return subprocess.run(
-        ["bash", str(SCRIPT)],
+        ["bash", str(script)],
         env={key: value for key, value in env.items() if value is not None},
         capture_output=True,
         text=True,

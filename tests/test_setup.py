@@ -27,12 +27,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from components.configuration import Retention
 from components.configuration.pipeline import SHIPPED_PIPELINES, covers, write_targets
 from components.generated import CertificateAuthorityProvider, LeafCertificateProvider
+from components.specs.clients import CLIENT_LIBRARY, RESTORE_SCRIPT
 from tests.conftest import find
 from tests.fake_elasticsearch import (
     COMPONENT,
     POLICY,
     SCRIPT,
     SETTINGS,
+    SNAPSHOT_SCRIPT,
     TEMPLATE,
     FakeElasticsearch,
     needs_bash_and_curl,
@@ -171,9 +173,13 @@ def test_setup_fails_when_elasticsearch_is_unreachable(fake_es: FakeElasticsearc
 
 
 def test_passwords_never_reach_a_command_line() -> None:
-    text = SCRIPT.read_text()
-    assert "-u " not in text and "--user " not in text
-    assert "-K <(printf" in text and "--data-binary @<(printf" in text
+    texts = [path.read_text() for path in (SCRIPT, RESTORE_SCRIPT, SNAPSHOT_SCRIPT, CLIENT_LIBRARY)]
+    assert not [t for t in texts if "-u " in t or "--user " in t]
+    library = CLIENT_LIBRARY.read_text()
+    assert "-K <(printf" in library and "--data-binary @<(printf" in library, (
+        "every request goes through es()"
+    )
+    assert not [t for t in texts if "curl " in t and t != library], "no script calls curl but the library"
 
 
 def test_job_runs_the_script_with_secrets_from_secrets(rendered_stacks: dict[str, Rendered]) -> None:
@@ -792,7 +798,7 @@ def run_snapshot_job(es: FakeElasticsearch, **overrides: str) -> subprocess.Comp
         **overrides,
     }
     return subprocess.run(
-        ["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120, check=False
+        ["bash", str(SNAPSHOT_SCRIPT)], env=env, capture_output=True, text=True, timeout=120, check=False
     )
 
 

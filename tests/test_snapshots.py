@@ -491,10 +491,10 @@ def test_the_job_reaches_the_cluster_as_the_setup_job_does(render: Render) -> No
         v for v in setup["spec"]["template"]["spec"]["volumes"] if v["name"] == "elasticsearch-ca"
     ]
     script = find(rendered.manifests, "ConfigMap", "elk-elasticsearch-snapshot-config")
-    assert (
-        script["data"]["elasticsearch-setup.sh"]
-        == (PROJECT_DIR / "scripts" / "elasticsearch-setup.sh").read_text()
-    )
+    assert script["data"] == {
+        "elasticsearch-snapshot.sh": (PROJECT_DIR / "scripts" / "elasticsearch-snapshot.sh").read_text(),
+        "elasticsearch-client.sh": (PROJECT_DIR / "scripts" / "lib" / "elasticsearch-client.sh").read_text(),
+    }
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
 
 

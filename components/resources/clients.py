@@ -13,7 +13,6 @@ from pulumi_kubernetes.core.v1 import ConfigMap, ServiceAccount
 
 from components.resources import objects
 from components.specs import common
-from components.specs.clients import SCRIPT
 
 
 @dataclass(frozen=True)
@@ -26,10 +25,14 @@ class ScriptObjects:
 
 
 def script_objects(
-    parent: pulumi.Resource, name: str, names: common.Names, labels: dict[str, str], target: common.Target
+    parent: pulumi.Resource,
+    name: str,
+    names: common.Names,
+    labels: dict[str, str],
+    target: common.Target,
+    files: dict[str, str],
 ) -> ScriptObjects:
-    """The ConfigMap holding `scripts/elasticsearch-setup.sh` and the Job's own ServiceAccount."""
-    files = {SCRIPT.name: SCRIPT.read_text()}
+    """The ConfigMap holding the Job's scripts (`files`) and the Job's own ServiceAccount."""
     config_map = ConfigMap(
         f"{name}-script",
         metadata=common.metadata(names.config, target.namespace, labels),

@@ -15,6 +15,7 @@ from components.resources.clients import script_objects
 from components.resources.credentials import Login, logged_in, login_secrets
 from components.resources.elasticsearch_cluster import ElasticsearchCluster
 from components.specs import common
+from components.specs import setup as setup_spec
 from components.specs.clients import client_annotations
 from components.specs.setup import APP, NAMES, RESTORE_MINUTES, SETUP_MINUTES, pod_spec
 
@@ -40,7 +41,7 @@ class ElasticsearchSetup(pulumi.ComponentResource):
         super().__init__("elk-stack:index:ElasticsearchSetup", name, None, opts)
         labels = common.labels(APP, "setup", target.version)
         self.pod_labels = common.selector_labels(APP)
-        objects = script_objects(self, name, NAMES, labels, target)
+        objects = script_objects(self, name, NAMES, labels, target, setup_spec.files())
         access = logged_in(elasticsearch.access, login)
         snapshot_config = elasticsearch_config.snapshots
         self.restores = snapshot_config is not None and snapshot_config.restore_from is not None

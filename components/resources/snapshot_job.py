@@ -24,6 +24,7 @@ from components.configuration import ResolvedNodeSet
 from components.resources.clients import script_objects
 from components.resources.credentials import Login, logged_in, login_secrets
 from components.specs import common
+from components.specs import snapshot_job as snapshot_spec
 from components.specs.clients import ClusterAccess, client_annotations
 from components.specs.snapshot_job import APP, NAMES, SNAPSHOT_MINUTES, job_name, pod_spec
 
@@ -48,7 +49,7 @@ class SnapshotBeforeChange(pulumi.ComponentResource):
         super().__init__("elk-stack:index:SnapshotBeforeChange", name, None, opts)
         labels = common.labels(APP, "backup", target.version)
         self.pod_labels = common.selector_labels(APP)
-        objects = script_objects(self, name, NAMES, labels, target)
+        objects = script_objects(self, name, NAMES, labels, target, snapshot_spec.files())
         files, config_map, account = objects.files, objects.config_map, objects.account
         cluster = logged_in(cluster, login)
         annotations = client_annotations(files, cluster)

@@ -21,7 +21,13 @@ from components.specs.credentials import PASSWORD_KEY, USERNAME_KEY
 
 CERTS_DIR = "/opt/elk-stack/certs"
 SCRIPT_DIR = "/opt/elk-stack"
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "elasticsearch-setup.sh"
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+# What each Job runs, and the library every one of them sources (flat in SCRIPT_DIR, as a
+# ConfigMap projects its keys).
+SETUP_SCRIPT = SCRIPTS / "elasticsearch-setup.sh"
+RESTORE_SCRIPT = SCRIPTS / "elasticsearch-restore.sh"
+SNAPSHOT_SCRIPT = SCRIPTS / "elasticsearch-snapshot.sh"
+CLIENT_LIBRARY = SCRIPTS / "lib" / "elasticsearch-client.sh"
 # Both Jobs run the setup script with curl: small and bounded, whatever Elasticsearch does.
 SCRIPT_RESOURCES = {
     "requests": {"cpu": "50m", "memory": "64Mi"},
@@ -86,6 +92,11 @@ def client_env(
 def client_annotations(files: dict[str, str], access: ClusterAccess) -> dict[str, Any]:
     """Checksums that replace a client Job when its script, the CA it trusts or a password changes."""
     return common.pod_annotations(files, access.ca_revision, credentials_revision=access.login_revision)
+
+
+def script_files(*scripts: Path) -> dict[str, str]:
+    """A Job's ConfigMap data: its scripts and the client library they source, by file name."""
+    return {path.name: path.read_text() for path in (*scripts, CLIENT_LIBRARY)}
 
 
 def script_pod_spec(

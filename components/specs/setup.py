@@ -11,7 +11,15 @@ from typing import Any
 
 from components.configuration import ElasticsearchConfig
 from components.specs import common, retention, snapshots
-from components.specs.clients import SCRIPT, SCRIPT_DIR, ClusterAccess, client_env, script_pod_spec
+from components.specs.clients import (
+    RESTORE_SCRIPT,
+    SCRIPT_DIR,
+    SETUP_SCRIPT,
+    ClusterAccess,
+    client_env,
+    script_files,
+    script_pod_spec,
+)
 
 APP = "elasticsearch-setup"
 NAMES = common.Names(APP)
@@ -83,5 +91,10 @@ def pod_spec(
     env += snapshot_env(elasticsearch_config)
     image = f"{elasticsearch_config.image}:{target.version}"
     return script_pod_spec(
-        "setup", image, SCRIPT.name, env, (volumes, mounts), target, NAMES.workload, "OnFailure"
+        "setup", image, SETUP_SCRIPT.name, env, (volumes, mounts), target, NAMES.workload, "OnFailure"
     )
+
+
+def files() -> dict[str, str]:
+    """The setup Job's scripts: setup, the restore of a new stack, and their client library."""
+    return script_files(SETUP_SCRIPT, RESTORE_SCRIPT)

@@ -11,7 +11,14 @@ from typing import Any
 
 from components.configuration import ResolvedNodeSet
 from components.specs import common, snapshots
-from components.specs.clients import SCRIPT, SCRIPT_DIR, ClusterAccess, client_env, script_pod_spec
+from components.specs.clients import (
+    SCRIPT_DIR,
+    SNAPSHOT_SCRIPT,
+    ClusterAccess,
+    client_env,
+    script_files,
+    script_pod_spec,
+)
 from components.specs.elasticsearch import names
 
 APP = "elasticsearch-snapshot"
@@ -62,5 +69,17 @@ def pod_spec(
     ]
     # One attempt (and the Job's retry); a failure is reported, not retried for hours.
     return script_pod_spec(
-        "snapshot", f"{image}:{version}", SCRIPT.name, env, (volumes, mounts), target, NAMES.workload, "Never"
+        "snapshot",
+        f"{image}:{version}",
+        SNAPSHOT_SCRIPT.name,
+        env,
+        (volumes, mounts),
+        target,
+        NAMES.workload,
+        "Never",
     )
+
+
+def files() -> dict[str, str]:
+    """The snapshot Job's script and the client library it sources."""
+    return script_files(SNAPSHOT_SCRIPT)
