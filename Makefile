@@ -48,7 +48,7 @@ up: pulumi-cli $(INSTALLED)  ## `pulumi up` for the stack (needs the Pulumi CLI 
 	pulumi stack select --create $(STACK)
 	pulumi up --stack $(STACK) $(ARGS)
 
-destroy: pulumi-cli $(INSTALLED)  ## `pulumi destroy` for the stack; protected data claims make it stop (see README).
+destroy: pulumi-cli $(INSTALLED)  ## `pulumi destroy` for the stack; protected data claims make it stop (see docs/operations.md).
 	pulumi destroy --stack $(STACK) $(ARGS)
 
 # The real engine and control plane, built from the Go modules pinned under tools/go/.

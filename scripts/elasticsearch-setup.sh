@@ -212,8 +212,8 @@ restore_once() {
       rest=${rest#*"${BASH_REMATCH[0]}"}
     done
     echo "restoreFrom restores only a new stack, and this cluster already holds:$names. Nothing was" \
-      "restored. Remove elasticsearch.snapshots.restoreFrom, or restore by hand (README, Restoring" \
-      "by hand). If an earlier attempt of this Job restored part of the snapshot, its log is in" \
+      "restored. Remove elasticsearch.snapshots.restoreFrom, or restore by hand (docs/operations.md," \
+      "Restoring, by hand). If an earlier attempt of this Job restored part of the snapshot, its log is in" \
       "kubectl logs --previous." >&2
     exit 1
   fi
