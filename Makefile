@@ -30,7 +30,7 @@ lint: $(INSTALLED)  ## ruff (lint and format) and mypy.
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-docs: $(INSTALLED)  ## Regenerate the config reference in README.md from the models in components/config/.
+docs: $(INSTALLED)  ## Regenerate the config reference in docs/reference.md from the models in components/config/.
 	$(PY) -m tools.config_reference
 
 # Checked before the virtualenv is built, so a missing CLI costs one line and no install.
@@ -48,7 +48,7 @@ up: pulumi-cli $(INSTALLED)  ## `pulumi up` for the stack (needs the Pulumi CLI 
 	pulumi stack select --create $(STACK)
 	pulumi up --stack $(STACK) $(ARGS)
 
-destroy: pulumi-cli $(INSTALLED)  ## `pulumi destroy` for the stack; protected data claims make it stop (see README).
+destroy: pulumi-cli $(INSTALLED)  ## `pulumi destroy` for the stack; protected data claims make it stop (see docs/operations.md).
 	pulumi destroy --stack $(STACK) $(ARGS)
 
 # The real engine and control plane, built from the Go modules pinned under tools/go/.

@@ -14,19 +14,20 @@ from tools.config_reference import (
     END,
     NAMED_TYPES,
     PROJECT_DIR,
-    README,
+    REFERENCE_PAGE,
     START,
     Row,
     main,
-    readme_block,
+    page_block,
     reference,
     replace_block,
     rows,
 )
 
 
-def test_readme_block_is_current() -> None:
-    assert readme_block(README.read_text()) == reference(), "README.md is stale: run `make docs`"
+def test_the_reference_page_is_current() -> None:
+    current = page_block(REFERENCE_PAGE.read_text())
+    assert current == reference(), "docs/reference.md is stale: run `make docs`"
 
 
 def test_reference_names_heap_with_its_description() -> None:
@@ -59,18 +60,18 @@ def test_defaults_come_from_the_enclosing_default_object() -> None:
 
 
 def test_check_fails_on_a_stale_block(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n{START}\nold\n{END}\n")
-    assert main(["--check", "--readme", str(readme)]) == 1
+    page = tmp_path / "reference.md"
+    page.write_text(f"# x\n{START}\nold\n{END}\n")
+    assert main(["--check", "--page", str(page)]) == 1
     assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_rewrite_makes_the_check_pass(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n{START}\nold\n{END}\nafter\n")
-    assert main(["--readme", str(readme)]) == 0
-    assert main(["--check", "--readme", str(readme)]) == 0
-    assert readme.read_text().endswith(f"{END}\nafter\n")
+    page = tmp_path / "reference.md"
+    page.write_text(f"# x\n{START}\nold\n{END}\nafter\n")
+    assert main(["--page", str(page)]) == 0
+    assert main(["--check", "--page", str(page)]) == 0
+    assert page.read_text().endswith(f"{END}\nafter\n")
 
 
 def test_replace_block_needs_the_markers() -> None:

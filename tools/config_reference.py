@@ -1,7 +1,7 @@
-"""Generate the README's config reference from the pydantic models in `components/config/`.
+"""Generate the config reference in docs/reference.md from the pydantic models in `components/config/`.
 
 The models are the single source of truth for keys, types, defaults and descriptions, so
-the reference is generated from them and a test fails when the README's copy is stale.
+the reference is generated from them and a test fails when the copy in docs/reference.md is stale.
 Keys are written as full paths, the way `pulumi config set --path` takes them.
 
     python -m tools.config_reference [--check]
@@ -25,7 +25,7 @@ from pydantic_core import PydanticUndefined
 from components.configuration import StackConfig, base
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-README = PROJECT_DIR / "README.md"
+REFERENCE_PAGE = PROJECT_DIR / "docs" / "reference.md"
 START = "<!-- config-reference:start -->"
 END = "<!-- config-reference:end -->"
 ITEM = "[i]"  # any item of a list, in a key: `networkPolicy.kibanaFrom[i].podLabels`
@@ -226,45 +226,49 @@ def reference(model: type[BaseModel] = StackConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_block(readme: str, block: str) -> str:
-    """The README text with the text between the markers replaced by `block`."""
-    start, end = readme.find(START), readme.find(END)
+def replace_block(page: str, block: str) -> str:
+    """The page's text with the text between the markers replaced by `block`."""
+    start, end = page.find(START), page.find(END)
     if start < 0 or end < start:
-        raise ValueError(f"README.md has no `{START}` ... `{END}` block")
-    return f"{readme[: start + len(START)]}\n{block}{readme[end:]}"
+        raise ValueError(f"the page has no `{START}` ... `{END}` block")
+    return f"{page[: start + len(START)]}\n{block}{page[end:]}"
 
 
-def readme_block(readme: str) -> str:
+def page_block(page: str) -> str:
     """The text currently between the markers."""
-    start, end = readme.find(START), readme.find(END)
+    start, end = page.find(START), page.find(END)
     if start < 0 or end < start:
-        raise ValueError(f"README.md has no `{START}` ... `{END}` block")
-    return readme[start + len(START) : end].removeprefix("\n")
+        raise ValueError(f"the page has no `{START}` ... `{END}` block")
+    return page[start + len(START) : end].removeprefix("\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Rewrite the README block, or with `--check` report in one line that it is stale."""
+    """Rewrite the page's block, or with `--check` report in one line that it is stale."""
     parser = argparse.ArgumentParser(
         prog="python -m tools.config_reference", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--check", action="store_true", help="exit 1 if README.md's block is stale")
-    parser.add_argument("--readme", type=Path, default=README, help="the README to update or check")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the page's block is stale")
+    parser.add_argument(
+        "--page", type=Path, default=REFERENCE_PAGE, help="the page to update or check (docs/reference.md)"
+    )
     args = parser.parse_args(argv)
-    text = args.readme.read_text()
+    page: Path = args.page
+    shown = page.relative_to(PROJECT_DIR) if page.is_relative_to(PROJECT_DIR) else page
+    text = page.read_text()
     try:
-        current = readme_block(text)
+        current = page_block(text)
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {shown}: {error}", file=sys.stderr)
         return 1
     generated = reference()
     if args.check:
         if current != generated:
-            print(f"{args.readme.name}: the config reference is stale; run `make docs`", file=sys.stderr)
+            print(f"{shown}: the config reference is stale; run `make docs`", file=sys.stderr)
             return 1
         return 0
     if current != generated:
-        args.readme.write_text(replace_block(text, generated))
-        print(f"updated the config reference in {args.readme}")
+        page.write_text(replace_block(text, generated))
+        print(f"updated the config reference in {shown}")
     return 0
 
 

@@ -52,7 +52,7 @@ STACK_KINDS = (
 SYSTEM_OBJECTS = {"configmaps/kube-root-ca.crt", "serviceaccounts/default"}
 FIGURES: list[str] = []
 CLAIMS: list[tuple[str, str, float]] = []
-"""Per scenario: the README promise it proves, its outcome, its wall time."""
+"""Per scenario: the documented promise it proves, its outcome, its wall time."""
 
 
 def _tail(text: str, lines: int = 40) -> str:
@@ -301,12 +301,12 @@ def name(obj: dict[str, Any]) -> str:
 
 
 def record_figure(line: str) -> None:
-    """A measured figure, printed in the run's summary (the README quotes them)."""
+    """A measured figure, printed in the run's summary (docs/local-cluster.md quotes them)."""
     FIGURES.append(line)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "claim(text): the README promise that a scenario proves")
+    config.addinivalue_line("markers", "claim(text): the documented promise that a scenario proves")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -320,7 +320,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """The figures, then each README promise with whether this run proved it."""
+    """The figures, then each documented promise with whether this run proved it."""
     for line in FIGURES:
         terminalreporter.write_line(f"e2e figures: {line}")
     for claim, outcome, seconds in CLAIMS:

@@ -1,4 +1,4 @@
-"""Day-two changes to a deployed qa stack: each rolls, grows or keeps exactly what the README says.
+"""Day-two changes to a deployed qa stack: each rolls, grows or keeps exactly what the docs say.
 
 The scenarios run in file order against one deployment, as a user would make the changes
 one after another. Each one snapshots the live objects before `pulumi up` (workload UIDs,

@@ -1,7 +1,7 @@
 """Data protection on the real engine: a refused destroy, retained claims, redeploys that adopt them.
 
 The scenarios run in file order against one namespace, as a user would type the commands:
-the qa stack is deployed, destroyed the way README.md's "Data protection" documents, and
+the qa stack is deployed, destroyed the way docs/operations.md's "Data protection" documents, and
 deployed again, first as the same stack and then as a brand-new one. The last scenario
 deploys a stack that creates its own namespace, as a cluster admin. Every assertion is on
 the live cluster (UIDs, PV bindings), or on the engine's own state, never on Pulumi's
@@ -32,8 +32,8 @@ CREATED_NAMESPACE = "elk-e2e-protect-created"
 CLAIM_TYPE = "kubernetes:core/v1:PersistentVolumeClaim"
 NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
 DATA_CLAIMS = {"data-elk-elasticsearch-0", "queue-elk-logstash-0"}
-# The README documents the commands for the qa stack.
-README_STACK = "qa"
+# docs/operations.md documents the commands for the qa stack.
+DOCUMENTED_STACK = "qa"
 
 
 @pytest.fixture(scope="module")
@@ -231,28 +231,28 @@ def live_namespace(cluster: Cluster) -> dict[str, Any]:
 
 
 def documented_unprotect_urns() -> list[str]:
-    """The claim URNs in README.md's "Data protection" commands, for the qa stack."""
-    section = (PROJECT_DIR / "README.md").read_text().split("\n## Data protection\n", 1)[1]
+    """The claim URNs in docs/operations.md's "Data protection" commands, for the qa stack."""
+    section = (PROJECT_DIR / "docs" / "operations.md").read_text().split("\n## Data protection\n", 1)[1]
     section = section.split("\n## ", 1)[0]
     urns = []
     for line in section.splitlines():
         if not line.startswith("pulumi state unprotect "):
             continue
         argv = shlex.split(line, comments=True)
-        assert argv[3:5] == ["--stack", README_STACK], line
+        assert argv[3:5] == ["--stack", DOCUMENTED_STACK], line
         [urn] = argv[5:]
         urns.append(urn)
     return urns
 
 
 def unprotect_as_documented(stack: Stack) -> None:
-    """README's unprotect step, on `stack`: the README's command for each claim URN in the state.
+    """The documented unprotect step, on `stack`: the docs' command for each claim URN in the state.
 
-    The URNs must be the README's, with the stack's name in place of qa's.
+    The URNs must be the documented ones, with the stack's name in place of qa's.
     """
     state_urns = sorted(claim["urn"] for claim in claim_resources(stack).values())
     documented = sorted(
-        urn.replace(f"urn:pulumi:{README_STACK}::", f"urn:pulumi:{stack.name}::", 1)
+        urn.replace(f"urn:pulumi:{DOCUMENTED_STACK}::", f"urn:pulumi:{stack.name}::", 1)
         for urn in documented_unprotect_urns()
     )
     assert state_urns == documented

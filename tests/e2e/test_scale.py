@@ -66,7 +66,7 @@ def all_ready(cluster: Cluster, stack: Stack) -> list[str]:
 
 
 def unprotect_claims(stack: Stack) -> list[str]:
-    """The README's step before a destroy: `pulumi state unprotect` each claim's URN."""
+    """docs/operations.md's step before a destroy: `pulumi state unprotect` each claim's URN."""
     urns = [
         resource["urn"]
         for resource in stack.state()["deployment"]["resources"]
@@ -94,7 +94,7 @@ def test_scale_out_from_one_node_to_node_sets(cluster: Cluster) -> None:
     assert "protect" in refused.stdout + refused.stderr, "the dropped claim is protected"
     assert claims(cluster, namespace)["data-elk-elasticsearch-0"] == original
 
-    # README, "Availability and rollouts": unprotect the claims you are letting go, then `pulumi up`.
+    # docs/elasticsearch.md, "Availability and rollouts": unprotect the claims you let go, then `pulumi up`.
     dropped = [
         resource["urn"]
         for resource in stack.state()["deployment"]["resources"]
