@@ -30,7 +30,7 @@ lint: $(INSTALLED)  ## ruff (lint and format) and mypy.
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-docs: $(INSTALLED)  ## Regenerate the config reference in docs/reference.md from the models in components/config/.
+docs: $(INSTALLED)  ## Regenerate the config reference in docs/reference.md from the models in components/configuration/.
 	$(PY) -m tools.config_reference
 
 # Checked before the virtualenv is built, so a missing CLI costs one line and no install.

@@ -6,7 +6,7 @@ from pydantic import Field, field_validator
 
 from components.configuration.base import ConfigModel, DnsLabel
 
-# The stack's own internal users (components/file_realm.py; tests/test_file_realm.py keeps
+# The stack's own internal users (components/specs/file_realm.py; tests/test_file_realm.py keeps
 # the two lists equal): Logstash's user must differ from them, or two users would share one
 # line of the file realm.
 INTERNAL_USERS = ("elk-stack-probe", "elk-stack-setup", "elk-stack-kibana")

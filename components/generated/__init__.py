@@ -10,7 +10,7 @@ The provider classes live in this importable module, never in `__main__`, on pur
 pickles them by reference (`components.generated.PasswordProvider`), not by value, so the
 serialized `__provider` input carries no code and stays the same across code edits. The
 provider process imports this module from its working directory, the project directory.
-The crypto itself is in `components/crypto.py`, as plain functions.
+The crypto itself is in `components/generated/crypto.py`, as plain functions.
 """
 
 from __future__ import annotations

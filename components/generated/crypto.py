@@ -1,7 +1,7 @@
 """Pure functions that make the stack's generated secrets: passwords, RSA keys, certificates.
 
 They do what pulumi-random and pulumi-tls did, whose provider plugins cannot be installed
-everywhere this program runs; `components/generated.py` wraps them in dynamic resources.
+everywhere this program runs; `components/generated/__init__.py` wraps them in dynamic resources.
 Every input, the current time included, is an argument, so each function is easy to test;
 only key material, passwords and serial numbers are random.
 """

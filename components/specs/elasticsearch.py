@@ -29,7 +29,7 @@ CONFIG_FILE = f"{CONFIG_DIR}/elasticsearch.yml"
 # only from there, and mounting it does not hide the image's other config files.
 CERTS_DIR = f"{CONFIG_DIR}/certs"
 PASSWORD_VARIABLE = "ELASTIC_PASSWORD"
-# The readiness probe's file-realm user (components/file_realm.py); names without a dot,
+# The readiness probe's file-realm user (components/specs/file_realm.py); names without a dot,
 # which the image would turn into settings.
 PROBE_USER_VARIABLE = "PROBE_USERNAME"
 PROBE_PASSWORD_VARIABLE = "PROBE_PASSWORD"
