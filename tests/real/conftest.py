@@ -73,28 +73,46 @@ def open_stack(name: str, stack_file: Path | None = None) -> RealStack:
     return RealStack(name, config, workspace)
 
 
+def start_single_nodes(*stacks: tuple[str, Path | None]) -> list[RealStack]:
+    """Render stacks and start their one Elasticsearch node each, side by side, until each is Ready.
+
+    Starting two nodes together costs little more than one on these machines: much of a
+    start is waiting.
+    """
+    opened = [open_stack(name, stack_file) for name, stack_file in stacks]
+    for stack in opened:
+        stack.render()
+        stack.start([stack.node(0)], wait=False)
+    for stack in opened:
+        stack.wait_ready()
+    return opened
+
+
 def start_single_node(name: str, stack_file: Path | None = None) -> RealStack:
     """Render a stack and start its one Elasticsearch node until its readiness probe passes."""
-    stack = open_stack(name, stack_file)
-    stack.render()
-    stack.start([stack.node(0)])
+    [stack] = start_single_nodes((name, stack_file))
     return stack
 
 
 @pytest.fixture(scope="session")
-def qa() -> Iterator[RealStack]:
-    """Pulumi.qa.yaml's one node, shared by every test of the session that reads qa."""
-    stack = start_single_node("qa")
-    yield stack
-    stack.stop_all()
+def shipped() -> Iterator[dict[str, RealStack]]:
+    """The one node of Pulumi.qa.yaml and of Pulumi.test.yaml, started together."""
+    stacks = start_single_nodes(("qa", None), ("test", None))
+    yield {stack.name: stack for stack in stacks}
+    for stack in stacks:
+        stack.stop_all()
 
 
 @pytest.fixture(scope="session")
-def test_stack() -> Iterator[RealStack]:
+def qa(shipped: dict[str, RealStack]) -> RealStack:
+    """Pulumi.qa.yaml's one node, shared by every test of the session that reads qa."""
+    return shipped["qa"]
+
+
+@pytest.fixture(scope="session")
+def test_stack(shipped: dict[str, RealStack]) -> RealStack:
     """Pulumi.test.yaml's one node."""
-    stack = start_single_node("test")
-    yield stack
-    stack.stop_all()
+    return shipped["test"]
 
 
 @pytest.fixture(scope="session")

@@ -33,19 +33,24 @@ def source(snapshot_source: RealStack) -> RealStack:
     return stack
 
 
-def restoring_stack(name: str, source: RealStack) -> RealStack:
-    stack = open_stack(name, STACK_FILES / "restore.yaml")
-    stack.workspace.share(REPOSITORY_CLAIM, source.workspace.root / "claims" / REPOSITORY_CLAIM)
-    stack.render()
-    stack.start([stack.node(0)])
-    return stack
+@pytest.fixture(scope="module")
+def restoring(source: RealStack) -> Iterator[dict[str, RealStack]]:
+    """Two new stacks that restore from the source's repository, their nodes started together."""
+    stacks = [open_stack(name, STACK_FILES / "restore.yaml") for name in ("restored", "not-new")]
+    for stack in stacks:
+        stack.workspace.share(REPOSITORY_CLAIM, source.workspace.root / "claims" / REPOSITORY_CLAIM)
+        stack.render()
+        stack.start([stack.node(0)], wait=False)
+    for stack in stacks:
+        stack.wait_ready()
+    yield {stack.name: stack for stack in stacks}
+    for stack in stacks:
+        stack.stop_all()
 
 
 @pytest.fixture(scope="module")
-def restored(source: RealStack) -> Iterator[RealStack]:
-    stack = restoring_stack("restored", source)
-    yield stack
-    stack.stop_all()
+def restored(restoring: dict[str, RealStack]) -> RealStack:
+    return restoring["restored"]
 
 
 def test_a_new_stack_restores_the_latest_snapshot(restored: RealStack) -> None:
@@ -63,13 +68,10 @@ def test_a_restored_stack_is_never_restored_again(restored: RealStack) -> None:
     assert "restored from snapshot source-1 already" in run.output
 
 
-def test_a_stack_that_holds_data_is_never_restored(source: RealStack) -> None:
-    stack = restoring_stack("not-new", source)
-    try:
-        assert stack.request("PUT", "/someone-elses-data").status == 200
-        run = run_setup(stack)
-        assert run.returncode == 1
-        assert "already holds: someone-elses-data" in run.output
-        assert stack.request("GET", f"/{SOURCE_INDEX}").status == 404
-    finally:
-        stack.stop_all()
+def test_a_stack_that_holds_data_is_never_restored(restoring: dict[str, RealStack]) -> None:
+    stack = restoring["not-new"]
+    assert stack.request("PUT", "/someone-elses-data").status == 200
+    run = run_setup(stack)
+    assert run.returncode == 1
+    assert "already holds: someone-elses-data" in run.output
+    assert stack.request("GET", f"/{SOURCE_INDEX}").status == 404

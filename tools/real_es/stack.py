@@ -119,6 +119,11 @@ class RealStack:
                 runner.wait_until(running, "readiness", READY_SECONDS)
         return started
 
+    def wait_ready(self) -> None:
+        """Wait until every running pod's readiness probe passes."""
+        for running in self.running.values():
+            runner.wait_until(running, "readiness", READY_SECONDS)
+
     def stop(self, pod: str) -> int:
         """Stop one pod (SIGTERM, as a deletion); its claims stay."""
         return self.running.pop(pod).stop()
