@@ -197,7 +197,9 @@ def _run(config: dict[str, str], stack: str, program: Path, show_secrets: bool, 
         pulumi.runtime.set_all_config(config)
         monitor = _RecordingMonitor(mocks)
         collector = _Collector()
-        logger = logging.Logger(f"{PROJECT}.render")
+        # At INFO, like the collector: the SDK's debug lines (several per resource) are not
+        # even made into records.
+        logger = logging.Logger(f"{PROJECT}.render", logging.INFO)
         logger.addHandler(collector)
         pulumi.runtime.set_mocks(
             monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger
