@@ -83,7 +83,7 @@ mutation: $(INSTALLED)  ## Mutation testing (mutmut) of components/ with the fas
 	$(VENV)/bin/mutmut run $(ARGS)
 	$(VENV)/bin/mutmut results
 
-bench: $(INSTALLED)  ## Render qa and a large cluster 5 times each; print median times and peak RSS.
+bench: $(INSTALLED)  ## Render qa and a large cluster 5 times each; print median times, peak RSS and qa over its import floor.
 	$(PY) -m tools.bench
 
 size: $(INSTALLED)  ## Print the PVC size each data node needs for the stack's log volume.

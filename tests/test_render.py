@@ -441,7 +441,7 @@ def test_a_failed_write_is_one_message(
     def full_disk(*_: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("tools.render.os.replace", full_disk)
+    monkeypatch.setattr("tools.render_output.os.replace", full_disk)
     assert render_main(tmp_path, "mine", tmp_path / "out") == 1
     assert capsys.readouterr().err.splitlines() == [
         f"error: cannot write {tmp_path / 'out' / 'mine'}: No space left on device"

@@ -5,12 +5,14 @@ kubeadm sets it up: the API server maps the subject's CN to a user and each O to
 so `O=system:masters` is a cluster admin and `CN=system:kube-scheduler` gets the
 scheduler's built-in RBAC. Keys are ECDSA P-256 (instant to generate; every Kubernetes
 component accepts them). Files are only created when missing, so a restart keeps them.
+`ensure_pki` makes a cluster's whole set; `tools.e2e.namespaces` adds a namespace user's.
 """
 
 from __future__ import annotations
 
 import base64
 import secrets
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tools.e2e.layout import CLUSTER_NAME, FRONT_PROXY_CLIENT, SERVICE_IP, Layout, Ports, apiserver_url
 
 CA_DAYS = 3650
 LEAF_DAYS = 825
@@ -164,3 +168,42 @@ def write_kubeconfig(path: Path, config: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     path.chmod(0o600)
     return path
+
+
+# --- Certificates and kubeconfigs ---------------------------------------------------------
+
+
+def ensure_pki(layout: Layout, ports: Ports) -> None:
+    """The CA, the API server's serving cert, a client cert and kubeconfig per component."""
+    if not (layout.pki / "ca.crt").exists():
+        shutil.rmtree(layout.pki, ignore_errors=True)  # a new CA invalidates every other cert
+    ca = ensure_ca(layout.pki)
+    ensure_cert(
+        ca,
+        key_pair(layout.pki, "apiserver"),
+        "kube-apiserver",
+        server=True,
+        dns_names=(
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        ),
+        ip_addresses=("127.0.0.1", SERVICE_IP),
+    )
+    ensure_signing_key(layout.pki / "sa.key", layout.pki / "sa.pub")
+    # The front proxy's CA, as kubeadm makes it: without it the controller manager and the
+    # scheduler keep logging that the request-header CA bundle they delegate to is empty.
+    front_proxy_ca = ensure_ca(layout.pki, "front-proxy-ca", "elk-stack-local-front-proxy-ca")
+    ensure_cert(front_proxy_ca, key_pair(layout.pki, "front-proxy-client"), FRONT_PROXY_CLIENT)
+    clients = {
+        "admin": ("cluster-admin", ("system:masters",)),
+        "kube-controller-manager": ("system:kube-controller-manager", ()),
+        "kube-scheduler": ("system:kube-scheduler", ()),
+        "kwok": ("kwok", ("system:masters",)),
+    }
+    for name, (user, groups) in clients.items():
+        client = ensure_cert(ca, key_pair(layout.pki, name), user, groups)
+        config = kubeconfig(apiserver_url(ports), ca.cert, client, user, CLUSTER_NAME)
+        write_kubeconfig(layout.kubeconfig(name), config)
