@@ -1,4 +1,8 @@
-"""Shared fixtures: run the real program under mocks, and render the stack files once."""
+"""Shared fixtures: run the real program under mocks, and render the stack files once.
+
+Also the helpers most tests share: config as the engine passes it, a config's problems,
+and the one manifest of a kind and name.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from components.configuration import ConfigError, StackConfig, load_config
 from tests.fake_elasticsearch import FakeElasticsearch, serve
 from tools.render import PROJECT_DIR, Rendered, run_program, stack_config
 
@@ -30,6 +35,21 @@ def find(manifests: list[Manifest], kind: str, name: str | None = None) -> Manif
     matches = [m for m in manifests if m["kind"] == kind and name in (None, m["metadata"]["name"])]
     assert len(matches) == 1, f"expected one {kind} {name or ''}, found {len(matches)}"
     return matches[0]
+
+
+def problems(**sections: Any) -> list[str]:
+    """The problem lines for a config, or [] when it is valid."""
+    raw = {k.removeprefix("elk-stack:"): v for k, v in flat_config(**sections).items()}
+    try:
+        load_config(raw, PROJECT_DIR)
+    except ConfigError as error:
+        return error.problems
+    return []
+
+
+def valid(**sections: Any) -> StackConfig:
+    raw = {k.removeprefix("elk-stack:"): v for k, v in flat_config(**sections).items()}
+    return load_config(raw, PROJECT_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +81,25 @@ def fake_es() -> Iterator[FakeElasticsearch]:
     yield state
     server.shutdown()
     server.server_close()
+
+
+FORMATION = "pulumi-python:dynamic/elk-stack-lifecycle:ClusterFormation"
+
+
+@pytest.fixture
+def existing_cluster(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Renders as a later `pulumi up` sees them: the formation record hands back an earlier run's id.
+
+    A test may set the `initial_masters` the earlier deploy recorded in the returned dict.
+    """
+    import tools.render as render_module
+
+    original = render_module.EchoMocks.new_resource
+    earlier = {"run": "an-earlier-run"}
+
+    def stored(self: render_module.EchoMocks, args: Any) -> tuple[str | None, dict[Any, Any]]:
+        resource_id, state = original(self, args)
+        return resource_id, ({**state, **earlier} if args.typ == FORMATION else state)
+
+    monkeypatch.setattr(render_module.EchoMocks, "new_resource", stored)
+    return earlier

@@ -12,8 +12,7 @@ from cryptography import x509
 
 import tools.render as render_module
 from components.generated import crypto
-from tests.conftest import find, flat_config
-from tests.test_cluster import (
+from tests.clusters import (
     DATA,
     EXAMPLE,
     MASTERS,
@@ -23,6 +22,7 @@ from tests.test_cluster import (
     node_sets,
     pod_names,
 )
+from tests.conftest import find, flat_config
 from tools.render import Rendered, run_program
 
 Render = Callable[..., Rendered]

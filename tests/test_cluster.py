@@ -20,7 +20,26 @@ import yaml
 
 from components.configuration import ConfigError, load_config
 from tests import invariants
-from tests.conftest import find, flat_config
+from tests.clusters import (
+    DATA,
+    EXAMPLE,
+    MASTER_PODS,
+    MASTERS,
+    MIXED_MASTERS,
+    NAMESPACE,
+    SIMPLE_THREE,
+    START_SCRIPT,
+    STATEFULSET,
+    by_name,
+    container,
+    env,
+    es_statefulsets,
+    node_sets,
+    pod_names,
+    record,
+    settings,
+)
+from tests.conftest import FORMATION, find, flat_config
 from tests.pod_security import pod_templates, restricted_violations
 from tests.test_schema import KUBERNETES_VERSIONS, schema_errors
 from tools.render import PROJECT_DIR, Rendered
@@ -28,63 +47,12 @@ from tools.render import PROJECT_DIR, Rendered
 Render = Callable[..., Rendered]
 Manifest = dict[str, Any]
 
-NAMESPACE = "elk-unit"
-MASTERS: Manifest = {"name": "master", "replicas": 3, "roles": ["master"], "storage": {"size": "5Gi"}}
-DATA: Manifest = {"name": "data", "replicas": 2, "roles": ["data", "ingest"], "storage": {"size": "100Gi"}}
-EXAMPLE = {"nodeSets": [MASTERS, DATA]}
-SIMPLE_THREE = {"replicas": 3}
-START_SCRIPT = PROJECT_DIR / "scripts" / "elasticsearch-start.sh"
 HTTP_LABEL = "elk-stack/http"
 CLIENT_APPS = ("logstash", "kibana", "elasticsearch-setup")
-STATEFULSET = "kubernetes:apps/v1:StatefulSet"
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
 HOSTNAME = "kubernetes.io/hostname"
 PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
 REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
-
-
-def node_sets(*sets: Manifest, **top: Any) -> dict[str, Any]:
-    """An `elasticsearch` section with the given node sets and top-level keys."""
-    return {"nodeSets": list(sets), **top}
-
-
-def es_statefulsets(rendered: Rendered) -> list[Manifest]:
-    """The Elasticsearch StatefulSets, one per node set, in render order."""
-    return [
-        m
-        for m in rendered.manifests
-        if m["kind"] == "StatefulSet" and m["metadata"]["labels"]["app.kubernetes.io/name"] == "elasticsearch"
-    ]
-
-
-def by_name(rendered: Rendered) -> dict[str, Manifest]:
-    """The Elasticsearch StatefulSets by name."""
-    return {s["metadata"]["name"]: s for s in es_statefulsets(rendered)}
-
-
-def container(statefulset: Manifest) -> Manifest:
-    """The Elasticsearch container of a node set's pods."""
-    containers: list[Manifest] = statefulset["spec"]["template"]["spec"]["containers"]
-    return next(c for c in containers if c["name"] == "elasticsearch")
-
-
-def env(statefulset: Manifest) -> dict[str, Any]:
-    """The container's literal environment, by name (secret references as None)."""
-    return {e["name"]: e.get("value") for e in container(statefulset)["env"]}
-
-
-def settings(rendered: Rendered, statefulset: Manifest) -> dict[str, Any]:
-    """The elasticsearch.yml the pods of a StatefulSet mount, found through their config volume."""
-    volumes = {v["name"]: v for v in statefulset["spec"]["template"]["spec"]["volumes"]}
-    config_map = find(rendered.manifests, "ConfigMap", volumes["config"]["configMap"]["name"])
-    parsed: dict[str, Any] = yaml.safe_load(config_map["data"]["elasticsearch.yml"])
-    return parsed
-
-
-def pod_names(statefulset: Manifest) -> list[str]:
-    """The pod names the StatefulSet controller gives: `<statefulset>-<ordinal>`."""
-    name = statefulset["metadata"]["name"]
-    return [f"{name}-{ordinal}" for ordinal in range(statefulset["spec"]["replicas"])]
 
 
 def master_eligible(rendered: Rendered, statefulset: Manifest) -> bool:
@@ -105,13 +73,6 @@ def selected_workloads(rendered: Rendered, selector: dict[str, str]) -> list[str
         for manifest, _, template in invariants.pod_templates(rendered.manifests)
         if selector.items() <= ((template.get("metadata") or {}).get("labels") or {}).items()
     )
-
-
-def record(rendered: Rendered, kind: str, name: str) -> dict[str, Any]:
-    """The single resources.json record of a type and Pulumi name."""
-    matches = [r for r in rendered.resources if r["type"] == kind and r["name"] == name]
-    assert len(matches) == 1, f"expected one {kind}::{name}, found {len(matches)}"
-    return matches[0]
 
 
 def config_problems(elasticsearch: dict[str, Any]) -> list[str]:
@@ -200,9 +161,6 @@ def test_node_sets_have_their_own_selectors(render: Render) -> None:
 
 
 # --- discovery --------------------------------------------------------------------------
-
-
-MIXED_MASTERS = node_sets(MASTERS, {"name": "hot", "replicas": 2, "roles": ["master", "data"]})
 
 
 @pytest.mark.parametrize(
@@ -299,9 +257,6 @@ def test_pods_run_the_mounted_start_script(render: Render) -> None:
 
 
 # --- the start script: initial masters only on a node's first start -----------------
-
-
-MASTER_PODS = "elk-elasticsearch-master-0,elk-elasticsearch-master-1,elk-elasticsearch-master-2"
 
 
 @pytest.fixture
@@ -541,7 +496,6 @@ def test_scale_down_never_deletes_a_claim(render: Render) -> None:
 # --- rollouts -----------------------------------------------------------------------
 
 
-FORMATION = "pulumi-python:dynamic/elk-stack-lifecycle:ClusterFormation"
 TWO_DATA_SETS = node_sets(MASTERS, DATA, {**DATA, "name": "warm", "roles": ["data_warm"]})
 
 
@@ -557,25 +511,6 @@ def statefulset_dependencies(rendered: Rendered) -> dict[str, set[str]]:
         & names
         for name in names
     }
-
-
-@pytest.fixture
-def existing_cluster(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Renders as a later `pulumi up` sees them: the formation record hands back an earlier run's id.
-
-    A test may set the `initial_masters` the earlier deploy recorded in the returned dict.
-    """
-    import tools.render as render_module
-
-    original = render_module.EchoMocks.new_resource
-    earlier = {"run": "an-earlier-run"}
-
-    def stored(self: render_module.EchoMocks, args: Any) -> tuple[str | None, dict[Any, Any]]:
-        resource_id, state = original(self, args)
-        return resource_id, ({**state, **earlier} if args.typ == FORMATION else state)
-
-    monkeypatch.setattr(render_module.EchoMocks, "new_resource", stored)
-    return earlier
 
 
 def test_the_initial_masters_are_those_of_the_first_deploy(

@@ -8,24 +8,9 @@ from typing import Any
 import pytest
 
 from components.configuration import ConfigError, StackConfig, load_config, parse_config_values
-from tests.conftest import flat_config
+from tests.conftest import problems, valid
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-
-
-def problems(**sections: Any) -> list[str]:
-    """The problem lines for a config, or [] when it is valid."""
-    raw = {k.removeprefix("elk-stack:"): v for k, v in flat_config(**sections).items()}
-    try:
-        load_config(raw, PROJECT_DIR)
-    except ConfigError as error:
-        return error.problems
-    return []
-
-
-def valid(**sections: Any) -> StackConfig:
-    raw = {k.removeprefix("elk-stack:"): v for k, v in flat_config(**sections).items()}
-    return load_config(raw, PROJECT_DIR)
 
 
 def limits(memory: str | int, cpu: str | int = "1") -> dict[str, Any]:

@@ -15,8 +15,7 @@ import yaml
 
 from components.configuration import ConfigError, StackConfig
 from components.configuration.security import RESERVED_ROLES, RESERVED_USERS
-from tests.conftest import find
-from tests.test_config import problems, valid
+from tests.conftest import find, problems, valid
 from tools.render import Rendered
 
 Render = Callable[..., Rendered]

@@ -7,8 +7,7 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import find
-from tests.test_config import problems
+from tests.conftest import find, problems
 from tools.render import Rendered
 
 Render = Callable[..., Rendered]

@@ -18,8 +18,7 @@ from components.configuration.security import INTERNAL_USERS
 from components.generated import PasswordHashProvider, crypto
 from components.resources.elasticsearch import FILE_REALM_DIR, START_SCRIPT
 from components.specs import file_realm
-from tests.conftest import STACKS, find, flat_config
-from tests.test_config import problems
+from tests.conftest import STACKS, find, flat_config, problems
 from tools.render import Rendered, run_program, stack_config
 
 HASH_TYPE = "pulumi-python:dynamic/elk-stack:PasswordHash"

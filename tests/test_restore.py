@@ -16,22 +16,14 @@ import pytest
 import yaml
 
 from components.specs.snapshots import RESTORED_MARKER
-from tests.conftest import find, flat_config
+from tests.clusters import record
+from tests.conftest import find, flat_config, problems, valid
 from tests.fake_elasticsearch import FakeElasticsearch, add_snapshot, needs_bash_and_curl, run_setup
-from tests.test_cluster import record
-from tests.test_config import PROJECT_DIR, problems, valid
-from tests.test_snapshots import commented_snapshots_example
-from tools.render import Rendered, run_program
+from tests.snapshot_examples import READ_QA, commented_snapshots_example, restoring
+from tests.snapshot_examples import RESTORE_S3 as S3
+from tools.render import PROJECT_DIR, Rendered, run_program
 
 Render = Callable[..., Rendered]
-
-S3 = {"type": "s3", "bucket": "elk-backups", "basePath": "qa", "credentialsSecret": "elk-qa-read"}
-READ_QA = {**S3, "readonly": True}
-
-
-def restoring(restore_from: Any, repository: dict[str, Any] | None = None) -> dict[str, Any]:
-    snapshots = {"repository": repository or READ_QA, "restoreFrom": restore_from}
-    return {"elasticsearch": {"snapshots": snapshots}}
 
 
 # --- the rules ----------------------------------------------------------------------------

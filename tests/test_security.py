@@ -12,53 +12,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.conftest import STACKS, find
+from tests.readers import (
+    CA_TYPE,
+    GENERATED_PREFIX,
+    LEAF_TYPE,
+    PASSWORD_TYPE,
+    env_of,
+    es_settings,
+    kibana_settings,
+    record,
+    secret_ref,
+)
 from tools.render import PROJECT_DIR, REDACTED, Rendered, run_program, stack_config
 
 Render = Callable[..., Rendered]
-GENERATED_PREFIX = "pulumi-python:dynamic/elk-stack:"
-PASSWORD_TYPE = f"{GENERATED_PREFIX}GeneratedPassword"
-CA_TYPE = f"{GENERATED_PREFIX}CertificateAuthority"
-LEAF_TYPE = f"{GENERATED_PREFIX}LeafCertificate"
-
-
-def es_settings(rendered: Rendered) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(
-        find(rendered.manifests, "ConfigMap", "elk-elasticsearch-config")["data"]["elasticsearch.yml"]
-    )
-    return data
-
-
-def kibana_settings(rendered: Rendered) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(
-        find(rendered.manifests, "ConfigMap", "elk-kibana-config")["data"]["kibana.yml"]
-    )
-    return data
-
-
-def container(rendered: Rendered, kind: str, name: str) -> dict[str, Any]:
-    containers: list[dict[str, Any]] = find(rendered.manifests, kind, name)["spec"]["template"]["spec"][
-        "containers"
-    ]
-    return containers[0]
-
-
-def env_of(rendered: Rendered, kind: str, name: str) -> dict[str, Any]:
-    return {
-        e["name"]: e.get("value", e.get("valueFrom")) for e in container(rendered, kind, name).get("env", [])
-    }
-
-
-def secret_ref(secret: str, key: str) -> dict[str, Any]:
-    return {"secretKeyRef": {"name": secret, "key": key}}
-
-
-def record(rendered: Rendered, type_suffix: str, name: str) -> dict[str, Any]:
-    """The resources.json record of a resource, by type (suffix) and logical name."""
-    (match,) = [r for r in rendered.resources if r["type"].endswith(type_suffix) and r["name"] == name]
-    return match
 
 
 @pytest.fixture(scope="module")

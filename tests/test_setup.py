@@ -33,12 +33,14 @@ from tests.fake_elasticsearch import (
     POLICY,
     SCRIPT,
     SETTINGS,
+    SETUP_AUTH,
     TEMPLATE,
     FakeElasticsearch,
     needs_bash_and_curl,
     run_setup,
     serve,
 )
+from tests.readers import job_env
 from tools.render import PROJECT_DIR, Rendered
 
 Render = Callable[..., Rendered]
@@ -46,7 +48,6 @@ Render = Callable[..., Rendered]
 
 pytestmark = needs_bash_and_curl
 
-SETUP_AUTH = "Basic " + base64.b64encode(b"elk-stack-setup:setup-pw").decode()
 
 # What a version before the file realm left behind: Logstash's user and role, marked.
 LEGACY_MARK = {"metadata": {"managed_by": "elk-stack"}}
@@ -282,11 +283,6 @@ def test_setup_without_security_installs_only_retention(fake_es: FakeElasticsear
     ]
     assert {auth for _, _, auth, _ in fake_es.calls} == {""}, "no credentials are sent"
     assert not fake_es.users
-
-
-def job_env(rendered: Rendered) -> dict[str, str]:
-    job = find(rendered.manifests, "Job", "elk-elasticsearch-setup")
-    return {e["name"]: e.get("value", "") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
 
 
 def test_job_sends_the_stack_retention(rendered_stacks: dict[str, Rendered]) -> None:

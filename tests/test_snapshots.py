@@ -13,25 +13,12 @@ import yaml
 
 from components.configuration.snapshots import check_cron
 from tests import invariants
-from tests.conftest import find
-from tests.test_cluster import STATEFULSET, existing_cluster  # noqa: F401 - a fixture
-from tests.test_config import PROJECT_DIR, problems, valid
-from tools.render import Rendered
+from tests.clusters import START_SCRIPT, STATEFULSET
+from tests.conftest import find, problems, valid
+from tests.snapshot_examples import FS, S3, commented_snapshots_example, snapshots
+from tools.render import PROJECT_DIR, Rendered
 
 Render = Callable[..., Rendered]
-START_SCRIPT = PROJECT_DIR / "scripts" / "elasticsearch-start.sh"
-
-S3 = {
-    "type": "s3",
-    "bucket": "elk-backups",
-    "basePath": "qa",
-    "credentialsSecret": "elk-snapshot-credentials",
-}
-FS: dict[str, Any] = {"type": "fs", "storage": {"size": "100Gi", "storageClass": "nfs"}}
-
-
-def snapshots(**keys: Any) -> dict[str, Any]:
-    return {"elasticsearch": {"snapshots": keys}}
 
 
 def test_the_issue_example_is_valid() -> None:
@@ -201,19 +188,6 @@ def test_base_path_is_a_relative_path(base_path: str) -> None:
         f"elasticsearch.snapshots.repository.basePath: {base_path!r} is not a relative path like qa or "
         "backups/qa (letters, digits, '.', '_', '-')"
     ]
-
-
-def commented_snapshots_example(stack_file: str) -> dict[str, Any]:
-    """The commented `snapshots:` block of a stack file, uncommented and read."""
-    lines = (PROJECT_DIR / stack_file).read_text().splitlines()
-    start = lines.index("    # snapshots:")
-    block = []
-    for line in lines[start:]:
-        if not line.startswith("    #"):
-            break
-        block.append(line.replace("    # ", "    ", 1))
-    example: dict[str, Any] = yaml.safe_load("\n".join(block))["snapshots"]
-    return example
 
 
 def test_the_commented_example_in_the_qa_stack_file_is_valid() -> None:

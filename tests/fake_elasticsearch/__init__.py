@@ -9,6 +9,7 @@ that answers it.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ __all__ = [
     "POLICY",
     "SCRIPT",
     "SETTINGS",
+    "SETUP_AUTH",
     "TEMPLATE",
     "FakeElasticsearch",
     "add_snapshot",
@@ -41,6 +43,8 @@ needs_bash_and_curl = pytest.mark.skipif(
 )
 
 
+# The Authorization header of the user run_setup logs in as.
+SETUP_AUTH = "Basic " + base64.b64encode(b"elk-stack-setup:setup-pw").decode()
 POLICY = {"policy": {"phases": {"delete": {"min_age": "7d", "actions": {"delete": {}}}}}}
 COMPONENT = {"template": {"settings": {"index.number_of_replicas": 1}}}
 TEMPLATE = {
