@@ -41,7 +41,7 @@ from tests.clusters import (
 )
 from tests.conftest import FORMATION, find, flat_config
 from tests.pod_security import pod_templates, restricted_violations
-from tests.test_schema import KUBERNETES_VERSIONS, schema_errors
+from tests.program.test_schema import KUBERNETES_VERSIONS, schema_errors
 from tools.render import PROJECT_DIR, Rendered
 
 Render = Callable[..., Rendered]

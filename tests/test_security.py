@@ -393,7 +393,7 @@ def test_render_cli_prints_the_warning(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from tests.test_render import project_copy
+    from tests.program.test_render import project_copy
 
     project = project_copy(
         tmp_path, {"open": "config:\n  elk-stack:namespace: elk\n  elk-stack:security: {enabled: false}\n"}

@@ -10,10 +10,10 @@ import yaml
 
 from components.configuration.pipeline import ListeningPort, listening_ports
 from tests.conftest import find
-from tools.render import Rendered
+from tools.render import PROJECT_DIR, Rendered
 
 Render = Callable[..., Rendered]
-DEFAULT_PIPELINE = Path(__file__).resolve().parent.parent / "pipelines" / "spring-boot-json.conf"
+DEFAULT_PIPELINE = PROJECT_DIR / "pipelines" / "spring-boot-json.conf"
 
 
 def statefulset(rendered: Rendered) -> dict[str, Any]:
