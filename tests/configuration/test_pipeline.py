@@ -1,19 +1,15 @@
-"""Reading pipelines: the LSCL parser, listening ports, variables and where outputs write."""
+"""Reading pipelines: listening ports, the file itself, variables and where outputs write."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from components.configuration import ConfigError, load_config
-from components.configuration.lscl import PipelineSyntaxError, Plugin, parse
 from components.configuration.pipeline import (
     SHIPPED_PIPELINES,
     ListeningPort,
@@ -25,8 +21,8 @@ from components.configuration.pipeline import (
     uncovered_writes,
     write_targets,
 )
+from tools.render import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 IANA_SVC_NAME = re.compile(r"(?=.*[a-z])(?!-)(?!.*--)[a-z0-9-]{1,15}(?<!-)")
 
 
@@ -38,116 +34,6 @@ def port_problem(text: str) -> str:
     with pytest.raises(ValueError) as error:
         listening_ports(text)
     return str(error.value)
-
-
-# The parser
-
-
-def test_parse_reads_nested_hashes_arrays_codecs_and_comments() -> None:
-    config = parse(
-        """
-        # a comment with { braces
-        input {
-          beats { port => 5044 add_field => { "env" => "qa" "tags" => ["a", 'b'] } }  # trailing
-          tcp { port => 5000 codec => json_lines { target => "doc" } }
-        }
-        """
-    )
-    beats, tcp = config.sections["input"]
-    assert beats.attributes == [("port", 5044), ("add_field", {"env": "qa", "tags": ["a", "b"]})]
-    assert tcp.get("codec") == Plugin("json_lines", [("target", "doc")], line=5)
-    assert (beats.line, tcp.line) == (4, 5)
-
-
-def test_parse_keeps_escaped_quotes_and_hashes_inside_strings() -> None:
-    (mutate,) = parse(r'filter { mutate { add_tag => "a \" # not a comment }" } }').sections["filter"]
-    assert mutate.get("add_tag") == r"a \" # not a comment }"
-
-
-def test_parse_lists_plugins_of_every_branch_and_skips_conditions() -> None:
-    text = """
-    output {
-      if [level] == "x{" and [m] =~ /a{2}\\/b/ { elasticsearch { index => "a" } }
-      else if [b] in ["c", "d"] { elasticsearch { index => "b" } }
-      else { stdout { } }
-      iffy { }
-    }
-    """
-    assert [p.name for p in parse(text).sections["output"]] == [
-        "elasticsearch",
-        "elasticsearch",
-        "stdout",
-        "iffy",
-    ]
-
-
-def test_parse_reads_numbers_barewords_and_negative_values() -> None:
-    (plugin,) = parse("filter { x { a => -1 b => 2.5 c => true d => 007 } }").sections["filter"]
-    assert plugin.attributes == [("a", -1), ("b", 2.5), ("c", "true"), ("d", 7)]
-
-
-@pytest.mark.parametrize(
-    ("text", "where"),
-    [
-        ("inputs { }", "line 1, column 1: expected input, filter or output"),
-        ("input { tcp { port 5 } }", "line 1, column 20: expected '=>'"),
-        ("input {\n  tcp { port => }\n}", "line 2, column 17: expected a value"),
-        ('input { tcp { port => "5 } }', "line 1, column 23: expected a closing '\"'"),
-        ("input { tcp { port => 5 }", "expected '}'"),
-        ("output { if { stdout {} } }", "expected a condition"),
-    ],
-)
-def test_parse_errors_name_the_line_and_column(text: str, where: str) -> None:
-    with pytest.raises(PipelineSyntaxError, match=re.escape(where)):
-        parse(text)
-
-
-def _deep(kind: str, depth: int) -> str:
-    """A pipeline whose `kind` of nesting goes `depth` levels deep, one level a line."""
-    opening, middle, closing = {
-        "arrays": ("[\n", "", "]"),
-        "hashes": ('{ "a" =>\n', '"b"', "}"),
-        "codecs": ("c { x =>\n", "1", "}"),
-        "hashes, arrays and codecs": ('{ "a" => [ c { x =>\n', "1", "} ] }"),
-        "conditionals": ("if [a] {\n", "drop { }", "}"),
-        "else branches": ("if [a] { } else {\n", "drop { }", "}"),
-    }[kind]
-    inner = opening * depth + middle + closing * depth
-    if "conditionals" not in kind and "branches" not in kind:
-        return f"filter {{ mutate {{ add_tag =>\n{inner} }} }}"
-    return f"filter {{\n{inner}\n}}"
-
-
-# Each kind of nesting, and the line its 101st level opens on (the section is level 1).
-NESTINGS = {
-    "arrays": 100,
-    "hashes": 100,
-    "codecs": 100,
-    "hashes, arrays and codecs": 34,
-    "conditionals": 101,
-    "else branches": 101,
-}
-
-
-@pytest.mark.parametrize(("kind", "line"), NESTINGS.items())
-def test_nesting_deeper_than_any_real_pipeline_is_a_syntax_error_with_its_line(kind: str, line: int) -> None:
-    for depth in (800, 3000):
-        with pytest.raises(PipelineSyntaxError) as error:
-            parse(_deep(kind, depth))
-        assert re.fullmatch(
-            rf"line {line}, column \d+: nested more than 100 levels deep .*", str(error.value)
-        )
-
-
-@pytest.mark.parametrize("kind", NESTINGS)
-def test_nesting_up_to_the_limit_parses(kind: str) -> None:
-    depth = {"hashes, arrays and codecs": 32}.get(kind, 98)  # 100 levels (98 for 3 a line) in all
-    assert parse(_deep(kind, depth)).sections["filter"]
-
-
-def test_every_shipped_pipeline_parses() -> None:
-    for relative in SHIPPED_PIPELINES:
-        assert parse((PROJECT_DIR / relative).read_text()).sections["output"], relative
 
 
 # Listening ports
@@ -512,37 +398,3 @@ def test_a_covered_write_or_security_off_gives_no_warning(tmp_path: Path) -> Non
     output = 'elasticsearch { index => "myapp-%{+YYYY.MM.dd}" }'
     assert write_warnings(tmp_path, output, logstashIndices=["myapp-*"]) == []
     assert write_warnings(tmp_path, output, enabled=False) == []
-
-
-def test_the_suite_tolerates_a_users_own_pipeline(tmp_path: Path) -> None:
-    """Adding a valid `.conf` under pipelines/ must not break the tests that read that folder."""
-    for name in ("components", "pipelines", "scripts", "tests", "tools"):
-        shutil.copytree(
-            PROJECT_DIR / name, tmp_path / name, ignore=shutil.ignore_patterns("e2e", "__pycache__")
-        )
-    for name in ("__main__.py", "Pulumi.yaml", "Pulumi.qa.yaml", "Pulumi.test.yaml", "pyproject.toml"):
-        shutil.copy(PROJECT_DIR / name, tmp_path / name)
-    (tmp_path / "pipelines" / "my-app.conf").write_text(
-        'input { http { port => 8080 } }\noutput { elasticsearch { hosts => ["${ELASTICSEARCH_HOSTS}"] '
-        'index => "myapp-%{+YYYY.MM.dd}" } }\n'
-    )
-    # Not this module: the copy would run this test again, and so on.
-    selected = ["tests/test_setup.py", "tests/test_security.py"]
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-k",
-            "pipeline or literal",
-            *selected,
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-3000:]
