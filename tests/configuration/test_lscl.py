@@ -7,9 +7,7 @@ import re
 import pytest
 
 from components.configuration.lscl import PipelineSyntaxError, Plugin, parse
-from components.configuration.pipeline import (
-    SHIPPED_PIPELINES,
-)
+from components.configuration.pipeline import SHIPPED_PIPELINES
 from tools.render import PROJECT_DIR
 
 
