@@ -16,6 +16,11 @@ S3 = {
 }
 FS: dict[str, Any] = {"type": "fs", "storage": {"size": "100Gi", "storageClass": "nfs"}}
 
+NODE_SETS = [
+    {"name": "master", "replicas": 3, "roles": ["master"]},
+    {"name": "data", "replicas": 2, "roles": ["data", "ingest"]},
+]
+
 
 def snapshots(**keys: Any) -> dict[str, Any]:
     return {"elasticsearch": {"snapshots": keys}}

@@ -1,6 +1,7 @@
 """`scripts/elasticsearch-start.sh`, run as a pod runs it, with a stand-in for the image's entrypoint.
 
-The initial masters are passed on a node's first start only, and only to the nodes named.
+The initial masters are passed on a node's first start only, and only to the nodes named;
+secure settings enter the keystore from their mounted files before the node starts.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.clusters import MASTER_PODS, START_SCRIPT
+
+
+# --- the start script: initial masters only on a node's first start -----------------
 
 
 @pytest.fixture
@@ -87,3 +91,81 @@ def test_every_initial_master_can_bootstrap(entrypoint: Path, tmp_path: Path, ho
 def test_a_node_outside_the_list_never_bootstraps(entrypoint: Path, tmp_path: Path, hostname: str) -> None:
     """Nodes added later (a scale-up) must never form a second cluster among themselves."""
     assert start(entrypoint, tmp_path, MASTER_PODS, hostname=hostname) == ["args: eswrapper"]
+
+
+# --- the start script: secure settings enter the keystore from files --------------------
+
+
+@pytest.fixture
+def keystore_tool(tmp_path: Path) -> Path:
+    """A stand-in for `elasticsearch-keystore` that logs its arguments and what it read."""
+    tool = tmp_path / "elasticsearch-keystore"
+    tool.write_text(
+        "#!/usr/bin/env bash\n"
+        'echo "keystore $*" >> "$KEYSTORE_LOG"\n'
+        'if [[ $1 == create ]]; then touch "$ES_PATH_CONF/elasticsearch.keystore"; fi\n'
+        'if [[ $1 == add-file ]]; then echo "stored $3=$(cat "$4")" >> "$KEYSTORE_LOG"; fi\n'
+    )
+    tool.chmod(0o755)
+    return tool
+
+
+def run_start(tmp_path: Path, keystore_tool: Path, settings: dict[str, str] | None) -> list[str]:
+    """Run the start script with `settings` as mounted secure-setting files; the keystore log."""
+    conf = tmp_path / "config"
+    conf.mkdir(exist_ok=True)
+    entrypoint = tmp_path / "entrypoint"
+    entrypoint.write_text('#!/usr/bin/env bash\necho "entrypoint $*" >> "$KEYSTORE_LOG"\n')
+    entrypoint.chmod(0o755)
+    environment = {
+        "PATH": os.environ["PATH"],
+        "HOSTNAME": "elk-elasticsearch-0",
+        "ES_ENTRYPOINT": str(entrypoint),
+        "ES_KEYSTORE": str(keystore_tool),
+        "ES_PATH_CONF": str(conf),
+        "KEYSTORE_LOG": str(tmp_path / "log"),
+        "FORMED_MARKER": str(tmp_path / "formed"),
+    }
+    if settings is not None:
+        directory = tmp_path / "secure-settings"
+        (directory / "..data").mkdir(parents=True)
+        for name, value in settings.items():
+            (directory / name).write_text(value)
+        environment["SECURE_SETTINGS_DIR"] = str(directory)
+    subprocess.run(["bash", str(START_SCRIPT)], env=environment, check=True, capture_output=True, timeout=30)
+    return (tmp_path / "log").read_text().splitlines()
+
+
+def test_secure_settings_are_added_from_files_before_the_node_starts(
+    tmp_path: Path, keystore_tool: Path
+) -> None:
+    log = run_start(
+        tmp_path,
+        keystore_tool,
+        {"s3.client.default.access_key": "AKIA-SECRET", "s3.client.default.secret_key": "s3cr3t"},
+    )
+    directory = tmp_path / "secure-settings"
+    assert log == [
+        "keystore create",
+        f"keystore add-file --force s3.client.default.access_key {directory}/s3.client.default.access_key",
+        "stored s3.client.default.access_key=AKIA-SECRET",
+        f"keystore add-file --force s3.client.default.secret_key {directory}/s3.client.default.secret_key",
+        "stored s3.client.default.secret_key=s3cr3t",
+        "entrypoint eswrapper",
+    ]
+
+
+def test_an_existing_keystore_is_kept(tmp_path: Path, keystore_tool: Path) -> None:
+    """`create` would ask before overwriting it, and the image's entrypoint may have made one."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "elasticsearch.keystore").touch()
+    log = run_start(tmp_path, keystore_tool, {"gcs.client.default.credentials_file": "{}"})
+    assert [line for line in log if line.startswith("keystore")] == [
+        f"keystore add-file --force gcs.client.default.credentials_file "
+        f"{tmp_path}/secure-settings/gcs.client.default.credentials_file"
+    ]
+
+
+def test_without_secure_settings_the_keystore_is_untouched(tmp_path: Path, keystore_tool: Path) -> None:
+    (tmp_path / "log").touch()
+    assert run_start(tmp_path, keystore_tool, None) == ["entrypoint eswrapper"]
