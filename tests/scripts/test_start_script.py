@@ -14,7 +14,6 @@ import pytest
 
 from tests.clusters import MASTER_PODS, START_SCRIPT
 
-
 # --- the start script: initial masters only on a node's first start -----------------
 
 
