@@ -331,3 +331,9 @@ def test_kibana_is_replaced_not_rolled_on_a_new_image(render: Render) -> None:
     assert [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]] == [
         f"docker.elastic.co/kibana/kibana:{deployment['metadata']['labels']['app.kubernetes.io/version']}"
     ]
+
+
+def test_capacity_shortfall_is_warned_in_render(render: Render) -> None:
+    rendered = render(elasticsearch={"capacity": {"eventsPerDay": 5_000_000, "avgEventBytes": 1000}})
+    assert [w.split(":")[0] for w in rendered.warnings] == ["elasticsearch.storage.size"]
+    assert render().warnings == []

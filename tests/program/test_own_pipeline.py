@@ -23,7 +23,7 @@ def test_the_suite_tolerates_a_users_own_pipeline(tmp_path: Path) -> None:
         'index => "myapp-%{+YYYY.MM.dd}" } }\n'
     )
     # Not this module: the copy would run this test again, and so on.
-    selected = ["tests/specs/test_retention.py", "tests/test_security.py"]
+    selected = ["tests/specs/test_retention.py", "tests/program/test_security.py"]
     run = subprocess.run(
         [
             sys.executable,
