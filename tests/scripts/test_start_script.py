@@ -1,7 +1,8 @@
 """`scripts/elasticsearch-start.sh`, run as a pod runs it, with a stand-in for the image's entrypoint.
 
 The initial masters are passed on a node's first start only, and only to the nodes named;
-secure settings enter the keystore from their mounted files before the node starts.
+secure settings enter the keystore from their mounted files before the node starts; the
+file realm's files are linked over the image's own, so a Secret update reaches the node.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from components.specs import file_realm
 from tests.clusters import MASTER_PODS, START_SCRIPT
 
 # --- the start script: initial masters only on a node's first start -----------------
@@ -168,3 +170,38 @@ def test_an_existing_keystore_is_kept(tmp_path: Path, keystore_tool: Path) -> No
 def test_without_secure_settings_the_keystore_is_untouched(tmp_path: Path, keystore_tool: Path) -> None:
     (tmp_path / "log").touch()
     assert run_start(tmp_path, keystore_tool, None) == ["entrypoint eswrapper"]
+
+
+# --- the start script: the file realm's files linked over the image's own ---------------
+
+
+def test_start_script_links_the_realm_files_over_the_images_own(tmp_path: Path) -> None:
+    """Links, not copies: a Secret update reaches the running node without a restart."""
+    config, realm = tmp_path / "config", tmp_path / "realm"
+    config.mkdir()
+    realm.mkdir()
+    for name in file_realm.FILES:
+        (config / name).write_text("# the image's empty file\n")
+        (realm / name).write_text(f"first {name}\n")
+    entrypoint = tmp_path / "entrypoint.sh"
+    entrypoint.write_text("#!/usr/bin/env bash\necho started\n")
+    entrypoint.chmod(0o755)
+    environment = {
+        "PATH": os.environ["PATH"],
+        "HOSTNAME": "elk-elasticsearch-0",
+        "FORMED_MARKER": str(tmp_path / "formed"),
+        "ES_ENTRYPOINT": str(entrypoint),
+        "ES_PATH_CONF": str(config),
+        "FILE_REALM_DIR": str(realm),
+    }
+    for _ in range(2):  # a container restart finds its links in place
+        result = subprocess.run(
+            ["bash", str(START_SCRIPT)], env=environment, capture_output=True, text=True, timeout=30
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "started"
+    for name in file_realm.FILES:
+        assert (config / name).is_symlink()
+        assert (config / name).read_text() == f"first {name}\n"
+        (realm / name).write_text(f"second {name}\n")
+        assert (config / name).read_text() == f"second {name}\n"

@@ -1,10 +1,11 @@
-"""Internal users in the file realm: no API call, `elastic`'s password change least, can break them."""
+"""Internal users in the file realm: no API call, `elastic`'s password change least, can break them.
+
+The files have Elasticsearch's formats, the roles follow the config, and every internal
+user's Secret logs in through them.
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import bcrypt
@@ -15,43 +16,12 @@ from pulumi.runtime import MockResourceArgs
 import tools.render as render_module
 from components.configuration import Snapshots
 from components.configuration.security import INTERNAL_USERS
-from components.generated import PasswordHashProvider, crypto
-from components.resources.elasticsearch import FILE_REALM_DIR, START_SCRIPT
+from components.generated import crypto
 from components.specs import file_realm
 from tests.conftest import STACKS, find, flat_config, problems
-from tools.render import Rendered, run_program, stack_config
+from tools.render import run_program, stack_config
 
 HASH_TYPE = "pulumi-python:dynamic/elk-stack:PasswordHash"
-
-
-# --- the hashes -------------------------------------------------------------------
-
-
-def test_hashes_are_bcrypt_in_the_revision_elasticsearch_reads() -> None:
-    """Elasticsearch's BCrypt (jBCrypt) accepts `$2a$` only; bcrypt's default is `$2b$`."""
-    first, second = crypto.bcrypt_hash("s3cret-password"), crypto.bcrypt_hash("s3cret-password")
-    assert first.startswith("$2a$10$") and len(first) == 60
-    assert bcrypt.checkpw(b"s3cret-password", first.encode())
-    assert not bcrypt.checkpw(b"another-password", first.encode())
-    assert first != second, "salted: two hashes of one password differ"
-
-
-def test_a_hash_is_made_once_and_replaced_only_with_its_password() -> None:
-    provider = PasswordHashProvider()
-    olds = provider.create({"password": "p" * 32}).outs or {}
-    assert bcrypt.checkpw(b"p" * 32, olds["hash"].encode())
-    assert not provider.diff("id", olds, {"password": "p" * 32}).changes, "no new salt on every up"
-    diff = provider.diff("id", olds, {"password": "q" * 32})
-    assert diff.changes and diff.replaces == ["password"]
-
-
-@pytest.mark.parametrize(("password", "refused"), [("x" * 72, False), ("x" * 73, True), ("", True)])
-def test_bcrypt_never_silently_cuts_a_password(password: str, refused: bool) -> None:
-    failures = PasswordHashProvider().check({}, {"password": password}).failures
-    assert bool(failures) is refused
-
-
-# --- the files --------------------------------------------------------------------
 
 
 def test_the_files_have_elasticsearchs_formats() -> None:
@@ -150,95 +120,6 @@ def test_logstash_cannot_take_an_internal_users_name(user: str) -> None:
         f"security.logstashUser: {user!r} is one of this stack's internal users; Logstash needs a user "
         "of its own, e.g. logstash-writer"
     ]
-
-
-# --- the wiring -------------------------------------------------------------------
-
-
-def pod_templates(rendered: Rendered) -> list[tuple[str, dict[str, Any]]]:
-    return [
-        (f"{m['kind']}/{m['metadata']['name']}", m["spec"]["template"]["spec"])
-        for m in rendered.manifests
-        if m["kind"] in ("StatefulSet", "Deployment", "Job")
-    ]
-
-
-@pytest.mark.parametrize("stack", STACKS)
-def test_only_the_nodes_see_elastics_password_and_only_to_bootstrap_it(
-    rendered_stacks: dict[str, Rendered], stack: str
-) -> None:
-    """No probe, Job or client logs in as `elastic`: its Secret feeds ELASTIC_PASSWORD, nothing else."""
-    rendered = rendered_stacks[stack]
-    readers = []
-    for where, spec in pod_templates(rendered):
-        for volume in spec.get("volumes", []):
-            if volume.get("secret", {}).get("secretName") == "elk-elastic-credentials":
-                readers.append((where, "volume", volume["name"]))
-        for container in spec["containers"] + spec.get("initContainers", []):
-            for entry in container.get("env", []):
-                ref = entry.get("valueFrom", {}).get("secretKeyRef", {})
-                if ref.get("name") == "elk-elastic-credentials":
-                    readers.append((where, container["name"], entry["name"]))
-            for source in container.get("envFrom", []):
-                assert source.get("secretRef", {}).get("name") != "elk-elastic-credentials", where
-    nodes = [m["metadata"]["name"] for m in rendered.manifests if m["kind"] == "StatefulSet"]
-    expected = [
-        (f"StatefulSet/{name}", "elasticsearch", "ELASTIC_PASSWORD")
-        for name in nodes
-        if name.startswith("elk-elasticsearch")
-    ]
-    assert readers and sorted(readers) == sorted(expected)
-
-
-@pytest.mark.parametrize("stack", STACKS)
-def test_nodes_mount_the_file_realm_and_probe_as_the_probe_user(
-    rendered_stacks: dict[str, Rendered], stack: str
-) -> None:
-    for where, spec in pod_templates(rendered_stacks[stack]):
-        if not where.startswith("StatefulSet/elk-elasticsearch"):
-            continue
-        (container,) = spec["containers"]
-        env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
-        assert env["FILE_REALM_DIR"] == FILE_REALM_DIR
-        assert env["PROBE_USERNAME"] == {"secretKeyRef": {"name": "elk-probe-credentials", "key": "username"}}
-        assert env["PROBE_PASSWORD"] == {"secretKeyRef": {"name": "elk-probe-credentials", "key": "password"}}
-        volume = next(v for v in spec["volumes"] if v["name"] == "file-realm")
-        assert volume["secret"]["secretName"] == "elk-elasticsearch-file-realm"
-        (mount,) = [m for m in container["volumeMounts"] if m["name"] == "file-realm"]
-        # No subPath: the kubelet updates the files in place and Elasticsearch re-reads them.
-        assert mount == {"name": "file-realm", "mountPath": FILE_REALM_DIR, "readOnly": True}
-
-
-def test_start_script_links_the_realm_files_over_the_images_own(tmp_path: Path) -> None:
-    """Links, not copies: a Secret update reaches the running node without a restart."""
-    config, realm = tmp_path / "config", tmp_path / "realm"
-    config.mkdir()
-    realm.mkdir()
-    for name in file_realm.FILES:
-        (config / name).write_text("# the image's empty file\n")
-        (realm / name).write_text(f"first {name}\n")
-    entrypoint = tmp_path / "entrypoint.sh"
-    entrypoint.write_text("#!/usr/bin/env bash\necho started\n")
-    entrypoint.chmod(0o755)
-    environment = {
-        "PATH": os.environ["PATH"],
-        "HOSTNAME": "elk-elasticsearch-0",
-        "FORMED_MARKER": str(tmp_path / "formed"),
-        "ES_ENTRYPOINT": str(entrypoint),
-        "ES_PATH_CONF": str(config),
-        "FILE_REALM_DIR": str(realm),
-    }
-    for _ in range(2):  # a container restart finds its links in place
-        result = subprocess.run(
-            ["bash", str(START_SCRIPT)], env=environment, capture_output=True, text=True, timeout=30
-        )
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == "started"
-    for name in file_realm.FILES:
-        assert (config / name).is_symlink()
-        assert (config / name).read_text() == f"first {name}\n"
-        (realm / name).write_text(f"second {name}\n")
-        assert (config / name).read_text() == f"second {name}\n"
 
 
 S3 = {"type": "s3", "bucket": "elk-backups"}
