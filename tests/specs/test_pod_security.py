@@ -1,4 +1,4 @@
-"""The rendered pods meet the Restricted Pod Security Standard, and every control can fail.
+"""The Restricted Pod Security Standard checker (tests/pod_security.py): every control can fail.
 
 Each negative case breaks one control of a compliant pod and expects exactly its message,
 so a control that could never fire, or that fires on the wrong field, fails here.
@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import STACKS
 from tests.pod_security import pod_templates, restricted_violations
-from tools.render import Rendered
 
 Manifest = dict[str, Any]
 WHERE = "Pod/test: "
@@ -40,6 +38,7 @@ def violations(spec: Manifest, metadata: Manifest | None = None) -> list[str]:
 
 C0 = "spec.containers[0].securityContext"
 NO_DEFAULTS: Manifest = {}  # a pod security context that sets nothing
+
 
 NEGATIVE_CASES: list[tuple[str, Manifest, Manifest | None, list[str]]] = [
     (
@@ -338,38 +337,3 @@ def test_messages_name_the_object_and_the_full_field_path() -> None:
         "StatefulSet/elk-logstash: spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation "
         "must be false"
     ]
-
-
-@pytest.mark.parametrize("stack", STACKS)
-def test_rendered_pods_are_restricted(rendered_stacks: dict[str, Rendered], stack: str) -> None:
-    templates = pod_templates(rendered_stacks[stack].manifests)
-    assert templates, f"{stack} renders no pods"
-    found = [
-        violation
-        for where, metadata, spec in templates
-        for violation in restricted_violations(spec, metadata, where)
-    ]
-    assert found == []
-
-
-# The containers whose image runs with a read-only root (docs/security.md says so); the
-# others write below their install directory. Kibana and the setup Job get emptyDirs for
-# what they write.
-READ_ONLY_ROOT = {"Deployment/elk-kibana", "Job/elk-elasticsearch-setup"}
-
-
-@pytest.mark.parametrize("stack", STACKS)
-def test_kibana_and_the_setup_job_run_with_a_read_only_root(
-    rendered_stacks: dict[str, Rendered], stack: str
-) -> None:
-    found = {
-        where.split(":")[0]: [
-            container.get("securityContext", {}).get("readOnlyRootFilesystem")
-            for container in spec.get("initContainers", []) + spec["containers"]
-        ]
-        for where, _, spec in pod_templates(rendered_stacks[stack].manifests)
-    }
-    assert set(found) >= READ_ONLY_ROOT, f"{stack}: {sorted(found)}"
-    assert {name: found[name] for name in READ_ONLY_ROOT} == {
-        name: [True] * len(found[name]) for name in READ_ONLY_ROOT
-    }
