@@ -58,6 +58,31 @@ def rendered_stacks() -> dict[str, Rendered]:
     return {stack: run_program(stack_config(stack), stack=stack) for stack in STACKS}
 
 
+# Stacks rendered from config rather than a stack file: the large benchmark cluster
+# (`make bench`), security off, the user's own PKI (`tls.existingSecret`) and plain HTTP.
+EXTRA_STACKS: dict[str, dict[str, str]] = {
+    "large": stack_config("large", path=PROJECT_DIR / "benchmarks" / "large.yaml"),
+    "insecure": flat_config(security={"enabled": False}),
+    "own-pki": flat_config(elasticsearch={"tls": {"existingSecret": "company-pki"}}),
+    "http": flat_config(elasticsearch={"tls": {"http": False}}),
+}
+
+
+INVARIANT_STACKS = [*STACKS, *EXTRA_STACKS]
+
+
+def stack_config_of(stack: str) -> dict[str, str]:
+    """The flat config of any stack the invariants run on."""
+    return EXTRA_STACKS[stack] if stack in EXTRA_STACKS else stack_config(stack)
+
+
+@pytest.fixture(scope="session")
+def invariant_stacks(rendered_stacks: dict[str, Rendered]) -> dict[str, Rendered]:
+    """qa and test (rendered once per session) and the extra stacks, each rendered once per session too."""
+    extra = {stack: run_program(config, stack=stack) for stack, config in EXTRA_STACKS.items()}
+    return {**rendered_stacks, **extra}
+
+
 @pytest.fixture
 def render() -> Callable[..., Rendered]:
     """Run `__main__.py` under mocks with a config given as keyword sections."""

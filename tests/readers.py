@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import find
+from tests.conftest import Manifest, find
 from tools.render import Rendered
 
 GENERATED_PREFIX = "pulumi-python:dynamic/elk-stack:"
@@ -55,3 +55,15 @@ def record(rendered: Rendered, type_suffix: str, name: str) -> dict[str, Any]:
 def job_env(rendered: Rendered) -> dict[str, str]:
     job = find(rendered.manifests, "Job", "elk-elasticsearch-setup")
     return {e["name"]: e.get("value", "") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def find_named(manifests: list[Manifest], kind: str, name: str) -> Manifest:
+    """The one manifest of a kind and name."""
+    (found,) = [m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name]
+    return found
+
+
+def pod(manifests: list[Manifest], kind: str, name: str) -> Manifest:
+    """The pod template of a workload, to mutate in place."""
+    template: Manifest = find_named(manifests, kind, name)["spec"]["template"]
+    return template

@@ -63,7 +63,7 @@ def test_a_cluster_needs_a_data_node() -> None:
 
 
 def test_any_data_tier_counts_as_a_data_node() -> None:
-    """New indices need the hot and the content tier (see tests/test_config_values.py)."""
+    """New indices need the hot and the content tier (see tests/configuration/test_config_values.py)."""
     roles = ["data_hot", "data_content", "ingest"]
     assert config_problems(node_sets(MASTERS, {**DATA, "roles": roles})) == []
 
