@@ -60,26 +60,25 @@ def rendered_stacks() -> dict[str, Rendered]:
 
 # Stacks rendered from config rather than a stack file: the large benchmark cluster
 # (`make bench`), security off, the user's own PKI (`tls.existingSecret`) and plain HTTP.
-EXTRA_STACKS: dict[str, dict[str, str]] = {
-    "large": stack_config("large", path=PROJECT_DIR / "benchmarks" / "large.yaml"),
-    "insecure": flat_config(security={"enabled": False}),
-    "own-pki": flat_config(elasticsearch={"tls": {"existingSecret": "company-pki"}}),
-    "http": flat_config(elasticsearch={"tls": {"http": False}}),
+# Read when a test asks for one, not when the suite starts.
+EXTRA_STACKS: dict[str, Callable[[], dict[str, str]]] = {
+    "large": lambda: stack_config("large", path=PROJECT_DIR / "benchmarks" / "large.yaml"),
+    "insecure": lambda: flat_config(security={"enabled": False}),
+    "own-pki": lambda: flat_config(elasticsearch={"tls": {"existingSecret": "company-pki"}}),
+    "http": lambda: flat_config(elasticsearch={"tls": {"http": False}}),
 }
-
-
 INVARIANT_STACKS = [*STACKS, *EXTRA_STACKS]
 
 
 def stack_config_of(stack: str) -> dict[str, str]:
     """The flat config of any stack the invariants run on."""
-    return EXTRA_STACKS[stack] if stack in EXTRA_STACKS else stack_config(stack)
+    return EXTRA_STACKS[stack]() if stack in EXTRA_STACKS else stack_config(stack)
 
 
 @pytest.fixture(scope="session")
 def invariant_stacks(rendered_stacks: dict[str, Rendered]) -> dict[str, Rendered]:
     """qa and test (rendered once per session) and the extra stacks, each rendered once per session too."""
-    extra = {stack: run_program(config, stack=stack) for stack, config in EXTRA_STACKS.items()}
+    extra = {stack: run_program(stack_config_of(stack), stack=stack) for stack in EXTRA_STACKS}
     return {**rendered_stacks, **extra}
 
 
