@@ -32,6 +32,9 @@ def test_the_suite_tolerates_a_users_own_pipeline(tmp_path: Path) -> None:
             "-q",
             "-p",
             "no:cacheprovider",
+            # In this process, not on workers of its own beside the suite's.
+            "-n",
+            "0",
             "-k",
             "pipeline or literal",
             *selected,
