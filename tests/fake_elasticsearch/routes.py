@@ -234,5 +234,6 @@ def serve(state: FakeElasticsearch, tls: ssl.SSLContext | None = None) -> http.s
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     scheme = "https" if tls else "http"
     state.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # Polled every 50 ms (not 0.5 s), so shutdown() at the end of a test returns at once.
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return server
