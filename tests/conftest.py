@@ -21,6 +21,11 @@ STACKS = ["qa", "test"]
 Manifest = dict[str, Any]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked slow first: a worker that starts one early is not the last to finish."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def flat_config(**sections: Any) -> dict[str, str]:
     """Build flat `elk-stack:*` config the way the engine passes it (objects JSON-encoded)."""
     config = {"namespace": "elk-unit", **sections}

@@ -136,6 +136,7 @@ def test_merge_keys_fill_in_under_the_explicit_ones(tmp_path: Path) -> None:
             "config:\n  elk-stack:kibana: " + "[" * 10000 + "\n",
             "Pulumi.x.yaml is nested too deeply to read",
             id="deep-flow-nesting",
+            marks=pytest.mark.slow,
         ),
         pytest.param(
             "config:\n  elk-stack:kibana: " + "[" * 60 + "]" * 60 + "\n",

@@ -197,6 +197,7 @@ def _describe(case: Case, found: list[str], stderr: str) -> str:
     )
 
 
+@pytest.mark.slow
 def test_broken_stack_files_get_a_message_never_a_traceback_and_write_only_build_name(tmp_path: Path) -> None:
     cases = generate_cases()
     outcomes, stray_output = run_cases(tmp_path, cases)

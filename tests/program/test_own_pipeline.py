@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tools.render import PROJECT_DIR
 
 
+@pytest.mark.slow
 def test_the_suite_tolerates_a_users_own_pipeline(tmp_path: Path) -> None:
     """Adding a valid `.conf` under pipelines/ must not break the tests that read that folder."""
     for name in ("components", "pipelines", "scripts", "tests", "tools"):

@@ -52,6 +52,7 @@ def render_changed(stack: str, value: tuple[str, str] | None = None, change: str
         return run_program(config, stack=stack, show_secrets=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stack", ROLL_STACKS)
 def test_each_generated_value_rolls_exactly_the_pods_that_read_it(stack: str) -> None:
     """One re-render per generated value (passwords, keys, CA, node certificate).

@@ -7,6 +7,8 @@ import json
 import re
 import time
 
+import pytest
+
 from tests.fake_elasticsearch import (
     COMPONENT,
     POLICY,
@@ -127,6 +129,7 @@ def test_native_users_an_earlier_version_made_are_removed_and_nothing_else(
     )
 
 
+@pytest.mark.slow
 def test_a_hanging_health_request_is_cut_off(fake_es: FakeElasticsearch) -> None:
     """curl's --max-time bounds each attempt as docs/security.md says, whatever the server does."""
     documented = re.search(r"each at most (\d+) seconds", (PROJECT_DIR / "docs" / "security.md").read_text())
