@@ -6,6 +6,7 @@ and the one manifest of a kind and name.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -85,6 +86,38 @@ def invariant_stacks(rendered_stacks: dict[str, Rendered]) -> dict[str, Rendered
     """qa and test (rendered once per session) and the extra stacks, each rendered once per session too."""
     extra = {stack: run_program(stack_config_of(stack), stack=stack) for stack in EXTRA_STACKS}
     return {**rendered_stacks, **extra}
+
+
+# Renders of the unit config that many tests only read, made once per session (per worker).
+SHARED_RENDERS: dict[str, Rendered] = {}
+
+
+def shared_render(request: pytest.FixtureRequest, **sections: Any) -> Rendered:
+    """The unit config with `sections`, rendered once per session; each test gets a copy of its own.
+
+    For tests that read a render. One that patches the render (monkeypatch) would share
+    what it patched, and one that checks a render's side effects needs one of its own:
+    both call the `render` fixture.
+    """
+    assert "monkeypatch" not in request.fixturenames, "a patched render is not to be shared"
+    key = json.dumps(sections, sort_keys=True)
+    if key not in SHARED_RENDERS:
+        SHARED_RENDERS[key] = run_program(flat_config(**sections), stack="unit", project_dir=PROJECT_DIR)
+    return copy.deepcopy(SHARED_RENDERS[key])
+
+
+@pytest.fixture
+def rendered_default(request: pytest.FixtureRequest) -> Rendered:
+    """The unit config (a namespace, nothing else), rendered once per session."""
+    return shared_render(request)
+
+
+@pytest.fixture
+def rendered_example(request: pytest.FixtureRequest) -> Rendered:
+    """The example cluster (three dedicated masters, two data nodes), rendered once per session."""
+    from tests.clusters import EXAMPLE  # tests.clusters imports this module
+
+    return shared_render(request, elasticsearch=EXAMPLE)
 
 
 @pytest.fixture

@@ -29,8 +29,8 @@ def test_cluster_holds_every_invariant(render: Render, elasticsearch: dict[str, 
     assert invariants.all_violations(rendered.manifests, rendered.resources, NAMESPACE) == []
 
 
-def test_cluster_pods_meet_the_restricted_standard(render: Render) -> None:
-    templates = pod_templates(render(elasticsearch=EXAMPLE).manifests)
+def test_cluster_pods_meet_the_restricted_standard(rendered_example: Rendered) -> None:
+    templates = pod_templates(rendered_example.manifests)
     assert len(templates) >= 2
     assert [
         v for where, metadata, spec in templates for v in restricted_violations(spec, metadata, where)

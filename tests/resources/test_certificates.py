@@ -82,8 +82,8 @@ def test_each_node_set_secret_holds_one_pair_per_pod_and_the_ca() -> None:
             )
 
 
-def test_each_certificate_names_its_own_pod_and_no_other(render: Render) -> None:
-    rendered = render(elasticsearch=EXAMPLE)
+def test_each_certificate_names_its_own_pod_and_no_other(rendered_example: Rendered) -> None:
+    rendered = rendered_example
     every_pod = [pod for statefulset in es_statefulsets(rendered) for pod in pod_names(statefulset)]
     assert len(every_pod) == 5
     for statefulset in es_statefulsets(rendered):
@@ -101,8 +101,8 @@ def test_each_certificate_names_its_own_pod_and_no_other(render: Render) -> None
             assert [n for n in names if any(n.startswith(f"{other}.") for other in others)] == []
 
 
-def test_nodes_find_their_own_files_through_the_pod_name(render: Render) -> None:
-    rendered = render(elasticsearch=EXAMPLE)
+def test_nodes_find_their_own_files_through_the_pod_name(rendered_example: Rendered) -> None:
+    rendered = rendered_example
     for statefulset in es_statefulsets(rendered):
         settings = es_settings(rendered, statefulset)
         for layer in ("transport", "http"):
@@ -223,13 +223,13 @@ def test_a_plain_render_has_no_certificate_warning(rendered_stacks: dict[str, Re
         assert certificate_warnings(rendered) == []
 
 
-def test_each_statefulset_waits_for_its_secret_by_name_not_by_its_outputs(render: Render) -> None:
+def test_each_statefulset_waits_for_its_secret_by_name_not_by_its_outputs(rendered_example: Rendered) -> None:
     """A changed Secret is replaced (deleted first); a StatefulSet using its outputs would be replaced too.
 
     So the pod template holds the name as a literal and the StatefulSet depends on the
     Secret only for ordering (`make e2e` shows a scale-out replaces no pod).
     """
-    rendered = render(elasticsearch=EXAMPLE)
+    rendered = rendered_example
     for statefulset in es_statefulsets(rendered):
         name = statefulset["metadata"]["name"]
         secret = certs_secret(rendered, statefulset)["metadata"]["name"]

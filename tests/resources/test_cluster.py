@@ -71,8 +71,8 @@ def selected_workloads(rendered: Rendered, selector: dict[str, str]) -> list[str
 # --- one StatefulSet per node set ------------------------------------------------------
 
 
-def test_one_statefulset_per_node_set_with_its_replicas_and_roles(render: Render) -> None:
-    rendered = render(elasticsearch=EXAMPLE)
+def test_one_statefulset_per_node_set_with_its_replicas_and_roles(rendered_example: Rendered) -> None:
+    rendered = rendered_example
     statefulsets = by_name(rendered)
     assert sorted(statefulsets) == ["elk-elasticsearch-data", "elk-elasticsearch-master"]
     assert statefulsets["elk-elasticsearch-master"]["spec"]["replicas"] == 3
@@ -83,16 +83,16 @@ def test_one_statefulset_per_node_set_with_its_replicas_and_roles(render: Render
     assert yaml.safe_load(data["data"]["elasticsearch.yml"])["node.roles"] == ["data", "ingest"]
 
 
-def test_each_node_set_mounts_its_own_settings(render: Render) -> None:
-    rendered = render(elasticsearch=EXAMPLE)
+def test_each_node_set_mounts_its_own_settings(rendered_example: Rendered) -> None:
+    rendered = rendered_example
     for name, statefulset in by_name(rendered).items():
         volumes = {v["name"]: v for v in statefulset["spec"]["template"]["spec"]["volumes"]}
         assert volumes["config"]["configMap"]["name"] == f"{name}-config"
 
 
-def test_node_sets_have_their_own_selectors(render: Render) -> None:
+def test_node_sets_have_their_own_selectors(rendered_example: Rendered) -> None:
     """Overlapping selectors would make one set's Service, PDB and anti-affinity count the other's pods."""
-    rendered = render(elasticsearch=EXAMPLE)
+    rendered = rendered_example
     for name, statefulset in by_name(rendered).items():
         assert selected_workloads(rendered, statefulset["spec"]["selector"]["matchLabels"]) == [name]
 
@@ -125,8 +125,8 @@ def test_discovery_names_exactly_the_master_eligible_pods(
             assert "INITIAL_MASTER_NODES" not in env(statefulset), "only masters may bootstrap"
 
 
-def test_example_initial_masters_are_the_three_master_pods(render: Render) -> None:
-    rendered = render(elasticsearch=EXAMPLE)
+def test_example_initial_masters_are_the_three_master_pods(rendered_example: Rendered) -> None:
+    rendered = rendered_example
     master = by_name(rendered)["elk-elasticsearch-master"]
     assert pod_names(master) == [f"elk-elasticsearch-master-{i}" for i in range(3)]
     assert env(master)["INITIAL_MASTER_NODES"] == ",".join(pod_names(master))
@@ -137,9 +137,9 @@ def test_example_initial_masters_are_the_three_master_pods(render: Render) -> No
         ]
 
 
-def test_seed_hosts_service_finds_master_pods_before_they_are_ready(render: Render) -> None:
+def test_seed_hosts_service_finds_master_pods_before_they_are_ready(rendered_example: Rendered) -> None:
     """Nodes become Ready only once a cluster has formed, so discovery must see unready pods."""
-    rendered = render(elasticsearch=EXAMPLE)
+    rendered = rendered_example
     master = by_name(rendered)["elk-elasticsearch-master"]
     headless = find(rendered.manifests, "Service", master["spec"]["serviceName"])
     assert headless["spec"]["clusterIP"] == "None"
@@ -148,9 +148,9 @@ def test_seed_hosts_service_finds_master_pods_before_they_are_ready(render: Rend
     assert {"name": "transport", "port": 9300, "targetPort": "transport"} in headless["spec"]["ports"]
 
 
-def test_one_node_forms_a_cluster_that_others_can_join(render: Render) -> None:
+def test_one_node_forms_a_cluster_that_others_can_join(rendered_default: Rendered) -> None:
     """Not `discovery.type: single-node`, which refuses every other node: a one-node cluster."""
-    rendered = render()
+    rendered = rendered_default
     [statefulset] = es_statefulsets(rendered)
     node_settings = settings(rendered, statefulset)
     assert "discovery.type" not in node_settings
@@ -175,9 +175,9 @@ def test_simple_three_replicas_is_one_statefulset_of_three_masters(render: Rende
     assert "node.roles" not in node_settings
 
 
-def test_pods_run_the_mounted_start_script(render: Render) -> None:
+def test_pods_run_the_mounted_start_script(rendered_example: Rendered) -> None:
     """The container runs exactly the shipped script, from the ConfigMap its pods mount."""
-    rendered = render(elasticsearch=EXAMPLE)
+    rendered = rendered_example
     for name, statefulset in by_name(rendered).items():
         main = container(statefulset)
         mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
@@ -196,8 +196,8 @@ def test_pods_run_the_mounted_start_script(render: Render) -> None:
 # --- the client Service -------------------------------------------------------------
 
 
-def test_client_service_skips_dedicated_masters(render: Render) -> None:
-    rendered = render(elasticsearch=EXAMPLE)
+def test_client_service_skips_dedicated_masters(rendered_example: Rendered) -> None:
+    rendered = rendered_example
     client = find(rendered.manifests, "Service", "elk-elasticsearch")
     assert client["spec"]["selector"][HTTP_LABEL] == "true"
     statefulsets = by_name(rendered)
@@ -221,9 +221,9 @@ def test_client_service_targets_master_eligible_nodes_that_hold_data(render: Ren
     assert selected_workloads(rendered, client["spec"]["selector"]) == ["elk-elasticsearch-hot"]
 
 
-def test_clients_reach_elasticsearch_only_through_the_client_service(render: Render) -> None:
+def test_clients_reach_elasticsearch_only_through_the_client_service(rendered_example: Rendered) -> None:
     """Logstash, Kibana and the setup Job must survive any single node set restarting."""
-    rendered = render(elasticsearch=EXAMPLE)
+    rendered = rendered_example
     clients = [
         m
         for m in rendered.manifests
@@ -241,8 +241,8 @@ def test_clients_reach_elasticsearch_only_through_the_client_service(render: Ren
 # --- availability -------------------------------------------------------------------
 
 
-def test_one_disruption_budget_per_node_set(render: Render) -> None:
-    rendered = render(elasticsearch=EXAMPLE)
+def test_one_disruption_budget_per_node_set(rendered_example: Rendered) -> None:
+    rendered = rendered_example
     budgets = [
         m
         for m in rendered.manifests
@@ -265,8 +265,8 @@ def affinity(statefulset: Manifest) -> Manifest | None:
     return spread
 
 
-def test_anti_affinity_is_soft_by_default(render: Render) -> None:
-    for statefulset in es_statefulsets(render(elasticsearch=EXAMPLE)):
+def test_anti_affinity_is_soft_by_default(rendered_example: Rendered) -> None:
+    for statefulset in es_statefulsets(rendered_example):
         assert affinity(statefulset) == {
             "podAntiAffinity": {PREFERRED: [{"weight": 100, "podAffinityTerm": term(statefulset)}]}
         }
@@ -302,8 +302,8 @@ EXAMPLE_CLAIMS = [
 ]
 
 
-def test_every_ordinal_of_every_node_set_has_an_explicit_claim(render: Render) -> None:
-    rendered = render(elasticsearch=EXAMPLE)
+def test_every_ordinal_of_every_node_set_has_an_explicit_claim(rendered_example: Rendered) -> None:
+    rendered = rendered_example
     expected = sorted(
         f"{template['metadata']['name']}-{pod}"
         for statefulset in es_statefulsets(rendered)
@@ -327,8 +327,8 @@ def test_every_ordinal_of_every_node_set_has_an_explicit_claim(render: Render) -
     assert sizes == {"elk-elasticsearch-master": {"5Gi"}, "elk-elasticsearch-data": {"100Gi"}}
 
 
-def test_every_data_claim_is_protected_and_retained(render: Render) -> None:
-    rendered = render(elasticsearch=EXAMPLE)
+def test_every_data_claim_is_protected_and_retained(rendered_example: Rendered) -> None:
+    rendered = rendered_example
     records = [
         r for r in rendered.resources if r["type"] == PVC and "ElasticsearchNode" in (r["parent"] or "")
     ]
@@ -344,8 +344,8 @@ def test_every_data_claim_is_protected_and_retained(render: Render) -> None:
     ]
 
 
-def test_scale_down_never_deletes_a_claim(render: Render) -> None:
-    for statefulset in es_statefulsets(render(elasticsearch=EXAMPLE)):
+def test_scale_down_never_deletes_a_claim(rendered_example: Rendered) -> None:
+    for statefulset in es_statefulsets(rendered_example):
         assert statefulset["spec"]["persistentVolumeClaimRetentionPolicy"] == {
             "whenDeleted": "Retain",
             "whenScaled": "Retain",

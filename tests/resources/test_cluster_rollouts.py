@@ -117,9 +117,9 @@ def test_the_formation_record_is_keyed_on_the_master_sets(render: Render) -> Non
         assert [r["name"] for r in rendered.resources if r["type"] == FORMATION] == [name]
 
 
-def test_each_node_set_rolls_one_pod_at_a_time(render: Render) -> None:
+def test_each_node_set_rolls_one_pod_at_a_time(rendered_example: Rendered) -> None:
     """RollingUpdate without maxUnavailable or partition: one pod, and the next waits for Ready."""
-    for statefulset in es_statefulsets(render(elasticsearch=EXAMPLE)):
+    for statefulset in es_statefulsets(rendered_example):
         assert statefulset["spec"]["updateStrategy"] == {"type": "RollingUpdate"}
         assert container(statefulset)["readinessProbe"]
 

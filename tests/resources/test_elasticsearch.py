@@ -30,9 +30,9 @@ def container(rendered: Rendered) -> dict[str, Any]:
     return containers[0]
 
 
-def test_one_node_forms_a_cluster_of_its_own_without_mmap(render: Render) -> None:
+def test_one_node_forms_a_cluster_of_its_own_without_mmap(rendered_default: Rendered) -> None:
     """No single-node discovery: nodes added later must be able to join it (issue 11, point 6)."""
-    config_map = find(render().manifests, "ConfigMap", "elk-elasticsearch-config")
+    config_map = find(rendered_default.manifests, "ConfigMap", "elk-elasticsearch-config")
     settings = yaml.safe_load(config_map["data"]["elasticsearch.yml"])
     assert "discovery.type" not in settings
     assert settings["discovery.seed_hosts"] == ["elk-elasticsearch-headless"]
@@ -40,8 +40,8 @@ def test_one_node_forms_a_cluster_of_its_own_without_mmap(render: Render) -> Non
     assert settings["path.data"] == "/usr/share/elasticsearch/data"
 
 
-def test_settings_file_is_mounted_by_subpath(render: Render) -> None:
-    mounts = container(render())["volumeMounts"]
+def test_settings_file_is_mounted_by_subpath(rendered_default: Rendered) -> None:
+    mounts = container(rendered_default)["volumeMounts"]
     config_mount = next(m for m in mounts if m["name"] == "config")
     assert config_mount == {
         "name": "config",
@@ -119,8 +119,8 @@ def test_readiness_is_per_node_and_there_is_a_startup_probe(render: Render, tmp_
     assert main["startupProbe"]["tcpSocket"]["port"] == 9200
 
 
-def test_probe_trusts_the_ca_over_https(render: Render) -> None:
-    command = container(render())["readinessProbe"]["exec"]["command"]
+def test_probe_trusts_the_ca_over_https(rendered_default: Rendered) -> None:
+    command = container(rendered_default)["readinessProbe"]["exec"]["command"]
     assert command[2:] == [
         "https://localhost:9200",
         "/usr/share/elasticsearch/data/.elk-stack-cluster-formed",
@@ -151,8 +151,8 @@ def answering(status: int, body: dict[str, Any]) -> Iterator[str]:
         server.server_close()
 
 
-def test_data_volume_is_always_mounted_from_the_claim_template(render: Render) -> None:
-    spec = statefulset(render())["spec"]
+def test_data_volume_is_always_mounted_from_the_claim_template(rendered_default: Rendered) -> None:
+    spec = statefulset(rendered_default)["spec"]
     templates = [t["metadata"]["name"] for t in spec["volumeClaimTemplates"]]
     mounts = {m["name"]: m["mountPath"] for m in spec["template"]["spec"]["containers"][0]["volumeMounts"]}
     assert templates == ["data"]
@@ -210,8 +210,8 @@ def service_routes(rendered: Rendered, name: str) -> list[tuple[str, int, int]]:
     return routes
 
 
-def test_services_headless_for_discovery_and_client_on_9200(render: Render) -> None:
-    rendered = render()
+def test_services_headless_for_discovery_and_client_on_9200(rendered_default: Rendered) -> None:
+    rendered = rendered_default
     headless = find(rendered.manifests, "Service", "elk-elasticsearch-headless")["spec"]
     client = find(rendered.manifests, "Service", "elk-elasticsearch")["spec"]
     assert headless["clusterIP"] == "None"
@@ -243,9 +243,9 @@ def test_image_tag_is_the_stack_version(render: Render) -> None:
     assert image == "registry.local/es:8.19.3"
 
 
-def test_data_claim_does_not_wait_for_binding(render: Render) -> None:
+def test_data_claim_does_not_wait_for_binding(rendered_default: Rendered) -> None:
     """A WaitForFirstConsumer claim binds only once its pod exists, which comes after it."""
-    claim = find(render().manifests, "PersistentVolumeClaim", "data-elk-elasticsearch-0")
+    claim = find(rendered_default.manifests, "PersistentVolumeClaim", "data-elk-elasticsearch-0")
     assert claim["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
 
 

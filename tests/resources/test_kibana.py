@@ -32,8 +32,8 @@ def test_settings_point_at_the_elasticsearch_output(render: Render) -> None:
     assert "server.publicBaseUrl" not in settings(rendered)
 
 
-def test_config_volume_names_its_configmap_and_mounts_by_subpath(render: Render) -> None:
-    pod = deployment(render())["spec"]["template"]["spec"]
+def test_config_volume_names_its_configmap_and_mounts_by_subpath(rendered_default: Rendered) -> None:
+    pod = deployment(rendered_default)["spec"]["template"]["spec"]
     assert {"name": "config", "configMap": {"name": "elk-kibana-config"}} in pod["volumes"]
     assert {
         "name": "config",
@@ -43,8 +43,8 @@ def test_config_volume_names_its_configmap_and_mounts_by_subpath(render: Render)
     assert all(set(volume) - {"name"} for volume in pod["volumes"]), "every volume has a source"
 
 
-def test_readiness_on_the_status_api(render: Render) -> None:
-    probe = deployment(render())["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+def test_readiness_on_the_status_api(rendered_default: Rendered) -> None:
+    probe = deployment(rendered_default)["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
     assert probe["httpGet"] == {"path": "/api/status", "port": "http"}
 
 
@@ -53,8 +53,8 @@ def test_service_type_from_config(render: Render) -> None:
     assert service["spec"]["type"] == "NodePort"
 
 
-def test_service_lands_on_the_port_kibana_listens_on(render: Render) -> None:
-    rendered = render()
+def test_service_lands_on_the_port_kibana_listens_on(rendered_default: Rendered) -> None:
+    rendered = rendered_default
     service = find(rendered.manifests, "Service", "elk-kibana")["spec"]
     template = deployment(rendered)["spec"]["template"]
     assert service["selector"].items() <= template["metadata"]["labels"].items()
@@ -114,9 +114,9 @@ def test_replicas_share_the_keys_and_get_a_disruption_budget(render: Render) -> 
     assert not [m for m in render().manifests if m["kind"] == "PodDisruptionBudget" and "kibana" in str(m)]
 
 
-def test_logs_directory_is_writable_on_a_read_only_root(render: Render) -> None:
+def test_logs_directory_is_writable_on_a_read_only_root(rendered_default: Rendered) -> None:
     """Audit logging writes /usr/share/kibana/logs/audit.log; a read-only root made it crash (ECK #8378)."""
-    pod = deployment(render())["spec"]["template"]["spec"]
+    pod = deployment(rendered_default)["spec"]["template"]["spec"]
     main = pod["containers"][0]
     assert main["securityContext"]["readOnlyRootFilesystem"] is True
     mount = next(m for m in main["volumeMounts"] if m["mountPath"] == "/usr/share/kibana/logs")
@@ -124,9 +124,9 @@ def test_logs_directory_is_writable_on_a_read_only_root(render: Render) -> None:
     assert not mount.get("readOnly")
 
 
-def test_stops_gracefully(render: Render) -> None:
+def test_stops_gracefully(rendered_default: Rendered) -> None:
     """It keeps serving while the Service stops sending, then has Kibana's 30 s shutdown timeout."""
-    pod = deployment(render())["spec"]["template"]["spec"]
+    pod = deployment(rendered_default)["spec"]["template"]["spec"]
     assert pod["containers"][0]["lifecycle"] == {"preStop": {"exec": {"command": ["sleep", "10"]}}}
     assert pod["terminationGracePeriodSeconds"] >= 10 + 30
 

@@ -48,8 +48,8 @@ def test_hosts_variable_comes_from_the_elasticsearch_component(render: Render) -
     assert env["LS_JAVA_OPTS"] == "-Xms512m -Xmx512m"
 
 
-def test_pipeline_and_settings_do_not_shadow_the_config_directory(render: Render) -> None:
-    rendered = render()
+def test_pipeline_and_settings_do_not_shadow_the_config_directory(rendered_default: Rendered) -> None:
+    rendered = rendered_default
     mounts = {m["mountPath"]: m for m in container(rendered)["volumeMounts"]}
     assert mounts["/usr/share/logstash/config/logstash.yml"]["subPath"] == "logstash.yml"
     assert "/usr/share/logstash/config" not in mounts

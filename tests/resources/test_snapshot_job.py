@@ -94,8 +94,8 @@ def test_no_job_when_turned_off_or_read_only(render: Render, keys: dict[str, Any
     assert snapshot_jobs(render(**with_snapshots(**keys))) == []
 
 
-def test_no_job_without_snapshots(render: Render) -> None:
-    assert snapshot_jobs(render()) == []
+def test_no_job_without_snapshots(rendered_default: Rendered) -> None:
+    assert snapshot_jobs(rendered_default) == []
 
 
 def statefulsets_waiting_for_the_job(rendered: Rendered) -> set[str]:
