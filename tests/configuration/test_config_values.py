@@ -1,4 +1,4 @@
-"""Value rules of issue 9: each value refused the way Kubernetes, the JVM or Elastic would.
+"""Value rules: each value refused the way Kubernetes, the JVM or Elastic would.
 
 Every test here failed before its rule existed: it either expected a clean message where
 there was a traceback or acceptance, or acceptance where a default made a valid setting an

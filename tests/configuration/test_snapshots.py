@@ -9,7 +9,8 @@ from tests.conftest import problems, valid
 from tests.snapshot_examples import FS, S3, commented_snapshots_example, snapshots
 
 
-def test_the_issue_example_is_valid() -> None:
+def test_the_readme_example_is_valid() -> None:
+    """The example of README.md's snapshots section, with an S3-compatible store."""
     config = valid(
         **snapshots(
             repository={**S3, "endpoint": "minio.storage.svc:9000", "pathStyleAccess": True},

@@ -182,7 +182,7 @@ def test_only_the_job_and_kibana_are_deleted_before_replacement(
     rendered_stacks: dict[str, Rendered],
 ) -> None:
     """A replacement Job created first would collide with the old one's name; Kibana's old
-    version must be gone before the new one starts (issue 11, point 4)."""
+    version must be gone before the new one starts, so two versions never run at once."""
     for rendered in rendered_stacks.values():
         deleted_first = [(r["type"], r["name"]) for r in rendered.resources if r["deleteBeforeReplace"]]
         assert deleted_first == [
@@ -272,7 +272,7 @@ OPTIONS = [
 ]
 
 
-# --- issue 11: rollouts in Elastic's order, with timeouts that scale -------------------
+# --- rollouts in Elastic's order, with timeouts that scale -----------------------------
 
 WORKLOAD_TYPES = ("kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment")
 LARGE_CLUSTER = {

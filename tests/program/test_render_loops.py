@@ -1,4 +1,4 @@
-"""The render closes every event loop it creates (issue 9).
+"""The render closes every event loop it creates, so nothing is printed about one at exit.
 
 A leaked loop is collected later as cyclic garbage; when the collector finalizes its
 self-pipe socket first, the loop's `__del__` prints `Exception ignored in:

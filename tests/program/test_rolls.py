@@ -84,7 +84,7 @@ def test_each_generated_value_rolls_exactly_the_pods_that_read_it(stack: str) ->
 
 
 def test_a_kibana_that_does_not_roll_on_a_new_encryption_key_is_caught() -> None:
-    """The issue's bug, reproduced on a real pair of renders: Kibana keeps its annotations."""
+    """A Kibana that keeps its annotations when its encryption key changes, on a real pair of renders."""
     before = render_changed("qa")
     after = copy.deepcopy(render_changed("qa", ("password", "credentials-security-key")))
     assert invariants.roll_violations(before.manifests, after.manifests) == []

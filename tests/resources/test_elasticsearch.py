@@ -31,7 +31,7 @@ def container(rendered: Rendered) -> dict[str, Any]:
 
 
 def test_one_node_forms_a_cluster_of_its_own_without_mmap(rendered_default: Rendered) -> None:
-    """No single-node discovery: nodes added later must be able to join it (issue 11, point 6)."""
+    """No single-node discovery: nodes added later must be able to join it (no mmap: no vm.max_map_count)."""
     config_map = find(rendered_default.manifests, "ConfigMap", "elk-elasticsearch-config")
     settings = yaml.safe_load(config_map["data"]["elasticsearch.yml"])
     assert "discovery.type" not in settings

@@ -70,7 +70,7 @@ def test_a_repository_that_fails_verification_fails_the_job_with_elastics_reason
 
 
 def test_a_policy_without_its_repository_is_refused_with_the_reason(fake_es: FakeElasticsearch) -> None:
-    """The fake refuses as Elasticsearch does; the script logs the reason (issue 11 point 10)."""
+    """The fake refuses as Elasticsearch does; the script logs Elasticsearch's reason, not just a status."""
     policy = {**POLICY_BODY, "repository": "elsewhere"}
     result = run_setup(fake_es, **{**WITH_SNAPSHOTS, "SLM_POLICY": json.dumps(policy)})
     assert result.returncode != 0

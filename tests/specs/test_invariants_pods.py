@@ -121,7 +121,7 @@ def test_secret_exposure_finds_secrets_expanded_into_commands_and_scripts() -> N
 
 
 def test_secret_exposure_finds_repository_credentials_in_a_settings_file() -> None:
-    """Issue 12: snapshot credentials are secure settings, read only from the keystore."""
+    """Snapshot repository credentials are secure settings, read only from the keystore."""
     check = invariants.secret_exposure_violations
 
     def settings_file(settings: dict[str, Any]) -> Manifest:
