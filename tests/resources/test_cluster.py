@@ -1,5 +1,7 @@
-"""Multi-node Elasticsearch: a StatefulSet per node set, discovery, the client Service,
-availability and data volumes.
+"""Multi-node Elasticsearch: a StatefulSet per node set and what it takes to be a cluster.
+
+Discovery, the client Service, availability and data volumes, for node sets and for the
+simpler `replicas` form.
 
 Expected names are derived from the rendered objects wherever they can be (pod names from
 a StatefulSet's name and replicas, seed hosts from its `serviceName`), so the tests check

@@ -1,5 +1,7 @@
-"""How a cluster changes: a new cluster forms on its masters, node sets roll in Elastic's order,
-and volumes grow in place.
+"""How a cluster changes: formation, the order node sets roll in, and volumes that grow.
+
+A new cluster forms on its masters; an existing one rolls its node sets in Elastic's
+order, masters last; a larger volume patches its claims in place.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""The setup script's snapshots: the repository, its verification and the SLM policy, and
-the snapshot it takes before a change (its snapshot mode).
+"""The setup script's snapshots, against the fake Elasticsearch.
+
+The repository, its verification and the SLM policy; and the snapshot the script takes
+before a change (its snapshot mode).
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""The pod checks (requests, probes, volume sources, config directories, checksums), secrets
-off command lines, stored keys and bind addresses, each on small hand-written manifests.
+"""The pod, secret and exposure checks, each on small hand-written manifests.
+
+Requests, probes, volume sources, config directories and checksums; secrets off command
+lines; stored keys; bind addresses.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""Retention as the setup Job sends it: the ILM policy, the index and component templates, and
-the settings for existing data streams.
+"""Retention as the setup Job sends it: the ILM policy, and the templates and settings of the streams.
+
+The index and component templates compose Elastic's built-in logs template where the
+version has it; existing data streams get the same settings.
 """
 
 from __future__ import annotations
