@@ -115,7 +115,7 @@ def test_an_update_from_the_shared_certificate_then_a_scale_out_then_a_renewal(c
     assert after["elasticsearch"].keys() == before["elasticsearch"].keys()
     assert after["elasticsearch"] != before["elasticsearch"], "the node restarts with its own files"
     # Kibana does roll in this update, for another reason: it moves from the built-in
-    # kibana_system to its file-realm user (issue 11 point 2), a new credentials revision.
+    # kibana_system to its own file-realm user, a new credentials revision.
     assert kibana_annotation(cluster, CA_CHECKSUM_ANNOTATION) == kibana_ca, "the CA did not change"
     stack.pulumi("preview", "--expect-no-changes")
 

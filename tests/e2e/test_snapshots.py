@@ -1,4 +1,4 @@
-"""A snapshot before every risky change, and a restore before anything writes, on the real engine (issue 12).
+"""A snapshot before every risky change, and a restore before anything writes, on the real engine.
 
 The qa stack with an S3 snapshot repository. Under kwok nothing runs, so the snapshot
 itself is not taken here: kwok completes Job pods as soon as they run (the unit tests run

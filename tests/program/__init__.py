@@ -1,0 +1,1 @@
+"""Tests of the whole program under mocks: __main__, the render, schemas, invariants on every stack."""

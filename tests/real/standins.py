@@ -5,7 +5,7 @@ The setup Job asks for ILM and SLM (absent from Elastic's test distribution), se
 `logs@*`/`ecs@mappings` templates (not installed there). A TLS proxy takes the Job's place
 in front of the node (presenting the node's own certificate, so the Job still checks TLS
 against the Service's name):
-- `/_ilm/...` and `/_slm/...` are answered by the fake Elasticsearch (tests/fake_elasticsearch.py);
+- `/_ilm/...` and `/_slm/...` are answered by the fake Elasticsearch (tests/fake_elasticsearch/);
 - `index.lifecycle.*` keys are taken out of a request body, and the rest goes to the node;
 - everything else goes to the real node unchanged, with the Job's own credentials.
 Each diverted request, each removed key and each stand-in template is recorded in

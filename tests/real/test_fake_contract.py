@@ -1,6 +1,6 @@
 """The fake Elasticsearch answers as a real node does, for every endpoint both serve.
 
-The unit tests run the setup script against tests/fake_elasticsearch.py. A fake can only
+The unit tests run the setup script against tests/fake_elasticsearch/. A fake can only
 agree with its author, so the same requests go to the fake and to a real node here: their
 status codes, and the parts of each answer the scripts read, must be the same.
 """

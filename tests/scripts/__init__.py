@@ -1,0 +1,1 @@
+"""Tests that run scripts/*.sh as the pods run them, against fakes."""

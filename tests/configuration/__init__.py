@@ -1,0 +1,1 @@
+"""Tests of components/configuration/: the config schema and its values, units, pipelines, sizing."""

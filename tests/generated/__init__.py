@@ -1,0 +1,1 @@
+"""Tests of components/generated/: the generated secrets and their dynamic providers."""

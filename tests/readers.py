@@ -1,0 +1,69 @@
+"""How tests read a render: settings files, a workload's container and env, resource records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from tests.conftest import Manifest, find
+from tools.render import Rendered
+
+GENERATED_PREFIX = "pulumi-python:dynamic/elk-stack:"
+PASSWORD_TYPE = f"{GENERATED_PREFIX}GeneratedPassword"
+CA_TYPE = f"{GENERATED_PREFIX}CertificateAuthority"
+LEAF_TYPE = f"{GENERATED_PREFIX}LeafCertificate"
+
+
+def es_settings(rendered: Rendered) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(
+        find(rendered.manifests, "ConfigMap", "elk-elasticsearch-config")["data"]["elasticsearch.yml"]
+    )
+    return data
+
+
+def kibana_settings(rendered: Rendered) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(
+        find(rendered.manifests, "ConfigMap", "elk-kibana-config")["data"]["kibana.yml"]
+    )
+    return data
+
+
+def container(rendered: Rendered, kind: str, name: str) -> dict[str, Any]:
+    containers: list[dict[str, Any]] = find(rendered.manifests, kind, name)["spec"]["template"]["spec"][
+        "containers"
+    ]
+    return containers[0]
+
+
+def env_of(rendered: Rendered, kind: str, name: str) -> dict[str, Any]:
+    return {
+        e["name"]: e.get("value", e.get("valueFrom")) for e in container(rendered, kind, name).get("env", [])
+    }
+
+
+def secret_ref(secret: str, key: str) -> dict[str, Any]:
+    return {"secretKeyRef": {"name": secret, "key": key}}
+
+
+def record(rendered: Rendered, type_suffix: str, name: str) -> dict[str, Any]:
+    """The resources.json record of a resource, by type (suffix) and logical name."""
+    (match,) = [r for r in rendered.resources if r["type"].endswith(type_suffix) and r["name"] == name]
+    return match
+
+
+def job_env(rendered: Rendered) -> dict[str, str]:
+    job = find(rendered.manifests, "Job", "elk-elasticsearch-setup")
+    return {e["name"]: e.get("value", "") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def find_named(manifests: list[Manifest], kind: str, name: str) -> Manifest:
+    """The one manifest of a kind and name."""
+    (found,) = [m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name]
+    return found
+
+
+def pod(manifests: list[Manifest], kind: str, name: str) -> Manifest:
+    """The pod template of a workload, to mutate in place."""
+    template: Manifest = find_named(manifests, kind, name)["spec"]["template"]
+    return template

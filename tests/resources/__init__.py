@@ -1,0 +1,1 @@
+"""Tests of components/resources/: the objects each component renders."""

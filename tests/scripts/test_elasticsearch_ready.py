@@ -1,0 +1,185 @@
+"""The Elasticsearch readiness script against a fake node: per-node readiness, recovery gate."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import os
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.specs.elasticsearch import READY_SCRIPT
+
+SETTLED_RED = {"status": "red", "initializing_shards": 0, "delayed_unassigned_shards": 0}
+
+
+@dataclass
+class FakeNode:
+    """Answers `/_cluster/health` as one node would: 503 while it knows no elected master."""
+
+    joined: bool = True
+    health: dict[str, Any] = field(default_factory=lambda: {"status": "green"})
+    events_pending: bool = False
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    # When set, only this Authorization header is let in; anything else gets a 401.
+    accepts: str | None = None
+    url: str = ""
+
+
+@pytest.fixture
+def node() -> Iterator[FakeNode]:
+    state = FakeNode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.requests.append((self.path, self.headers.get("Authorization", "")))
+            if state.accepts is not None and self.headers.get("Authorization") != state.accepts:
+                status, answer = 401, {"error": {"type": "security_exception"}, "status": 401}
+            elif not state.joined:
+                status, answer = 503, {"error": {"type": "master_not_discovered_exception"}, "status": 503}
+            elif "wait_for_events" in self.path and state.events_pending:
+                status, answer = 408, {**state.health, "timed_out": True}
+            else:
+                status, answer = 200, {"cluster_name": "elk", "timed_out": False, **state.health}
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(json.dumps(answer).encode())
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    # Polled every 50 ms (not 0.5 s), so shutdown() at the end of a test returns at once.
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def probe(
+    url: str, tmp_path: Path, password: str | None = None, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the probe as the kubelet would, with the gate and the marker under `tmp_path`.
+
+    With a password, the environment is the node container's: the probe user's credentials
+    and, beside them, the bootstrap password of `elastic`.
+    """
+    environment = {"PATH": os.environ["PATH"], "READY_GATE": str(tmp_path / "gate"), **extra}
+    if password is not None:
+        environment |= {"PROBE_USERNAME": "elk-stack-probe", "PROBE_PASSWORD": password}
+    return subprocess.run(
+        ["bash", str(READY_SCRIPT), url, str(tmp_path / "formed")],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_joined_node_of_a_red_cluster_is_ready_once_recovery_settled(node: FakeNode, tmp_path: Path) -> None:
+    node.health = SETTLED_RED
+    assert probe(node.url, tmp_path).returncode == 0
+    assert (tmp_path / "gate").exists() and (tmp_path / "formed").exists()
+
+
+def test_a_ready_node_stays_ready_when_the_cluster_turns_red(node: FakeNode, tmp_path: Path) -> None:
+    assert probe(node.url, tmp_path).returncode == 0
+    node.health = {"status": "red", "initializing_shards": 3, "delayed_unassigned_shards": 2}
+    assert probe(node.url, tmp_path).returncode == 0
+    assert all("wait_for_status" not in path for path, _ in node.requests)
+
+
+def test_node_that_has_not_joined_is_not_ready(node: FakeNode, tmp_path: Path) -> None:
+    node.joined = False
+    result = probe(node.url, tmp_path)
+    assert result.returncode != 0
+    assert "not joined" in result.stdout
+    assert not (tmp_path / "formed").exists(), "no cluster formed: the bootstrap node must keep bootstrapping"
+    assert not (tmp_path / "gate").exists()
+
+
+def test_node_that_leaves_the_cluster_turns_not_ready(node: FakeNode, tmp_path: Path) -> None:
+    assert probe(node.url, tmp_path).returncode == 0
+    node.joined = False
+    assert probe(node.url, tmp_path).returncode != 0
+
+
+def test_node_that_does_not_answer_is_not_ready(tmp_path: Path) -> None:
+    assert probe("http://127.0.0.1:9", tmp_path).returncode != 0
+
+
+@pytest.mark.parametrize(
+    "health",
+    [
+        {"status": "yellow", "initializing_shards": 2, "delayed_unassigned_shards": 0},
+        {"status": "yellow", "initializing_shards": 0, "delayed_unassigned_shards": 4},
+        {"status": "red", "initializing_shards": 1, "delayed_unassigned_shards": 0},
+        {"status": "yellow"},
+    ],
+)
+def test_restarted_node_waits_until_its_shards_recovered(
+    node: FakeNode, tmp_path: Path, health: dict[str, Any]
+) -> None:
+    """A rolling restart moves on only when the restarted pod is Ready: not while recovering."""
+    node.health = health
+    result = probe(node.url, tmp_path)
+    assert result.returncode != 0
+    assert (tmp_path / "formed").exists(), "it has joined"
+    assert not (tmp_path / "gate").exists()
+    node.health = {"status": "yellow", "initializing_shards": 0, "delayed_unassigned_shards": 0}
+    assert probe(node.url, tmp_path).returncode == 0
+    assert (tmp_path / "gate").exists()
+
+
+def test_restarted_node_waits_for_the_masters_queued_reroute(node: FakeNode, tmp_path: Path) -> None:
+    node.events_pending = True
+    assert probe(node.url, tmp_path).returncode != 0
+    node.events_pending = False
+    assert probe(node.url, tmp_path).returncode == 0
+    assert all("wait_for_events=languid" in path for path, _ in node.requests)
+
+
+def test_green_passes_the_gate(node: FakeNode, tmp_path: Path) -> None:
+    node.health = {"status": "green", "initializing_shards": 1, "delayed_unassigned_shards": 0}
+    assert probe(node.url, tmp_path).returncode == 0
+
+
+def test_logs_in_as_the_probe_user_from_the_environment(node: FakeNode, tmp_path: Path) -> None:
+    assert probe(node.url, tmp_path, password="s3cret").returncode == 0
+    assert probe(node.url, tmp_path, password="s3cret").returncode == 0
+    expected = basic("elk-stack-probe", "s3cret")
+    assert [auth for _, auth in node.requests] == [expected, expected]
+    assert [path.split("?")[1] for path, _ in node.requests] == [
+        "wait_for_events=languid&timeout=1s&master_timeout=2s",
+        "master_timeout=2s",
+    ]
+
+
+def test_a_changed_elastic_password_keeps_the_node_ready(node: FakeNode, tmp_path: Path) -> None:
+    """Someone changed `elastic`'s password through the API: the pod's copy is stale, and
+    Elasticsearch lets in only the file-realm probe user. The probe must not notice."""
+    node.accepts = basic("elk-stack-probe", "probe-pw")
+    stale = {"ELASTIC_PASSWORD": "bootstrap-pw"}
+    assert probe(node.url, tmp_path, password="probe-pw", **stale).returncode == 0
+    assert probe(node.url, tmp_path, password="probe-pw", **stale).returncode == 0
+    assert {auth for _, auth in node.requests} == {node.accepts}
+
+
+def test_a_refused_probe_user_is_not_ready(node: FakeNode, tmp_path: Path) -> None:
+    node.accepts = basic("elk-stack-probe", "other")
+    result = probe(node.url, tmp_path, password="probe-pw")
+    assert result.returncode == 1
+    assert "HTTP 401" in result.stdout

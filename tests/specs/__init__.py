@@ -1,0 +1,1 @@
+"""Tests of components/specs/ (the pure builders), and of the checkers the tests use."""
