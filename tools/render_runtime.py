@@ -21,7 +21,9 @@ from typing import Any, TypeVar
 
 import pulumi
 from pulumi.dynamic.dynamic import PROVIDER_KEY
+from pulumi.runtime import resource as sdk_resource
 from pulumi.runtime import rpc
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.mocks import MockMonitor, Mocks
 from pulumi.runtime.settings import get_root_resource, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
@@ -188,10 +190,22 @@ class _LoopClosingExecutor(ThreadPoolExecutor):
         return super().submit(_call_with_own_loop, fn, *args, **kwargs)
 
 
+def _no_stack_trace() -> source_pb2.StackTrace:
+    """No source position for a registration: the mocks never read one.
+
+    The SDK (3.272) extracts the whole Python stack, source lines included, for every
+    resource it registers, to tell the engine where the resource was declared. Under mocks
+    nothing reads it, and it is most of the SDK's own cost per resource in a render.
+    """
+    return source_pb2.StackTrace()
+
+
 def _run(config: dict[str, str], stack: str, program: Path, show_secrets: bool, mocks: Mocks) -> Rendered:
     loop = asyncio.new_event_loop()
     loop.set_default_executor(_LoopClosingExecutor())
     asyncio.set_event_loop(loop)
+    stack_trace = sdk_resource._get_stack_trace
+    sdk_resource._get_stack_trace = _no_stack_trace
     try:
         set_root_resource(None)  # type: ignore[arg-type]  # the SDK's own reset value
         pulumi.runtime.set_all_config(config)
@@ -211,6 +225,7 @@ def _run(config: dict[str, str], stack: str, program: Path, show_secrets: bool, 
         loop.run_until_complete(run_pulumi_func(program_run))
         outputs = loop.run_until_complete(_stack_outputs())
     finally:
+        sdk_resource._get_stack_trace = stack_trace
         set_root_resource(None)  # type: ignore[arg-type]
         # Join the worker threads, so that none outlives the render.
         loop.run_until_complete(loop.shutdown_default_executor())
