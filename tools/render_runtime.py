@@ -23,8 +23,8 @@ import pulumi
 from pulumi.dynamic.dynamic import PROVIDER_KEY
 from pulumi.runtime import resource as sdk_resource
 from pulumi.runtime import rpc
-from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.mocks import MockMonitor, Mocks
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.settings import get_root_resource, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 
