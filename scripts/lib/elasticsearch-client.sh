@@ -98,13 +98,23 @@ apply_index_settings() {
   es PUT "/$DATA_STREAMS/_settings?allow_no_indices=true&ignore_unavailable=true" "$INDEX_SETTINGS"
 }
 
-# json_strings KEY JSON: every string value of KEY in JSON, one per line, in order.
-json_strings() {
-  local rest=$2 pattern="\"$1\":\"([^\"]*)\""
-  while [[ $rest =~ $pattern ]]; do
-    printf '%s\n' "${BASH_REMATCH[1]}"
+# json_matches PATTERN JSON: each match of PATTERN in JSON, in order, its groups on one
+# line separated by spaces. The one loop every reader below goes through.
+json_matches() {
+  local rest=$2 group line
+  while [[ $rest =~ $1 ]]; do
+    line=""
+    for ((group = 1; group < ${#BASH_REMATCH[@]}; group++)); do
+      line+="${line:+ }${BASH_REMATCH[group]}"
+    done
+    printf '%s\n' "$line"
     rest=${rest#*"${BASH_REMATCH[0]}"}
   done
+}
+
+# json_strings KEY JSON: every string value of KEY in JSON, one per line, in order.
+json_strings() {
+  json_matches "\"$1\":\"([^\"]*)\"" "$2"
 }
 
 # json_number KEY JSON: the first number value of KEY in JSON; fails when there is none.
@@ -116,22 +126,14 @@ json_number() {
 # json_snapshots JSON: "<name> <state>" per snapshot of a `_snapshot/<repository>/_all`
 # answer filtered to `snapshots.snapshot,snapshots.state`, in the answer's order.
 json_snapshots() {
-  local rest=$1 pattern='\{"snapshot":"([^"]+)","state":"([A-Z_]+)"\}'
-  while [[ $rest =~ $pattern ]]; do
-    printf '%s %s\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
-    rest=${rest#*"${BASH_REMATCH[0]}"}
-  done
+  json_matches '\{"snapshot":"([^"]+)","state":"([A-Z_]+)"\}' "$1"
 }
 
 # json_managed_names JSON: the names in an answer to `GET /_security/{user,role}` filtered
 # to `*.metadata.managed_by`, whose marker is this stack's (`{"managed_by":"elk-stack"}`).
 # Only names this stack could have created (security.logstashUser is a DNS label).
 json_managed_names() {
-  local rest=$1 pattern='"([a-z0-9-]+)":\{"metadata":\{"managed_by":"elk-stack"\}\}'
-  while [[ $rest =~ $pattern ]]; do
-    printf '%s\n' "${BASH_REMATCH[1]}"
-    rest=${rest#*"${BASH_REMATCH[0]}"}
-  done
+  json_matches '"([a-z0-9-]+)":\{"metadata":\{"managed_by":"elk-stack"\}\}' "$1"
 }
 
 # json_array KEY JSON: the string items of KEY's array in JSON, one per line.

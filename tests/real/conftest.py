@@ -73,19 +73,23 @@ def open_stack(name: str, stack_file: Path | None = None) -> RealStack:
     return RealStack(name, config, workspace)
 
 
-def start_single_nodes(*stacks: tuple[str, Path | None]) -> list[RealStack]:
-    """Render stacks and start their one Elasticsearch node each, side by side, until each is Ready.
+def start_first_nodes(stacks: list[RealStack]) -> list[RealStack]:
+    """Render stacks and start their first Elasticsearch node each, side by side, until each is Ready.
 
     Starting two nodes together costs little more than one on these machines: much of a
     start is waiting.
     """
-    opened = [open_stack(name, stack_file) for name, stack_file in stacks]
-    for stack in opened:
+    for stack in stacks:
         stack.render()
         stack.start([stack.node(0)], wait=False)
-    for stack in opened:
+    for stack in stacks:
         stack.wait_ready()
-    return opened
+    return stacks
+
+
+def start_single_nodes(*stacks: tuple[str, Path | None]) -> list[RealStack]:
+    """Open stacks (`Pulumi.<name>.yaml` or a tier stack file) and start their one node each."""
+    return start_first_nodes([open_stack(name, stack_file) for name, stack_file in stacks])
 
 
 def start_single_node(name: str, stack_file: Path | None = None) -> RealStack:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.real.conftest import STACK_FILES, open_stack, run_setup
+from tests.real.conftest import STACK_FILES, open_stack, run_setup, start_first_nodes
 from tools.real_es.stack import RealStack
 
 REPOSITORY_CLAIM = "elk-elasticsearch-snapshots"
@@ -39,10 +39,7 @@ def restoring(source: RealStack) -> Iterator[dict[str, RealStack]]:
     stacks = [open_stack(name, STACK_FILES / "restore.yaml") for name in ("restored", "not-new")]
     for stack in stacks:
         stack.workspace.share(REPOSITORY_CLAIM, source.workspace.root / "claims" / REPOSITORY_CLAIM)
-        stack.render()
-        stack.start([stack.node(0)], wait=False)
-    for stack in stacks:
-        stack.wait_ready()
+    start_first_nodes(stacks)
     yield {stack.name: stack for stack in stacks}
     for stack in stacks:
         stack.stop_all()

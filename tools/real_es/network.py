@@ -17,9 +17,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.specs.certificates import service_dns_names
+
 Manifest = dict[str, Any]
 FIRST_HOST = 2
-CLUSTER_DOMAIN = "cluster.local"
 
 
 @dataclass
@@ -84,13 +85,8 @@ class AddressMap:
 
 
 def service_names(service: str, namespace: str) -> list[str]:
-    """Every name a Service answers to from a pod of its namespace."""
-    return [
-        service,
-        f"{service}.{namespace}",
-        f"{service}.{namespace}.svc",
-        f"{service}.{namespace}.svc.{CLUSTER_DOMAIN}",
-    ]
+    """Every name a Service answers to from a pod of its namespace (the names its certificates carry)."""
+    return service_dns_names(service, namespace)
 
 
 def selects(service: Manifest, labels: Mapping[str, str]) -> bool:
