@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PULUMI_MISSING := the Pulumi CLI is not on PATH; install it from https://www.pulumi.com/docs/install/ (e.g. curl -fsSL https://get.pulumi.com | sh) and run again
 
-.PHONY: help render test lint docs preview up destroy pulumi-cli bench size clean \
+.PHONY: help bytecode render test lint docs preview up destroy pulumi-cli bench size clean \
 	e2e-tools cluster-up cluster-down cluster-status cluster-namespace e2e test-real mutation
 
 # `make` alone lists the targets and what each does (the `##` comments), building nothing.
@@ -19,7 +19,13 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-render: $(INSTALLED)  ## Render Pulumi.$(STACK).yaml to build/$(STACK)/ without a cluster.
+# The project's own modules byte-compiled, as pip compiles the libraries' at install: with
+# PYTHONDONTWRITEBYTECODE set (as on CI) Python would otherwise compile them on every run.
+# compileall skips what is up to date, and a stale file is recompiled by Python itself.
+bytecode: $(INSTALLED)
+	@$(PY) -m compileall -q __main__.py components tools
+
+render: bytecode  ## Render Pulumi.$(STACK).yaml to build/$(STACK)/ without a cluster.
 	$(PY) -m tools.render $(STACK)
 
 test: $(INSTALLED)  ## The whole test suite: mocks, render, schema validation.
@@ -40,11 +46,11 @@ pulumi-cli:
 # ARGS passes flags on, e.g. make up STACK=qa ARGS=--yes (needed without a terminal).
 # `stack select --create` makes the stack on first use, in whatever backend is logged in
 # (PULUMI_BACKEND_URL from build/cluster/env for the local control plane).
-preview: pulumi-cli $(INSTALLED)  ## `pulumi preview` for the stack (needs the Pulumi CLI and a kubeconfig).
+preview: pulumi-cli bytecode  ## `pulumi preview` for the stack (needs the Pulumi CLI and a kubeconfig).
 	pulumi stack select --create $(STACK)
 	pulumi preview --stack $(STACK) $(ARGS)
 
-up: pulumi-cli $(INSTALLED)  ## `pulumi up` for the stack (needs the Pulumi CLI and a kubeconfig).
+up: pulumi-cli bytecode  ## `pulumi up` for the stack (needs the Pulumi CLI and a kubeconfig).
 	pulumi stack select --create $(STACK)
 	pulumi up --stack $(STACK) $(ARGS)
 
@@ -83,7 +89,7 @@ mutation: $(INSTALLED)  ## Mutation testing (mutmut) of components/ with the fas
 	$(VENV)/bin/mutmut run $(ARGS)
 	$(VENV)/bin/mutmut results
 
-bench: $(INSTALLED)  ## Render qa and a large cluster 5 times each; print median times, peak RSS and qa over its import floor.
+bench: bytecode  ## Render qa and a large cluster 5 times each; print median times, peak RSS and qa over its import floor.
 	$(PY) -m tools.bench
 
 size: $(INSTALLED)  ## Print the PVC size each data node needs for the stack's log volume.

@@ -216,7 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     report(args.stack, samples, large_samples)
     report_floor(args.stack, samples, floors, modules)
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
-        print("(PYTHONDONTWRITEBYTECODE is set: each render compiles the project's modules anew)")
+        print(
+            "(PYTHONDONTWRITEBYTECODE is set: renders read the bytecode that `make bytecode` wrote; "
+            "a module edited since is compiled anew by every render)"
+        )
     print(f"({os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {sys.platform})")
     return 0
 
