@@ -28,6 +28,7 @@ from pulumi_kubernetes.core.v1 import PersistentVolumeClaim, Service
 
 from components.configuration import ElasticsearchConfig, ResolvedNodeSet, Storage
 from components.generated.formation import ClusterFormation
+from components.generated.version_record import VersionRecord
 from components.resources import objects
 from components.resources.certificates import ElasticsearchCertificates
 from components.resources.credentials import StackCredentials, login_of, secrets_for
@@ -145,6 +146,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         )
         wiring = self._wiring(config, node_sets, credentials, certificates, formation, snapshot_claim)
         shared = [
+            self._version_record(formation, gate),
             account,
             *([snapshot_claim] if snapshot_claim else []),
             *secrets_for(credentials, "elastic"),
@@ -163,6 +165,20 @@ class ElasticsearchCluster(pulumi.ComponentResource):
 
     def _meta(self, object_name: str) -> dict[str, Any]:
         return common.metadata(object_name, self._target.namespace, self._labels)
+
+    def _version_record(self, formation: ClusterFormation, gate: pulumi.Resource | None) -> VersionRecord:
+        """The version rolled out, which refuses a downgrade; every node set waits for it.
+
+        It waits for the snapshot Job before a change, so a change whose snapshot failed
+        never moves it (components/generated/version_record.py).
+        """
+        return VersionRecord(
+            f"{self._name}-version",
+            self._target.version,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=formation.existed.apply(partial(gated, [], gate))
+            ),
+        )
 
     def _wiring(
         self,

@@ -255,6 +255,31 @@ def test_a_version_bump_rolls_every_workload_in_place_and_keeps_the_claims(
     deployed.pulumi("preview", "--expect-no-changes")
 
 
+@pytest.mark.claim(
+    "A lower `version` is refused by `preview` and by `up` in one line that names "
+    "elk-stack:version and both versions; no workload, pod or claim changes, and the "
+    "version rolled out before passes again"
+)
+def test_a_downgrade_is_refused_before_any_workload_changes(deployed: Stack, cluster: Cluster) -> None:
+    assert deployed.config["elk-stack:version"] == NEW_VERSION, "runs after the version bump"
+    refusal = f"elk-stack:version is 9.4.3, older than {NEW_VERSION},"
+    claims_before = claims(cluster, deployed.namespace)
+    before = snapshot(cluster, deployed.namespace)
+    deployed.set_config("elk-stack:version", "9.4.3")
+    preview = deployed.pulumi("preview", check=False)
+    assert preview.returncode != 0 and refusal in preview.stdout + preview.stderr, preview.stdout[-3000:]
+    # Without the preview, the engine reaches the record itself: nothing that runs
+    # Elasticsearch, Logstash or Kibana may have started by then.
+    up = deployed.pulumi("up", "--yes", "--skip-preview", check=False)
+    assert up.returncode != 0 and refusal in up.stdout + up.stderr, up.stdout[-3000:]
+    after = snapshot(cluster, deployed.namespace)
+    assert {c: w for c, w in after.items() if not w.kept(before[c])} == {}
+    assert claims(cluster, deployed.namespace) == claims_before
+    deployed.set_config("elk-stack:version", NEW_VERSION)
+    deployed.pulumi("up", "--yes")
+    deployed.pulumi("preview", "--expect-no-changes")
+
+
 # --- helpers ------------------------------------------------------------------------
 
 

@@ -131,3 +131,36 @@ def test_the_inline_form_waits_for_the_snapshot_too(render: Render) -> None:
 def test_a_new_cluster_does_not_wait_for_the_job_which_waits_for_it(render: Render) -> None:
     """On a first deploy the Job waits for the cluster; the other way round would deadlock."""
     assert statefulsets_waiting_for_the_job(render(**with_snapshots())) == set()
+
+
+VERSION_RECORD = "pulumi-python:dynamic/elk-stack-lifecycle:VersionRecord"
+
+
+def version_record(rendered: Rendered) -> dict[str, Any]:
+    [record] = [r for r in rendered.resources if r["type"] == VERSION_RECORD]
+    return record
+
+
+def test_every_statefulset_waits_for_the_version_record(render: Render) -> None:
+    """The record refuses a downgrade in `check`; nothing that runs Elasticsearch may go first."""
+    rendered = render(**with_snapshots("9.4.4"))
+    record = version_record(rendered)
+    assert record["inputs"] == {"version": "9.4.4"}
+    waiting = {
+        r["name"]
+        for r in rendered.resources
+        if r["type"] == STATEFULSET and f"{VERSION_RECORD}::{record['name']}" in r["dependsOn"]
+    }
+    assert waiting >= {"elasticsearch-master", "elasticsearch-data"}
+
+
+@pytest.mark.usefixtures("existing_cluster")
+def test_the_version_record_of_an_existing_cluster_moves_only_after_the_snapshot(render: Render) -> None:
+    """A change whose snapshot failed never reaches the record, so it can still be taken back."""
+    record = version_record(render(**with_snapshots("9.4.4")))
+    assert f"{JOB}::{SNAPSHOT_JOB}" in record["dependsOn"]
+
+
+def test_the_version_record_of_a_new_cluster_does_not_wait_for_the_job(render: Render) -> None:
+    record = version_record(render(**with_snapshots()))
+    assert not any(d.endswith(f"{JOB}::{SNAPSHOT_JOB}") for d in record["dependsOn"])
