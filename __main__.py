@@ -65,6 +65,7 @@ if config.security.enabled:
         config.security,
         data_streams=config.elasticsearch.retention.data_streams,
         snapshots=config.elasticsearch.snapshots,
+        kibana_keys_secret=config.kibana.encryption_keys_secret,
         target=target,
     )
 else:

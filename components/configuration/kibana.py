@@ -52,6 +52,12 @@ class Ingress(ConfigModel):
         return self.host.startswith("*.")
 
 
+# The names of the stack's own objects start with this (components/specs/common.py, INSTANCE);
+# the one Secret of Kibana's keys that another stack made may keep its name.
+STACK_OBJECTS_PREFIX = "elk-"
+KEYS_SECRET_OF_A_STACK = "elk-kibana-encryption-keys"
+
+
 class KibanaConfig(Workload):
     """Kibana: the UI, reached through its Service or an optional Ingress."""
 
@@ -68,6 +74,27 @@ class KibanaConfig(Workload):
     )
     service: Service = Field(default_factory=Service, description="The Kibana Service.")
     ingress: Ingress | None = Field(None, description="Optional Ingress; sets `server.publicBaseUrl`.")
+    encryption_keys_secret: DnsSubdomain | None = Field(
+        None,
+        description=(
+            "An existing Secret in the namespace with Kibana's three encryption keys "
+            "(`xpack.security.encryptionKey`, `xpack.encryptedSavedObjects.encryptionKey`, "
+            "`xpack.reporting.encryptionKey`, each 32 characters or more), e.g. a copy of another "
+            "stack's `elk-kibana-encryption-keys`, so that its saved objects restored here can be "
+            "decrypted; omitted = generated for this stack."
+        ),
+    )
+
+    @field_validator("encryption_keys_secret")
+    @classmethod
+    def _not_a_stack_object(cls, name: str | None) -> str | None:
+        """The stack's own Secrets hold other keys; naming one would start Kibana without its keys."""
+        if name and name.startswith(STACK_OBJECTS_PREFIX) and name != KEYS_SECRET_OF_A_STACK:
+            raise ValueError(
+                f"{name!r} is a name of this stack's own objects; copy the keys into a Secret "
+                f"named otherwise, or keep another stack's name {KEYS_SECRET_OF_A_STACK!r}"
+            )
+        return name
 
     @field_validator("resources")
     @classmethod

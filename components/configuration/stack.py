@@ -127,6 +127,14 @@ class StackConfig(ConfigModel):
         logstash.adopt_pipeline(facts, warnings)
         return logstash
 
+    @field_validator("kibana")
+    @classmethod
+    def _keys_need_security(cls, kibana: KibanaConfig, info: ValidationInfo) -> KibanaConfig:
+        security = info.data.get("security")
+        if security is not None and not security.enabled and kibana.encryption_keys_secret:
+            rule_violations([("encryptionKeysSecret", "has no effect with security.enabled false")])
+        return kibana
+
     @model_validator(mode="after")
     def _default_storage_class(self) -> StackConfig:
         """Give every PVC the stack-wide storage class unless it names its own."""

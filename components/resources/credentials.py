@@ -68,6 +68,7 @@ class StackCredentials(pulumi.ComponentResource):
         *,
         data_streams: Sequence[str],
         snapshots: Snapshots | None = None,
+        kibana_keys_secret: str | None = None,
         target: common.Target,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -75,11 +76,14 @@ class StackCredentials(pulumi.ComponentResource):
 
         `data_streams` are the patterns whose settings the setup Job manages; `snapshots`
         what it does with a repository (an SLM policy or a restore needs rights on every index).
+        `kibana_keys_secret` names the user's Secret of Kibana's keys, which are then not
+        generated: another stack's keys, to decrypt the saved objects restored from it.
         """
         super().__init__("elk-stack:index:StackCredentials", name, None, opts)
         self._name, self._target = name, target
         self._labels = common.labels("elasticsearch", "credentials", target.version)
         self._made: dict[str, Secret] = {}
+        self._keys: dict[str, GeneratedPassword] = {}
         # The logical names of the first three predate the file realm: kept, so an existing
         # stack keeps its passwords.
         self._keys_of = {
@@ -92,9 +96,6 @@ class StackCredentials(pulumi.ComponentResource):
         self._passwords = {
             user: _password(self, f"{name}-{key}", PASSWORD_LENGTH) for user, key in self._keys_of.items()
         }
-        self._keys = {
-            setting: _password(self, f"{name}-{key}", KEY_LENGTH) for setting, key in KIBANA_KEYS.items()
-        }
         self._user_secrets(config)
         self.file_realm_secret_name = self._file_realm_secret(
             config,
@@ -102,11 +103,7 @@ class StackCredentials(pulumi.ComponentResource):
                 config.logstash_user, config.logstash_indices, data_streams, snapshots=snapshots
             ),
         )
-        self.kibana_keys_secret_name = self._secret(
-            f"{name}-kibana-keys",
-            f"{common.INSTANCE}-kibana-encryption-keys",
-            {setting: password.result for setting, password in self._keys.items()},
-        )
+        self.kibana_keys_secret_name = kibana_keys_secret or self._kibana_keys_secret()
         self.elastic_password = pulumi.Output.secret(self._passwords[SUPERUSER].result)
         self.revisions = self._revisions(config)
         self.secrets_of = self._secrets_by_consumer()
@@ -132,6 +129,16 @@ class StackCredentials(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         return object_name
+
+    def _kibana_keys_secret(self) -> str:
+        """Generate Kibana's three keys into their Secret; `_keys` stays empty when the user gives them."""
+        for setting, key in KIBANA_KEYS.items():
+            self._keys[setting] = _password(self, f"{self._name}-{key}", KEY_LENGTH)
+        return self._secret(
+            f"{self._name}-kibana-keys",
+            f"{common.INSTANCE}-kibana-encryption-keys",
+            {setting: password.result for setting, password in self._keys.items()},
+        )
 
     def _user_secret(self, user: str) -> str:
         """`<instance>-<purpose>-credentials`: one user's name and password."""
@@ -201,7 +208,11 @@ class StackCredentials(pulumi.ComponentResource):
             "logstash": [self.logstash_secret_name],
             "setup": [self.setup_secret_name],
         }
-        return {consumer: [self._made[secret] for secret in secrets] for consumer, secrets in names.items()}
+        # The user's own Secret of Kibana's keys is not made here: nothing to wait for.
+        return {
+            consumer: [self._made[secret] for secret in secrets if secret in self._made]
+            for consumer, secrets in names.items()
+        }
 
     def node_logins(self) -> dict[str, Any]:
         """What every Elasticsearch node reads, as `ClusterWiring` fields.

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from components.configuration import ConfigError, load_config
+from components.configuration.kibana import KEYS_SECRET_OF_A_STACK, STACK_OBJECTS_PREFIX
+from components.specs import common
 from tests.conftest import problems, valid
 from tools.render import PROJECT_DIR
 
@@ -94,3 +96,25 @@ def test_network_peer_needs_a_selector() -> None:
 def test_logstash_user_and_indices() -> None:
     found = problems(security={"logstashUser": "Logstash Writer", "logstashIndices": []})
     assert [line.split(":")[0] for line in found] == ["security.logstashIndices", "security.logstashUser"]
+
+
+def test_kibanas_keys_secret_needs_security() -> None:
+    assert problems(security={"enabled": False}, kibana={"encryptionKeysSecret": "old-keys"}) == [
+        "kibana.encryptionKeysSecret: has no effect with security.enabled false"
+    ]
+
+
+def test_kibanas_keys_secret_is_not_one_of_the_stacks_own_secrets() -> None:
+    found = problems(kibana={"encryptionKeysSecret": "elk-kibana-credentials"})
+    assert len(found) == 1 and found[0].startswith(
+        "kibana.encryptionKeysSecret: 'elk-kibana-credentials' is a name of this stack's own objects"
+    )
+    assert valid(kibana={"encryptionKeysSecret": "elk-kibana-encryption-keys"}).kibana.encryption_keys_secret
+    assert problems(kibana={"encryptionKeysSecret": "Old Keys"})[0].startswith(
+        "kibana.encryptionKeysSecret: 'Old Keys' is not"
+    )
+
+
+def test_the_stack_prefix_the_rule_knows_is_the_stacks() -> None:
+    assert f"{common.INSTANCE}-" == STACK_OBJECTS_PREFIX
+    assert f"{common.INSTANCE}-kibana-encryption-keys" == KEYS_SECRET_OF_A_STACK

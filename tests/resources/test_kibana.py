@@ -148,3 +148,28 @@ def test_replicas_prefer_different_hosts(render: Render) -> None:
         }
     }
     assert selector.items() <= template["metadata"]["labels"].items()
+
+
+def test_another_stacks_keys_are_read_from_the_named_secret_and_none_are_generated(render: Render) -> None:
+    """A stack restoring another's snapshot needs that stack's keys to decrypt its saved objects."""
+    rendered = render(kibana={"encryptionKeysSecret": "old-stack-kibana-keys"})
+    env = deployment(rendered)["spec"]["template"]["spec"]["containers"][0]["env"]
+    references = {
+        e["name"]: e["valueFrom"]["secretKeyRef"] for e in env if e["name"] in KEY_VARIABLES.values()
+    }
+    assert references == {
+        variable: {"name": "old-stack-kibana-keys", "key": setting}
+        for setting, variable in KEY_VARIABLES.items()
+    }
+    assert not [m for m in rendered.manifests if m["metadata"]["name"] == "elk-kibana-encryption-keys"]
+    generated = [r["name"] for r in rendered.resources if r["type"].endswith("GeneratedPassword")]
+    assert generated and not [name for name in generated if name.endswith("-key")], generated
+
+
+def test_kibana_keys_are_generated_when_no_secret_is_named(rendered_default: Rendered) -> None:
+    generated = {r["name"] for r in rendered_default.resources if r["type"].endswith("GeneratedPassword")}
+    assert {
+        "credentials-security-key",
+        "credentials-saved-objects-key",
+        "credentials-reporting-key",
+    } <= generated
