@@ -139,7 +139,9 @@ class ElasticsearchNode(pulumi.ComponentResource):
         annotations = common.pod_annotations(files, credentials_revision=cluster.credentials_revision)
         return StatefulSet(
             self._name,
-            metadata=self._meta(self._names.workload),
+            metadata=common.rolled_out_metadata(
+                self._names.workload, self._target.namespace, self._labels, node_set.replicas
+            ),
             spec={
                 "serviceName": headless.metadata.name,
                 "replicas": node_set.replicas,

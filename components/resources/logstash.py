@@ -164,7 +164,9 @@ class LogstashPipeline(pulumi.ComponentResource):
         annotations = common.pod_annotations(files, access.ca_revision, access.login_revision)
         return StatefulSet(
             self._name,
-            metadata=self._meta(NAMES.workload),
+            metadata=common.rolled_out_metadata(
+                NAMES.workload, self._target.namespace, self._labels, config.replicas
+            ),
             spec={
                 "serviceName": headless.metadata.name,
                 "replicas": config.replicas,

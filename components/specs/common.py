@@ -106,6 +106,31 @@ def job_metadata(name: str, namespace: pulumi.Input[str], object_labels: dict[st
     }
 
 
+WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
+
+
+def rolled_out_metadata(
+    name: str, namespace: pulumi.Input[str], object_labels: dict[str, str], replicas: int
+) -> dict[str, Any]:
+    """A StatefulSet's metadata, with a wait that holds `pulumi up` until its roll is done.
+
+    The pinned provider (pulumi-kubernetes 4.25.0) reports a StatefulSet updated from a
+    status that may still describe the old generation (pulumi/pulumi-kubernetes#3329):
+    `up` then went on to the next node set, Logstash and Kibana while the new pod was
+    still starting. With `pulumi.com/waitFor` its JSONPath conditions replace that await,
+    and each first waits for `status.observedGeneration` to reach the new generation
+    (provider/pkg/await/condition/jsonpath.go): then every replica updated and Ready is
+    this roll's, not the last one's.
+    """
+    conditions = [
+        f"jsonpath={{.status.{field}}}={replicas}" for field in ("updatedReplicas", "readyReplicas")
+    ]
+    return {
+        **metadata(name, namespace, object_labels),
+        "annotations": {WAIT_FOR_ANNOTATION: json.dumps(conditions)},
+    }
+
+
 def container_resources(resources: Resources) -> dict[str, dict[str, str]]:
     """Requests and limits for a container, leaving out amounts the user did not set."""
 

@@ -279,6 +279,20 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float = 180, inter
         time.sleep(interval)
 
 
+def engine_events(stream: str) -> list[dict[str, Any]]:
+    """`pulumi up --json`: the engine's events, one JSON object a line, in the order emitted."""
+    lines = [json.loads(line) for line in stream.splitlines() if line.strip().startswith("{")]
+    return sorted(lines, key=lambda event: event.get("sequence", 0))
+
+
+def event_time(log: list[dict[str, Any]], kind: str, urn_suffix: str) -> float:
+    """When the engine emitted the first `kind` event of the resource whose URN ends so."""
+    for event in log:
+        if ((event.get(kind) or {}).get("metadata") or {}).get("urn", "").endswith(urn_suffix):
+            return float(event["timestamp"])
+    raise AssertionError(f"no {kind} for {urn_suffix}")
+
+
 def resource_type(urn: str) -> str:
     return urn.split("::")[2].split("$")[-1]
 

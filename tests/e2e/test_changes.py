@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import shutil
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -24,6 +25,8 @@ from tests.e2e.conftest import (
     Stack,
     claims,
     condition,
+    engine_events,
+    event_time,
     pod_uids,
     stack_from_file,
     wait_until,
@@ -277,6 +280,38 @@ def test_a_downgrade_is_refused_before_any_workload_changes(deployed: Stack, clu
     assert claims(cluster, deployed.namespace) == claims_before
     deployed.set_config("elk-stack:version", NEW_VERSION)
     deployed.pulumi("up", "--yes")
+    deployed.pulumi("preview", "--expect-no-changes")
+
+
+# kwok turns an Elasticsearch pod of this version Ready only after 6 s (tools/e2e/stages/slow-ready.yaml).
+SLOW_VERSION = "9.4.5"
+SLOW_READY_SECONDS = 6
+
+
+@pytest.mark.claim(
+    "`pulumi up` holds a StatefulSet's update until its roll is done (every replica updated "
+    "and Ready, on the new generation), and only then goes on to what waits for it: on pods "
+    "that take 6 s to turn Ready, the Elasticsearch update lasts that long and Logstash "
+    "starts after the new node is Ready"
+)
+def test_up_waits_for_a_slow_roll_before_going_on(deployed: Stack, cluster: Cluster) -> None:
+    assert deployed.config["elk-stack:version"] == NEW_VERSION, "runs after the version bump"
+    before = snapshot(cluster, deployed.namespace)
+    deployed.set_config("elk-stack:version", SLOW_VERSION)
+    log = engine_events(deployed.pulumi("up", "--yes", "--skip-preview", "--json").stdout)
+    started = event_time(log, "resourcePreEvent", "$kubernetes:apps/v1:StatefulSet::elasticsearch")
+    done = event_time(log, "resOutputsEvent", "$kubernetes:apps/v1:StatefulSet::elasticsearch")
+    logstash = event_time(log, "resourcePreEvent", "$kubernetes:apps/v1:StatefulSet::logstash")
+    # Whole seconds: the engine stamps its events so.
+    assert done - started >= SLOW_READY_SECONDS - 1, (started, done)
+    [pod] = cluster.get_json("pods", "-n", deployed.namespace, "-l", "app.kubernetes.io/name=elasticsearch")[
+        "items"
+    ]
+    assert pod["spec"]["containers"][0]["image"].endswith(f":{SLOW_VERSION}")
+    ready = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
+    ready_at = datetime.fromisoformat(ready["lastTransitionTime"].replace("Z", "+00:00")).timestamp()
+    assert ready_at <= logstash, "Logstash started before the new Elasticsearch node was Ready"
+    wait_for_roll(cluster, deployed.namespace, before, rolled=set(WORKLOADS))
     deployed.pulumi("preview", "--expect-no-changes")
 
 

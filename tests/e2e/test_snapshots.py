@@ -25,7 +25,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import E2E_DIR, Cluster, Stack, condition, pod_uids, stack_from_file
+from components.specs.kibana import KEY_VARIABLES as KIBANA_KEY_VARIABLES
+from tests.e2e.conftest import E2E_DIR, Cluster, Stack, condition, engine_events, pod_uids, stack_from_file
 
 NAMESPACE = "elk-e2e-snapshots"
 NEW_VERSION = "9.4.4"
@@ -48,6 +49,7 @@ SNAPSHOTS = {
     },
     "restoreFrom": {"snapshot": "latest", "indices": ["logs-*"]},
 }
+KIBANA_KEYS_SECRET = "qa-kibana-keys"
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +67,23 @@ def deployed(cluster: Cluster) -> Stack:
         "--from-literal=secret_key=e2e-secret",
         kubeconfig=kubeconfig,
     )
+    # The keys of the stack whose snapshots this one restores, as the user would copy them.
+    cluster.kubectl(
+        "create",
+        "secret",
+        "generic",
+        KIBANA_KEYS_SECRET,
+        "-n",
+        NAMESPACE,
+        *(f"--from-literal={setting}={'k' * 32}" for setting in KIBANA_KEY_VARIABLES),
+        kubeconfig=kubeconfig,
+    )
     stack = stack_from_file(cluster, "e2e-snapshots", "Pulumi.qa.yaml", NAMESPACE, kubeconfig)
     elasticsearch = copy.deepcopy(stack.config["elk-stack:elasticsearch"])
     elasticsearch["snapshots"] = SNAPSHOTS
     stack.set_config("elk-stack:elasticsearch", elasticsearch)
+    kibana = copy.deepcopy(stack.config.get("elk-stack:kibana") or {})
+    stack.set_config("elk-stack:kibana", {**kibana, "encryptionKeysSecret": KIBANA_KEYS_SECRET})
     # `up --json` streams the engine's events, one JSON object a line.
     result = stack.pulumi("up", "--yes", "--skip-preview", "--json")
     FIRST_DEPLOY_EVENTS.write_text(result.stdout)
@@ -90,12 +105,6 @@ def failed_jobs(cluster: Cluster, namespace: str) -> dict[str, dict[str, Any]]:
     return {name: job for name, job in jobs.items() if condition(job, "Failed")}
 
 
-def events(stream: str) -> list[dict[str, Any]]:
-    """The engine's events, in the order it emitted them."""
-    lines = [json.loads(line) for line in stream.splitlines() if line.strip().startswith("{")]
-    return sorted(lines, key=lambda event: event.get("sequence", 0))
-
-
 def first_index(log: list[dict[str, Any]], kind: str, urn_suffix: str, ops: set[str]) -> int:
     """The position of the first `kind` event of a resource whose URN ends with `urn_suffix`."""
     for index, event in enumerate(log):
@@ -110,7 +119,7 @@ def first_index(log: list[dict[str, Any]], kind: str, urn_suffix: str, ops: set[
     "which restores it, has completed"
 )
 def test_a_new_stack_restores_before_anything_writes(deployed: Stack, cluster: Cluster) -> None:
-    log = events(FIRST_DEPLOY_EVENTS.read_text())
+    log = engine_events(FIRST_DEPLOY_EVENTS.read_text())
     setup_done = first_index(log, "resOutputsEvent", SETUP_JOB_URN, {"create"})
     for writer in WRITERS:
         starts = first_index(log, "resourcePreEvent", writer, {"create"})
@@ -120,6 +129,24 @@ def test_a_new_stack_restores_before_anything_writes(deployed: Stack, cluster: C
     env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["RESTORE_SNAPSHOT"] == "latest"
     assert json.loads(env["RESTORE_REQUEST"])["indices"] == "logs-*"
+
+
+@pytest.mark.claim(
+    "A stack restoring another's snapshot runs Kibana on the keys of the Secret the user "
+    "copied (`kibana.encryptionKeysSecret`) and makes none of its own"
+)
+def test_kibana_reads_the_restored_stacks_keys(deployed: Stack, cluster: Cluster) -> None:
+    kibana = cluster.get_json("deployment", "elk-kibana", "-n", deployed.namespace)
+    env = kibana["spec"]["template"]["spec"]["containers"][0]["env"]
+    sources = {
+        e["valueFrom"]["secretKeyRef"]["key"]: e["valueFrom"]["secretKeyRef"]["name"]
+        for e in env
+        if e["name"] in KIBANA_KEY_VARIABLES.values()
+    }
+    assert sources == dict.fromkeys(KIBANA_KEY_VARIABLES, KIBANA_KEYS_SECRET)
+    secrets = {s["metadata"]["name"] for s in cluster.get_json("secrets", "-n", deployed.namespace)["items"]}
+    assert KIBANA_KEYS_SECRET in secrets and "elk-kibana-encryption-keys" not in secrets
+    assert condition(kibana, "Available")
 
 
 @pytest.mark.claim(
@@ -141,7 +168,7 @@ def test_a_version_bump_waits_for_the_snapshot_job(deployed: Stack, cluster: Clu
     result = deployed.pulumi("up", "--yes", "--skip-preview", "--json")
     (E2E_DIR / "snapshot-bump-events.jsonl").write_text(result.stdout)
 
-    log = events(result.stdout)
+    log = engine_events(result.stdout)
     created = {"create", "create-replacement", "replace"}
     job_done = first_index(log, "resOutputsEvent", JOB_URN, created)
     statefulset_starts = first_index(log, "resourcePreEvent", STATEFULSET_URN, {"update"})

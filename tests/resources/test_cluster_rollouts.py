@@ -6,6 +6,7 @@ order, masters last; a larger volume patches its claims in place.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -200,3 +201,21 @@ def differences(old: Any, new: Any, path: str = "") -> list[str]:
 def under(path: str, prefix: str) -> bool:
     """Whether a field path is `prefix` itself or inside it."""
     return prefix == "*" or path == prefix or path.startswith((f"{prefix}.", f"{prefix}["))
+
+
+def test_up_waits_until_every_replica_of_a_statefulset_is_updated_and_ready(render: Render) -> None:
+    """The provider's own await may read the old generation's status; this wait cannot."""
+    rendered = render(elasticsearch=EXAMPLE, logstash={"replicas": 2})
+    statefulsets = [m for m in rendered.manifests if m["kind"] == "StatefulSet"]
+    waits = {
+        m["metadata"]["name"]: json.loads(m["metadata"]["annotations"]["pulumi.com/waitFor"])
+        for m in statefulsets
+    }
+    assert waits == {
+        m["metadata"]["name"]: [
+            f"jsonpath={{.status.updatedReplicas}}={m['spec']['replicas']}",
+            f"jsonpath={{.status.readyReplicas}}={m['spec']['replicas']}",
+        ]
+        for m in statefulsets
+    }
+    assert sorted(m["spec"]["replicas"] for m in statefulsets) == [2, 2, 3], "one per node set and Logstash"

@@ -38,8 +38,11 @@ KWOK_STAGES = (
     "pod/fast/pod-complete.yaml",
     "pod/fast/pod-delete.yaml",
 )
-# Stages of our own, beside this module: a snapshot Job that fails on demand.
-OWN_STAGES = (Path(__file__).resolve().parent / "stages" / "snapshot-fails.yaml",)
+# Stages of our own, beside this module: a snapshot Job that fails on demand, and an
+# Elasticsearch pod that takes time to turn Ready.
+OWN_STAGES = tuple(
+    Path(__file__).resolve().parent / "stages" / stage for stage in ("snapshot-fails.yaml", "slow-ready.yaml")
+)
 
 
 def process_alive(pid: int) -> bool:
