@@ -73,9 +73,10 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
     ) -> None:
         """`node_secret_names` maps each node set's StatefulSet to the Secret its pods mount.
 
-        A plain name, not the Secret's output: pulumi-kubernetes replaces a Secret whose
-        data changes (a scale-out, a renewal), deleting it first as its name is fixed, and
-        the engine then replaces every resource whose inputs use its outputs. A
+        A plain name, not the Secret's output: without `kubernetes:enableSecretMutable`
+        (Pulumi.yaml sets it; a stack file may not) pulumi-kubernetes replaces a Secret whose
+        data changes (a scale-out, a renewal), and the engine then replaces every resource
+        whose inputs use its outputs. A
         StatefulSet that did would be deleted with all its pods; it depends on
         `node_secrets` instead, which orders it after the Secret and nothing more.
         `per_pod` tells whether that Secret holds one pair per pod (generated) or one pair

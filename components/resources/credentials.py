@@ -44,9 +44,10 @@ def _password(parent: pulumi.Resource, name: str, length: int) -> GeneratedPassw
 class StackCredentials(pulumi.ComponentResource):
     """The users' passwords, the file realm and Kibana's encryption keys, each in its consumer's Secret."""
 
-    # Names, not the Secrets' outputs: pulumi-kubernetes replaces a Secret whose data changes
-    # (deleting it first, as its name is fixed), and a pod template holding that Secret's
-    # outputs would then be replaced with it, all pods at once. Consumers depend on their
+    # Names, not the Secrets' outputs: without `kubernetes:enableSecretMutable` (Pulumi.yaml
+    # sets it; a stack file may not) pulumi-kubernetes replaces a Secret whose data changes,
+    # and a pod template holding that Secret's outputs would be replaced with it, all pods at
+    # once. Consumers depend on their
     # Secrets (`secrets_of`) for order instead, as they do on their ConfigMaps.
     elastic_secret_name: str
     kibana_secret_name: str

@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 import pytest
+import yaml
 
 from components.specs import common
 from tests.e2e.conftest import (
@@ -350,12 +351,14 @@ def edit_pipeline_copy(stack: Stack) -> str:
 
 
 def config_map_edit(stack: Stack) -> str:
-    """The step a ConfigMap edit takes: pulumi-kubernetes replaces a ConfigMap whose data changes.
+    """The step a ConfigMap edit takes: an update, as Pulumi.yaml sets `kubernetes:enableConfigMapMutable`.
 
-    With a fixed name the replacement deletes the old ConfigMap first. Only the provider's
-    `enableConfigMapMutable` (stack config `kubernetes:enableConfigMapMutable`) makes it an update.
+    Without it pulumi-kubernetes replaces a ConfigMap whose data changes, deleting the old
+    one first as its name is fixed. A stack file may still set it to false.
     """
-    mutable = str(stack.config.get("kubernetes:enableConfigMapMutable")).lower() == "true"
+    project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
+    default = project["kubernetes:enableConfigMapMutable"]["value"]
+    mutable = str(stack.config.get("kubernetes:enableConfigMapMutable", default)).lower() == "true"
     return "update" if mutable else "replace"
 
 
