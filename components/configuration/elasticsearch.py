@@ -80,6 +80,16 @@ Role = Literal[
     "transform",
 ]
 AntiAffinity = Literal["soft", "hard", "none"]
+# Elastic's rolling-upgrade order for the nodes that are not master-eligible: frozen, cold,
+# warm, then hot (with content and the generic `data` role, which holds hot data), then the
+# nodes in no tier. Data only ever moves to newer nodes: ILM moves it to colder tiers, which
+# are upgraded first, and a node cannot read shards that a newer version wrote.
+UPGRADE_TIERS: tuple[frozenset[str], ...] = (
+    frozenset({"data_frozen"}),
+    frozenset({"data_cold"}),
+    frozenset({"data_warm"}),
+    frozenset({"data_hot", "data_content", "data"}),
+)
 _NODE_SET_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?\Z")
 # elk-elasticsearch-<name> must not be the name of another object of the stack.
 _RESERVED_NODE_SET_NAMES = {"setup": "setup Job's objects"}
@@ -159,6 +169,12 @@ class ResolvedNodeSet:
     def master_eligible(self) -> bool:
         """Whether these nodes may be elected master."""
         return self.roles is None or "master" in self.roles
+
+    @property
+    def upgrade_rank(self) -> int:
+        """Its place in Elastic's upgrade order (`UPGRADE_TIERS`): its coldest tier, or after them all."""
+        roles = set(self.roles or ())
+        return next((rank for rank, tier in enumerate(UPGRADE_TIERS) if roles & tier), len(UPGRADE_TIERS))
 
     @property
     def holds_data(self) -> bool:

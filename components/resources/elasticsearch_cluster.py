@@ -292,7 +292,8 @@ class ElasticsearchCluster(pulumi.ComponentResource):
     ) -> list[ElasticsearchNode]:
         """Each node set, masters first in the program; `dependsOn` decides the order they roll in."""
         masters = [s for s in node_sets if s.master_eligible]
-        others = [s for s in node_sets if not s.master_eligible]
+        # Elastic's order: the coldest tier first, the nodes in no tier after the tiers.
+        others = sorted((s for s in node_sets if not s.master_eligible), key=lambda s: s.upgrade_rank)
         built: dict[bool, list[StatefulSet]] = {True: [], False: []}
         nodes = []
         for node_set in masters + others:

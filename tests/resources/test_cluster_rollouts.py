@@ -93,8 +93,8 @@ def test_a_new_cluster_creates_its_masters_first_then_the_data_nodes(render: Ren
     """A new cluster forms on its masters: a data set created first would never become Ready."""
     assert statefulset_dependencies(render(elasticsearch=TWO_DATA_SETS)) == {
         "elasticsearch-master": set(),
-        "elasticsearch-data": {"elasticsearch-master"},
-        "elasticsearch-warm": {"elasticsearch-data"},
+        "elasticsearch-warm": {"elasticsearch-master"},
+        "elasticsearch-data": {"elasticsearch-warm"},
     }
 
 
@@ -102,9 +102,29 @@ def test_a_new_cluster_creates_its_masters_first_then_the_data_nodes(render: Ren
 def test_an_existing_cluster_upgrades_its_masters_last(render: Render) -> None:
     """Elastic's rolling-upgrade order: every other set, one after another, then the masters."""
     assert statefulset_dependencies(render(elasticsearch=TWO_DATA_SETS)) == {
-        "elasticsearch-data": set(),
-        "elasticsearch-warm": {"elasticsearch-data"},
-        "elasticsearch-master": {"elasticsearch-warm"},
+        "elasticsearch-warm": set(),
+        "elasticsearch-data": {"elasticsearch-warm"},
+        "elasticsearch-master": {"elasticsearch-data"},
+    }
+
+
+@pytest.mark.usefixtures("existing_cluster")
+def test_tiers_roll_coldest_first_whatever_their_order_in_the_config(render: Render) -> None:
+    """Frozen, cold, warm, hot (and content, and generic data), then sets in no tier, masters last."""
+    sets = [
+        {**DATA, "name": "ml", "roles": ["ml"]},
+        {**DATA, "name": "hot", "roles": ["data_hot", "data_content", "ingest"]},
+        {**DATA, "name": "frozen", "roles": ["data_frozen"]},
+        {**DATA, "name": "warm", "roles": ["data_warm"]},
+        {**DATA, "name": "cold", "roles": ["data_cold", "data_warm"]},
+    ]
+    assert statefulset_dependencies(render(elasticsearch=node_sets(MASTERS, *sets))) == {
+        "elasticsearch-frozen": set(),
+        "elasticsearch-cold": {"elasticsearch-frozen"},
+        "elasticsearch-warm": {"elasticsearch-cold"},
+        "elasticsearch-hot": {"elasticsearch-warm"},
+        "elasticsearch-ml": {"elasticsearch-hot"},
+        "elasticsearch-master": {"elasticsearch-ml"},
     }
 
 
