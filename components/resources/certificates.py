@@ -15,6 +15,7 @@ a new pod's certificate is added to the Secret, and the running pods do not rest
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
 
@@ -69,9 +70,12 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
         node_sets: list[NodeSetPods],
         names: common.Names,
         target: common.Target,
+        after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`node_secret_names` maps each node set's StatefulSet to the Secret its pods mount.
+
+        Those Secrets wait for `after` (the deploy record, which may refuse the change).
 
         A plain name, not the Secret's output: without `kubernetes:enableSecretMutable`
         (Pulumi.yaml sets it; a stack file may not) pulumi-kubernetes replaces a Secret whose
@@ -86,7 +90,7 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
         if config.existing_secret:
             self._use_existing(config.existing_secret, node_sets)
             return
-        self._name, self._target = name, target
+        self._name, self._target, self._after = name, target, list(after)
         self._labels = common.labels(names.app, "certificates", target.version)
         self._validity_hours = config.validity_days * HOURS_PER_DAY
         self._renewal_hours = config.early_renewal_days * HOURS_PER_DAY
@@ -166,5 +170,5 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
             metadata=common.metadata(secret_name, self._target.namespace, self._labels),
             type="Opaque",
             string_data=data,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self._after),
         )

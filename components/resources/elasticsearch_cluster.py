@@ -27,8 +27,8 @@ from pulumi_kubernetes.apps.v1 import StatefulSet
 from pulumi_kubernetes.core.v1 import PersistentVolumeClaim, Service
 
 from components.configuration import ElasticsearchConfig, ResolvedNodeSet, Storage
+from components.generated.deploy_record import DeployRecord
 from components.generated.formation import ClusterFormation
-from components.generated.version_record import VersionRecord
 from components.resources import objects
 from components.resources.certificates import ElasticsearchCertificates
 from components.resources.credentials import StackCredentials, login_of, secrets_for
@@ -129,8 +129,16 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             self, f"{name}-account", NAMES.workload, target.namespace, self._labels
         )
         client = self._client_service(node_sets)
+        formation = ClusterFormation(
+            formation_name(name, node_sets),
+            ",".join(initial_masters(node_sets)),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # The snapshot Job, made below, once it exists: the record waits for it.
+        gates: list[pulumi.Resource] = []
+        record = self._deploy_record(node_sets, formation, gates)
         self.ca_secret_name = self.ca_checksum = None
-        certificates = self._certificates(config, node_sets) if credentials is not None else None
+        certificates = self._certificates(config, node_sets, record) if credentials is not None else None
         repository = config.snapshots.repository if config.snapshots else None
         snapshot_claim = (
             self._snapshot_claim(repository.storage) if repository and repository.storage else None
@@ -139,14 +147,10 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         self.access = ClusterAccess(self.http_endpoint, self.https, self.ca_secret_name, self.ca_checksum)
         self.client_pod_labels = []
         gate = self._snapshot_gate(config, node_sets, credentials)
-        formation = ClusterFormation(
-            formation_name(name, node_sets),
-            ",".join(initial_masters(node_sets)),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        gates += [gate] if gate is not None else []
         wiring = self._wiring(config, node_sets, credentials, certificates, formation, snapshot_claim)
         shared = [
-            self._version_record(formation, gate),
+            record,
             account,
             *([snapshot_claim] if snapshot_claim else []),
             *secrets_for(credentials, "elastic"),
@@ -166,17 +170,28 @@ class ElasticsearchCluster(pulumi.ComponentResource):
     def _meta(self, object_name: str) -> dict[str, Any]:
         return common.metadata(object_name, self._target.namespace, self._labels)
 
-    def _version_record(self, formation: ClusterFormation, gate: pulumi.Resource | None) -> VersionRecord:
-        """The version rolled out, which refuses a downgrade; every node set waits for it.
+    def _deploy_record(
+        self, node_sets: list[ResolvedNodeSet], formation: ClusterFormation, gates: list[pulumi.Resource]
+    ) -> DeployRecord:
+        """What this change rolls out, which refuses a downgrade or a shrink that loses data.
 
-        It waits for the snapshot Job before a change, so a change whose snapshot failed
-        never moves it (components/generated/version_record.py).
+        The node sets and their certificates' Secrets wait for it. It waits for the snapshot
+        Job before a change (in `gates` by the time the formation record resolves, after the
+        program has built everything), so a change whose snapshot failed never moves it
+        (components/generated/deploy_record.py).
         """
-        return VersionRecord(
-            f"{self._name}-version",
+
+        def pods(selected: list[ResolvedNodeSet]) -> list[str]:
+            return [pod for s in selected for pod in node_set_pods(s).pods]
+
+        return DeployRecord(
+            f"{self._name}-record",
             self._target.version,
+            masters=pods([s for s in node_sets if s.master_eligible]),
+            data_nodes=pods([s for s in node_sets if s.holds_data]),
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=formation.existed.apply(partial(gated, [], gate))
+                parent=self,
+                depends_on=formation.existed.apply(lambda existed: list(gates) if existed else []),
             ),
         )
 
@@ -223,9 +238,13 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         )
 
     def _certificates(
-        self, config: ElasticsearchConfig, node_sets: list[ResolvedNodeSet]
+        self, config: ElasticsearchConfig, node_sets: list[ResolvedNodeSet], record: DeployRecord
     ) -> NodeCertificates:
-        """The CA and each node's certificate (or the user's own Secret); sets the CA the clients trust."""
+        """The CA and each node's certificate (or the user's own Secret); sets the CA the clients trust.
+
+        The nodes' Secrets wait for the record: a refused shrink must not take certificates
+        away from running pods first.
+        """
         certificates = ElasticsearchCertificates(
             f"{self._name}-tls",
             config.tls,
@@ -233,6 +252,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             node_sets=[node_set_pods(s) for s in node_sets],
             names=NAMES,
             target=self._target,
+            after=[record],
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.ca_secret_name = certificates.ca_secret_name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -142,7 +143,8 @@ def position(steps: list[tuple[str, str, str]], phase: str, name: str) -> int:
     "namespace quota sized for it, and a version bump completes in one `pulumi up` in "
     "Elastic's order: the 20 data nodes, then the masters, then Logstash and Kibana "
     "(kwok makes pods Ready at once: this shows the order and that the scaled timeouts are "
-    "accepted, not that they are long enough)"
+    "accepted, not that they are long enough); 3 → 1 masters and 20 → 17 data nodes in one "
+    "step are then refused by `preview` and by `up`, with the numbers, and no StatefulSet changes"
 )
 def test_the_large_cluster_deploys_within_its_quota(cluster: Cluster) -> None:
     namespace = "elk-e2e-large"
@@ -191,6 +193,32 @@ def test_the_large_cluster_deploys_within_its_quota(cluster: Cluster) -> None:
     # A failure names the pods, so a race shows which object kept the old version.
     assert images and not stale, stale
     stack.pulumi("preview", "--expect-no-changes")
+    assert_shrink_refused(stack, cluster, namespace)
+
+
+def assert_shrink_refused(stack: Stack, cluster: Cluster, namespace: str) -> None:
+    """3 → 1 masters and 20 → 17 data nodes in one step: refused by preview and up, nothing changes."""
+    shrunk = copy.deepcopy(stack.config["elk-stack:elasticsearch"])
+    for node_set in shrunk["nodeSets"]:
+        node_set["replicas"] = {"master": 1, "data": 17}[node_set["name"]]
+    stack.set_config("elk-stack:elasticsearch", shrunk)
+    names = ("elk-elasticsearch-master", "elk-elasticsearch-data")
+    before = {
+        name: cluster.get_json("statefulset", name, "-n", namespace)["metadata"]["generation"]
+        for name in names
+    }
+    for command in (["preview"], ["up", "--yes", "--skip-preview"]):
+        result = stack.pulumi(*command, check=False)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, command
+        assert "2 of the 3 master-eligible nodes would leave in one step" in output, output[-3000:]
+        assert "3 data nodes would leave in one step" in output, output[-3000:]
+    after = {
+        name: cluster.get_json("statefulset", name, "-n", namespace)["metadata"]["generation"]
+        for name in names
+    }
+    assert after == before
+    assert len(pod_uids(cluster, namespace, "elasticsearch")) == 23
 
 
 def _namespaces_matching(cluster: Cluster, selector: dict[str, Any] | None, own: str) -> list[str]:

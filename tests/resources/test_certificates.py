@@ -241,3 +241,22 @@ def test_each_statefulset_waits_for_its_secret_by_name_not_by_its_outputs(render
             and r["name"] == f"elasticsearch-{name.split('-')[-1]}"
         ]
         assert f"kubernetes:core/v1:Secret::elasticsearch-tls-{name}" in record["dependsOn"]
+
+
+def test_the_nodes_secrets_wait_for_the_deploy_record_and_the_ca_secret_does_not(
+    rendered_example: Rendered,
+) -> None:
+    """A refused shrink must not take certificates from running pods; the snapshot Job needs the CA first."""
+    record = "pulumi-python:dynamic/elk-stack-lifecycle:DeployRecord::elasticsearch-record"
+    secrets = {
+        r["name"]: r["dependsOn"]
+        for r in rendered_example.resources
+        if r["type"] == "kubernetes:core/v1:Secret"
+    }
+    node_secrets = {name for name in secrets if name.startswith("elasticsearch-tls-elk-elasticsearch")}
+    assert node_secrets == {
+        "elasticsearch-tls-elk-elasticsearch-master",
+        "elasticsearch-tls-elk-elasticsearch-data",
+    }
+    assert all(record in secrets[name] for name in node_secrets)
+    assert record not in secrets["elasticsearch-tls-ca"]

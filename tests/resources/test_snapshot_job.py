@@ -133,34 +133,38 @@ def test_a_new_cluster_does_not_wait_for_the_job_which_waits_for_it(render: Rend
     assert statefulsets_waiting_for_the_job(render(**with_snapshots())) == set()
 
 
-VERSION_RECORD = "pulumi-python:dynamic/elk-stack-lifecycle:VersionRecord"
+DEPLOY_RECORD = "pulumi-python:dynamic/elk-stack-lifecycle:DeployRecord"
 
 
-def version_record(rendered: Rendered) -> dict[str, Any]:
-    [record] = [r for r in rendered.resources if r["type"] == VERSION_RECORD]
+def deploy_record(rendered: Rendered) -> dict[str, Any]:
+    [record] = [r for r in rendered.resources if r["type"] == DEPLOY_RECORD]
     return record
 
 
-def test_every_statefulset_waits_for_the_version_record(render: Render) -> None:
-    """The record refuses a downgrade in `check`; nothing that runs Elasticsearch may go first."""
+def test_every_statefulset_waits_for_the_deploy_record(render: Render) -> None:
+    """The record refuses a downgrade or a shrink in `check`; nothing that runs Elasticsearch may go first."""
     rendered = render(**with_snapshots("9.4.4"))
-    record = version_record(rendered)
-    assert record["inputs"] == {"version": "9.4.4"}
+    record = deploy_record(rendered)
+    assert record["inputs"] == {
+        "version": "9.4.4",
+        "masters": [f"elk-elasticsearch-master-{i}" for i in range(3)],
+        "data_nodes": [f"elk-elasticsearch-data-{i}" for i in range(2)],
+    }
     waiting = {
         r["name"]
         for r in rendered.resources
-        if r["type"] == STATEFULSET and f"{VERSION_RECORD}::{record['name']}" in r["dependsOn"]
+        if r["type"] == STATEFULSET and f"{DEPLOY_RECORD}::{record['name']}" in r["dependsOn"]
     }
     assert waiting >= {"elasticsearch-master", "elasticsearch-data"}
 
 
 @pytest.mark.usefixtures("existing_cluster")
-def test_the_version_record_of_an_existing_cluster_moves_only_after_the_snapshot(render: Render) -> None:
+def test_the_deploy_record_of_an_existing_cluster_moves_only_after_the_snapshot(render: Render) -> None:
     """A change whose snapshot failed never reaches the record, so it can still be taken back."""
-    record = version_record(render(**with_snapshots("9.4.4")))
+    record = deploy_record(render(**with_snapshots("9.4.4")))
     assert f"{JOB}::{SNAPSHOT_JOB}" in record["dependsOn"]
 
 
-def test_the_version_record_of_a_new_cluster_does_not_wait_for_the_job(render: Render) -> None:
-    record = version_record(render(**with_snapshots()))
+def test_the_deploy_record_of_a_new_cluster_does_not_wait_for_the_job(render: Render) -> None:
+    record = deploy_record(render(**with_snapshots()))
     assert not any(d.endswith(f"{JOB}::{SNAPSHOT_JOB}") for d in record["dependsOn"])

@@ -1,0 +1,137 @@
+"""The deploy record: what the stack rolled out; a downgrade or a shrink that loses data is refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.generated.deploy_record import (
+    DeployRecordProvider,
+    downgrade_refusal,
+    drain_refusal,
+    quorum_refusal,
+    version_tuple,
+)
+
+PROVIDER = DeployRecordProvider()
+
+
+def pods(name: str, count: int) -> list[str]:
+    return [f"elk-elasticsearch-{name}-{i}" for i in range(count)]
+
+
+def state(version: str = "9.4.3", masters: int = 3, data: int = 3, **overrides: Any) -> dict[str, Any]:
+    return {
+        "version": version,
+        "masters": pods("master", masters),
+        "data_nodes": pods("data", data),
+        **overrides,
+    }
+
+
+def failures(olds: dict[str, Any], news: dict[str, Any]) -> dict[str, str]:
+    return {failure.property: failure.reason for failure in PROVIDER.check(olds, news).failures}
+
+
+@pytest.mark.parametrize(
+    ("stored", "wanted"),
+    [
+        ("9.4.3", "9.2.0"),
+        ("9.4.3", "9.4.2"),
+        ("10.0.0", "9.99.99"),
+        ("9.10.0", "9.9.0"),
+        ("8.19.0", "8.15.0"),
+    ],
+)
+def test_a_lower_version_is_refused_in_one_line_naming_the_key_and_both_versions(
+    stored: str, wanted: str
+) -> None:
+    found = failures(state(stored), state(wanted))
+    assert list(found) == ["version"]
+    assert "\n" not in found["version"]
+    assert found["version"].startswith(f"elk-stack:version is {wanted}, older than {stored},")
+    assert "restore a snapshot into a new stack" in found["version"]
+
+
+@pytest.mark.parametrize(
+    ("stored", "wanted"),
+    [(None, "9.2.0"), ("9.2.0", "9.2.0"), ("9.2.0", "9.4.3"), ("9.9.0", "9.10.0"), ("8.19.0", "9.0.0")],
+)
+def test_a_first_deploy_the_same_version_and_an_upgrade_pass(stored: str | None, wanted: str) -> None:
+    olds = {} if stored is None else state(stored)
+    result = PROVIDER.check(olds, state(wanted))
+    assert result.failures == []
+    assert result.inputs == state(wanted)
+
+
+def test_an_unknown_or_odd_stored_value_never_refuses() -> None:
+    """Only two known values can be compared; the program's own schema checks what it is given."""
+    assert downgrade_refusal("04000000-0000-0000-0000-000000000000", "9.2.0") is None
+    assert downgrade_refusal("9.4.3", None) is None
+    assert quorum_refusal(None, pods("master", 1)) is None
+    assert drain_refusal(pods("data", 3), None) is None
+    assert version_tuple("9.4") is None
+    assert version_tuple("9.10.1") == (9, 10, 1)
+
+
+@pytest.mark.parametrize(("before", "after"), [(3, 1), (5, 2), (2, 1), (4, 2)])
+def test_masters_that_would_lose_the_quorum_in_one_step_are_refused(before: int, after: int) -> None:
+    reason = failures(state(masters=before), state(masters=after))["masters"]
+    quorum = before // 2 + 1
+    assert reason.startswith(
+        f"elk-stack:elasticsearch: {before - after} of the {before} master-eligible nodes would leave in "
+        f"one step, and the {after} that stay are fewer than the {quorum} of a quorum"
+    )
+    assert "\n" not in reason
+    if before - quorum:
+        assert f"remove at most {before - quorum} at a time" in reason
+    else:
+        assert "voting exclusions" in reason
+
+
+@pytest.mark.parametrize(("before", "after"), [(3, 2), (5, 3), (1, 3), (3, 5), (3, 3)])
+def test_masters_that_keep_a_quorum_pass(before: int, after: int) -> None:
+    assert "masters" not in failures(state(masters=before), state(masters=after))
+
+
+def test_new_master_sets_are_a_new_cluster_and_not_compared() -> None:
+    """The inline form turned into node sets: no stored master stays (docs: a new cluster)."""
+    olds = {"version": "9.4.3", "masters": ["elk-elasticsearch-0"], "data_nodes": ["elk-elasticsearch-0"]}
+    assert failures(olds, state(masters=3, data=2)) == {}
+
+
+@pytest.mark.parametrize(("before", "after"), [(3, 1), (5, 3)])
+def test_more_data_nodes_leaving_than_replicas_are_refused(before: int, after: int) -> None:
+    reason = failures(state(data=before), state(data=after))["data_nodes"]
+    assert reason.startswith(
+        f"elk-stack:elasticsearch: {before - after} data nodes would leave in one step ("
+    )
+    assert "more than the 1 replica(s) of each shard" in reason
+    assert "\n" not in reason
+
+
+def test_a_whole_data_set_removed_while_another_stays_is_refused() -> None:
+    olds = state(data=2)
+    olds["data_nodes"] += pods("hot", 2)
+    reason = failures(olds, state(data=0) | {"data_nodes": pods("hot", 2)})["data_nodes"]
+    assert (
+        "2 data nodes would leave in one step (elk-elasticsearch-data-0, elk-elasticsearch-data-1)" in reason
+    )
+
+
+@pytest.mark.parametrize(("before", "after"), [(3, 2), (2, 1), (1, 3), (3, 3)])
+def test_as_many_data_nodes_leaving_as_replicas_pass(before: int, after: int) -> None:
+    assert "data_nodes" not in failures(state(data=before), state(data=after))
+
+
+def test_a_change_of_what_is_recorded_is_an_update_in_place_that_stores_it() -> None:
+    old, new = state("9.2.0"), state("9.4.3", data=4)
+    diff = PROVIDER.diff("deploy-record", old, new)
+    assert diff.changes is True
+    assert diff.replaces == []
+    assert PROVIDER.diff("deploy-record", new, dict(new)).changes is False
+    assert PROVIDER.update("deploy-record", old, new).outs == new
+    created = PROVIDER.create(old)
+    assert created.outs == old
+    assert PROVIDER.read("deploy-record", created.outs).outs == old
