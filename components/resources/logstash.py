@@ -164,9 +164,7 @@ class LogstashPipeline(pulumi.ComponentResource):
         annotations = common.pod_annotations(files, access.ca_revision, access.login_revision)
         return StatefulSet(
             self._name,
-            metadata=common.rolled_out_metadata(
-                NAMES.workload, self._target.namespace, self._labels, config.replicas
-            ),
+            metadata=self._meta(NAMES.workload),
             spec={
                 "serviceName": headless.metadata.name,
                 "replicas": config.replicas,

@@ -112,7 +112,7 @@ WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 def rolled_out_metadata(
     name: str, namespace: pulumi.Input[str], object_labels: dict[str, str], replicas: int
 ) -> dict[str, Any]:
-    """A StatefulSet's metadata, with a wait that holds `pulumi up` until its roll is done.
+    """An Elasticsearch StatefulSet's metadata, with a wait that holds `pulumi up` until its roll is done.
 
     The pinned provider (pulumi-kubernetes 4.25.0) reports a StatefulSet updated from a
     status that may still describe the old generation (pulumi/pulumi-kubernetes#3329):
@@ -121,6 +121,12 @@ def rolled_out_metadata(
     and each first waits for `status.observedGeneration` to reach the new generation
     (provider/pkg/await/condition/jsonpath.go): then every replica updated and Ready is
     this roll's, not the last one's.
+
+    Only where the order depends on it (node sets, then Logstash and Kibana): when an update
+    changes the metadata alone (no new generation), the provider may keep a stale watch
+    event of the same generation as the object's state, and the next preview shows a
+    `~metadata` diff that the next `up` clears (seen once in CI on Logstash, which nothing
+    waits for, so Logstash keeps the provider's own await).
     """
     conditions = [
         f"jsonpath={{.status.{field}}}={replicas}" for field in ("updatedReplicas", "readyReplicas")
