@@ -22,7 +22,6 @@ every stack that has the record. Never move or rename it without a shim.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,18 +36,18 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components.configuration.base import VERSION
 from components.configuration.sizing import replicas_for
 from components.generated import DynamicResource
 
 VERSION_KEY = "elk-stack:version"
 NODES_KEY = "elk-stack:elasticsearch"
 RECORDED = ("version", "masters", "data_nodes")
-_VERSION = re.compile(r"^([0-9]+)\.([0-9]+)\.([0-9]+)\Z")
 
 
 def version_tuple(version: Any) -> tuple[int, ...] | None:
     """`9.4.3` as (9, 4, 3); None for a value that is unknown (a preview) or not a version."""
-    match = _VERSION.match(version) if isinstance(version, str) else None
+    match = VERSION.match(version) if isinstance(version, str) else None
     return tuple(int(part) for part in match.groups()) if match else None
 
 
