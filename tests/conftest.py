@@ -43,6 +43,25 @@ def find(manifests: list[Manifest], kind: str, name: str | None = None) -> Manif
     return matches[0]
 
 
+def urn_key(urn: str) -> str:
+    """`<type>::<name>` of a URN, its parents' types left out."""
+    *_, kind, name = urn.split("::")
+    return f"{kind.rsplit('$', 1)[-1]}::{name}"
+
+
+def waited_for(rendered: Rendered, resource: dict[str, Any]) -> set[str]:
+    """Every resource (`<type>::<name>`) that `resource` waits for, directly or through another."""
+    by_key = {f"{r['type']}::{r['name']}": r for r in rendered.resources}
+    seen: set[str] = set()
+    pending = [urn_key(urn) for urn in resource["dependsOn"]]
+    while pending:
+        key = pending.pop()
+        if key not in seen:
+            seen.add(key)
+            pending += [urn_key(urn) for urn in by_key[key]["dependsOn"]] if key in by_key else []
+    return seen
+
+
 def problems(**sections: Any) -> list[str]:
     """The problem lines for a config, or [] when it is valid."""
     raw = {k.removeprefix("elk-stack:"): v for k, v in flat_config(**sections).items()}

@@ -3,10 +3,11 @@
 Elasticsearch cannot read data that a newer version wrote (a 9.2.0 node refuses a 9.4.3
 data path: "Codec with name 'Lucene104' does not exist", seen in tests/real), and Kibana
 refuses a saved-objects index that a newer Kibana migrated: a lower `elk-stack:version`
-is refused. Removing nodes is refused where it could lose the cluster or a shard: a
-master-eligible node set that keeps fewer than a majority of its masters has no quorum,
-and data nodes leaving together may hold every copy of a shard (the stack drains nothing
-yet, so no more may leave in one step than there are replicas of each shard).
+is refused. Removing nodes is refused where the `leave` Job (components/resources/
+topology_jobs.py) could not make it safe: more master-eligible nodes leaving at once than
+Elasticsearch can exclude from voting, or every data node leaving while the cluster goes
+on, with nothing running to take their shards. What the nodes that stay can hold is only
+known in the cluster: the Job checks it, with the numbers, before it moves anything.
 
 Where the running state comes from: this record in the stack's own state, not the live
 StatefulSets or the cluster. The engine hands it to `check` in every preview and `up`, with
@@ -37,12 +38,13 @@ from pulumi.dynamic import (
 )
 
 from components.configuration.base import VERSION
-from components.configuration.sizing import replicas_for
 from components.generated import DynamicResource
 
 VERSION_KEY = "elk-stack:version"
 NODES_KEY = "elk-stack:elasticsearch"
 RECORDED = ("version", "masters", "data_nodes")
+# Elasticsearch's `cluster.max_voting_config_exclusions` default.
+MAX_VOTING_EXCLUSIONS = 10
 
 
 def version_tuple(version: Any) -> tuple[int, ...] | None:
@@ -72,47 +74,47 @@ def _pods(value: Any) -> set[str] | None:
 def quorum_refusal(stored: Any, wanted: Any) -> str | None:
     """Why the master-eligible nodes may not change so, or None.
 
-    Only within one cluster: when none of the stored masters stays, the master sets are new
-    and so is the cluster (docs/elasticsearch.md, Cluster wiring).
-    """
-    old, new = _pods(stored), _pods(wanted)
-    if not old or new is None:
-        return None
-    staying, quorum = len(old & new), len(old) // 2 + 1
-    if staying == 0 or staying >= quorum:
-        return None
-    at_most = len(old) - quorum
-    advice = (
-        f"remove at most {at_most} at a time, each `pulumi up` once the cluster is green"
-        if at_most
-        else "going lower needs Elasticsearch's voting exclusions first, which the stack does not make yet"
-    )
-    return (
-        f"{NODES_KEY}: {len(old) - staying} of the {len(old)} master-eligible nodes would leave in one "
-        f"step, and the {staying} that stay are fewer than the {quorum} of a quorum, so the cluster "
-        f"would stop; {advice} (docs/operations.md, Removing nodes)"
-    )
-
-
-def drain_refusal(stored: Any, wanted: Any) -> str | None:
-    """Why these data nodes may not leave together, or None.
-
-    A shard's copies are on different nodes, so with R replicas any R nodes may go at once
-    without losing a copy; more may hold every copy of some shard. Within one cluster only,
-    as for the quorum.
+    The `leave` Job excludes the leaving masters from voting before they stop, so any
+    number of them may go while one stays, up to Elasticsearch's limit on exclusions.
+    Only within one cluster: when none of the stored masters stays, the master sets are
+    new and so is the cluster (docs/elasticsearch.md, Cluster wiring).
     """
     old, new = _pods(stored), _pods(wanted)
     if not old or new is None or not old & new:
         return None
-    leaving, replicas = sorted(old - new), replicas_for(len(old))
-    if len(leaving) <= replicas:
+    leaving = len(old - new)
+    if leaving <= MAX_VOTING_EXCLUSIONS:
         return None
     return (
-        f"{NODES_KEY}: {len(leaving)} data nodes would leave in one step ({', '.join(leaving)}), "
-        f"more than the {replicas} replica(s) of each shard: a shard whose every copy is on them "
-        f"would be lost; remove at most {replicas} at a time, each `pulumi up` once the cluster is "
-        "green, or move the data off them first (docs/operations.md, Removing nodes)"
+        f"{NODES_KEY}: {leaving} of the {len(old)} master-eligible nodes would leave in one step, and "
+        f"Elasticsearch excludes at most {MAX_VOTING_EXCLUSIONS} from voting at once; remove at most "
+        f"{MAX_VOTING_EXCLUSIONS} per `pulumi up` (docs/operations.md, Removing nodes)"
     )
+
+
+def drain_refusal(stored: Any, wanted: Any, masters_stay: bool) -> str | None:
+    """Why these data nodes may not leave together, or None.
+
+    The `leave` Job moves the shards of leaving data nodes to those that stay, and
+    refuses, with the numbers, what they cannot hold; it can only drain to nodes that
+    already run. When every data node would leave while the cluster goes on (a master
+    stays), nothing could take their shards: add the new nodes in one `up`, then remove
+    the old ones in the next.
+    """
+    old, new = _pods(stored), _pods(wanted)
+    if not old or new is None or old & new or not masters_stay:
+        return None
+    return (
+        f"{NODES_KEY}: every data node of the cluster would leave in one step ({', '.join(sorted(old))}), "
+        "and the new ones do not run yet to take their shards; add the new node set in one `pulumi up`, "
+        "then remove the old one in the next (docs/operations.md, Removing nodes)"
+    )
+
+
+def masters_stay(stored: Any, wanted: Any) -> bool:
+    """Whether a stored master-eligible node stays: the change keeps the same cluster."""
+    old, new = _pods(stored), _pods(wanted)
+    return bool(old and new is not None and old & new)
 
 
 class DeployRecordProvider(ResourceProvider):
@@ -123,7 +125,14 @@ class DeployRecordProvider(ResourceProvider):
         refusals = [
             ("version", downgrade_refusal(olds.get("version"), news.get("version"))),
             ("masters", quorum_refusal(olds.get("masters"), news.get("masters"))),
-            ("data_nodes", drain_refusal(olds.get("data_nodes"), news.get("data_nodes"))),
+            (
+                "data_nodes",
+                drain_refusal(
+                    olds.get("data_nodes"),
+                    news.get("data_nodes"),
+                    masters_stay(olds.get("masters"), news.get("masters")),
+                ),
+            ),
         ]
         return CheckResult(news, [CheckFailure(key, reason) for key, reason in refusals if reason])
 

@@ -34,6 +34,7 @@ from components.resources.certificates import ElasticsearchCertificates
 from components.resources.credentials import StackCredentials, login_of, secrets_for
 from components.resources.elasticsearch import ElasticsearchNode
 from components.resources.snapshot_job import SnapshotBeforeChange
+from components.resources.topology_jobs import TopologyChange
 from components.specs import common, snapshots
 from components.specs.clients import ClusterAccess
 from components.specs.elasticsearch import (
@@ -51,18 +52,18 @@ from components.specs.elasticsearch import (
 NAMES = common.Names(APP)
 
 
-def gated(after: list[StatefulSet], gate: pulumi.Resource | None, existed: bool) -> list[pulumi.Resource]:
-    """What a StatefulSet waits for, plus the snapshot Job once the cluster exists.
+def gated(after: list[StatefulSet], gate: pulumi.Resource, existed: bool) -> list[pulumi.Resource]:
+    """What a StatefulSet waits for, plus the `leave` Job once the cluster exists.
 
     On a first deploy the Job waits for the cluster, so the cluster must not wait for it.
     """
-    return [*after, gate] if gate is not None and existed else list(after)
+    return [*after, gate] if existed else list(after)
 
 
 def waits_after(
-    built: dict[bool, list[StatefulSet]], eligible: bool, gate: pulumi.Resource | None, existed: bool
+    built: dict[bool, list[StatefulSet]], eligible: bool, gate: pulumi.Resource, existed: bool
 ) -> list[pulumi.Resource]:
-    """`waits_for`, gated by the snapshot Job: what the first set of a group waits for."""
+    """`waits_for`, gated by the `leave` Job: what the first set of a group waits for."""
     return gated(waits_for(built, eligible, existed), gate, existed)
 
 
@@ -146,8 +147,9 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         self.http_endpoint = endpoint(client, self.https)
         self.access = ClusterAccess(self.http_endpoint, self.https, self.ca_secret_name, self.ca_checksum)
         self.client_pod_labels = []
-        gate = self._snapshot_gate(config, node_sets, credentials)
-        gates += [gate] if gate is not None else []
+        snapshot = self._snapshot_gate(config, node_sets, credentials)
+        gates += [snapshot] if snapshot is not None else []
+        topology = self._topology(config, node_sets, credentials, record)
         wiring = self._wiring(config, node_sets, credentials, certificates, formation, snapshot_claim)
         shared = [
             record,
@@ -155,9 +157,10 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             *([snapshot_claim] if snapshot_claim else []),
             *secrets_for(credentials, "elastic"),
         ]
-        self.nodes = self._node_sets(node_sets, wiring, certificates, shared, formation, gate)
+        self.nodes = self._node_sets(node_sets, wiring, certificates, shared, formation, topology.leave)
         self.service_name = client.metadata.name
         self.stateful_sets = [node.stateful_set for node in self.nodes]
+        topology.settle_after(self.stateful_sets)
         self.data_claim_names = [claim for node in self.nodes for claim in node.data_claim_names]
         self.register_outputs(
             {
@@ -301,6 +304,30 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         gate: pulumi.Resource = before_change.job
         return gate
 
+    def _topology(
+        self,
+        config: ElasticsearchConfig,
+        node_sets: list[ResolvedNodeSet],
+        credentials: StackCredentials | None,
+        record: DeployRecord,
+    ) -> TopologyChange:
+        """The Jobs that exclude and drain leaving nodes before a change and clear that after it.
+
+        The `leave` Job waits for the record, so a refused change never moves a shard.
+        """
+        topology = TopologyChange(
+            f"{self._name}-topology",
+            node_sets,
+            image=config.image,
+            cluster=self.access,
+            login=login_of(credentials, "setup"),
+            target=self._target,
+            after=[record],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.client_pod_labels.append(topology.pod_labels)
+        return topology
+
     def _node_sets(
         self,
         node_sets: list[ResolvedNodeSet],
@@ -308,7 +335,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         certificates: NodeCertificates | None,
         shared: list[pulumi.Resource],
         formation: ClusterFormation,
-        gate: pulumi.Resource | None,
+        gate: pulumi.Resource,
     ) -> list[ElasticsearchNode]:
         """Each node set, masters first in the program; `dependsOn` decides the order they roll in."""
         masters = [s for s in node_sets if s.master_eligible]
@@ -318,15 +345,13 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         nodes = []
         for node_set in masters + others:
             eligible = node_set.master_eligible
-            previous = built[eligible][-1:]
-            after: list[StatefulSet] | pulumi.Output[list[pulumi.Resource]] = previous
+            waits = partial(gated, built[eligible][-1:], gate)
             if not built[eligible] and masters and others:
                 # The first set of a group waits for the other group's last set when that
                 # group goes first. The callback runs once the record resolves, after every
                 # set has been built.
-                after = formation.existed.apply(partial(waits_after, built, eligible, gate))
-            elif gate is not None:
-                after = formation.existed.apply(partial(gated, previous, gate))
+                waits = partial(waits_after, built, eligible, gate)
+            after = formation.existed.apply(waits)
             node = self._node_set(node_set, wiring, certificates, shared, after)
             nodes.append(node)
             built[eligible].append(node.stateful_set)
@@ -338,7 +363,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         wiring: ClusterWiring,
         certificates: NodeCertificates | None,
         shared: list[pulumi.Resource],
-        after: list[StatefulSet] | pulumi.Output[list[pulumi.Resource]],
+        after: pulumi.Output[list[pulumi.Resource]],
     ) -> ElasticsearchNode:
         """One node set, ordered after the Secrets its pods name (its certificates, the credentials).
 

@@ -27,6 +27,7 @@ SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 SETUP_SCRIPT = SCRIPTS / "elasticsearch-setup.sh"
 RESTORE_SCRIPT = SCRIPTS / "elasticsearch-restore.sh"
 SNAPSHOT_SCRIPT = SCRIPTS / "elasticsearch-snapshot.sh"
+TOPOLOGY_SCRIPT = SCRIPTS / "elasticsearch-topology.sh"
 CLIENT_LIBRARY = SCRIPTS / "lib" / "elasticsearch-client.sh"
 # Both Jobs run the setup script with curl: small and bounded, whatever Elasticsearch does.
 SCRIPT_RESOURCES = {

@@ -187,6 +187,8 @@ def test_only_the_job_and_kibana_are_deleted_before_replacement(
         deleted_first = [(r["type"], r["name"]) for r in rendered.resources if r["deleteBeforeReplace"]]
         assert deleted_first == [
             ("kubernetes:apps/v1:Deployment", "kibana"),
+            ("kubernetes:batch/v1:Job", "elasticsearch-topology-leave"),
+            ("kubernetes:batch/v1:Job", "elasticsearch-topology-settle"),
             ("kubernetes:batch/v1:Job", "setup"),
         ]
 

@@ -89,6 +89,7 @@ def test_render_writes_one_file_per_object_and_resources_json(tmp_path: Path, st
         "LogstashPipeline",
         "StackCredentials",
         "StackNetworkPolicies",
+        "TopologyChange",
     ]
     for record in resources:
         assert {"type", "name", "parent", "protect", "retainOnDelete", "ignoreChanges"} <= record.keys()

@@ -243,10 +243,12 @@ def test_every_workload_has_its_own_account_without_a_token(
     rendered = rendered_stacks[stack]
     accounts = {m["metadata"]["name"]: m for m in rendered.manifests if m["kind"] == "ServiceAccount"}
     workloads = [m for m in rendered.manifests if m["kind"] in ("StatefulSet", "Deployment", "Job")]
-    assert len(workloads) == 4
+    assert len(workloads) == 6
     for workload in workloads:
         pod = workload["spec"]["template"]["spec"]
-        assert pod["serviceAccountName"] == workload["metadata"]["name"]
+        account, name = pod["serviceAccountName"], workload["metadata"]["name"]
+        assert name == account or name.startswith(f"{account}-"), "a Job's name adds its change"
         assert pod["automountServiceAccountToken"] is False
         assert accounts[pod["serviceAccountName"]]["automountServiceAccountToken"] is False
-    assert len(accounts) == len(workloads)
+    used = {workload["spec"]["template"]["spec"]["serviceAccountName"] for workload in workloads}
+    assert len(accounts) == len(used)

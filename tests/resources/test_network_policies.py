@@ -30,7 +30,13 @@ def test_network_policies_select_the_right_pods_and_ports(
 
     es_http, es_transport = policy("elasticsearch")["ingress"]
     assert es_http["ports"] == [{"protocol": "TCP", "port": 9200}]
-    assert sources(es_http) == ["elasticsearch", "elasticsearch-setup", "kibana", "logstash"]
+    assert sources(es_http) == [
+        "elasticsearch",
+        "elasticsearch-setup",
+        "elasticsearch-topology",
+        "kibana",
+        "logstash",
+    ]
     assert es_transport["ports"] == [{"protocol": "TCP", "port": 9300}]
     assert sources(es_transport) == ["elasticsearch"]
     (logstash_rule,) = policy("logstash")["ingress"]

@@ -97,7 +97,7 @@ def test_every_job_is_run_again_by_the_next_up_when_it_failed(render: Render) ->
     """pulumi-kubernetes would wait again for a failed Job; the annotation replaces it."""
     rendered = render(elasticsearch={"snapshots": {"repository": S3, "restoreFrom": {"snapshot": "latest"}}})
     jobs = [m for m in rendered.manifests if m["kind"] == "Job"]
-    assert len(jobs) == 2, "the setup Job and the snapshot Job before a change"
+    assert len(jobs) == 4, "the setup Job, the snapshot Job before a change, the two topology Jobs"
     for job in jobs:
         assert job["metadata"]["annotations"]["pulumi.com/replaceUnready"] == "true"
 

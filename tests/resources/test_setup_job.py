@@ -57,7 +57,7 @@ def test_job_is_replaced_when_its_password_changes(render: Render, monkeypatch: 
     after = render()
     assert job(after)["spec"]["template"] != job(before)["spec"]["template"]
     assert job(after)["metadata"]["name"] == job(before)["metadata"]["name"]
-    record = next(r for r in after.resources if r["type"] == "kubernetes:batch/v1:Job")
+    record = next(r for r in after.resources if r["type"].endswith(":Job") and r["name"] == "setup")
     assert record["deleteBeforeReplace"] is True
     assert "kubernetes:apps/v1:StatefulSet::elasticsearch" in record["dependsOn"], (
         "runs after the node exists"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.clusters import STATEFULSET
-from tests.conftest import find
+from tests.conftest import find, waited_for
 from tests.snapshot_examples import NODE_SETS, S3
 from tools.render import PROJECT_DIR, Rendered
 
@@ -99,12 +99,14 @@ def test_no_job_without_snapshots(rendered_default: Rendered) -> None:
 
 
 def statefulsets_waiting_for_the_job(rendered: Rendered) -> set[str]:
+    """The Elasticsearch StatefulSets that wait for the Job, directly or through what they wait for."""
     assert len([r for r in rendered.resources if r["type"] == JOB and r["name"] == SNAPSHOT_JOB]) == 1
-    urn_tail = f"{JOB}::{SNAPSHOT_JOB}"
     return {
         r["name"]
         for r in rendered.resources
-        if r["type"] == STATEFULSET and any(d.endswith(urn_tail) for d in r["dependsOn"])
+        if r["type"] == STATEFULSET
+        and r["name"].startswith("elasticsearch")
+        and f"{JOB}::{SNAPSHOT_JOB}" in waited_for(rendered, r)
     }
 
 
