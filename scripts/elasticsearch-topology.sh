@@ -62,9 +62,9 @@ joined() {
   printf '%s' "$*"
 }
 
-# refuse MESSAGE: stop the change before anything moved.
+# refuse MESSAGE...: stop the change before anything moved.
 refuse() {
-  echo "refused: $1 Nothing was excluded or moved, and no Elasticsearch pod has been touched" \
+  echo "refused: $* Nothing was excluded or moved, and no Elasticsearch pod has been touched" \
     "(docs/operations.md, Removing nodes)." >&2
   exit 1
 }

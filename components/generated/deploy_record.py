@@ -23,6 +23,7 @@ every stack that has the record. Never move or rename it without a shim.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -117,6 +118,40 @@ def masters_stay(stored: Any, wanted: Any) -> bool:
     return bool(old and new is not None and old & new)
 
 
+def _names(pods: set[str]) -> str:
+    return ", ".join(sorted(pods))
+
+
+def plan(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
+    """What an allowed change will do, in plain words, for `preview` to show before it happens."""
+    lines = []
+    old_version, new_version = olds.get("version"), news.get("version")
+    if version_tuple(old_version) and version_tuple(new_version) and old_version != new_version:
+        lines.append(
+            f"{VERSION_KEY} {old_version} → {new_version}: the snapshot Job first (when "
+            "elasticsearch.snapshots.beforeUpgrade is on), then the node sets one pod at a time, "
+            "coldest tier first and master-eligible sets last"
+        )
+    old_masters, new_masters = _pods(olds.get("masters")), _pods(news.get("masters"))
+    old_data, new_data = _pods(olds.get("data_nodes")), _pods(news.get("data_nodes"))
+    if not (old_masters and new_masters is not None and old_masters & new_masters):
+        return lines
+    if old_masters - new_masters:
+        lines.append(
+            f"excludes {_names(old_masters - new_masters)} from voting (the topology leave Job), "
+            "then removes them; the settle Job clears the exclusions"
+        )
+    if old_data and new_data is not None and old_data - new_data:
+        lines.append(
+            f"drains {_names(old_data - new_data)} (the topology leave Job, which refuses first if "
+            "the nodes that stay cannot hold their shards), then removes them; their claims stay"
+        )
+    joining = (new_masters | (new_data or set())) - (old_masters | (old_data or set()))
+    if joining:
+        lines.append(f"adds {_names(joining)}")
+    return lines
+
+
 class DeployRecordProvider(ResourceProvider):
     """Stores what was rolled out; refuses, in `check`, a downgrade or a shrink that loses data."""
 
@@ -134,7 +169,13 @@ class DeployRecordProvider(ResourceProvider):
                 ),
             ),
         ]
-        return CheckResult(news, [CheckFailure(key, reason) for key, reason in refusals if reason])
+        failures = [CheckFailure(key, reason) for key, reason in refusals if reason]
+        if not failures:
+            # A dynamic provider has no engine connection: its stderr is how the engine
+            # shows a message beside the resource.
+            for line in plan(olds, news):
+                print(f"elk-stack plan: {line}", file=sys.stderr)
+        return CheckResult(news, failures)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Store the first state; a stack without a record has nothing to compare with."""

@@ -144,7 +144,11 @@ def position(steps: list[tuple[str, str, str]], phase: str, name: str) -> int:
     "Elastic's order: the 20 data nodes, then the masters, then Logstash and Kibana "
     "(kwok makes pods Ready at once: this shows the order and that the scaled timeouts are "
     "accepted, not that they are long enough); 3 → 1 masters and 20 → 17 data nodes in one "
-    "step are then refused by `preview` and by `up`, with the numbers, and no StatefulSet changes"
+    "step are told in plain words by `preview`, then run the topology `leave` Job before "
+    "any Elasticsearch StatefulSet changes and "
+    "the `settle` Job after both rolled, every claim of a removed node kept (kwok completes "
+    "the Jobs without running them: the exclusions and the drain are shown on real "
+    "Elasticsearch, tests/real/test_cluster.py)"
 )
 def test_the_large_cluster_deploys_within_its_quota(cluster: Cluster) -> None:
     namespace = "elk-e2e-large"
@@ -193,32 +197,40 @@ def test_the_large_cluster_deploys_within_its_quota(cluster: Cluster) -> None:
     # A failure names the pods, so a race shows which object kept the old version.
     assert images and not stale, stale
     stack.pulumi("preview", "--expect-no-changes")
-    assert_shrink_refused(stack, cluster, namespace)
+    assert_shrink_leaves_first(stack, cluster, namespace)
 
 
-def assert_shrink_refused(stack: Stack, cluster: Cluster, namespace: str) -> None:
-    """3 → 1 masters and 20 → 17 data nodes in one step: refused by preview and up, nothing changes."""
+TOPOLOGY_JOB = "kubernetes:batch/v1:Job::elasticsearch-topology-"
+CREATED = ("create", "create-replacement")
+
+
+def created(steps: list[tuple[str, str, str]], phase: str, name: str) -> int:
+    """Where the `phase` event of a resource's creation (or its replacement's) is."""
+    return next(i for i, (p, op, n) in enumerate(steps) if p == phase and n == name and op in CREATED)
+
+
+def assert_shrink_leaves_first(stack: Stack, cluster: Cluster, namespace: str) -> None:
+    """3 → 1 masters and 20 → 17 data nodes in one step: leave, both StatefulSets, then settle."""
     shrunk = copy.deepcopy(stack.config["elk-stack:elasticsearch"])
     for node_set in shrunk["nodeSets"]:
         node_set["replicas"] = {"master": 1, "data": 17}[node_set["name"]]
     stack.set_config("elk-stack:elasticsearch", shrunk)
-    names = ("elk-elasticsearch-master", "elk-elasticsearch-data")
-    before = {
-        name: cluster.get_json("statefulset", name, "-n", namespace)["metadata"]["generation"]
-        for name in names
-    }
-    for command in (["preview"], ["up", "--yes", "--skip-preview"]):
-        result = stack.pulumi(*command, check=False)
-        output = result.stdout + result.stderr
-        assert result.returncode != 0, command
-        assert "2 of the 3 master-eligible nodes would leave in one step" in output, output[-3000:]
-        assert "3 data nodes would leave in one step" in output, output[-3000:]
-    after = {
-        name: cluster.get_json("statefulset", name, "-n", namespace)["metadata"]["generation"]
-        for name in names
-    }
-    assert after == before
-    assert len(pod_uids(cluster, namespace, "elasticsearch")) == 23
+    previewed = stack.pulumi("preview").stdout
+    leaving = ", ".join(f"elk-elasticsearch-data-{i}" for i in (17, 18, 19))
+    assert f"elk-stack plan: drains {leaving} (the topology leave Job" in previewed, previewed[-3000:]
+    assert "elk-stack plan: excludes elk-elasticsearch-master-1, elk-elasticsearch-master-2 from voting" in (
+        previewed
+    )
+    steps = step_order(stack.pulumi("up", "--yes", "--skip-preview", "--json").stdout)
+    left = created(steps, "done", f"{TOPOLOGY_JOB}leave")
+    settling = created(steps, "start", f"{TOPOLOGY_JOB}settle")
+    for node_set in ("elasticsearch-data", "elasticsearch-master"):
+        statefulset = f"{STATEFULSET}::{node_set}"
+        assert left < position(steps, "start", statefulset), f"{node_set} waits for the leave Job"
+        assert position(steps, "done", statefulset) < settling, f"settle waits for {node_set}"
+    assert len(pod_uids(cluster, namespace, "elasticsearch")) == 18
+    assert len(claims(cluster, namespace)) == 26, "the removed nodes' claims stay"
+    stack.pulumi("preview", "--expect-no-changes")
 
 
 def _namespaces_matching(cluster: Cluster, selector: dict[str, Any] | None, own: str) -> list[str]:

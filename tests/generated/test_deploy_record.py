@@ -127,3 +127,29 @@ def test_a_change_of_what_is_recorded_is_an_update_in_place_that_stores_it() -> 
     created = PROVIDER.create(old)
     assert created.outs == old
     assert PROVIDER.read("deploy-record", created.outs).outs == old
+
+
+def test_preview_shows_in_plain_words_what_an_allowed_change_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """The engine shows a dynamic provider's stderr beside the resource, in `preview` and `up`."""
+    olds, news = state("9.2.0", masters=3, data=4), state("9.4.3", masters=1, data=3)
+    news["data_nodes"] += ["elk-elasticsearch-hot-0"]
+    assert failures(olds, news) == {}
+    assert capsys.readouterr().err.splitlines() == [
+        "elk-stack plan: elk-stack:version 9.2.0 → 9.4.3: the snapshot Job first (when "
+        "elasticsearch.snapshots.beforeUpgrade is on), then the node sets one pod at a time, coldest "
+        "tier first and master-eligible sets last",
+        "elk-stack plan: excludes elk-elasticsearch-master-1, elk-elasticsearch-master-2 from voting "
+        "(the topology leave Job), then removes them; the settle Job clears the exclusions",
+        "elk-stack plan: drains elk-elasticsearch-data-3 (the topology leave Job, which refuses first if "
+        "the nodes that stay cannot hold their shards), then removes them; their claims stay",
+        "elk-stack plan: adds elk-elasticsearch-hot-0",
+    ]
+
+
+def test_preview_says_nothing_for_no_change_a_first_deploy_or_a_refusal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    failures(state(), state())
+    failures({}, state())
+    assert "version" in failures(state("9.4.3"), state("9.2.0", masters=1))
+    assert capsys.readouterr().err == ""

@@ -1,13 +1,15 @@
-"""Three real nodes from one render: formation, a foreign CA, a restart, a snapshot, an upgrade.
+"""Three real nodes from one render: formation, a foreign CA, a restart, a snapshot, an upgrade, a shrink.
 
 The tests run in file order on one cluster, as its life goes: it forms on 9.2.0, refuses a
 node signed by another CA, keeps its documents over a pod restart, takes the snapshot the
-program takes before a version change, rolls to 9.4.3 in the program's order, and refuses
-to start a 9.2.0 node on 9.4.3 data (why a downgrade must be stopped before it starts).
+program takes before a version change, rolls to 9.4.3 in the program's order, refuses
+to start a 9.2.0 node on 9.4.3 data (why a downgrade must be stopped before it starts),
+and shrinks to one node through the program's topology Jobs.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -140,3 +142,73 @@ def test_an_older_node_refuses_newer_data(cluster: RealStack, before_upgrade: Re
     cluster.running.pop("elk-elasticsearch-2")
     cluster.start([cluster.node(2)])
     assert document_count(cluster) == DOCS
+
+
+def shrunk_to_one(stack: RealStack) -> dict[str, str]:
+    """Render the stack with one node instead of three; the topology Jobs' names by step."""
+    elasticsearch = {**json.loads(stack.config["elk-stack:elasticsearch"]), "replicas": 1}
+    stack.render(version=distribution.DEFAULT_VERSION, elasticsearch=json.dumps(elasticsearch))
+    return {
+        step: job
+        for step in ("leave", "settle")
+        for job in stack.job_names(f"elk-elasticsearch-topology-{step}-")
+    }
+
+
+def exclusions(stack: RealStack) -> tuple[list[str], str | None]:
+    """The voting exclusions (node names) and the allocation exclusion by name, as the cluster holds them."""
+    state = stack.request("GET", "/_cluster/state/metadata?filter_path=metadata.cluster_coordination")
+    assert state.status == 200, state.text
+    voting = state.body["metadata"]["cluster_coordination"]["voting_config_exclusions"]
+    settings = stack.request("GET", "/_cluster/settings?flat_settings=true")
+    excluded = settings.body["persistent"].get("cluster.routing.allocation.exclude._name")
+    return sorted(node["node_name"] for node in voting), excluded
+
+
+def shards_by_node(stack: RealStack) -> dict[str, int]:
+    answer = stack.request("GET", "/_cat/allocation?h=node,shards&format=json")
+    assert answer.status == 200, answer.text
+    return {row["node"]: int(row["shards"]) for row in answer.body if row["node"] != "UNASSIGNED"}
+
+
+def test_a_shrink_the_nodes_that_stay_cannot_hold_is_refused_before_anything_moves(
+    cluster: RealStack,
+) -> None:
+    """The documents' index keeps 1 replica: its 2 copies of a shard need 2 data nodes, and 1 stays."""
+    jobs = shrunk_to_one(cluster)
+    run = cluster.run_job(jobs["leave"])
+    assert run.returncode != 0, run.output
+    assert (
+        f"refused: index {DOCS_INDEX} has 1 replica(s), so its 2 copies of each shard need 2 data nodes, "
+        "and 1 would stay once elk-elasticsearch-1,elk-elasticsearch-2 left"
+    ) in run.output
+    assert exclusions(cluster) == ([], None)
+    assert min(shards_by_node(cluster).values()) > 0, "no shard moved"
+
+
+def test_three_nodes_leave_for_one_through_the_programs_jobs_with_every_document(cluster: RealStack) -> None:
+    """Leave (voting exclusions, drain), the StatefulSet's scale-down, settle: quorum and data kept."""
+    answer = cluster.request("PUT", f"/{DOCS_INDEX}/_settings", {"index": {"number_of_replicas": 0}})
+    assert answer.status == 200, answer.text
+    jobs = shrunk_to_one(cluster)
+    run = cluster.run_job(jobs["leave"])
+    assert run.returncode == 0, run.output
+    assert "excluding elk-elasticsearch-1,elk-elasticsearch-2 from the voting configuration" in run.output
+    assert "drained elk-elasticsearch-1,elk-elasticsearch-2: they hold no shard" in run.output
+    assert exclusions(cluster) == (
+        ["elk-elasticsearch-1", "elk-elasticsearch-2"],
+        "elk-elasticsearch-1,elk-elasticsearch-2",
+    )
+    shards = shards_by_node(cluster)
+    assert shards["elk-elasticsearch-1"] == shards["elk-elasticsearch-2"] == 0, shards
+    # The StatefulSet scaled down: both pods go at once (podManagementPolicy: Parallel).
+    cluster.stop("elk-elasticsearch-2")
+    cluster.stop("elk-elasticsearch-1")
+    health = cluster.request("GET", "/_cluster/health?wait_for_nodes=1&wait_for_status=green&timeout=60s")
+    assert health.status == 200 and health.body["status"] == "green", health.text
+    assert list(node_versions(cluster)) == ["elk-elasticsearch-0"]
+    assert document_count(cluster) == DOCS
+    settled = cluster.run_job(jobs["settle"])
+    assert settled.returncode == 0, settled.output
+    assert "voting and allocation exclusions cleared" in settled.output
+    assert exclusions(cluster) == ([], None)

@@ -125,8 +125,12 @@ class RealStack:
             runner.wait_until(running, "readiness", READY_SECONDS)
 
     def stop(self, pod: str) -> int:
-        """Stop one pod (SIGTERM, as a deletion); its claims stay."""
-        return self.running.pop(pod).stop()
+        """Stop one pod (SIGTERM, as a deletion), and take it out of its Services; its claims stay."""
+        status = self.running.pop(pod).stop()
+        self.workspace.addresses.labels.pop(pod, None)
+        point_services(self.workspace.addresses, self.manifests)
+        self.workspace.refresh_hosts()
+        return status
 
     def stop_all(self) -> None:
         """Stop every pod of the stack."""
