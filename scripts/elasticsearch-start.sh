@@ -28,8 +28,13 @@
 # setting's name and the file's path are. Each container start begins from the image's
 # files, so the keystore is rebuilt from the Secret at every start.
 #
+# node.processors (NODE_PROCESSORS, the CPU limit rounded up or the config's own value)
+# sizes the thread pools. Elasticsearch refuses to start with more than the processors it
+# can use, so a value above what this host offers (`nproc`: a CPU limit above the node's
+# cores) is lowered to that, with a line in the log.
+#
 # Environment: INITIAL_MASTER_NODES (comma-separated pod names), FORMED_MARKER, HOSTNAME
-# (the pod name), FILE_REALM_DIR, optional SECURE_SETTINGS_DIR, and ES_ENTRYPOINT,
+# (the pod name), FILE_REALM_DIR, optional SECURE_SETTINGS_DIR and NODE_PROCESSORS, and ES_ENTRYPOINT,
 # ES_KEYSTORE (the image's entrypoint and keystore tool) and ES_PATH_CONF (its config
 # directory; overridable for tests).
 set -euo pipefail
@@ -55,6 +60,16 @@ if [[ -n "${SECURE_SETTINGS_DIR:-}" ]]; then
     "$keystore" add-file --force "${file##*/}" "$file"
   done
 fi
+# A dotted variable name is a setting for the image; only `env` can pass one.
+settings=()
+if [[ -n "${NODE_PROCESSORS:-}" ]]; then
+  processors=$NODE_PROCESSORS available=$(nproc)
+  if ((processors > available)); then
+    echo "node.processors $processors is more than the $available processors this host offers: using $available"
+    processors=$available
+  fi
+  settings+=("node.processors=$processors")
+fi
 listed=false
 IFS=',' read -r -a initial_masters <<< "${INITIAL_MASTER_NODES:-}"
 for node in "${initial_masters[@]}"; do
@@ -62,7 +77,6 @@ for node in "${initial_masters[@]}"; do
 done
 if [[ "$listed" == true && ! -e "${FORMED_MARKER:?}" ]]; then
   echo "no cluster has formed yet ($FORMED_MARKER is absent): bootstrapping with master nodes $INITIAL_MASTER_NODES"
-  # A dotted variable name is a setting for the image; only `env` can pass one.
-  exec env "cluster.initial_master_nodes=$INITIAL_MASTER_NODES" "$entrypoint" eswrapper
+  settings+=("cluster.initial_master_nodes=$INITIAL_MASTER_NODES")
 fi
-exec "$entrypoint" eswrapper
+exec env "${settings[@]}" "$entrypoint" eswrapper

@@ -24,6 +24,22 @@ from components.configuration.snapshots import Snapshots
 from components.configuration.units import parse_quantity
 from components.configuration.workload import JvmService, ResourceAmounts, Resources, Storage, default_heap
 
+# Elasticsearch sizes its thread pools from `node.processors`, by default the processors
+# the JVM sees: every core of the host without a CPU limit. Set from the limit, the sizing
+# is explicit in the render and can be lowered (ECK sets it from the limit too); the start
+# script lowers a value above what the host offers, which Elasticsearch would refuse.
+Processors = Annotated[int, Field(ge=1, le=1024)]
+PROCESSORS_DESCRIPTION = (
+    "`node.processors`, 1 to 1024: the CPUs each node sizes its thread pools for; default the "
+    "CPU limit rounded up, and unset without a CPU limit (the JVM then counts the host's cores)."
+)
+
+
+def processors_from(resources: Resources) -> int | None:
+    """The CPU limit rounded up to whole processors; None without a limit."""
+    limit = resources.limits.cpu
+    return math.ceil(parse_quantity(limit)) if limit else None
+
 
 class ElasticsearchTls(ConfigModel):
     """Certificates for Elasticsearch's transport (always, with security) and HTTP layers."""
@@ -164,6 +180,8 @@ class ResolvedNodeSet:
     storage: Storage
     anti_affinity: str
     path: str
+    processors: int | None = None
+    """`node.processors`: what the node sizes its thread pools for; None lets the JVM count."""
 
     @property
     def master_eligible(self) -> bool:
@@ -244,6 +262,7 @@ class NodeSet(JvmService):
     anti_affinity: AntiAffinity | None = Field(
         None, description="Overrides `elasticsearch.antiAffinity` for this set."
     )
+    processors: Processors | None = Field(None, description=PROCESSORS_DESCRIPTION)
 
 
 _PATTERN_FORBIDDEN = set(' \\/?"<>|,#:')
@@ -327,7 +346,7 @@ class ElasticsearchConfig(JvmService):
     """Elasticsearch: either one node set described inline, or `nodeSets`."""
 
     HEAP_SHARE = Decimal("0.5")
-    INLINE_KEYS: ClassVar[tuple[str, ...]] = ("replicas", "heap", "resources", "storage")
+    INLINE_KEYS: ClassVar[tuple[str, ...]] = ("replicas", "heap", "resources", "storage", "processors")
 
     replicas: Replicas = Field(
         1, ge=1, description="Number of nodes (at most 100), each holding every role; or use `nodeSets`."
@@ -351,6 +370,7 @@ class ElasticsearchConfig(JvmService):
         default_factory=lambda: Storage(size="10Gi"),
         description="The data volume, mounted at `/usr/share/elasticsearch/data`; default 10Gi, protected.",
     )
+    processors: Processors | None = Field(None, description=PROCESSORS_DESCRIPTION)
     node_sets: list[NodeSet] | None = Field(
         None,
         description=(
@@ -428,6 +448,7 @@ class ElasticsearchConfig(JvmService):
                     storage=self.storage,
                     anti_affinity=self.anti_affinity,
                     path="elasticsearch",
+                    processors=self.processors or processors_from(self.resources),
                 )
             ]
         return [
@@ -440,6 +461,7 @@ class ElasticsearchConfig(JvmService):
                 storage=node_set.storage,
                 anti_affinity=node_set.anti_affinity or self.anti_affinity,
                 path=f"elasticsearch.nodeSets[{index}]",
+                processors=node_set.processors or processors_from(node_set.resources),
             )
             for index, node_set in enumerate(self.node_sets)
         ]

@@ -238,6 +238,8 @@ def start_script(
     Elasticsearch through that same entrypoint (see scripts/elasticsearch-start.sh).
     """
     env.append({"name": "FORMED_MARKER", "value": FORMED_MARKER})
+    if node_set.processors is not None:
+        env.append({"name": "NODE_PROCESSORS", "value": str(node_set.processors)})
     if node_set.master_eligible:
         env.append({"name": "INITIAL_MASTER_NODES", "value": cluster.initial_masters})
     mounts.append({"name": "start", "mountPath": SCRIPT_DIR, "readOnly": True})

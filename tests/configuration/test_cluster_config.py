@@ -150,3 +150,35 @@ def test_a_node_set_may_not_take_the_setup_jobs_names() -> None:
     ] == [
         "elasticsearch.nodeSets[1].name: 'setup' is reserved for the setup Job's objects; choose another name"
     ]
+
+
+def test_node_processors_follow_each_sets_cpu_limit_rounded_up_or_its_own_value(render: Render) -> None:
+    """Thread pools sized for the pod's CPUs, not the host's; a set without a CPU limit is left alone."""
+    limited = {"requests": {"cpu": "250m"}, "limits": {"cpu": "1500m"}}
+    rendered = render(
+        elasticsearch=node_sets(
+            {**MASTERS, "resources": limited},
+            {**DATA, "resources": limited, "processors": 1},
+            {"name": "warm", "roles": ["data_warm"]},
+        )
+    )
+    processors = {name: env(sts).get("NODE_PROCESSORS") for name, sts in by_name(rendered).items()}
+    assert processors == {
+        "elk-elasticsearch-master": "2",
+        "elk-elasticsearch-data": "1",
+        "elk-elasticsearch-warm": None,
+    }
+    inline = by_name(render(elasticsearch={"processors": 3}))["elk-elasticsearch"]
+    assert env(inline)["NODE_PROCESSORS"] == "3"
+
+
+def test_node_processors_out_of_range_name_the_key() -> None:
+    assert config_problems({"processors": 0}) == [
+        "elasticsearch.processors: Input should be greater than or equal to 1"
+    ]
+    assert config_problems(node_sets(MASTERS, {**DATA, "processors": 2000})) == [
+        "elasticsearch.nodeSets[1].processors: Input should be less than or equal to 1024"
+    ]
+    assert config_problems(node_sets(MASTERS, DATA, processors=2)) == [
+        "elasticsearch.processors: cannot be combined with nodeSets; set it per node set"
+    ]

@@ -10,6 +10,7 @@ and shrinks to one node through the program's topology Jobs.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -67,6 +68,15 @@ def test_three_nodes_form_one_cluster_with_their_own_certificates(cluster: RealS
     answer = client.request("POST", cluster.url("/_bulk?refresh=true"), lines, ndjson=True)
     assert answer.status == 200 and answer.body["errors"] is False, answer.text
     assert document_count(cluster) == DOCS
+
+
+def test_each_node_sizes_its_thread_pools_for_its_cpu_limit(cluster: RealStack) -> None:
+    """The stack file's CPU limit is 1 on a host with more cores: node.processors says 1."""
+    answer = cluster.request("GET", "/_nodes/os?filter_path=nodes.*.name,nodes.*.os.allocated_processors")
+    assert answer.status == 200, answer.text
+    allocated = {node["name"]: node["os"]["allocated_processors"] for node in answer.body["nodes"].values()}
+    assert allocated == dict.fromkeys(node_versions(cluster), 1)
+    assert (os.cpu_count() or 1) > 1, "on one core the limit would not show"
 
 
 def test_a_node_signed_by_another_ca_is_refused(cluster: RealStack) -> None:

@@ -23,7 +23,10 @@ from tests.clusters import MASTER_PODS, START_SCRIPT
 def entrypoint(tmp_path: Path) -> Path:
     """A stand-in for the image's entrypoint that reports what it was started with."""
     script = tmp_path / "docker-entrypoint.sh"
-    script.write_text('#!/usr/bin/env bash\necho "args: $*"\nenv | grep initial_master || true\n')
+    script.write_text(
+        '#!/usr/bin/env bash\necho "args: $*"\n'
+        'env | grep -E "initial_master|node.processors" | sort || true\n'
+    )
     script.chmod(0o755)
     return script
 
@@ -33,6 +36,7 @@ def start(
     data_path: Path,
     initial_masters: str | None,
     hostname: str = "elk-elasticsearch-master-0",
+    processors: str | None = None,
 ) -> list[str]:
     """Run the start script as the pod would; return the lines the fake entrypoint printed.
 
@@ -46,10 +50,12 @@ def start(
     }
     if initial_masters is not None:
         environment["INITIAL_MASTER_NODES"] = initial_masters
+    if processors is not None:
+        environment["NODE_PROCESSORS"] = processors
     result = subprocess.run(
         ["bash", str(START_SCRIPT)], env=environment, capture_output=True, text=True, check=True, timeout=30
     )
-    return [line for line in result.stdout.splitlines() if line.startswith(("args:", "cluster."))]
+    return [line for line in result.stdout.splitlines() if line.startswith(("args:", "cluster.", "node."))]
 
 
 def test_first_start_bootstraps_with_the_initial_masters(entrypoint: Path, tmp_path: Path) -> None:
@@ -77,6 +83,27 @@ def test_data_only_pods_without_the_variable_start_plainly(entrypoint: Path, tmp
 
 def test_no_initial_masters_configured_means_none_passed(entrypoint: Path, tmp_path: Path) -> None:
     assert start(entrypoint, tmp_path, "") == ["args: eswrapper"]
+
+
+def test_node_processors_reach_the_node_with_the_initial_masters(entrypoint: Path, tmp_path: Path) -> None:
+    assert start(entrypoint, tmp_path, MASTER_PODS, processors="1") == [
+        "args: eswrapper",
+        f"cluster.initial_master_nodes={MASTER_PODS}",
+        "node.processors=1",
+    ]
+
+
+def test_node_processors_above_what_the_host_offers_are_lowered_to_it(
+    entrypoint: Path, tmp_path: Path
+) -> None:
+    """Elasticsearch refuses to start with more processors than it can use."""
+    available = len(os.sched_getaffinity(0))
+    lines = start(entrypoint, tmp_path, None, hostname="elk-elasticsearch-data-0", processors="4096")
+    assert lines == [
+        f"node.processors 4096 is more than the {available} processors this host offers: using {available}",
+        "args: eswrapper",
+        f"node.processors={available}",
+    ]
 
 
 @pytest.mark.parametrize("hostname", ["elk-elasticsearch-master-1", "elk-elasticsearch-master-2"])
