@@ -16,13 +16,13 @@ from components.configuration.elasticsearch import (
     ElasticsearchTls,
     NodeSet,
     ResolvedNodeSet,
-    Retention,
     VolumeCheck,
 )
 from components.configuration.kibana import Ingress, KibanaConfig
 from components.configuration.loading import load_config, mistyped_prefix_warnings, parse_config_values
 from components.configuration.logstash import LogstashConfig, Queue
 from components.configuration.network_policy import NetworkPeer, NetworkPolicyConfig
+from components.configuration.retention import Retention
 from components.configuration.security import Security
 from components.configuration.snapshots import RestoreFrom, SnapshotRepository, SnapshotRetention, Snapshots
 from components.configuration.stack import StackConfig

@@ -269,6 +269,7 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
         "resources": common.container_resources(node_set.resources),
         "securityContext": common.container_security_context(),
         "readinessProbe": readiness_probe(cluster),
+        "livenessProbe": common.liveness_probe({"tcpSocket": {"port": "http"}}),
         "lifecycle": common.pre_stop_wait(PRE_STOP_SECONDS),
         "startupProbe": startup_probe(),
         "volumeMounts": mounts,

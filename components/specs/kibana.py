@@ -139,6 +139,8 @@ def pod_spec(config: KibanaConfig, target: common.Target, security: KibanaSecuri
             "failureThreshold": 3,
         },
         "startupProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 10, "failureThreshold": 30},
+        # Not /api/status, which answers 503 while Elasticsearch is away.
+        "livenessProbe": common.liveness_probe({"tcpSocket": {"port": "http"}}),
         "lifecycle": common.pre_stop_wait(PRE_STOP_SECONDS),
         "volumeMounts": mounts,
     }

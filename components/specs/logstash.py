@@ -128,6 +128,8 @@ def container(
         "resources": common.container_resources(config.resources),
         "securityContext": common.container_security_context(),
         "readinessProbe": readiness_probe(),
+        # The API's root answers while the process runs, whatever its outputs can reach.
+        "livenessProbe": common.liveness_probe({"httpGet": {"path": "/", "port": "api"}}),
         "startupProbe": {
             "httpGet": {"path": "/", "port": "api"},
             "periodSeconds": 10,

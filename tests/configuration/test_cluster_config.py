@@ -142,13 +142,17 @@ def test_simple_three_replicas_is_valid() -> None:
     assert config_problems(SIMPLE_THREE) == []
 
 
-def test_a_node_set_may_not_take_the_setup_jobs_names() -> None:
-    """`setup` would give the node set the setup Job's ConfigMap name."""
-    elasticsearch = node_sets(MASTERS, {**DATA, "name": "setup"})
+@pytest.mark.parametrize(
+    ("name", "owner"),
+    [("setup", "setup Job's"), ("snapshot", "snapshot Job's"), ("topology", "topology Jobs'")],
+)
+def test_a_node_set_may_not_take_a_jobs_names(name: str, owner: str) -> None:
+    """`setup` would give the node set the setup Job's ConfigMap name, and so on."""
+    elasticsearch = node_sets(MASTERS, {**DATA, "name": name})
     assert [
         p for p in config_problems(elasticsearch) if p.startswith("elasticsearch.nodeSets[1].name: ")
     ] == [
-        "elasticsearch.nodeSets[1].name: 'setup' is reserved for the setup Job's objects; choose another name"
+        f"elasticsearch.nodeSets[1].name: {name!r} is reserved for the {owner} objects; choose another name"
     ]
 
 

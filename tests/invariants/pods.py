@@ -71,6 +71,31 @@ def resource_violations(manifests: list[Manifest]) -> list[str]:
     return violations
 
 
+# Paths that answer with the health of something else than the process itself.
+HEALTH_PATHS = ("/api/status", "/_cluster/health", "/_health_report", "/_node/pipelines")
+
+
+def liveness_violations(manifests: list[Manifest]) -> list[str]:
+    """Every workload container has a liveness probe on its own process, never on a health report.
+
+    A liveness probe that follows cluster health restarts every pod during an outage.
+    """
+    violations = []
+    for manifest, prefix, template in pod_templates(manifests):
+        if manifest.get("kind") not in WORKLOAD_KINDS:
+            continue
+        for path, container in containers(template, init=False):
+            at = where(manifest, prefix + path, container)
+            probe = container.get("livenessProbe")
+            if not probe:
+                violations.append(f"{at}: livenessProbe is missing")
+            elif "exec" in probe or str((probe.get("httpGet") or {}).get("path", "")).startswith(
+                HEALTH_PATHS
+            ):
+                violations.append(f"{at}: livenessProbe must check the process's own port, not {probe}")
+    return violations
+
+
 def readiness_violations(manifests: list[Manifest]) -> list[str]:
     """Every workload container has a readiness probe, so Services only route to ready pods."""
     return [

@@ -18,6 +18,7 @@ def container(name: str = "app", image: str = "example/app:1", **fields: Any) ->
         "image": image,
         "resources": {"requests": {"cpu": "100m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
         "readinessProbe": {"tcpSocket": {"port": 8080}},
+        "livenessProbe": {"tcpSocket": {"port": 8080}},
         **fields,
     }
 

@@ -70,6 +70,10 @@ BROKEN_EXPECTED: dict[str, list[tuple[str, str]]] = {
         ("Deployment/logstash", "resources.requests.memory is missing"),
     ],
     "readiness": [("Deployment/kibana", "containers[0] (kibana): readinessProbe is missing")],
+    "liveness": [
+        ("StatefulSet/elasticsearch", "livenessProbe must check the process's own port"),
+        ("Deployment/kibana", "containers[0] (kibana): livenessProbe is missing"),
+    ],
     "volume_source": [("Deployment/kibana", "volumes[0] 'kibana-config' has no source")],
     "config_shadowing": [("Deployment/logstash", "configMap 'config' over /usr/share/logstash/config")],
     "checksum": [

@@ -33,6 +33,17 @@ def test_probe_is_required_of_workloads_only() -> None:
     assert len(invariants.readiness_violations([workload("DaemonSet", containers=[bare])])) == 1
 
 
+def test_liveness_is_required_of_workloads_and_never_follows_a_health_report() -> None:
+    own_port = {"tcpSocket": {"port": "http"}}
+    assert invariants.liveness_violations([workload(containers=[container(livenessProbe=own_port)])]) == []
+    assert invariants.liveness_violations([workload("Job", containers=[container(livenessProbe=None)])]) == []
+    missing = invariants.liveness_violations([workload(containers=[container(livenessProbe=None)])])
+    assert [v.rsplit(": ", 1)[1] for v in missing] == ["livenessProbe is missing"]
+    for probe in ({"httpGet": {"path": "/api/status", "port": 5601}}, {"exec": {"command": ["curl"]}}):
+        [violation] = invariants.liveness_violations([workload(containers=[container(livenessProbe=probe)])])
+        assert "livenessProbe must check the process's own port" in violation
+
+
 def test_projected_volume_has_a_source() -> None:
     projected = {"name": "settings", "projected": {"sources": [{"configMap": {"name": "a"}}]}}
     assert invariants.volume_source_violations([workload(volumes=[projected])]) == []
