@@ -38,13 +38,17 @@ if [[ -n "$ca_file" ]]; then
   options+=(--cacert "$ca_file")
 fi
 
-# GET a path; sets `code` and `body`, or fails when the node does not answer at all.
+# ask PATH [METHOD BODY]: GET a path (or send BODY); sets `code` and `body`, or fails when
+# the node does not answer at all.
 ask() {
-  local answer
+  local answer request=(-X "${2:-GET}")
+  if [[ -n "${3:-}" ]]; then
+    request+=(-H 'Content-Type: application/json' --data-binary "$3")
+  fi
   if [[ -n "${PROBE_PASSWORD:-}" ]]; then
-    answer=$(curl "${options[@]}" -K <(printf 'user = "%s:%s"\n' "${PROBE_USERNAME:?}" "$PROBE_PASSWORD") "$base_url$1") || return 1
+    answer=$(curl "${options[@]}" "${request[@]}" -K <(printf 'user = "%s:%s"\n' "${PROBE_USERNAME:?}" "$PROBE_PASSWORD") "$base_url$1") || return 1
   else
-    answer=$(curl "${options[@]}" "$base_url$1") || return 1
+    answer=$(curl "${options[@]}" "${request[@]}" "$base_url$1") || return 1
   fi
   code="${answer##*$'\n'}"
   body="${answer%$'\n'*}"
@@ -70,6 +74,19 @@ if [[ "$code" != 200 && "$code" != 408 ]]; then
   exit 1
 fi
 touch "$formed_marker"
+health_code=$code health_body=$body
+# The pre-stop hook (scripts/elasticsearch-pre-stop.sh) limited allocation to primaries
+# while this node restarted: it has rejoined, so its replicas may be allocated again.
+ask "/_cluster/settings?flat_settings=true&filter_path=persistent.cluster.routing.allocation.enable" || exit 1
+if [[ "$body" == *'"primaries"'* ]]; then
+  ask /_cluster/settings PUT '{"persistent":{"cluster.routing.allocation.enable":null}}' || exit 1
+  if [[ "$code" != 200 ]]; then
+    echo "joined; could not allow allocation again (HTTP $code): $body"
+    exit 1
+  fi
+  echo "joined; allocation allowed again after the restart"
+fi
+code=$health_code body=$health_body
 if [[ "$code" == 408 ]]; then
   echo "joined; the master still has queued tasks (e.g. the reroute after a join)"
   exit 1

@@ -40,8 +40,9 @@ FILE_REALM_DIR = "/mnt/elk-stack/file-realm"
 POD_NAME_VARIABLE = "POD_NAME"
 START_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "elasticsearch-start.sh"
 READY_SCRIPT = START_SCRIPT.with_name("elasticsearch-ready.sh")
-# The scripts every node mounts: the start script and the readiness probe.
-SCRIPTS = (START_SCRIPT.name, READY_SCRIPT.name)
+PRE_STOP_SCRIPT = START_SCRIPT.with_name("elasticsearch-pre-stop.sh")
+# The scripts every node mounts: the start script, the readiness probe and the preStop hook.
+SCRIPTS = (START_SCRIPT.name, READY_SCRIPT.name, PRE_STOP_SCRIPT.name)
 SCRIPT_DIR = "/opt/elk-stack"
 # Written by the readiness probe once the node has joined a cluster; the start script
 # bootstraps a new cluster only while it is absent.
@@ -138,16 +139,27 @@ def readiness_probe(cluster: ClusterWiring) -> dict[str, Any]:
     recovery has settled, so a rolling restart moves on only once the restarted node's
     shards are back. Each run makes one request of at most 3 s.
     """
-    scheme = "https" if cluster.https else "http"
-    command = [
-        "bash",
-        f"{SCRIPT_DIR}/{READY_SCRIPT.name}",
-        f"{scheme}://localhost:{HTTP_PORT}",
-        FORMED_MARKER,
-    ]
+    command = ["bash", f"{SCRIPT_DIR}/{READY_SCRIPT.name}", local_url(cluster), FORMED_MARKER]
     if cluster.https:
         command.append(f"{CERTS_DIR}/ca.crt")
     return {"exec": {"command": command}, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3}
+
+
+def pre_stop(cluster: ClusterWiring) -> dict[str, Any]:
+    """Limit allocation to primaries and flush before a restart, then keep serving a while.
+
+    scripts/elasticsearch-pre-stop.sh; the readiness probe sets allocation back once the
+    node has rejoined. It logs in as the probe's user, as the probe does.
+    """
+    command = ["bash", f"{SCRIPT_DIR}/{PRE_STOP_SCRIPT.name}", local_url(cluster), str(PRE_STOP_SECONDS)]
+    if cluster.https:
+        command.append(f"{CERTS_DIR}/ca.crt")
+    return {"preStop": {"exec": {"command": command}}}
+
+
+def local_url(cluster: ClusterWiring) -> str:
+    """How a node's own scripts reach it."""
+    return f"{'https' if cluster.https else 'http'}://localhost:{HTTP_PORT}"
 
 
 def startup_probe() -> dict[str, Any]:
@@ -270,7 +282,7 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
         "securityContext": common.container_security_context(),
         "readinessProbe": readiness_probe(cluster),
         "livenessProbe": common.liveness_probe({"tcpSocket": {"port": "http"}}),
-        "lifecycle": common.pre_stop_wait(PRE_STOP_SECONDS),
+        "lifecycle": pre_stop(cluster),
         "startupProbe": startup_probe(),
         "volumeMounts": mounts,
     }

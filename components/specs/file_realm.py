@@ -56,8 +56,15 @@ class Role:
 
 
 def probe_role() -> Role:
-    """`GET /_cluster/health` (cluster:monitor/health) is all the readiness probe asks."""
-    return Role(cluster=("monitor",))
+    """The node's own scripts: the readiness probe and the restart bracket of the preStop hook.
+
+    `monitor` for `GET /_cluster/health` and the settings it reads; the one action that
+    sets `cluster.routing.allocation.enable` (never `manage`), and `POST /_flush`.
+    """
+    return Role(
+        cluster=("monitor", "cluster:admin/settings/update"),
+        indices=((ALL_INDICES, ("indices:admin/flush*",)),),
+    )
 
 
 # What the setup Job's and the snapshot Job's requests need (docs/security.md has the list,

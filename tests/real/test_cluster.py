@@ -130,11 +130,28 @@ def test_the_snapshot_job_snapshots_before_the_version_changes(
     assert answer.body["snapshots"][0]["state"] == "SUCCESS", answer.text
 
 
+def allocation(stack: RealStack) -> str | None:
+    """`cluster.routing.allocation.enable` as the cluster holds it (None: Elasticsearch's default, all)."""
+    answer = stack.request("GET", "/_cluster/settings?flat_settings=true")
+    assert answer.status == 200, answer.text
+    enable: str | None = answer.body["persistent"].get("cluster.routing.allocation.enable")
+    return enable
+
+
 def test_a_rolling_upgrade_in_the_programs_order_keeps_every_document(cluster: RealStack) -> None:
-    """One set: the StatefulSet's RollingUpdate, highest ordinal first, each Ready before the next."""
+    """One set: the StatefulSet's RollingUpdate, highest ordinal first, each Ready before the next.
+
+    Each restart bracketed as Elastic's procedure says: the preStop hook limits allocation to
+    primaries and flushes; the readiness probe allows allocation again once the node rejoined.
+    """
     for ordinal in (2, 1, 0):
-        cluster.stop(f"elk-elasticsearch-{ordinal}")
+        pod = f"elk-elasticsearch-{ordinal}"
+        output = cluster.pre_stop(pod)
+        assert f"allocation limited to primaries while {pod} restarts" in output and "flushed" in output
+        assert allocation(cluster) == "primaries"
+        cluster.stop(pod)
         cluster.start([cluster.node(ordinal)])
+        assert allocation(cluster) is None, "the restarted node's readiness allowed allocation again"
         assert document_count(cluster) == DOCS
     assert set(node_versions(cluster).values()) == {distribution.DEFAULT_VERSION}
 
@@ -211,7 +228,11 @@ def test_three_nodes_leave_for_one_through_the_programs_jobs_with_every_document
     )
     shards = shards_by_node(cluster)
     assert shards["elk-elasticsearch-1"] == shards["elk-elasticsearch-2"] == 0, shards
-    # The StatefulSet scaled down: both pods go at once (podManagementPolicy: Parallel).
+    # The StatefulSet scaled down: both pods go at once (podManagementPolicy: Parallel),
+    # each after its preStop hook, which leaves allocation alone for a node that leaves.
+    for pod in ("elk-elasticsearch-2", "elk-elasticsearch-1"):
+        assert f"{pod} is leaving the cluster: no restart bracket" in cluster.pre_stop(pod)
+    assert allocation(cluster) is None
     cluster.stop("elk-elasticsearch-2")
     cluster.stop("elk-elasticsearch-1")
     health = cluster.request("GET", "/_cluster/health?wait_for_nodes=1&wait_for_status=green&timeout=60s")

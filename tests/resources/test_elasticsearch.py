@@ -82,7 +82,11 @@ def test_default_resources_request_cpu_without_a_cpu_limit(render: Render) -> No
 
 
 def test_stops_gracefully(render: Render) -> None:
-    """As ECK: 50 s of serving while clients learn the pod is going, within a 180 s grace period."""
+    """As ECK: 50 s of serving while clients learn the pod is going, within a 180 s grace period.
+
+    The preStop hook brackets the restart first (scripts/elasticsearch-pre-stop.sh), over
+    HTTPS with the CA when the node serves it.
+    """
     node_sets = {"nodeSets": [{"name": "all", "roles": ["master", "data"], "replicas": 3}]}
     pods = [
         statefulset(render())["spec"]["template"]["spec"],
@@ -91,7 +95,19 @@ def test_stops_gracefully(render: Render) -> None:
         ]["spec"],
     ]
     for pod in pods:
-        assert pod["containers"][0]["lifecycle"] == {"preStop": {"exec": {"command": ["sleep", "50"]}}}
+        assert pod["containers"][0]["lifecycle"] == {
+            "preStop": {
+                "exec": {
+                    "command": [
+                        "bash",
+                        "/opt/elk-stack/elasticsearch-pre-stop.sh",
+                        "https://localhost:9200",
+                        "50",
+                        "/usr/share/elasticsearch/config/certs/ca.crt",
+                    ]
+                }
+            }
+        }
         assert pod["terminationGracePeriodSeconds"] == 180
 
 

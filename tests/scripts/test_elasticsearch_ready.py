@@ -31,6 +31,8 @@ class FakeNode:
     # When set, only this Authorization header is let in; anything else gets a 401.
     accepts: str | None = None
     url: str = ""
+    # Persistent cluster settings, flat, as `GET /_cluster/settings` answers and `PUT` changes them.
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -46,12 +48,24 @@ def node() -> Iterator[FakeNode]:
                 status, answer = 503, {"error": {"type": "master_not_discovered_exception"}, "status": 503}
             elif "wait_for_events" in self.path and state.events_pending:
                 status, answer = 408, {**state.health, "timed_out": True}
+            elif self.path.startswith("/_cluster/settings"):
+                status, answer = 200, {"persistent": state.settings} if state.settings else {}
             else:
                 status, answer = 200, {"cluster_name": "elk", "timed_out": False, **state.health}
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
             self.wfile.write(json.dumps(answer).encode())
+
+        def do_PUT(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            state.requests.append((f"PUT {self.path}", self.headers.get("Authorization", "")))
+            for key, value in body["persistent"].items():
+                state.settings.pop(key, None) if value is None else state.settings.update({key: value})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"acknowledged":true}')
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -149,7 +163,8 @@ def test_restarted_node_waits_for_the_masters_queued_reroute(node: FakeNode, tmp
     assert probe(node.url, tmp_path).returncode != 0
     node.events_pending = False
     assert probe(node.url, tmp_path).returncode == 0
-    assert all("wait_for_events=languid" in path for path, _ in node.requests)
+    health = [path for path, _ in node.requests if path.startswith("/_cluster/health")]
+    assert len(health) == 2 and all("wait_for_events=languid" in path for path in health)
 
 
 def test_green_passes_the_gate(node: FakeNode, tmp_path: Path) -> None:
@@ -161,11 +176,37 @@ def test_logs_in_as_the_probe_user_from_the_environment(node: FakeNode, tmp_path
     assert probe(node.url, tmp_path, password="s3cret").returncode == 0
     assert probe(node.url, tmp_path, password="s3cret").returncode == 0
     expected = basic("elk-stack-probe", "s3cret")
-    assert [auth for _, auth in node.requests] == [expected, expected]
+    assert [auth for _, auth in node.requests] == [expected, expected, expected]
     assert [path.split("?")[1] for path, _ in node.requests] == [
         "wait_for_events=languid&timeout=1s&master_timeout=2s",
+        "flat_settings=true&filter_path=persistent.cluster.routing.allocation.enable",
         "master_timeout=2s",
     ]
+
+
+def test_a_node_back_from_a_bracketed_restart_allows_allocation_again_once_joined(
+    node: FakeNode, tmp_path: Path
+) -> None:
+    """The preStop hook limited allocation to primaries; the first answer of a master ends that."""
+    node.settings = {"cluster.routing.allocation.enable": "primaries", "other.setting": "kept"}
+    node.joined = False
+    assert probe(node.url, tmp_path).returncode != 0
+    assert node.settings["cluster.routing.allocation.enable"] == "primaries", "not before it joined"
+    node.joined = True
+    node.events_pending = True
+    result = probe(node.url, tmp_path)
+    assert result.returncode != 0, "the reroute after the join still runs"
+    assert "joined; allocation allowed again after the restart" in result.stdout
+    assert node.settings == {"other.setting": "kept"}
+    node.events_pending = False
+    assert probe(node.url, tmp_path).returncode == 0
+
+
+def test_allocation_a_person_set_otherwise_is_left_alone(node: FakeNode, tmp_path: Path) -> None:
+    node.settings = {"cluster.routing.allocation.enable": "none"}
+    assert probe(node.url, tmp_path).returncode == 0
+    assert node.settings == {"cluster.routing.allocation.enable": "none"}
+    assert not any(path.startswith("PUT") for path, _ in node.requests)
 
 
 def test_a_changed_elastic_password_keeps_the_node_ready(node: FakeNode, tmp_path: Path) -> None:

@@ -32,7 +32,10 @@ def test_the_files_have_elasticsearchs_formats() -> None:
     assert file_realm.users_roles_file(assignments) == "monitor_role:other,probe\nsetup_role:setup\n"
     roles = file_realm.roles("writer", ["logs-*-*"], ["logs-app-*"])
     assert yaml.safe_load(file_realm.roles_file(roles)) == {
-        "elk_stack_probe": {"cluster": ["monitor"]},
+        "elk_stack_probe": {
+            "cluster": ["monitor", "cluster:admin/settings/update"],
+            "indices": [{"names": ["*"], "privileges": ["indices:admin/flush*"]}],
+        },
         "elk_stack_setup": {
             "cluster": [
                 "monitor",

@@ -73,6 +73,8 @@ class Container:
     fs_group: int | None
     probes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Exec probes by kind (startup, readiness, liveness): their commands."""
+    pre_stop: tuple[str, ...] | None = None
+    """The exec preStop hook's command, which a deletion runs before SIGTERM."""
 
     @property
     def version(self) -> str:
@@ -174,6 +176,11 @@ def _exec_probes(container: Manifest) -> dict[str, tuple[str, ...]]:
     return probes
 
 
+def _pre_stop(container: Manifest) -> tuple[str, ...] | None:
+    hook = ((container.get("lifecycle") or {}).get("preStop") or {}).get("exec")
+    return tuple(hook["command"]) if hook else None
+
+
 def container(
     manifests: Sequence[Manifest],
     kind: str,
@@ -218,6 +225,7 @@ def container(
         group=security.get("runAsGroup", 0),
         fs_group=spec.get("securityContext", {}).get("fsGroup"),
         probes=_exec_probes(chosen),
+        pre_stop=_pre_stop(chosen),
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.specs.elasticsearch import PRE_STOP_SECONDS
 from tools.real_es import pods, runner
 from tools.real_es.client import Answer, Client
 from tools.real_es.network import point_services
@@ -123,6 +124,17 @@ class RealStack:
         """Wait until every running pod's readiness probe passes."""
         for running in self.running.values():
             runner.wait_until(running, "readiness", READY_SECONDS)
+
+    def pre_stop(self, pod: str, wait_seconds: int = 0) -> str:
+        """Run a pod's preStop hook as a deletion does first, its wait shortened; its output."""
+        running = self.running[pod]
+        command = running.container.pre_stop
+        assert command is not None, f"{pod} has no exec preStop hook"
+        words = list(command)
+        words[words.index(str(PRE_STOP_SECONDS))] = str(wait_seconds)
+        result = running.exec(words, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
 
     def stop(self, pod: str) -> int:
         """Stop one pod (SIGTERM, as a deletion), and take it out of its Services; its claims stay."""
