@@ -80,7 +80,9 @@ def unprotect_claims(stack: Stack) -> list[str]:
 
 @pytest.mark.claim(
     "Node sets: from qa's single node to 3 dedicated masters and 2 data nodes, every pod "
-    "Ready, and the single node's data claim kept, bound to its volume"
+    "Ready, and the single node's data claim kept, bound to its volume; a warm node set "
+    "added and then removed: `preview` says it is drained, the topology `leave` Job is done "
+    "before its StatefulSet is deleted, and its claim stays"
 )
 def test_scale_out_from_one_node_to_node_sets(cluster: Cluster) -> None:
     namespace = "elk-e2e-scale"
@@ -114,6 +116,30 @@ def test_scale_out_from_one_node_to_node_sets(cluster: Cluster) -> None:
     assert now["data-elk-elasticsearch-0"] == original, "the single node's claim stays, on its volume"
     assert all(now[f"data-elk-elasticsearch-master-{i}"][1] for i in range(3))
     assert all(now[f"data-elk-elasticsearch-data-{i}"][1] for i in range(2))
+    stack.pulumi("preview", "--expect-no-changes")
+    assert_node_set_removal_drains_first(stack, cluster, namespace)
+
+
+def assert_node_set_removal_drains_first(stack: Stack, cluster: Cluster, namespace: str) -> None:
+    """A warm set added, then removed: the leave Job is done before its StatefulSet is deleted."""
+    warm = {"name": "warm", "replicas": 1, "roles": ["data_warm"]}
+    stack.set_config("elk-stack:elasticsearch", {**NODE_SETS, "nodeSets": [*NODE_SETS["nodeSets"], warm]})
+    stack.pulumi("up", "--yes", "--skip-preview")
+    stack.set_config("elk-stack:elasticsearch", NODE_SETS)
+    for resource in stack.state()["deployment"]["resources"]:
+        if resource["urn"].endswith("PersistentVolumeClaim::elasticsearch-warm-data-0"):
+            stack.pulumi("state", "unprotect", resource["urn"], "--yes")
+    previewed = stack.pulumi("preview").stdout
+    assert "elk-stack plan: drains elk-elasticsearch-warm-0 (the topology leave Job" in previewed, previewed
+    steps = step_order(stack.pulumi("up", "--yes", "--skip-preview", "--json").stdout)
+    removed = next(
+        i
+        for i, (phase, op, name) in enumerate(steps)
+        if phase == "start" and op == "delete" and name == f"{STATEFULSET}::elasticsearch-warm"
+    )
+    assert created(steps, "done", f"{TOPOLOGY_JOB}leave") < removed, "drained before it is deleted"
+    assert "elk-elasticsearch-warm" not in uids(cluster, "statefulsets", namespace)
+    assert claims(cluster, namespace)["data-elk-elasticsearch-warm-0"][1], "its claim stays, bound"
     stack.pulumi("preview", "--expect-no-changes")
 
 
