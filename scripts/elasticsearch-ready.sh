@@ -77,7 +77,8 @@ touch "$formed_marker"
 health_code=$code health_body=$body
 # The pre-stop hook (scripts/elasticsearch-pre-stop.sh) limited allocation to primaries
 # while this node restarted: it has rejoined, so its replicas may be allocated again.
-ask "/_cluster/settings?flat_settings=true&filter_path=persistent.cluster.routing.allocation.enable" || exit 1
+# (filter_path walks nested keys: with flat_settings it would match nothing.)
+ask "/_cluster/settings?filter_path=persistent.cluster.routing.allocation.enable" || exit 1
 if [[ "$body" == *'"primaries"'* ]]; then
   ask /_cluster/settings PUT '{"persistent":{"cluster.routing.allocation.enable":null}}' || exit 1
   if [[ "$code" != 200 ]]; then

@@ -38,10 +38,11 @@ LOW_WATERMARK_PERCENT=85
 MAX_VOTING_EXCLUSIONS=10
 leaving=() leaving_masters=() leaving_data=() staying_data=() staying=0
 
-# read_nodes: sort the cluster's nodes into leaving masters, leaving and staying data nodes.
+# read_nodes: sort the cluster's nodes into leaving masters, leaving and staying data nodes,
+# each by name (so messages name them in a stable order).
 read_nodes() {
   local nodes name roles
-  nodes=$(es GET "/_cat/nodes?h=name,node.role") || exit 1
+  nodes=$(es GET "/_cat/nodes?h=name,node.role&s=name") || exit 1
   while read -r name roles; do
     [[ -n "$name" ]] || continue
     if [[ "$name" =~ $DECLARED_NODES ]]; then

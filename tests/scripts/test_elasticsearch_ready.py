@@ -179,7 +179,7 @@ def test_logs_in_as_the_probe_user_from_the_environment(node: FakeNode, tmp_path
     assert [auth for _, auth in node.requests] == [expected, expected, expected]
     assert [path.split("?")[1] for path, _ in node.requests] == [
         "wait_for_events=languid&timeout=1s&master_timeout=2s",
-        "flat_settings=true&filter_path=persistent.cluster.routing.allocation.enable",
+        "filter_path=persistent.cluster.routing.allocation.enable",
         "master_timeout=2s",
     ]
 
