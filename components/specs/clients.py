@@ -127,3 +127,25 @@ def script_pod_spec(
     spec = common.pod_spec([container], volumes, target.pull_secrets, service_account)
     spec["restartPolicy"] = restart_policy
     return spec
+
+
+def one_shot_pod_spec(
+    container_name: str,
+    image: str,
+    script: str,
+    names: common.Names,
+    cluster: ClusterAccess,
+    env: list[dict[str, Any]],
+    target: common.Target,
+) -> dict[str, Any]:
+    """A pod run once per change: `script` from the component's ConfigMap, client-wired.
+
+    The setup Job's client wiring with `env` on top, and restartPolicy Never (with the
+    Job's one retry): a failure is reported, not retried for hours.
+    """
+    mounts: list[dict[str, Any]] = [{"name": "script", "mountPath": SCRIPT_DIR, "readOnly": True}]
+    volumes: list[dict[str, Any]] = [{"name": "script", "configMap": {"name": names.config}}]
+    wired = client_env(cluster, volumes, mounts) + env
+    return script_pod_spec(
+        container_name, image, script, wired, (volumes, mounts), target, names.workload, "Never"
+    )

@@ -11,14 +11,7 @@ from typing import Any
 
 from components.configuration import ResolvedNodeSet
 from components.specs import common, snapshots
-from components.specs.clients import (
-    SCRIPT_DIR,
-    SNAPSHOT_SCRIPT,
-    ClusterAccess,
-    client_env,
-    script_files,
-    script_pod_spec,
-)
+from components.specs.clients import SNAPSHOT_SCRIPT, ClusterAccess, one_shot_pod_spec, script_files
 from components.specs.elasticsearch import names
 
 APP = "elasticsearch-snapshot"
@@ -55,11 +48,8 @@ def pod_spec(
     cluster: ClusterAccess,
     target: common.Target,
 ) -> dict[str, Any]:
-    """A one-off pod: the setup script in its snapshot mode, with the setup Job's client wiring."""
-    mounts: list[dict[str, Any]] = [{"name": "script", "mountPath": SCRIPT_DIR, "readOnly": True}]
-    volumes: list[dict[str, Any]] = [{"name": "script", "configMap": {"name": NAMES.config}}]
-    env = client_env(cluster, volumes, mounts)
-    env += [
+    """A one-off pod: the snapshot script, with the setup Job's client wiring."""
+    env = [
         {"name": "SNAPSHOT_BEFORE_CHANGE", "value": snapshot_name(version, node_sets)},
         {"name": "SNAPSHOT_REPOSITORY_NAME", "value": snapshots.REPOSITORY_NAME},
         {"name": "TARGET_VERSION", "value": version},
@@ -67,16 +57,8 @@ def pod_spec(
         {"name": "SNAPSHOT_POLL_ATTEMPTS", "value": str(SNAPSHOT_MINUTES * 60 // POLL_SECONDS)},
         {"name": "SNAPSHOT_POLL_SECONDS", "value": str(POLL_SECONDS)},
     ]
-    # One attempt (and the Job's retry); a failure is reported, not retried for hours.
-    return script_pod_spec(
-        "snapshot",
-        f"{image}:{version}",
-        SNAPSHOT_SCRIPT.name,
-        env,
-        (volumes, mounts),
-        target,
-        NAMES.workload,
-        "Never",
+    return one_shot_pod_spec(
+        "snapshot", f"{image}:{version}", SNAPSHOT_SCRIPT.name, NAMES, cluster, env, target
     )
 
 

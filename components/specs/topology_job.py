@@ -13,14 +13,7 @@ from typing import Any
 
 from components.configuration import ResolvedNodeSet
 from components.specs import common
-from components.specs.clients import (
-    SCRIPT_DIR,
-    TOPOLOGY_SCRIPT,
-    ClusterAccess,
-    client_env,
-    script_files,
-    script_pod_spec,
-)
+from components.specs.clients import TOPOLOGY_SCRIPT, ClusterAccess, one_shot_pod_spec, script_files
 from components.specs.elasticsearch import names, node_set_pods
 
 APP = "elasticsearch-topology"
@@ -65,27 +58,15 @@ def pod_spec(
     target: common.Target,
 ) -> dict[str, Any]:
     """A one-off pod: the topology script in `step`'s mode, with the setup Job's client wiring."""
-    mounts: list[dict[str, Any]] = [{"name": "script", "mountPath": SCRIPT_DIR, "readOnly": True}]
-    volumes: list[dict[str, Any]] = [{"name": "script", "configMap": {"name": NAMES.config}}]
-    env = client_env(cluster, volumes, mounts)
-    env += [
+    env = [
         {"name": "TOPOLOGY_STEP", "value": step},
         {"name": "DECLARED_NODES", "value": declared_nodes_pattern(node_sets)},
         {"name": "DECLARED_SETS", "value": declared_sets_pattern(node_sets)},
         {"name": "POLL_ATTEMPTS", "value": str(DRAIN_MINUTES * 60 // POLL_SECONDS)},
         {"name": "POLL_SECONDS", "value": str(POLL_SECONDS)},
     ]
-    # One attempt (and the Job's retry): a refusal is reported, not retried.
-    return script_pod_spec(
-        step,
-        f"{image}:{target.version}",
-        TOPOLOGY_SCRIPT.name,
-        env,
-        (volumes, mounts),
-        target,
-        NAMES.workload,
-        "Never",
-    )
+    image_tag = f"{image}:{target.version}"
+    return one_shot_pod_spec(step, image_tag, TOPOLOGY_SCRIPT.name, NAMES, cluster, env, target)
 
 
 def files() -> dict[str, str]:
