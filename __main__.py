@@ -115,6 +115,9 @@ if config.network_policy.enabled:
         logstash=logstash,
         kibana=kibana,
         http_clients=[setup.pod_labels, *elasticsearch.client_pod_labels],
+        object_store=config.elasticsearch.snapshots is not None
+        and config.elasticsearch.snapshots.repository is not None
+        and config.elasticsearch.snapshots.repository.type != "fs",
         target=target,
     )
 

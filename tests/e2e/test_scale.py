@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests import network_flows
 from tests.e2e.conftest import (
     Cluster,
     Stack,
@@ -274,9 +275,20 @@ def _namespaces_matching(cluster: Cluster, selector: dict[str, Any] | None, own:
     return [name(item) for item in found]
 
 
+LIVE_KINDS = {
+    "NetworkPolicy": "networkpolicies",
+    "StatefulSet": "statefulsets",
+    "Deployment": "deployments",
+    "Job": "jobs",
+}
+
+
 @pytest.mark.claim(
     "Two stacks side by side: qa and test in two namespaces select and admit nothing of "
-    "each other, and destroying one leaves the other untouched"
+    "each other, and destroying one leaves the other untouched; the NetworkPolicies as the "
+    "API server stored them let out every flow each stack needs (DNS, 9200 from every "
+    "client, 9300 between nodes) and no other (kwok enforces no policy: the rules are "
+    "evaluated, not the traffic)"
 )
 def test_two_stacks_side_by_side(cluster: Cluster) -> None:
     stacks = {}
@@ -302,10 +314,18 @@ def test_two_stacks_side_by_side(cluster: Cluster) -> None:
         # A policy's podSelector picks pods of its own namespace only; what could cross over
         # is a peer whose namespaceSelector admits the other stack's namespace.
         for policy in cluster.get_json("networkpolicies", "-n", own.namespace)["items"]:
-            for rule in policy["spec"].get("ingress", []):
-                for peer in rule.get("from", []):
-                    admitted = _namespaces_matching(cluster, peer.get("namespaceSelector"), own.namespace)
-                    assert other.namespace not in admitted, (name(policy), peer)
+            peers = [p for rule in policy["spec"].get("ingress", []) for p in rule.get("from", [])]
+            peers += [p for rule in policy["spec"].get("egress", []) for p in rule.get("to", [])]
+            for peer in peers:
+                admitted = _namespaces_matching(cluster, peer.get("namespaceSelector"), own.namespace)
+                assert other.namespace not in admitted, (name(policy), peer)
+        # As the API server stored them: every flow the stack needs let out, and no other.
+        live = [
+            {**item, "kind": kind}
+            for kind, resource in LIVE_KINDS.items()
+            for item in cluster.get_json(resource, "-n", own.namespace)["items"]
+        ]
+        assert network_flows.flow_violations(live) == [], own.namespace
 
     qa_before = object_uids(cluster, qa.namespace)
     qa_pods = {c: pod_uids(cluster, qa.namespace, c) for c in ("elasticsearch", "logstash", "kibana")}
