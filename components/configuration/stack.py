@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -43,6 +43,14 @@ class StackConfig(ConfigModel):
     )
     image_pull_secrets: list[DnsSubdomain] = Field(
         default_factory=list, description="Names of existing Secrets used to pull images."
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        "Always",
+        description=(
+            "Every container's `imagePullPolicy`. `Always` (default): a start checks the tag's digest "
+            "with the registry, so a re-pushed tag never runs stale; `IfNotPresent` starts from a "
+            "cached image while the registry is unreachable."
+        ),
     )
     # Security comes before the components: their field validators check against it.
     security: Security = Field(default_factory=Security, description="Authentication and least privilege.")

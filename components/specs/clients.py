@@ -124,7 +124,7 @@ def script_pod_spec(
         "securityContext": common.container_security_context(read_only_root=True),
         "volumeMounts": mounts,
     }
-    spec = common.pod_spec([container], volumes, target.pull_secrets, service_account)
+    spec = common.pod_spec([container], volumes, target, service_account)
     spec["restartPolicy"] = restart_policy
     return spec
 

@@ -61,11 +61,12 @@ class Names:
 
 @dataclass(frozen=True)
 class Target:
-    """Where and what every component deploys: namespace, Elastic version, pull secrets."""
+    """Where and what every component deploys: namespace, Elastic version, how images are pulled."""
 
     namespace: pulumi.Input[str]
     version: str
     pull_secrets: list[str]
+    pull_policy: str = "Always"
 
     @property
     def version_tuple(self) -> tuple[int, ...]:
@@ -242,11 +243,17 @@ def claim_spec(storage: Storage, access_mode: str = "ReadWriteOnce") -> dict[str
 def pod_spec(
     containers: list[dict[str, Any]],
     volumes: list[dict[str, Any]],
-    pull_secrets: list[str],
+    target: Target,
     service_account_name: pulumi.Input[str],
     grace_seconds: int = 30,
 ) -> dict[str, Any]:
-    """A pod spec with the settings every workload shares: non-root, own account, no token."""
+    """A pod spec with the settings every workload shares: non-root, own account, no token.
+
+    Every container pulls by `imagePullPolicy`, the config's: Always by default, so a node
+    checks the tag's digest at each start and never runs a stale image of a re-pushed tag.
+    """
+    for container in containers:
+        container["imagePullPolicy"] = target.pull_policy
     spec: dict[str, Any] = {
         "serviceAccountName": service_account_name,
         "automountServiceAccountToken": False,
@@ -258,8 +265,8 @@ def pod_spec(
         "containers": containers,
         "volumes": volumes,
     }
-    if pull_secrets:
-        spec["imagePullSecrets"] = [{"name": name} for name in pull_secrets]
+    if target.pull_secrets:
+        spec["imagePullSecrets"] = [{"name": name} for name in target.pull_secrets]
     return spec
 
 

@@ -287,9 +287,7 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
         "volumeMounts": mounts,
     }
     container["args"] = start_script(node_set, cluster, env, mounts, volumes)
-    spec = common.pod_spec(
-        [container], volumes, target.pull_secrets, cluster.service_account, grace_seconds=GRACE_SECONDS
-    )
+    spec = common.pod_spec([container], volumes, target, cluster.service_account, grace_seconds=GRACE_SECONDS)
     spread = affinity(node_set.anti_affinity, selector(node_set))
     if spread is not None:
         spec["affinity"] = spread

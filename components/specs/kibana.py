@@ -146,7 +146,7 @@ def pod_spec(config: KibanaConfig, target: common.Target, security: KibanaSecuri
     }
     if env:
         container["env"] = env
-    spec = common.pod_spec([container], volumes, target.pull_secrets, NAMES.workload, GRACE_SECONDS)
+    spec = common.pod_spec([container], volumes, target, NAMES.workload, GRACE_SECONDS)
     # Replicas on different hosts where the cluster allows, so one host failure leaves the UI up.
     spec["affinity"] = common.host_anti_affinity(common.selector_labels(APP))
     return spec

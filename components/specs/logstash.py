@@ -106,7 +106,7 @@ def pod_spec(config: LogstashConfig, target: common.Target, access: ClusterAcces
     spec = common.pod_spec(
         [container(config, target, env, mounts)],
         volumes,
-        target.pull_secrets,
+        target,
         NAMES.workload,
         grace_seconds(config),
     )

@@ -115,6 +115,21 @@ def test_image_pull_secrets_reach_every_pod(render: Render) -> None:
         assert workload["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
 
 
+def test_every_container_pulls_by_the_configured_policy_always_by_default(render: Render) -> None:
+    for policy, config in (("Always", {}), ("IfNotPresent", {"imagePullPolicy": "IfNotPresent"})):
+        rendered = render(**config)
+        pods = [
+            m["spec"]["template"]["spec"]
+            for m in rendered.manifests
+            if m["kind"] in ("StatefulSet", "Deployment", "Job")
+        ]
+        assert len(pods) == 6, "Elasticsearch, Logstash, Kibana, the setup and topology Jobs"
+        pulls = {
+            c["imagePullPolicy"] for pod in pods for c in pod["containers"] + pod.get("initContainers", [])
+        }
+        assert pulls == {policy}
+
+
 RECOMMENDED_LABELS = {
     "app.kubernetes.io/name",
     "app.kubernetes.io/instance",
