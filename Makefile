@@ -81,7 +81,7 @@ e2e: e2e-tools  ## The real-engine suite: its own control plane; every lifecycle
 # Elastic's test distribution from Maven Central (cached under ~/.cache/elk-stack) and a
 # JDK 21+; each node runs as its pod's user in a mount namespace of its own, so it needs root.
 test-real: $(INSTALLED)  ## Real Elasticsearch nodes started from the render; the stack's users, scripts and upgrades on them.
-	$(PY) -m pytest -o addopts="" -q tests/real
+	$(PY) -m pytest -o addopts="" -q --durations=12 tests/real
 
 # Not part of `make test` or CI: each mutant re-runs the tests that cover it, which takes
 # long. ARGS picks mutants by name, e.g. make mutation ARGS='components.generated.crypto.*'
