@@ -74,6 +74,14 @@ class KibanaConfig(Workload):
     )
     service: Service = Field(default_factory=Service, description="The Kibana Service.")
     ingress: Ingress | None = Field(None, description="Optional Ingress; sets `server.publicBaseUrl`.")
+    https: bool = Field(
+        True,
+        description=(
+            "Serve HTTPS with a certificate from the stack's CA, for its Service and the Ingress host. "
+            "Only with security on and generated certificates (not `elasticsearch.tls.existingSecret`); "
+            "`false` serves plain HTTP."
+        ),
+    )
     encryption_keys_secret: DnsSubdomain | None = Field(
         None,
         description=(

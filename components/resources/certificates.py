@@ -16,6 +16,7 @@ a new pod's certificate is added to the Secret, and the running pods do not rest
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
@@ -48,6 +49,14 @@ def warn_on_expiry(name: str, cert_pem: str, early_renewal_hours: float) -> None
         pulumi.log.warn(warning)
 
 
+@dataclass(frozen=True)
+class ServerCertificate:
+    """A server's TLS Secret, and what rolls its pods when the certificate is renewed."""
+
+    secret: Secret
+    revision: pulumi.Output[str]
+
+
 class ElasticsearchCertificates(pulumi.ComponentResource):
     """Each node set's TLS Secret and the CA-only Secret the clients mount."""
 
@@ -60,6 +69,8 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
     ca_secret_name: str
     ca_secret: Secret | None
     ca_checksum: pulumi.Output[str]
+    ca: CertificateAuthority | None
+    """The generated CA, which can sign a server's certificate; None with the user's own PKI."""
 
     def __init__(
         self,
@@ -94,7 +105,7 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
         self._labels = common.labels(names.app, "certificates", target.version)
         self._validity_hours = config.validity_days * HOURS_PER_DAY
         self._renewal_hours = config.early_renewal_days * HOURS_PER_DAY
-        ca = self._authority()
+        ca = self.ca = self._authority()
         self.per_pod = True
         self.node_secret_names = {}
         self.node_secrets = {}
@@ -118,6 +129,7 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
     def _use_existing(self, secret: str, node_sets: list[NodeSetPods]) -> None:
         """The user's own Secret (`tls.existingSecret`): one pair for every node, and its CA."""
         self.per_pod = False
+        self.ca = None
         self.node_secret_names = {node_set.workload: secret for node_set in node_sets}
         self.node_secrets = {}
         self.ca_secret_name = secret
@@ -172,3 +184,38 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
             string_data=data,
             opts=pulumi.ResourceOptions(parent=self, depends_on=self._after),
         )
+
+    def server_secret(
+        self, name: str, secret_name: str, common_name: str, dns_names: pulumi.Input[list[str]]
+    ) -> ServerCertificate | None:
+        """A Secret with a server's own key and a certificate from the CA (`tls.crt`, `tls.key`, `ca.crt`).
+
+        Renewed as the nodes' are. None with the user's own PKI: nothing here can sign for it.
+        """
+        if self.ca is None:
+            return None
+        leaf = LeafCertificate(
+            f"{self._name}-{name}",
+            ca=self.ca,
+            common_name=common_name,
+            organization=common.PART_OF,
+            rsa_bits=NODE_KEY_BITS,
+            dns_names=dns_names,
+            ip_addresses=[],
+            validity_hours=self._validity_hours,
+            early_renewal_hours=self._renewal_hours,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        leaf.cert_pem.apply(partial(warn_on_expiry, common_name, early_renewal_hours=self._renewal_hours))
+        secret = Secret(
+            f"{self._name}-{name}",
+            metadata=common.metadata(secret_name, self._target.namespace, self._labels),
+            type="Opaque",
+            string_data={"tls.crt": leaf.cert_pem, "tls.key": leaf.private_key_pem, CA_KEY: self.ca.cert_pem},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # The key and the CA are in the Secret too: a change of any rolls the server.
+        revision = pulumi.Output.all(leaf.cert_pem, leaf.private_key_pem, self.ca.cert_pem).apply(
+            lambda parts: common.digest(*parts)
+        )
+        return ServerCertificate(secret, revision)

@@ -30,7 +30,7 @@ from components.configuration import ElasticsearchConfig, ResolvedNodeSet, Stora
 from components.generated.deploy_record import DeployRecord
 from components.generated.formation import ClusterFormation
 from components.resources import objects
-from components.resources.certificates import ElasticsearchCertificates
+from components.resources.certificates import ElasticsearchCertificates, ServerCertificate
 from components.resources.credentials import StackCredentials, login_of, secrets_for
 from components.resources.elasticsearch import ElasticsearchNode
 from components.resources.snapshot_job import SnapshotBeforeChange
@@ -139,6 +139,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         gates: list[pulumi.Resource] = []
         record = self._deploy_record(node_sets, formation, gates)
         self.ca_secret_name = self.ca_checksum = None
+        self._tls: ElasticsearchCertificates | None = None
         certificates = self._certificates(config, node_sets, record) if credentials is not None else None
         repository = config.snapshots.repository if config.snapshots else None
         snapshot_claim = (
@@ -172,6 +173,15 @@ class ElasticsearchCluster(pulumi.ComponentResource):
 
     def _meta(self, object_name: str) -> dict[str, Any]:
         return common.metadata(object_name, self._target.namespace, self._labels)
+
+    def server_secret(
+        self, name: str, secret_name: str, common_name: str, dns_names: pulumi.Input[list[str]]
+    ) -> ServerCertificate | None:
+        """A TLS Secret for another server of the stack (Kibana), signed by the cluster's CA.
+
+        None without security or with the user's own PKI, which the stack cannot sign for.
+        """
+        return self._tls.server_secret(name, secret_name, common_name, dns_names) if self._tls else None
 
     def _deploy_record(
         self, node_sets: list[ResolvedNodeSet], formation: ClusterFormation, gates: list[pulumi.Resource]
@@ -260,6 +270,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         )
         self.ca_secret_name = certificates.ca_secret_name
         self.ca_checksum = certificates.ca_checksum
+        self._tls = certificates
         return NodeCertificates(
             certificates.node_secret_names,
             dict(certificates.node_secrets),

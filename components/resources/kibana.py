@@ -8,6 +8,7 @@ resolved file, so a changed address or public URL rolls Kibana and nothing else.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import pulumi
@@ -17,6 +18,7 @@ from pulumi_kubernetes.networking.v1 import Ingress
 
 from components.configuration import KibanaConfig
 from components.resources import objects
+from components.resources.certificates import ServerCertificate
 from components.resources.credentials import Login, logged_in, login_secrets
 from components.resources.elasticsearch_cluster import ElasticsearchCluster
 from components.specs import common
@@ -26,11 +28,16 @@ from components.specs.kibana import (
     HTTP_PORT,
     MINUTES_PER_POD,
     NAMES,
+    SERVER_CERT_ANNOTATION,
+    SERVER_SECRET,
     KibanaSecurity,
+    ingress_metadata,
     ingress_spec,
     pod_spec,
     public_url,
+    scheme,
     security_of,
+    server_dns_names,
     settings,
 )
 
@@ -56,6 +63,10 @@ class KibanaUi(pulumi.ComponentResource):
     ) -> None:
         """Build Kibana; `login` and `keys_secret` (its encryption keys) are given when security is on.
 
+        With `kibana.https`, the cluster's CA signs Kibana's own certificate, when it can
+        (security on, certificates generated): Kibana then serves HTTPS, and its Service,
+        probes, Ingress and URL follow.
+
         `after`: what must be done before its pods first start (the restore of a new stack,
         so nothing writes into the cluster before it).
         """
@@ -65,41 +76,59 @@ class KibanaUi(pulumi.ComponentResource):
         self.pod_labels = common.selector_labels(APP)
         access = logged_in(elasticsearch.access, login)
         security = security_of(access, keys_secret, target)
+        server = self._server_certificate(elasticsearch) if config.https else None
+        self._https = https = server is not None
         files = elasticsearch.http_endpoint.apply(
-            lambda endpoint: {"kibana.yml": common.settings_yaml(settings(config, [endpoint], security))}
+            lambda endpoint: {
+                "kibana.yml": common.settings_yaml(settings(config, [endpoint], security, https))
+            }
         )
         child = pulumi.ResourceOptions(parent=self)
         config_map = ConfigMap(f"{name}-config", metadata=self._meta(NAMES.config), data=files, opts=child)
         account = objects.service_account(
             self, f"{name}-account", NAMES.workload, target.namespace, self._labels
         )
-        service = Service(
-            name,
-            metadata=self._meta(NAMES.workload),
-            spec={
-                "type": config.service.type,
-                "selector": self.pod_labels,
-                "ports": [{"name": "http", "port": HTTP_PORT, "targetPort": "http"}],
-            },
-            opts=child,
-        )
+        service = self._service()
         if config.replicas > 1:
             objects.disruption_budget(
                 self, name, NAMES.workload, target.namespace, self._labels, self.pod_labels
             )
         # The new version starts only once every Elasticsearch node set has rolled.
         depends_on = [config_map, account, *login_secrets(login), *elasticsearch.stateful_sets, *after]
-        self.deployment = self._deployment(files, access, security, depends_on)
+        depends_on += [server.secret] if server is not None else []
+        self.deployment = self._deployment(files, access, security, depends_on, server)
         if config.ingress:
             Ingress(
                 name,
-                metadata=self._meta(NAMES.workload),
-                spec=ingress_spec(config.ingress, service.metadata.name),
+                metadata=ingress_metadata(self._meta(NAMES.workload), https),
+                spec=ingress_spec(config.ingress, service.metadata.name, https),
                 opts=child,
             )
         self.url = self._url(service)
         self.service_name = service.metadata.name
         self.register_outputs({"url": self.url, "serviceName": self.service_name})
+
+    def _service(self) -> Service:
+        """Kibana's Service; its port is named, and declares, the protocol Kibana speaks."""
+        protocol = scheme(self._https)
+        return Service(
+            self._name,
+            metadata=self._meta(NAMES.workload),
+            spec={
+                "type": self._config.service.type,
+                "selector": self.pod_labels,
+                "ports": [
+                    {"name": protocol, "port": HTTP_PORT, "targetPort": protocol, "appProtocol": protocol}
+                ],
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _server_certificate(self, elasticsearch: ElasticsearchCluster) -> ServerCertificate | None:
+        """Kibana's certificate for its Service names and the Ingress host, from the cluster's CA."""
+        namespace = pulumi.Output.from_input(self._target.namespace)
+        names = namespace.apply(partial(server_dns_names, ingress=self._config.ingress))
+        return elasticsearch.server_secret("kibana", SERVER_SECRET, NAMES.workload, names)
 
     def _meta(self, object_name: str) -> dict[str, Any]:
         return common.metadata(object_name, self._target.namespace, self._labels)
@@ -110,10 +139,14 @@ class KibanaUi(pulumi.ComponentResource):
         access: ClusterAccess,
         security: KibanaSecurity | None,
         depends_on: list[pulumi.Resource],
+        server: ServerCertificate | None,
     ) -> Deployment:
         config = self._config
-        # Only a Kibana that mounts the CA (HTTPS) must roll when it changes.
+        # Only a Kibana that mounts the CA (HTTPS) must roll when it changes; and when its
+        # own certificate is renewed, as Kibana reads it at start.
         annotations = common.pod_annotations(files, access.ca_revision, access.login_revision)
+        if server is not None:
+            annotations[SERVER_CERT_ANNOTATION] = server.revision
         return Deployment(
             self._name,
             metadata=self._meta(NAMES.workload),
@@ -123,7 +156,7 @@ class KibanaUi(pulumi.ComponentResource):
                 "strategy": {"type": "RollingUpdate"},
                 "template": {
                     "metadata": {"labels": self._labels, "annotations": annotations},
-                    "spec": pod_spec(config, self._target, security),
+                    "spec": pod_spec(config, self._target, security, self._https),
                 },
             },
             opts=pulumi.ResourceOptions(
@@ -146,5 +179,11 @@ class KibanaUi(pulumi.ComponentResource):
         if ingress and not ingress.wildcard:
             return pulumi.Output.from_input(public_url(ingress))
         return pulumi.Output.concat(
-            "http://", service.metadata.name, ".", service.metadata.namespace, ".svc:", str(HTTP_PORT)
+            scheme(self._https),
+            "://",
+            service.metadata.name,
+            ".",
+            service.metadata.namespace,
+            ".svc:",
+            str(HTTP_PORT),
         )

@@ -22,6 +22,8 @@ APP = "kibana"
 HTTP_PORT = 5601
 SETTINGS_FILE = "/usr/share/kibana/config/kibana.yml"
 CERTS_DIR = "/usr/share/kibana/config/certs"
+# Kibana's own certificate and key (kibana.https), from the stack's CA.
+SERVER_CERTS_DIR = "/usr/share/kibana/config/server-certs"
 # Kibana writes here at start (its uuid, plugin caches); with a read-only root filesystem
 # these are the only writable paths, and they hold nothing worth keeping.
 DATA_PATH = "/usr/share/kibana/data"
@@ -45,8 +47,27 @@ KEY_VARIABLES = {
 }
 REDACTED_STATUS_SINCE = (8, 16)
 NAMES = common.Names(APP)
+SERVER_SECRET = NAMES.suffixed("server-certs")
+SERVER_CERT_ANNOTATION = "elk-stack/server-cert-checksum"
 # A restart's budget per pod: the startup probe's 5 minutes and the status turning green.
 MINUTES_PER_POD = 6
+
+
+def server_dns_names(namespace: str, ingress: IngressConfig | None) -> list[str]:
+    """The names Kibana's certificate covers: its Service in every form, and the Ingress host."""
+    service = NAMES.workload
+    names = [
+        service,
+        f"{service}.{namespace}",
+        f"{service}.{namespace}.svc",
+        f"{service}.{namespace}.svc.cluster.local",
+    ]
+    return names + ([ingress.host] if ingress else [])
+
+
+def scheme(https: bool) -> str:
+    """How Kibana's Service is reached: `https` with its own certificate."""
+    return "https" if https else "http"
 
 
 @dataclass(frozen=True)
@@ -71,7 +92,7 @@ def public_url(ingress: IngressConfig) -> str:
 
 
 def settings(
-    config: KibanaConfig, elasticsearch_hosts: list[str], security: KibanaSecurity | None
+    config: KibanaConfig, elasticsearch_hosts: list[str], security: KibanaSecurity | None, https: bool = False
 ) -> dict[str, Any]:
     """`kibana.yml`: listen on all interfaces, talk to the stack's Elasticsearch.
 
@@ -86,6 +107,10 @@ def settings(
     }
     if config.ingress and not config.ingress.wildcard:
         result["server.publicBaseUrl"] = public_url(config.ingress)
+    if https:
+        result["server.ssl.enabled"] = True
+        result["server.ssl.certificate"] = f"{SERVER_CERTS_DIR}/tls.crt"
+        result["server.ssl.key"] = f"{SERVER_CERTS_DIR}/tls.key"
     if security is not None:
         result["elasticsearch.username"] = f"${{{USERNAME_VARIABLE}}}"
         result["elasticsearch.password"] = f"${{{PASSWORD_VARIABLE}}}"
@@ -99,7 +124,9 @@ def settings(
     return result
 
 
-def pod_spec(config: KibanaConfig, target: common.Target, security: KibanaSecurity | None) -> dict[str, Any]:
+def pod_spec(
+    config: KibanaConfig, target: common.Target, security: KibanaSecurity | None, https: bool = False
+) -> dict[str, Any]:
     """The Kibana pod, on a read-only root filesystem; readiness is Kibana's own status API."""
     mounts: list[dict[str, Any]] = [
         {"name": "config", "mountPath": SETTINGS_FILE, "subPath": "kibana.yml"},
@@ -126,21 +153,27 @@ def pod_spec(config: KibanaConfig, target: common.Target, security: KibanaSecuri
         if security.ca_secret is not None:
             # kibana.yml names the same file (see `settings`).
             mount_ca(security.ca_secret, CERTS_DIR, volumes, mounts)
+    if https:
+        mounts.append({"name": "server-certs", "mountPath": SERVER_CERTS_DIR, "readOnly": True})
+        volumes.append(
+            {"name": "server-certs", "secret": {"secretName": SERVER_SECRET, "defaultMode": 0o440}}
+        )
+    port = scheme(https)
     container: dict[str, Any] = {
         "name": APP,
         "image": f"{config.image}:{target.version}",
-        "ports": [{"name": "http", "containerPort": HTTP_PORT}],
+        "ports": [{"name": port, "containerPort": HTTP_PORT}],
         "resources": common.container_resources(config.resources),
         "securityContext": common.container_security_context(read_only_root=True),
         "readinessProbe": {
-            "httpGet": {"path": "/api/status", "port": "http"},
+            "httpGet": {"path": "/api/status", "port": port, "scheme": port.upper()},
             "periodSeconds": 10,
             "timeoutSeconds": 5,
             "failureThreshold": 3,
         },
-        "startupProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 10, "failureThreshold": 30},
+        "startupProbe": {"tcpSocket": {"port": port}, "periodSeconds": 10, "failureThreshold": 30},
         # Not /api/status, which answers 503 while Elasticsearch is away.
-        "livenessProbe": common.liveness_probe({"tcpSocket": {"port": "http"}}),
+        "livenessProbe": common.liveness_probe({"tcpSocket": {"port": port}}),
         "lifecycle": common.pre_stop_wait(PRE_STOP_SECONDS),
         "volumeMounts": mounts,
     }
@@ -152,7 +185,16 @@ def pod_spec(config: KibanaConfig, target: common.Target, security: KibanaSecuri
     return spec
 
 
-def ingress_spec(ingress: IngressConfig, service_name: pulumi.Input[str]) -> dict[str, Any]:
+def ingress_metadata(metadata: dict[str, Any], https: bool) -> dict[str, Any]:
+    """The Ingress's metadata: over HTTPS, ingress-nginx must speak HTTPS to Kibana too."""
+    if https:
+        return {**metadata, "annotations": {"nginx.ingress.kubernetes.io/backend-protocol": "HTTPS"}}
+    return metadata
+
+
+def ingress_spec(
+    ingress: IngressConfig, service_name: pulumi.Input[str], https: bool = False
+) -> dict[str, Any]:
     """An Ingress routing the host to Kibana's Service, with TLS when a secret is named."""
     spec: dict[str, Any] = {
         "rules": [
@@ -163,7 +205,7 @@ def ingress_spec(ingress: IngressConfig, service_name: pulumi.Input[str]) -> dic
                         {
                             "path": "/",
                             "pathType": "Prefix",
-                            "backend": {"service": {"name": service_name, "port": {"name": "http"}}},
+                            "backend": {"service": {"name": service_name, "port": {"name": scheme(https)}}},
                         }
                     ]
                 },

@@ -86,9 +86,9 @@ def edit_settings(manifests: list[Manifest], config_map: str, key: str, **change
     data[key] = yaml.safe_dump({k: v for k, v in settings.items() if v is not None})
 
 
-def ingress_to_https(manifests: list[Manifest]) -> None:
+def ingress_to_a_missing_port(manifests: list[Manifest]) -> None:
     backend = find_named(manifests, "Ingress", "elk-kibana")["spec"]["rules"][0]["http"]["paths"][0]
-    backend["backend"]["service"]["port"] = {"name": "https"}
+    backend["backend"]["service"]["port"] = {"name": "web"}
 
 
 def budget_selects_nothing(manifests: list[Manifest]) -> None:
@@ -261,9 +261,9 @@ def test_start_script_key_is_checked_on_a_multi_node_cluster(invariant_stacks: d
 def test_ingress_and_disruption_budget_point_at_real_objects(invariant_stacks: dict[str, Rendered]) -> None:
     """An Ingress to a port the Service lacks, a budget over no pod: both silently do nothing."""
     qa = copy.deepcopy(invariant_stacks["qa"].manifests)
-    ingress_to_https(qa)
+    ingress_to_a_missing_port(qa)
     assert invariants.target_port_violations(qa) == [
-        "Ingress/elk-kibana: spec.rules[0] backend 'elk-kibana' has no port 'https'"
+        "Ingress/elk-kibana: spec.rules[0] backend 'elk-kibana' has no port 'web'"
     ]
     large = copy.deepcopy(invariant_stacks["large"].manifests)
     budget_selects_nothing(large)

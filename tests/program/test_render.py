@@ -364,7 +364,7 @@ def test_rendered_secrets_cannot_be_applied(tmp_path: Path, extra: list[str]) ->
     result = render_cli(PROJECT_DIR, "qa", tmp_path, *extra)
     assert result.returncode == 0, result.stderr
     secrets = [yaml.safe_load(path.read_text()) for path in sorted((tmp_path / "qa").glob("*-secret-*.yaml"))]
-    assert len(secrets) == 9
+    assert len(secrets) == 10
     for secret in secrets:
         assert "stringData" not in secret
         assert secret["data"], secret["metadata"]["name"]

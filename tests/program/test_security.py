@@ -146,7 +146,7 @@ def test_render_redacts_secret_data_and_the_password_output(
 ) -> None:
     rendered = rendered_stacks[stack]
     secrets = [m for m in rendered.manifests if m["kind"] == "Secret"]
-    assert len(secrets) == 9
+    assert len(secrets) == 10
     for secret in secrets:
         assert set(secret["stringData"].values()) == {REDACTED}
         assert "data" not in secret

@@ -131,7 +131,7 @@ def test_scaling_changes_only_the_secret_and_rolls_no_pod(before: int, after: in
     # The pods that stay keep their certificates: same inputs, so no replacement.
     for pod in pod_names(find(old.manifests, "StatefulSet", "elk-elasticsearch-data"))[: min(before, after)]:
         assert leaf_inputs(old, pod) == leaf_inputs(new, pod)
-    assert len([r for r in new.resources if r["type"] == LEAF]) == 3 + after
+    assert len([r for r in new.resources if r["type"] == LEAF]) == 3 + after + 1, "and Kibana's own"
 
 
 def test_the_new_secrets_do_not_take_the_old_shared_secrets_name(render: Render) -> None:

@@ -33,7 +33,7 @@ def test_generated_resources_record_their_inputs_but_not_the_pickled_provider(
     rendered_stacks: dict[str, Rendered],
 ) -> None:
     generated = [r for r in rendered_stacks["qa"].resources if r["type"].startswith(GENERATED_PREFIX)]
-    assert len(generated) == 14
+    assert len(generated) == 15
     for entry in generated:
         assert entry["inputs"], entry["name"]
         assert "__provider" not in entry["inputs"]
@@ -46,7 +46,7 @@ def test_generated_secret_outputs_stay_encrypted_in_state(rendered_stacks: dict[
         for r in rendered_stacks["qa"].resources
         if r["type"].startswith(GENERATED_PREFIX)
     }
-    assert len(generated) == 14
+    assert len(generated) == 15
     for (kind, name), secret_outputs in generated.items():
         expected = {
             "GeneratedPassword": ["result"],
@@ -64,7 +64,7 @@ def test_generated_values_belong_to_their_component(rendered_stacks: dict[str, R
         for r in rendered_stacks["qa"].resources
         if r["type"].startswith(GENERATED_PREFIX)
     }
-    assert len(parents) == 14
+    assert len(parents) == 15
     for name, parent in parents.items():
         component = (
             "ElasticsearchCertificates::elasticsearch-tls"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import yaml
 
 from components.specs.kibana import KEY_VARIABLES
@@ -45,7 +46,7 @@ def test_config_volume_names_its_configmap_and_mounts_by_subpath(rendered_defaul
 
 def test_readiness_on_the_status_api(rendered_default: Rendered) -> None:
     probe = deployment(rendered_default)["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
-    assert probe["httpGet"] == {"path": "/api/status", "port": "http"}
+    assert probe["httpGet"] == {"path": "/api/status", "port": "https", "scheme": "HTTPS"}
 
 
 def test_service_type_from_config(render: Render) -> None:
@@ -63,14 +64,15 @@ def test_service_lands_on_the_port_kibana_listens_on(rendered_default: Rendered)
     target = port.get("targetPort", port["port"])
     landing = container_ports[target] if isinstance(target, str) else target
     assert landing in container_ports.values()
-    assert (port["name"], port["port"], landing) == ("http", 5601, 5601)
+    assert (port["name"], port["port"], landing) == ("https", 5601, 5601)
+    assert port["appProtocol"] == "https"
     assert settings(rendered).get("server.port", 5601) == 5601
 
 
 def test_no_ingress_by_default_and_url_is_the_service(render: Render) -> None:
     rendered = render(namespace="elk-k")
     assert not [m for m in rendered.manifests if m["kind"] == "Ingress"]
-    assert rendered.outputs["kibanaUrl"] == "http://elk-kibana.elk-k.svc:5601"
+    assert rendered.outputs["kibanaUrl"] == "https://elk-kibana.elk-k.svc:5601"
 
 
 def test_ingress_with_class_host_tls_and_public_url(render: Render) -> None:
@@ -81,9 +83,52 @@ def test_ingress_with_class_host_tls_and_public_url(render: Render) -> None:
     assert ingress["spec"]["tls"] == [{"hosts": ["kibana.qa.example.com"], "secretName": "kibana-tls"}]
     rule = ingress["spec"]["rules"][0]
     assert rule["host"] == "kibana.qa.example.com"
-    assert rule["http"]["paths"][0]["backend"]["service"] == {"name": "elk-kibana", "port": {"name": "http"}}
+    assert rule["http"]["paths"][0]["backend"]["service"] == {"name": "elk-kibana", "port": {"name": "https"}}
+    assert ingress["metadata"]["annotations"] == {"nginx.ingress.kubernetes.io/backend-protocol": "HTTPS"}
     assert settings(rendered)["server.publicBaseUrl"] == "https://kibana.qa.example.com"
     assert rendered.outputs["kibanaUrl"] == "https://kibana.qa.example.com"
+
+
+def test_kibana_serves_https_with_a_certificate_of_the_stacks_ca(render: Render) -> None:
+    rendered = render(namespace="elk-k", kibana={"ingress": INGRESS})
+    assert {k: v for k, v in settings(rendered).items() if k.startswith("server.ssl")} == {
+        "server.ssl.enabled": True,
+        "server.ssl.certificate": "/usr/share/kibana/config/server-certs/tls.crt",
+        "server.ssl.key": "/usr/share/kibana/config/server-certs/tls.key",
+    }
+    [leaf] = [
+        r
+        for r in rendered.resources
+        if r["name"] == "elasticsearch-tls-kibana" and r["custom"] and "Leaf" in r["type"]
+    ]
+    assert leaf["inputs"]["dns_names"] == [
+        "elk-kibana",
+        "elk-kibana.elk-k",
+        "elk-kibana.elk-k.svc",
+        "elk-kibana.elk-k.svc.cluster.local",
+        "kibana.qa.example.com",
+    ]
+    assert find(rendered.manifests, "Secret", "elk-kibana-server-certs")["type"] == "Opaque"
+    annotations = deployment(rendered)["spec"]["template"]["metadata"]["annotations"]
+    assert "elk-stack/server-cert-checksum" in annotations, "a renewed certificate rolls Kibana"
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"kibana": {"https": False}},
+        {"security": {"enabled": False}},
+        {"elasticsearch": {"tls": {"existingSecret": "company-pki"}}},
+    ],
+    ids=["off", "no-security", "own-pki"],
+)
+def test_kibana_serves_plain_http_when_asked_or_when_nothing_can_sign_for_it(
+    render: Render, config: dict[str, Any]
+) -> None:
+    rendered = render(namespace="elk-k", **config)
+    assert "server.ssl.enabled" not in settings(rendered)
+    assert rendered.outputs["kibanaUrl"] == "http://elk-kibana.elk-k.svc:5601"
+    assert not [m for m in rendered.manifests if m["metadata"]["name"] == "elk-kibana-server-certs"]
 
 
 def test_ingress_without_tls_uses_http(render: Render) -> None:

@@ -72,9 +72,13 @@ def test_clients_mount_only_the_ca(rendered_stacks: dict[str, Rendered]) -> None
     ):
         volumes = find(rendered.manifests, kind, name)["spec"]["template"]["spec"]["volumes"]
         secret_volumes = [v["secret"] for v in volumes if "secret" in v]
+        own = (
+            [{"secretName": "elk-kibana-server-certs", "defaultMode": 0o440}] if name == "elk-kibana" else []
+        )
         assert secret_volumes == [
-            {"secretName": "elk-elasticsearch-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]}
-        ], name
+            {"secretName": "elk-elasticsearch-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]},
+            *own,
+        ], f"{name}: the CA, and only Kibana its own certificate (it serves HTTPS)"
 
 
 def test_bring_your_own_pki(render: Render) -> None:
