@@ -138,11 +138,15 @@ SETTINGS = [
             ("edit", "ConfigMap", "kibana-config"),
             ("update", "Deployment", "kibana"),
             ("update", "Ingress", "kibana"),
+            # Kibana's own certificate names the Ingress host: a new host, a new certificate.
+            ("replace", "LeafCertificate", "elasticsearch-tls-kibana"),
+            ("update", "Secret", "elasticsearch-tls-kibana"),
         },
         marks=pytest.mark.claim(
             "Change the stack file and run `make up`; the `elk-stack/config-checksum` annotation then "
             "changes in the pod templates that mount the changed file, and only those pods roll "
-            "(kibana.ingress.host, server.publicBaseUrl in kibana.yml, rolls Kibana only)"
+            "(kibana.ingress.host, server.publicBaseUrl in kibana.yml and a certificate for the new "
+            "host, rolls Kibana only)"
         ),
         id="kibana",
     ),

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from components.specs import common
+from components.specs import kibana as kibana_spec
 from tests.e2e.conftest import (
     Cluster,
     Stack,
@@ -234,7 +235,11 @@ def generated_digest_differences(
     annotations = manifest.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations", {})
     live_annotations = live.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations", {})
     differences = []
-    for key in (common.CA_CHECKSUM_ANNOTATION, common.CREDENTIALS_ANNOTATION):
+    for key in (
+        common.CA_CHECKSUM_ANNOTATION,
+        common.CREDENTIALS_ANNOTATION,
+        kibana_spec.SERVER_CERT_ANNOTATION,
+    ):
         if key not in annotations:
             continue
         annotations.pop(key)
