@@ -20,6 +20,10 @@
 # image's empty ones: a link, not a copy, so an updated Secret reaches the node without a
 # restart (Elasticsearch re-reads the files when they change), as ECK does.
 #
+# `elastic`'s bootstrap password (BOOTSTRAP_PASSWORD_FILE, a mounted Secret file) enters the
+# keystore as `bootstrap.password`, which the image's entrypoint would otherwise take from an
+# ELASTIC_PASSWORD env value that `kubectl get pod -o yaml` shows to anyone who can read pods.
+#
 # Secure settings (the snapshot repository's credentials) enter the keystore before the
 # node starts, as ECK's init container does: every file in SECURE_SETTINGS_DIR, a mounted
 # Secret whose files are named after their setting (s3.client.default.access_key, ...),
@@ -34,7 +38,8 @@
 # cores) is lowered to that, with a line in the log.
 #
 # Environment: INITIAL_MASTER_NODES (comma-separated pod names), FORMED_MARKER, HOSTNAME
-# (the pod name), FILE_REALM_DIR, optional SECURE_SETTINGS_DIR and NODE_PROCESSORS, and ES_ENTRYPOINT,
+# (the pod name), FILE_REALM_DIR, optional BOOTSTRAP_PASSWORD_FILE, SECURE_SETTINGS_DIR and
+# NODE_PROCESSORS, and ES_ENTRYPOINT,
 # ES_KEYSTORE (the image's entrypoint and keystore tool) and ES_PATH_CONF (its config
 # directory; overridable for tests).
 set -euo pipefail
@@ -47,11 +52,17 @@ if [[ -n "${FILE_REALM_DIR:-}" ]]; then
     ln -sfn "$FILE_REALM_DIR/$file" "$config_dir/$file"
   done
 fi
+# `create` on an existing keystore would ask before overwriting it.
+ensure_keystore() {
+  [[ -f "$config_dir/elasticsearch.keystore" ]] || "$keystore" create
+}
+if [[ -n "${BOOTSTRAP_PASSWORD_FILE:-}" ]]; then
+  ensure_keystore
+  # On stdin, read from the file by the shell: never in an env value or a command line.
+  "$keystore" add --force --stdin bootstrap.password < "$BOOTSTRAP_PASSWORD_FILE"
+fi
 if [[ -n "${SECURE_SETTINGS_DIR:-}" ]]; then
-  # `create` on an existing keystore would ask before overwriting it.
-  if [[ ! -f "$config_dir/elasticsearch.keystore" ]]; then
-    "$keystore" create
-  fi
+  ensure_keystore
   for file in "$SECURE_SETTINGS_DIR"/*; do
     # A Secret volume also holds hidden `..data` links, which the glob skips.
     [[ -f "$file" ]] || continue

@@ -46,6 +46,28 @@ def secret_ref(secret: str, key: str) -> dict[str, Any]:
     return {"secretKeyRef": {"name": secret, "key": key}}
 
 
+def credential_files(pod_spec: dict[str, Any]) -> dict[str, Any]:
+    """Variable -> `secret_ref` of each credential file the pod's ENV_FILES_DIR volume holds."""
+    volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
+    projected = volumes.get("env-files", {}).get("projected", {"sources": []})
+    return {
+        item["path"]: secret_ref(source["secret"]["name"], item["key"])
+        for source in projected["sources"]
+        for item in source["secret"]["items"]
+    }
+
+
+def without_login_files(command: list[str]) -> list[str]:
+    """A node script's command without the env-from-files.sh prefix that reads its login first."""
+    prefix = ["bash", "/opt/elk-stack/env-from-files.sh"]
+    return command[len(prefix) :] if command[: len(prefix)] == prefix else command
+
+
+def credentials_of(rendered: Rendered, kind: str, name: str) -> dict[str, Any]:
+    """`credential_files` of a rendered workload's pod."""
+    return credential_files(find(rendered.manifests, kind, name)["spec"]["template"]["spec"])
+
+
 def record(rendered: Rendered, type_suffix: str, name: str) -> dict[str, Any]:
     """The resources.json record of a resource, by type (suffix) and logical name."""
     (match,) = [r for r in rendered.resources if r["type"].endswith(type_suffix) and r["name"] == name]

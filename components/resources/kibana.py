@@ -31,6 +31,7 @@ from components.specs.kibana import (
     SERVER_CERT_ANNOTATION,
     SERVER_SECRET,
     KibanaSecurity,
+    config_files,
     ingress_metadata,
     ingress_spec,
     pod_spec,
@@ -38,7 +39,6 @@ from components.specs.kibana import (
     scheme,
     security_of,
     server_dns_names,
-    settings,
 )
 
 
@@ -79,9 +79,7 @@ class KibanaUi(pulumi.ComponentResource):
         server = self._server_certificate(elasticsearch) if config.https else None
         self._https = https = server is not None
         files = elasticsearch.http_endpoint.apply(
-            lambda endpoint: {
-                "kibana.yml": common.settings_yaml(settings(config, [endpoint], security, https))
-            }
+            lambda endpoint: config_files(config, endpoint, security, https)
         )
         child = pulumi.ResourceOptions(parent=self)
         config_map = ConfigMap(f"{name}-config", metadata=self._meta(NAMES.config), data=files, opts=child)

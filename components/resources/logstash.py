@@ -64,6 +64,9 @@ class LogstashPipeline(pulumi.ComponentResource):
         self.pod_labels = common.selector_labels(APP)
         self.ports = config.ports
         files = {"logstash.yml": common.settings_yaml(settings(config)), PIPELINE_FILE: config.pipeline_text}
+        if login is not None:
+            # Reads the login's files before the image's entrypoint (specs/logstash.py).
+            files[common.ENV_FILES_SCRIPT.name] = common.ENV_FILES_SCRIPT.read_text()
         child = pulumi.ResourceOptions(parent=self)
         config_map = ConfigMap(f"{name}-config", metadata=self._meta(NAMES.config), data=files, opts=child)
         account = objects.service_account(

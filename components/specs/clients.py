@@ -63,14 +63,14 @@ class ClusterAccess:
         """What rolls a client when the CA it trusts changes; nothing over plain HTTP."""
         return self.ca_checksum if self.https else None
 
-    def login_env(self, user_variable: str, password_variable: str) -> list[dict[str, Any]]:
-        """The client's user name and password, from its Secret, under the names it reads."""
+    def login_files(self, user_variable: str, password_variable: str) -> list[tuple[str, dict[str, str]]]:
+        """The client's Secret with the file names (variables) its user name and password become.
+
+        For `common.env_files`: none without security.
+        """
         if self.login_secret is None:
             return []
-        return [
-            common.secret_env(user_variable, self.login_secret, USERNAME_KEY),
-            common.secret_env(password_variable, self.login_secret, PASSWORD_KEY),
-        ]
+        return [(self.login_secret, {USERNAME_KEY: user_variable, PASSWORD_KEY: password_variable})]
 
     def ca_env(
         self, variable: str, directory: str, volumes: list[dict[str, Any]], mounts: list[dict[str, Any]]
@@ -84,9 +84,11 @@ class ClusterAccess:
 def client_env(
     access: ClusterAccess, volumes: list[dict[str, Any]], mounts: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """ES_URL, the Job's own file-realm user (never `elastic`) and CA_CERT; adds the CA's volume."""
+    """ES_URL, the Job's own file-realm user (never `elastic`) as files, and CA_CERT; adds their volumes."""
     env: list[dict[str, Any]] = [{"name": "ES_URL", "value": access.endpoint}]
-    env += access.login_env("SETUP_USERNAME", "SETUP_PASSWORD")
+    login = access.login_files("SETUP_USERNAME", "SETUP_PASSWORD")
+    if login:
+        env.append(common.env_files(login, volumes, mounts))
     return env + access.ca_env("CA_CERT", CERTS_DIR, volumes, mounts)
 
 
@@ -97,7 +99,7 @@ def client_annotations(files: dict[str, str], access: ClusterAccess) -> dict[str
 
 def script_files(*scripts: Path) -> dict[str, str]:
     """A Job's ConfigMap data: its scripts and the client library they source, by file name."""
-    return {path.name: path.read_text() for path in (*scripts, CLIENT_LIBRARY)}
+    return {path.name: path.read_text() for path in (*scripts, CLIENT_LIBRARY, common.ENV_FILES_SCRIPT)}
 
 
 def script_pod_spec(
@@ -113,12 +115,16 @@ def script_pod_spec(
     """A run-to-completion pod that runs `script` (mounted under SCRIPT_DIR) with bash.
 
     `storage` is the (volumes, mounts) pair, the script's ConfigMap and the CA included.
+    With a login (ENV_FILES_DIR), scripts/env-from-files.sh reads it before the script runs.
     """
     volumes, mounts = storage
+    command = ["bash", f"{SCRIPT_DIR}/{script}"]
+    if any(entry["name"] == "ENV_FILES_DIR" for entry in env):
+        command = common.with_env_files(SCRIPT_DIR, command)
     container = {
         "name": container_name,
         "image": image,
-        "command": ["bash", f"{SCRIPT_DIR}/{script}"],
+        "command": command,
         "env": env,
         "resources": SCRIPT_RESOURCES,
         "securityContext": common.container_security_context(read_only_root=True),

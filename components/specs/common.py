@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -176,9 +177,35 @@ def container_security_context(read_only_root: bool = False) -> dict[str, Any]:
     return context
 
 
-def secret_env(variable: str, secret_name: pulumi.Input[str], key: str) -> dict[str, Any]:
-    """An environment variable read from a Secret, so its value is never in a manifest."""
-    return {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key}}}
+ENV_FILES_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "env-from-files.sh"
+ENV_FILES_DIR = "/mnt/elk-stack/env"
+ENV_FILES_VOLUME = "env-files"
+
+
+def env_files(
+    sources: list[tuple[pulumi.Input[str], dict[str, str]]],
+    volumes: list[dict[str, Any]],
+    mounts: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Mount Secret keys as files named after the variables a program reads; the env entry naming them.
+
+    `sources` pairs each Secret with its keys and the variable each becomes. The pod spec
+    then holds no credential in its env, only ENV_FILES_DIR (a path), and
+    scripts/env-from-files.sh turns the files into variables when the container or a
+    probe starts (`with_env_files`).
+    """
+    projected = [
+        {"secret": {"name": secret, "items": [{"key": k, "path": v} for k, v in keys.items()]}}
+        for secret, keys in sources
+    ]
+    volumes.append({"name": ENV_FILES_VOLUME, "projected": {"sources": projected, "defaultMode": 0o440}})
+    mounts.append({"name": ENV_FILES_VOLUME, "mountPath": ENV_FILES_DIR, "readOnly": True})
+    return {"name": "ENV_FILES_DIR", "value": ENV_FILES_DIR}
+
+
+def with_env_files(script_dir: str, command: list[str]) -> list[str]:
+    """`command`, run by scripts/env-from-files.sh (in `script_dir`) with the credentials as variables."""
+    return ["bash", f"{script_dir}/{ENV_FILES_SCRIPT.name}", *command]
 
 
 def digest(*parts: str) -> str:

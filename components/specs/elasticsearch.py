@@ -28,7 +28,8 @@ CONFIG_FILE = f"{CONFIG_DIR}/elasticsearch.yml"
 # A directory of its own inside the config directory: Elasticsearch reads certificates
 # only from there, and mounting it does not hide the image's other config files.
 CERTS_DIR = f"{CONFIG_DIR}/certs"
-PASSWORD_VARIABLE = "ELASTIC_PASSWORD"
+# `elastic`'s bootstrap password, a file the start script adds to the keystore.
+BOOTSTRAP_DIR = "/mnt/elk-stack/bootstrap"
 # The readiness probe's file-realm user (components/specs/file_realm.py); names without a dot,
 # which the image would turn into settings.
 PROBE_USER_VARIABLE = "PROBE_USERNAME"
@@ -42,7 +43,7 @@ START_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "elasticsearch-
 READY_SCRIPT = START_SCRIPT.with_name("elasticsearch-ready.sh")
 PRE_STOP_SCRIPT = START_SCRIPT.with_name("elasticsearch-pre-stop.sh")
 # The scripts every node mounts: the start script, the readiness probe and the preStop hook.
-SCRIPTS = (START_SCRIPT.name, READY_SCRIPT.name, PRE_STOP_SCRIPT.name)
+SCRIPTS = (START_SCRIPT.name, READY_SCRIPT.name, PRE_STOP_SCRIPT.name, common.ENV_FILES_SCRIPT.name)
 SCRIPT_DIR = "/opt/elk-stack"
 # Written by the readiness probe once the node has joined a cluster; the start script
 # bootstraps a new cluster only while it is absent.
@@ -142,7 +143,12 @@ def readiness_probe(cluster: ClusterWiring) -> dict[str, Any]:
     command = ["bash", f"{SCRIPT_DIR}/{READY_SCRIPT.name}", local_url(cluster), FORMED_MARKER]
     if cluster.https:
         command.append(f"{CERTS_DIR}/ca.crt")
-    return {"exec": {"command": command}, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3}
+    return {
+        "exec": {"command": probe_login(cluster, command)},
+        "periodSeconds": 10,
+        "timeoutSeconds": 5,
+        "failureThreshold": 3,
+    }
 
 
 def pre_stop(cluster: ClusterWiring) -> dict[str, Any]:
@@ -154,7 +160,12 @@ def pre_stop(cluster: ClusterWiring) -> dict[str, Any]:
     command = ["bash", f"{SCRIPT_DIR}/{PRE_STOP_SCRIPT.name}", local_url(cluster), str(PRE_STOP_SECONDS)]
     if cluster.https:
         command.append(f"{CERTS_DIR}/ca.crt")
-    return {"preStop": {"exec": {"command": command}}}
+    return {"preStop": {"exec": {"command": probe_login(cluster, command)}}}
+
+
+def probe_login(cluster: ClusterWiring, command: list[str]) -> list[str]:
+    """A node's own script, run with the probe user's login read from its files (with security)."""
+    return command if cluster.probe_secret is None else common.with_env_files(SCRIPT_DIR, command)
 
 
 def local_url(cluster: ClusterWiring) -> str:
@@ -216,12 +227,20 @@ def credential_volumes(
 ) -> None:
     """`elastic`'s bootstrap password, the probe's login and the file realm, with security on."""
     if cluster.superuser_secret is not None:
-        # The image turns ELASTIC_PASSWORD into the bootstrap password of `elastic`, the
-        # user for people; nothing of the stack logs in as `elastic`.
-        env.append(common.secret_env(PASSWORD_VARIABLE, cluster.superuser_secret, PASSWORD_KEY))
+        # The start script puts this file into the keystore as the bootstrap password of
+        # `elastic`, the user for people; nothing of the stack logs in as `elastic`.
+        items = [{"key": PASSWORD_KEY, "path": PASSWORD_KEY}]
+        volumes.append(
+            {
+                "name": "bootstrap-password",
+                "secret": {"secretName": cluster.superuser_secret, "items": items, "defaultMode": 0o440},
+            }
+        )
+        mounts.append({"name": "bootstrap-password", "mountPath": BOOTSTRAP_DIR, "readOnly": True})
+        env.append({"name": "BOOTSTRAP_PASSWORD_FILE", "value": f"{BOOTSTRAP_DIR}/{PASSWORD_KEY}"})
     if cluster.probe_secret is not None:
-        env.append(common.secret_env(PROBE_USER_VARIABLE, cluster.probe_secret, USERNAME_KEY))
-        env.append(common.secret_env(PROBE_PASSWORD_VARIABLE, cluster.probe_secret, PASSWORD_KEY))
+        login = {USERNAME_KEY: PROBE_USER_VARIABLE, PASSWORD_KEY: PROBE_PASSWORD_VARIABLE}
+        env.append(common.env_files([(cluster.probe_secret, login)], volumes, mounts))
     if cluster.file_realm_secret is not None:
         env.append({"name": "FILE_REALM_DIR", "value": FILE_REALM_DIR})
         mounts.append({"name": "file-realm", "mountPath": FILE_REALM_DIR, "readOnly": True})

@@ -1,7 +1,7 @@
 """Kibana's settings file, pod and Ingress, from the validated config and its access to the cluster.
 
 `kibana.yml` carries the Elasticsearch address; secrets appear in it only as `${VAR}`
-references, which Kibana fills from an environment that takes them from Secrets.
+references, which Kibana fills from variables read from mounted Secret files at start.
 """
 
 from __future__ import annotations
@@ -45,6 +45,11 @@ KEY_VARIABLES = {
     "xpack.encryptedSavedObjects.encryptionKey": "KIBANA_SAVED_OBJECTS_KEY",
     "xpack.reporting.encryptionKey": "KIBANA_REPORTING_KEY",
 }
+# The image's command (its entrypoint is tini), and where the script that reads the
+# credential files before it is mounted.
+ENTRYPOINT = "/usr/local/bin/kibana-docker"
+SCRIPT_DIR = "/opt/elk-stack"
+SCRIPT_ITEM = {"key": common.ENV_FILES_SCRIPT.name, "path": common.ENV_FILES_SCRIPT.name}
 REDACTED_STATUS_SINCE = (8, 16)
 NAMES = common.Names(APP)
 SERVER_SECRET = NAMES.suffixed("server-certs")
@@ -97,7 +102,7 @@ def settings(
     """`kibana.yml`: listen on all interfaces, talk to the stack's Elasticsearch.
 
     Secrets appear only as `${VARIABLE}` references, which Kibana fills from the
-    environment, and the environment takes them from Secrets.
+    environment, which scripts/env-from-files.sh fills from mounted Secret files.
     """
     result: dict[str, Any] = {
         "server.host": "0.0.0.0",
@@ -124,6 +129,16 @@ def settings(
     return result
 
 
+def config_files(
+    config: KibanaConfig, endpoint: str, security: KibanaSecurity | None, https: bool
+) -> dict[str, str]:
+    """The ConfigMap's files: `kibana.yml`, and with security the script reading the credential files."""
+    files = {"kibana.yml": common.settings_yaml(settings(config, [endpoint], security, https))}
+    if security is not None:
+        files[common.ENV_FILES_SCRIPT.name] = common.ENV_FILES_SCRIPT.read_text()
+    return files
+
+
 def pod_spec(
     config: KibanaConfig, target: common.Target, security: KibanaSecurity | None, https: bool = False
 ) -> dict[str, Any]:
@@ -142,14 +157,13 @@ def pod_spec(
     ]
     env: list[dict[str, Any]] = []
     if security is not None:
-        env += [
-            common.secret_env(USERNAME_VARIABLE, security.credentials_secret, USERNAME_KEY),
-            common.secret_env(PASSWORD_VARIABLE, security.credentials_secret, PASSWORD_KEY),
+        sources = [
+            (security.credentials_secret, {USERNAME_KEY: USERNAME_VARIABLE, PASSWORD_KEY: PASSWORD_VARIABLE}),
+            (security.keys_secret, KEY_VARIABLES),
         ]
-        env += [
-            common.secret_env(variable, security.keys_secret, setting)
-            for setting, variable in KEY_VARIABLES.items()
-        ]
+        env.append(common.env_files(sources, volumes, mounts))
+        mounts.append({"name": "scripts", "mountPath": SCRIPT_DIR, "readOnly": True})
+        volumes.append({"name": "scripts", "configMap": {"name": NAMES.config, "items": [SCRIPT_ITEM]}})
         if security.ca_secret is not None:
             # kibana.yml names the same file (see `settings`).
             mount_ca(security.ca_secret, CERTS_DIR, volumes, mounts)
@@ -179,6 +193,8 @@ def pod_spec(
     }
     if env:
         container["env"] = env
+        # The image's entrypoint stays tini; its command runs once the files are variables.
+        container["args"] = common.with_env_files(SCRIPT_DIR, [ENTRYPOINT])
     spec = common.pod_spec([container], volumes, target, NAMES.workload, GRACE_SECONDS)
     # Replicas on different hosts where the cluster allows, so one host failure leaves the UI up.
     spec["affinity"] = common.host_anti_affinity(common.selector_labels(APP))

@@ -26,6 +26,10 @@ CERTS_DIR = "/usr/share/logstash/config/certs"
 NAMES = common.Names(APP)
 # The pipeline of the image's own pipelines.yml, which reads our pipeline directory.
 PIPELINE_ID = "main"
+# The image's entrypoint, and where the script that reads the login files before it is mounted.
+ENTRYPOINT = "/usr/local/bin/docker-entrypoint"
+SCRIPT_DIR = "/opt/elk-stack"
+SCRIPT_ITEM = {"key": common.ENV_FILES_SCRIPT.name, "path": common.ENV_FILES_SCRIPT.name}
 # Keep accepting for 10 s while the Service stops sending (see `common.pre_stop_wait`).
 PRE_STOP_SECONDS = 10
 
@@ -101,10 +105,18 @@ def pod_spec(config: LogstashConfig, target: common.Target, access: ClusterAcces
         {"name": "LS_JAVA_OPTS", "value": config.java_options},
         {"name": "ELASTICSEARCH_HOSTS", "value": access.endpoint},
     ]
-    env += access.login_env("ELASTICSEARCH_USER", "ELASTICSEARCH_PASSWORD")
+    login = access.login_files("ELASTICSEARCH_USER", "ELASTICSEARCH_PASSWORD")
+    if login:
+        env.append(common.env_files(login, volumes, mounts))
     env += access.ca_env("ELASTICSEARCH_CA", CERTS_DIR, volumes, mounts)
+    logstash = container(config, target, env, mounts)
+    if login:
+        # The image's entrypoint (env2yaml, then logstash), run once the password is a variable.
+        mounts.append({"name": "scripts", "mountPath": SCRIPT_DIR, "readOnly": True})
+        volumes.append({"name": "scripts", "configMap": {"name": NAMES.config, "items": [SCRIPT_ITEM]}})
+        logstash["command"] = common.with_env_files(SCRIPT_DIR, [ENTRYPOINT])
     spec = common.pod_spec(
-        [container(config, target, env, mounts)],
+        [logstash],
         volumes,
         target,
         NAMES.workload,

@@ -49,7 +49,7 @@ from tests.invariants.rolls import (
     roll_violations,
     template_reads,
 )
-from tests.invariants.secrets import secret_exposure_violations
+from tests.invariants.secrets import secret_env_violations, secret_exposure_violations
 from tests.invariants.wiring import (
     service_selector_violations,
     stored_key_violations,
@@ -87,6 +87,7 @@ __all__ = [
     "replacement_cascade_violations",
     "resource_violations",
     "roll_violations",
+    "secret_env_violations",
     "secret_exposure_violations",
     "service_selector_violations",
     "stored_key_violations",
@@ -131,6 +132,7 @@ CHECKS: dict[str, Check] = {
     "config_checksum": lambda manifests, *_: config_checksum_violations(manifests),
     "exposure": lambda manifests, *_: exposure_violations(manifests),
     "secret_exposure": lambda manifests, *_: secret_exposure_violations(manifests),
+    "secret_env": lambda manifests, *_: secret_env_violations(manifests),
     "replacement_cascade": lambda _, resources, __: replacement_cascade_violations(resources),
 }
 WIRING_CHECKS = ("service_selector", "target_port", "stored_key", "file_path", "config_checksum", "exposure")

@@ -30,8 +30,12 @@ IMAGE_LAYOUT: dict[str, tuple[str, ...]] = {
         "/usr/local/bin/docker-entrypoint.sh",
     ),
     # Logstash's data directory is part of the image; a memory queue keeps nothing there.
-    "logstash": ("/usr/share/logstash/bin", "/usr/share/logstash/data"),
-    "kibana": ("/usr/share/kibana/bin",),
+    "logstash": (
+        "/usr/share/logstash/bin",
+        "/usr/share/logstash/data",
+        "/usr/local/bin/docker-entrypoint",
+    ),
+    "kibana": ("/usr/share/kibana/bin", "/usr/local/bin/kibana-docker"),
 }
 SYSTEM_PATHS = ("/bin", "/usr/bin", "/dev/null")
 

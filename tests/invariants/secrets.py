@@ -47,13 +47,54 @@ def becomes_flag(image: str, variable: str) -> bool:
 _CURL_CREDENTIALS = re.compile(r"(?<![\w-])(-u|--user|-H|--header|--oauth2-bearer)\b")
 
 
-def _secret_variables(container: Manifest) -> set[str]:
-    """Names of the container's env vars whose value comes from a Secret."""
-    return {
+def _secret_variables(template: Manifest, container: Manifest) -> set[str]:
+    """Names of the variables whose value comes from a Secret: env, or a credential file.
+
+    A credential file (scripts/env-from-files.sh) becomes a variable named after it before
+    the image's entrypoint runs, so the entrypoint's env-to-flag mapping applies to it too.
+    """
+    names = {
         entry["name"]
         for entry in container.get("env") or []
         if "secretKeyRef" in (entry.get("valueFrom") or {})
     }
+    return names | set(credential_file_variables(template, container))
+
+
+def credential_file_variables(template: Manifest, container: Manifest) -> list[str]:
+    """The variables a container reads from the Secret volume at its ENV_FILES_DIR."""
+    env = {entry["name"]: entry.get("value") for entry in container.get("env") or []}
+    mounted = {
+        m["name"] for m in container.get("volumeMounts") or [] if m["mountPath"] == env.get("ENV_FILES_DIR")
+    }
+    volumes = [v for v in (template.get("spec") or {}).get("volumes") or [] if v["name"] in mounted]
+    return [
+        item["path"]
+        for volume in volumes
+        for source in (volume.get("projected") or {}).get("sources") or []
+        for item in (source.get("secret") or {}).get("items") or []
+    ]
+
+
+def secret_env_violations(manifests: list[Manifest]) -> list[str]:
+    """No credential in a pod spec's env: `kubectl get pod -o yaml` and `describe` show env to anyone
+    who may read pods. Secrets arrive as mounted files (ENV_FILES_DIR, the keystore's files)."""
+    violations = []
+    for manifest, prefix, template in pod_templates(manifests):
+        for path, container in containers(template):
+            at = where(manifest, prefix + path, container)
+            violations += [
+                f"{at}: env {entry['name']} comes from Secret {entry['valueFrom']['secretKeyRef']['name']}; "
+                "mount it as a file instead"
+                for entry in container.get("env") or []
+                if "secretKeyRef" in (entry.get("valueFrom") or {})
+            ]
+            violations += [
+                f"{at}: envFrom takes every key of Secret {source['secretRef'].get('name')}; mount it instead"
+                for source in container.get("envFrom") or []
+                if "secretRef" in source
+            ]
+    return violations
 
 
 def _secret_on_command_line(line: str, secrets: set[str]) -> str | None:
@@ -108,7 +149,7 @@ def secret_exposure_violations(manifests: list[Manifest]) -> list[str]:
     for manifest, prefix, template in pod_templates(manifests):
         for path, container in containers(template):
             at = where(manifest, prefix + path, container)
-            secrets = _secret_variables(container)
+            secrets = _secret_variables(template, container)
             # An overridden command skips the entrypoint, and its mapping with it.
             violations += [
                 f"{at}: env {name} comes from a Secret, and the image's entrypoint turns it into a flag"

@@ -19,7 +19,7 @@ from tools.render import PROJECT_DIR
 
 STACKS = {"qa": [], "test": [], "large": ["--stack-file", "benchmarks/large.yaml"]}
 # The pass rate each stack has reached; a change that lowers it fails here.
-FLOOR_PERCENT = 96.0
+FLOOR_PERCENT = 97.0
 SECURITY_DOC = PROJECT_DIR / "docs" / "security.md"
 
 

@@ -120,8 +120,10 @@ def pipeline_key_missing(manifests: list[Manifest]) -> None:
 
 
 def password_key_missing(manifests: list[Manifest]) -> None:
-    env = pod(manifests, "Deployment", "elk-kibana")["spec"]["containers"][0]["env"]
-    next(e for e in env if e["name"] == "KIBANA_ES_PASSWORD")["valueFrom"]["secretKeyRef"]["key"] = "pass"
+    volumes = pod(manifests, "Deployment", "elk-kibana")["spec"]["volumes"]
+    sources = next(v for v in volumes if v["name"] == "env-files")["projected"]["sources"]
+    items = next(s["secret"]["items"] for s in sources if s["secret"]["name"] == "elk-kibana-credentials")
+    next(i for i in items if i["path"] == "KIBANA_ES_PASSWORD")["key"] = "pass"
 
 
 def tmp_not_mounted(manifests: list[Manifest]) -> None:
@@ -251,9 +253,10 @@ def test_start_script_key_is_checked_on_a_multi_node_cluster(invariant_stacks: d
     """Only multi-node sets mount the start script, by `items`; a renamed key is caught."""
     manifests = copy.deepcopy(invariant_stacks["large"].manifests)
     volumes = pod(manifests, "StatefulSet", "elk-elasticsearch-data")["spec"]["volumes"]
-    next(v for v in volumes if v["name"] == "start")["configMap"]["items"][0]["key"] = "start.sh"
+    index = next(i for i, v in enumerate(volumes) if v["name"] == "start")
+    volumes[index]["configMap"]["items"][0]["key"] = "start.sh"
     assert invariants.stored_key_violations(manifests) == [
-        "StatefulSet/elk-elasticsearch-data: spec.template.spec.volumes[3] (start): "
+        f"StatefulSet/elk-elasticsearch-data: spec.template.spec.volumes[{index}] (start): "
         "ConfigMap 'elk-elasticsearch-data-config' has no key 'start.sh'"
     ]
 

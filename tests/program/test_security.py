@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import STACKS, find
-from tests.readers import env_of, es_settings, kibana_settings, secret_ref
+from tests.readers import container, credentials_of, env_of, es_settings, kibana_settings, secret_ref
 from tools.render import PROJECT_DIR, REDACTED, Rendered, run_program, stack_config
 
 Render = Callable[..., Rendered]
@@ -40,7 +40,13 @@ def test_elasticsearch_has_security_and_transport_tls(
     assert settings["xpack.security.http.ssl.enabled"] is True
     assert settings["xpack.security.http.ssl.certificate_authorities"] == ["certs/ca.crt"]
     env = env_of(rendered_stacks[stack], "StatefulSet", "elk-elasticsearch")
-    assert env["ELASTIC_PASSWORD"] == secret_ref("elk-elastic-credentials", "password")
+    assert env["BOOTSTRAP_PASSWORD_FILE"] == "/mnt/elk-stack/bootstrap/password"
+    pod = find(rendered_stacks[stack].manifests, "StatefulSet", "elk-elasticsearch")["spec"]["template"][
+        "spec"
+    ]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "bootstrap-password"]
+    assert volume["secret"]["secretName"] == "elk-elastic-credentials"
+    assert volume["secret"]["items"] == [{"key": "password", "path": "password"}]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -55,8 +61,15 @@ def test_logstash_writes_as_its_own_user_and_verifies_the_ca(
     assert 'ssl_verification_mode => "full"' in output
     assert "elastic" not in re.findall(r'user => "(\w+)"', output)
     env = env_of(rendered, "StatefulSet", "elk-logstash")
-    assert env["ELASTICSEARCH_USER"] == secret_ref("elk-logstash-credentials", "username")
-    assert env["ELASTICSEARCH_PASSWORD"] == secret_ref("elk-logstash-credentials", "password")
+    files = credentials_of(rendered, "StatefulSet", "elk-logstash")
+    assert files["ELASTICSEARCH_USER"] == secret_ref("elk-logstash-credentials", "username")
+    assert files["ELASTICSEARCH_PASSWORD"] == secret_ref("elk-logstash-credentials", "password")
+    assert env["ENV_FILES_DIR"] == "/mnt/elk-stack/env"
+    assert container(rendered, "StatefulSet", "elk-logstash")["command"] == [
+        "bash",
+        "/opt/elk-stack/env-from-files.sh",
+        "/usr/local/bin/docker-entrypoint",
+    ]
     assert env["ELASTICSEARCH_CA"] == "/usr/share/logstash/config/certs/ca.crt"
     assert env["ELASTICSEARCH_HOSTS"].startswith("https://")
     logstash_secret = find(rendered.manifests, "Secret", "elk-logstash-credentials")
@@ -77,9 +90,14 @@ def test_kibana_uses_its_file_realm_user_and_verifies_the_ca(
         find(rendered.manifests, "Secret", "elk-kibana-credentials")["stringData"]["username"]
         == "elk-stack-kibana"
     )
-    env = env_of(rendered, "Deployment", "elk-kibana")
+    env = credentials_of(rendered, "Deployment", "elk-kibana")
     assert env["KIBANA_ES_USERNAME"] == secret_ref("elk-kibana-credentials", "username")
     assert env["KIBANA_ES_PASSWORD"] == secret_ref("elk-kibana-credentials", "password")
+    assert container(rendered, "Deployment", "elk-kibana")["args"] == [
+        "bash",
+        "/opt/elk-stack/env-from-files.sh",
+        "/usr/local/bin/kibana-docker",
+    ]
     for setting, variable in [
         ("xpack.security.encryptionKey", "KIBANA_SECURITY_KEY"),
         ("xpack.encryptedSavedObjects.encryptionKey", "KIBANA_SAVED_OBJECTS_KEY"),
@@ -203,7 +221,7 @@ def test_security_can_be_disabled_only_with_a_loud_warning(render: Render) -> No
     assert not [m for m in rendered.manifests if m["kind"] == "Secret"]
     job = find(rendered.manifests, "Job", "elk-elasticsearch-setup")
     env_names = {e["name"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert "ELASTIC_PASSWORD" not in env_names and "ILM_POLICY" in env_names, "retention only, no users"
+    assert "ENV_FILES_DIR" not in env_names and "ILM_POLICY" in env_names, "retention only, no users"
     assert "elasticPassword" not in rendered.outputs
     pipeline = find(rendered.manifests, "ConfigMap", "elk-logstash-config")["data"]["main.conf"]
     assert pipeline == (PROJECT_DIR / "pipelines" / "spring-boot-json-insecure.conf").read_text()

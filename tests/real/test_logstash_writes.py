@@ -21,7 +21,8 @@ def test_the_logstash_users_bulk_writes_are_accepted(secured: RealStack) -> None
     assert run_setup(secured).returncode == 0, "the templates first, as on a deploy"
     container = pods.container(secured.manifests, "StatefulSet", LOGSTASH)
     client = secured.client().as_user(
-        container.env["ELASTICSEARCH_USER"], container.env["ELASTICSEARCH_PASSWORD"]
+        pods.program_env(container)["ELASTICSEARCH_USER"],
+        pods.program_env(container)["ELASTICSEARCH_PASSWORD"],
     )
     pipeline = secured.config_file("elk-logstash-config", "main.conf")
     targets = write_targets(pipeline)
@@ -40,7 +41,8 @@ def test_the_logstash_user_may_ask_what_logstash_asks_at_start(secured: RealStac
     """`GET /` (the version) and `GET /_license`: absent here, so only their privileges are checked."""
     container = pods.container(secured.manifests, "StatefulSet", LOGSTASH)
     client = secured.client().as_user(
-        container.env["ELASTICSEARCH_USER"], container.env["ELASTICSEARCH_PASSWORD"]
+        pods.program_env(container)["ELASTICSEARCH_USER"],
+        pods.program_env(container)["ELASTICSEARCH_PASSWORD"],
     )
     body = {"cluster": ["cluster:monitor/main", "cluster:monitor/xpack/license/get"]}
     answer = client.request(

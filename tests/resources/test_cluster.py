@@ -36,6 +36,7 @@ from tests.clusters import (
     settings,
 )
 from tests.conftest import find
+from tests.readers import without_login_files
 from tools.render import Rendered
 
 Render = Callable[..., Rendered]
@@ -191,7 +192,7 @@ def test_pods_run_the_mounted_start_script(rendered_example: Rendered) -> None:
             marker.startswith(mounts["data"] + "/")
             and mounts["data"] == settings(rendered, statefulset)["path.data"]
         )
-        probe = main["readinessProbe"]["exec"]["command"]
+        probe = without_login_files(main["readinessProbe"]["exec"]["command"])
         assert probe[3] == marker, "the readiness probe leaves the marker once the node has joined"
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from components.specs.elasticsearch import READY_SCRIPT
 from tests.conftest import find
+from tests.readers import without_login_files
 from tools.render import Rendered
 
 Render = Callable[..., Rendered]
@@ -100,6 +101,8 @@ def test_stops_gracefully(render: Render) -> None:
                 "exec": {
                     "command": [
                         "bash",
+                        "/opt/elk-stack/env-from-files.sh",
+                        "bash",
                         "/opt/elk-stack/elasticsearch-pre-stop.sh",
                         "https://localhost:9200",
                         "50",
@@ -115,7 +118,7 @@ def test_readiness_is_per_node_and_there_is_a_startup_probe(render: Render, tmp_
     """The rendered probe runs the mounted script; against a joined node of a red cluster it passes."""
     rendered = render(elasticsearch={"tls": {"http": False}})
     main = container(rendered)
-    command = main["readinessProbe"]["exec"]["command"]
+    command = without_login_files(main["readinessProbe"]["exec"]["command"])
     mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
     assert command[:2] == ["bash", f"{mounts['start']}/{READY_SCRIPT.name}"]
     config_map = find(rendered.manifests, "ConfigMap", "elk-elasticsearch-config")
@@ -136,7 +139,7 @@ def test_readiness_is_per_node_and_there_is_a_startup_probe(render: Render, tmp_
 
 
 def test_probe_trusts_the_ca_over_https(rendered_default: Rendered) -> None:
-    command = container(rendered_default)["readinessProbe"]["exec"]["command"]
+    command = without_login_files(container(rendered_default)["readinessProbe"]["exec"]["command"])
     assert command[2:] == [
         "https://localhost:9200",
         "/usr/share/elasticsearch/data/.elk-stack-cluster-formed",

@@ -8,6 +8,7 @@ import pytest
 
 from components.specs.elasticsearch import FILE_REALM_DIR
 from tests.conftest import STACKS
+from tests.readers import credential_files
 from tools.render import Rendered
 
 
@@ -23,13 +24,16 @@ def pod_templates(rendered: Rendered) -> list[tuple[str, dict[str, Any]]]:
 def test_only_the_nodes_see_elastics_password_and_only_to_bootstrap_it(
     rendered_stacks: dict[str, Rendered], stack: str
 ) -> None:
-    """No probe, Job or client logs in as `elastic`: its Secret feeds ELASTIC_PASSWORD, nothing else."""
+    """No probe, Job or client logs in as `elastic`: its Secret is the nodes' bootstrap password only."""
     rendered = rendered_stacks[stack]
     readers = []
     for where, spec in pod_templates(rendered):
         for volume in spec.get("volumes", []):
             if volume.get("secret", {}).get("secretName") == "elk-elastic-credentials":
                 readers.append((where, "volume", volume["name"]))
+            for source in volume.get("projected", {}).get("sources", []):
+                if source.get("secret", {}).get("name") == "elk-elastic-credentials":
+                    readers.append((where, "projected", volume["name"]))
         for container in spec["containers"] + spec.get("initContainers", []):
             for entry in container.get("env", []):
                 ref = entry.get("valueFrom", {}).get("secretKeyRef", {})
@@ -39,7 +43,7 @@ def test_only_the_nodes_see_elastics_password_and_only_to_bootstrap_it(
                 assert source.get("secretRef", {}).get("name") != "elk-elastic-credentials", where
     nodes = [m["metadata"]["name"] for m in rendered.manifests if m["kind"] == "StatefulSet"]
     expected = [
-        (f"StatefulSet/{name}", "elasticsearch", "ELASTIC_PASSWORD")
+        (f"StatefulSet/{name}", "volume", "bootstrap-password")
         for name in nodes
         if name.startswith("elk-elasticsearch")
     ]
@@ -56,8 +60,15 @@ def test_nodes_mount_the_file_realm_and_probe_as_the_probe_user(
         (container,) = spec["containers"]
         env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
         assert env["FILE_REALM_DIR"] == FILE_REALM_DIR
-        assert env["PROBE_USERNAME"] == {"secretKeyRef": {"name": "elk-probe-credentials", "key": "username"}}
-        assert env["PROBE_PASSWORD"] == {"secretKeyRef": {"name": "elk-probe-credentials", "key": "password"}}
+        files = credential_files(spec)
+        assert files["PROBE_USERNAME"] == {
+            "secretKeyRef": {"name": "elk-probe-credentials", "key": "username"}
+        }
+        assert files["PROBE_PASSWORD"] == {
+            "secretKeyRef": {"name": "elk-probe-credentials", "key": "password"}
+        }
+        for probe in (container["readinessProbe"]["exec"], container["lifecycle"]["preStop"]["exec"]):
+            assert probe["command"][:2] == ["bash", "/opt/elk-stack/env-from-files.sh"]
         volume = next(v for v in spec["volumes"] if v["name"] == "file-realm")
         assert volume["secret"]["secretName"] == "elk-elasticsearch-file-realm"
         (mount,) = [m for m in container["volumeMounts"] if m["name"] == "file-realm"]

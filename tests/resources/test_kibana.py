@@ -10,6 +10,7 @@ import yaml
 
 from components.specs.kibana import KEY_VARIABLES
 from tests.conftest import find
+from tests.readers import credential_files
 from tools.render import Rendered
 
 Render = Callable[..., Rendered]
@@ -153,8 +154,10 @@ def test_replicas_share_the_keys_and_get_a_disruption_budget(render: Render) -> 
     assert (
         budget["spec"]["selector"]["matchLabels"] == deployment(rendered)["spec"]["selector"]["matchLabels"]
     )
-    env = deployment(rendered)["spec"]["template"]["spec"]["containers"][0]["env"]
-    key_sources = {e["valueFrom"]["secretKeyRef"]["name"] for e in env if e["name"] in KEY_VARIABLES.values()}
+    files = credential_files(deployment(rendered)["spec"]["template"]["spec"])
+    key_sources = {
+        ref["secretKeyRef"]["name"] for name, ref in files.items() if name in KEY_VARIABLES.values()
+    }
     assert key_sources == {"elk-kibana-encryption-keys"}, "every replica reads the same stable keys"
     assert not [m for m in render().manifests if m["kind"] == "PodDisruptionBudget" and "kibana" in str(m)]
 
@@ -198,10 +201,8 @@ def test_replicas_prefer_different_hosts(render: Render) -> None:
 def test_another_stacks_keys_are_read_from_the_named_secret_and_none_are_generated(render: Render) -> None:
     """A stack restoring another's snapshot needs that stack's keys to decrypt its saved objects."""
     rendered = render(kibana={"encryptionKeysSecret": "old-stack-kibana-keys"})
-    env = deployment(rendered)["spec"]["template"]["spec"]["containers"][0]["env"]
-    references = {
-        e["name"]: e["valueFrom"]["secretKeyRef"] for e in env if e["name"] in KEY_VARIABLES.values()
-    }
+    files = credential_files(deployment(rendered)["spec"]["template"]["spec"])
+    references = {name: ref["secretKeyRef"] for name, ref in files.items() if name in KEY_VARIABLES.values()}
     assert references == {
         variable: {"name": "old-stack-kibana-keys", "key": setting}
         for setting, variable in KEY_VARIABLES.items()

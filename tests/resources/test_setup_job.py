@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import find
 from tests.fake_elasticsearch import SCRIPT
+from tests.readers import credential_files, secret_ref
 from tools.render import Rendered
 
 Render = Callable[..., Rendered]
@@ -20,15 +21,20 @@ def test_job_runs_the_script_with_secrets_from_secrets(rendered_stacks: dict[str
     pod = job["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["image"] == "docker.elastic.co/elasticsearch/elasticsearch:9.4.3"
-    assert container["command"] == ["bash", "/opt/elk-stack/elasticsearch-setup.sh"]
+    assert container["command"] == [
+        "bash",
+        "/opt/elk-stack/env-from-files.sh",
+        "bash",
+        "/opt/elk-stack/elasticsearch-setup.sh",
+    ]
     env = {e["name"]: e for e in container["env"]}
-    for variable, key in (("SETUP_USERNAME", "username"), ("SETUP_PASSWORD", "password")):
-        assert env[variable] == {
-            "name": variable,
-            "valueFrom": {"secretKeyRef": {"name": "elk-setup-credentials", "key": key}},
-        }
-    secrets = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e}
-    assert secrets == {"elk-setup-credentials"}, "no other user's password, `elastic`'s least"
+    assert not [e for e in container["env"] if "valueFrom" in e], "no credential in the pod spec's env"
+    assert env["ENV_FILES_DIR"]["value"] == "/mnt/elk-stack/env"
+    files = credential_files(pod)
+    assert files == {
+        variable: secret_ref("elk-setup-credentials", key)
+        for variable, key in (("SETUP_USERNAME", "username"), ("SETUP_PASSWORD", "password"))
+    }, "no other user's password, `elastic`'s least"
     assert env["CA_CERT"]["value"] == "/opt/elk-stack/certs/ca.crt"
     assert env["ES_URL"]["value"] == rendered.outputs["elasticsearchUrl"]
     script = find(rendered.manifests, "ConfigMap", "elk-elasticsearch-setup-config")

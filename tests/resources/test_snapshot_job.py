@@ -9,6 +9,7 @@ import pytest
 
 from tests.clusters import STATEFULSET
 from tests.conftest import find, waited_for
+from tests.readers import credential_files
 from tests.snapshot_examples import NODE_SETS, S3
 from tools.render import PROJECT_DIR, Rendered
 
@@ -62,8 +63,11 @@ def test_the_job_reaches_the_cluster_as_the_setup_job_does(render: Render) -> No
     rendered = render(**with_snapshots())
     (job,) = snapshot_jobs(rendered)
     setup = find(rendered.manifests, "Job", "elk-elasticsearch-setup")
-    shared = ("ES_URL", "SETUP_USERNAME", "SETUP_PASSWORD", "CA_CERT")
+    shared = ("ES_URL", "ENV_FILES_DIR", "CA_CERT")
     assert {k: job_env(job)[k] for k in shared} == {k: job_env(setup)[k] for k in shared}
+    assert credential_files(job["spec"]["template"]["spec"]) == credential_files(
+        setup["spec"]["template"]["spec"]
+    )
     ca_volume = [v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == "elasticsearch-ca"]
     assert ca_volume == [
         v for v in setup["spec"]["template"]["spec"]["volumes"] if v["name"] == "elasticsearch-ca"
@@ -72,6 +76,7 @@ def test_the_job_reaches_the_cluster_as_the_setup_job_does(render: Render) -> No
     assert script["data"] == {
         "elasticsearch-snapshot.sh": (PROJECT_DIR / "scripts" / "elasticsearch-snapshot.sh").read_text(),
         "elasticsearch-client.sh": (PROJECT_DIR / "scripts" / "lib" / "elasticsearch-client.sh").read_text(),
+        "env-from-files.sh": (PROJECT_DIR / "scripts" / "env-from-files.sh").read_text(),
     }
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
 

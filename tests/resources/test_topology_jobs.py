@@ -9,6 +9,7 @@ import pytest
 
 from tests.clusters import STATEFULSET
 from tests.conftest import find, waited_for
+from tests.readers import credential_files
 from tests.snapshot_examples import NODE_SETS
 from tools.render import PROJECT_DIR, Rendered
 
@@ -80,9 +81,8 @@ def test_the_jobs_reach_the_cluster_as_the_setup_job_does(render: Render) -> Non
     for job in topology_jobs(rendered).values():
         assert {k: env(job)[k] for k in shared} == {k: setup[k] for k in shared}
         secrets = {
-            e["name"]: e["valueFrom"]["secretKeyRef"]["name"]
-            for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
-            if "valueFrom" in e
+            name: ref["secretKeyRef"]["name"]
+            for name, ref in credential_files(job["spec"]["template"]["spec"]).items()
         }
         assert secrets == dict.fromkeys(("SETUP_USERNAME", "SETUP_PASSWORD"), "elk-setup-credentials")
     script = find(rendered.manifests, "ConfigMap", "elk-elasticsearch-topology-config")

@@ -133,13 +133,22 @@ def keystore_tool(tmp_path: Path) -> Path:
         'echo "keystore $*" >> "$KEYSTORE_LOG"\n'
         'if [[ $1 == create ]]; then touch "$ES_PATH_CONF/elasticsearch.keystore"; fi\n'
         'if [[ $1 == add-file ]]; then echo "stored $3=$(cat "$4")" >> "$KEYSTORE_LOG"; fi\n'
+        'if [[ $1 == add ]]; then echo "stored ${@: -1}=$(cat) (stdin)" >> "$KEYSTORE_LOG"; fi\n'
     )
     tool.chmod(0o755)
     return tool
 
 
-def run_start(tmp_path: Path, keystore_tool: Path, settings: dict[str, str] | None) -> list[str]:
-    """Run the start script with `settings` as mounted secure-setting files; the keystore log."""
+def run_start(
+    tmp_path: Path,
+    keystore_tool: Path,
+    settings: dict[str, str] | None,
+    bootstrap_password: str | None = None,
+) -> list[str]:
+    """Run the start script with `settings` as mounted secure-setting files; the keystore log.
+
+    `bootstrap_password` is `elastic`'s, as the mounted file the pod names.
+    """
     conf = tmp_path / "config"
     conf.mkdir(exist_ok=True)
     entrypoint = tmp_path / "entrypoint"
@@ -160,6 +169,9 @@ def run_start(tmp_path: Path, keystore_tool: Path, settings: dict[str, str] | No
         for name, value in settings.items():
             (directory / name).write_text(value)
         environment["SECURE_SETTINGS_DIR"] = str(directory)
+    if bootstrap_password is not None:
+        (tmp_path / "password").write_text(bootstrap_password)
+        environment["BOOTSTRAP_PASSWORD_FILE"] = str(tmp_path / "password")
     subprocess.run(["bash", str(START_SCRIPT)], env=environment, check=True, capture_output=True, timeout=30)
     return (tmp_path / "log").read_text().splitlines()
 
@@ -192,6 +204,19 @@ def test_an_existing_keystore_is_kept(tmp_path: Path, keystore_tool: Path) -> No
         f"keystore add-file --force gcs.client.default.credentials_file "
         f"{tmp_path}/secure-settings/gcs.client.default.credentials_file"
     ]
+
+
+def test_the_bootstrap_password_enters_the_keystore_from_its_file_on_stdin(
+    tmp_path: Path, keystore_tool: Path
+) -> None:
+    """`elastic`'s password never in an env value or on a command line: the shell reads the file."""
+    log = run_start(tmp_path, keystore_tool, {"s3.client.default.access_key": "AKIA"}, "b00tstrap")
+    assert log[:3] == [
+        "keystore create",
+        "keystore add --force --stdin bootstrap.password",
+        "stored bootstrap.password=b00tstrap (stdin)",
+    ]
+    assert log[-1] == "entrypoint eswrapper"
 
 
 def test_without_secure_settings_the_keystore_is_untouched(tmp_path: Path, keystore_tool: Path) -> None:

@@ -81,6 +81,7 @@ BROKEN_EXPECTED: dict[str, list[tuple[str, str]]] = {
         ("Deployment/logstash", "annotations['elk-stack/config-checksum'] is missing"),
     ],
     "empty_value": [("NetworkPolicy/kibana", "spec.ingress[0].from[0].podSelector.matchLabels is empty")],
+    "secret_env": [("Deployment/kibana", "env ELASTICSEARCH_PASSWORD comes from Secret kibana-credentials")],
     "secret_exposure": [
         ("Deployment/kibana", "env ELASTICSEARCH_PASSWORD comes from a Secret, and the image's entrypoint"),
         ("Deployment/kibana", "$(ELASTICSEARCH_PASSWORD) is expanded into the command line"),

@@ -122,6 +122,37 @@ def test_secret_exposure_knows_each_image_entrypoint() -> None:
     assert check([workload(containers=[own])]) == []
 
 
+def test_no_credential_travels_in_a_pod_specs_env() -> None:
+    """`kubectl get pod -o yaml` shows env values' sources to anyone who may read pods: files instead."""
+    check = invariants.secret_env_violations
+    assert check([workload(containers=[container(env=[secret_env("SETUP_PASSWORD")])])]) == [
+        "Deployment/app: spec.template.spec.containers[0] (app): env SETUP_PASSWORD comes from Secret "
+        "credentials; mount it as a file instead"
+    ]
+    bulk = container(envFrom=[{"secretRef": {"name": "credentials"}}])
+    assert len(check([workload(containers=[bulk])])) == 1
+    assert (
+        check([workload(containers=[container(env=[{"name": "ENV_FILES_DIR", "value": "/mnt/env"}])])]) == []
+    )
+
+
+def test_a_credential_file_named_after_a_kibana_setting_would_become_a_flag() -> None:
+    """env-from-files.sh exports the file's name before kibana-docker maps names to flags."""
+    kibana = "docker.elastic.co/kibana/kibana:9.1.0"
+    files = [{"name": "ENV_FILES_DIR", "value": "/mnt/env"}]
+    mounts = [{"name": "env-files", "mountPath": "/mnt/env"}]
+
+    def projected(variable: str) -> list[Manifest]:
+        items = [{"key": "password", "path": variable}]
+        return [{"name": "env-files", "projected": {"sources": [{"secret": {"name": "c", "items": items}}]}}]
+
+    wired = container("k", kibana, env=files, volumeMounts=mounts)
+    flagged = workload(containers=[wired], volumes=projected("ELASTICSEARCH_PASSWORD"))
+    assert len(invariants.secret_exposure_violations([flagged])) == 1
+    ours = workload(containers=[wired], volumes=projected("KIBANA_ES_PASSWORD"))
+    assert invariants.secret_exposure_violations([ours]) == []
+
+
 def test_secret_exposure_finds_secrets_expanded_into_commands_and_scripts() -> None:
     check = invariants.secret_exposure_violations
     probe = {"exec": {"command": ["sh", "-c", "curl -sf localhost -u elastic:$(ELASTIC_PASSWORD)"]}}

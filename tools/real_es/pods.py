@@ -158,6 +158,16 @@ def volume(spec: Manifest, manifests: Sequence[Manifest], claims: dict[str, str]
     if "secret" in spec:
         source = _source(manifests, "Secret", spec["secret"]["secretName"])
         return Volume(name, files=_projected(source, spec["secret"]))
+    if "projected" in spec:
+        files: list[File] = []
+        for source in spec["projected"]["sources"]:
+            kind, ref = (
+                ("Secret", source["secret"]) if "secret" in source else ("ConfigMap", source["configMap"])
+            )
+            entries = _source(manifests, kind, ref["name"])
+            mode = {"defaultMode": spec["projected"].get("defaultMode", DEFAULT_MODE)}
+            files += _projected(entries, {**ref, **mode})
+        return Volume(name, files=tuple(files))
     if "emptyDir" in spec:
         return Volume(name)
     if "persistentVolumeClaim" in spec:
@@ -230,8 +240,36 @@ def container(
 
 
 def replace_env(container: Container, values: dict[str, str]) -> Container:
-    """The container with some variables set otherwise (a fault injected on purpose, e.g. a wrong user)."""
-    missing = sorted(set(values) - set(container.env))
+    """The container with some variables set otherwise (a fault injected on purpose, e.g. a wrong user).
+
+    A variable the container reads from a credential file (ENV_FILES_DIR) is replaced in
+    that file, where the program reads it.
+    """
+    files = _env_files_volume(container)
+    in_files = {f.path for f in files.files} if files else set()
+    missing = sorted(set(values) - set(container.env) - in_files)
     if missing:
         raise PodError(f"{container.pod} has no variables {missing} to replace")
-    return dataclasses.replace(container, env={**container.env, **values})
+    env = {**container.env, **{k: v for k, v in values.items() if k not in in_files}}
+    volumes = dict(container.volumes)
+    if files is not None:
+        replaced = tuple(
+            dataclasses.replace(f, content=values[f.path].encode()) if f.path in values else f
+            for f in files.files
+        )
+        volumes[files.name] = dataclasses.replace(files, files=replaced)
+    return dataclasses.replace(container, env=env, volumes=volumes)
+
+
+def program_env(container: Container) -> dict[str, str]:
+    """The variables the program sees: its env, and those scripts/env-from-files.sh reads from files."""
+    files = _env_files_volume(container)
+    read = {f.path: f.content.decode().rstrip("\n") for f in files.files} if files else {}
+    return {**container.env, **read}
+
+
+def _env_files_volume(container: Container) -> Volume | None:
+    """The volume mounted at the container's ENV_FILES_DIR, if it has one."""
+    directory = container.env.get("ENV_FILES_DIR")
+    mount = next((m for m in container.mounts if m.path == directory), None)
+    return container.volumes[mount.volume] if mount else None
