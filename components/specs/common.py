@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,7 +184,7 @@ ENV_FILES_VOLUME = "env-files"
 
 
 def env_files(
-    sources: list[tuple[pulumi.Input[str], dict[str, str]]],
+    sources: Sequence[tuple[pulumi.Input[str], Mapping[str, str]]],
     volumes: list[dict[str, Any]],
     mounts: list[dict[str, Any]],
 ) -> dict[str, Any]:
