@@ -10,10 +10,9 @@
 # ready while a master is elected), but it works on every supported version (8.0+), while
 # `readiness.port` exists only from 8.2.
 #
-# Once per container start (the gate file lives in the container's own /tmp, which a
-# restarted container does not keep) the node must also wait until recovery has settled:
-# health green, or no shard initializing and no replica waiting for its node to return
-# (delayed_unassigned_shards), after the master's queued tasks ran (wait_for_events=languid,
+# Once per container start (the start script removes the gate file, which lives in /tmp)
+# the node must also wait until recovery has settled: health green, or no shard
+# initializing and no replica waiting for its node to return (delayed_unassigned_shards), after the master's queued tasks ran (wait_for_events=languid,
 # which covers the reroute that follows a join). The StatefulSet's rolling update moves on
 # only when the restarted pod is Ready, so the next node restarts only once the previous
 # one's shards are back. A shard that cannot be placed by waiting (a red index whose copies

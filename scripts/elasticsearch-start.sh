@@ -37,16 +37,38 @@
 # can use, so a value above what this host offers (`nproc`: a CPU limit above the node's
 # cores) is lowered to that, with a line in the log.
 #
+# The root filesystem is read-only: ES_PATH_CONF names a writable directory (an emptyDir),
+# and each start fills it with a copy of the image's config directory (ES_IMAGE_CONFIG,
+# which also shows the mounted elasticsearch.yml), as ECK's init container does. The
+# mounted certificates are linked, not copied, so a renewed certificate still reaches the
+# node without a restart. The keystore and the file realm's links are made in the copy.
+#
 # Environment: INITIAL_MASTER_NODES (comma-separated pod names), FORMED_MARKER, HOSTNAME
 # (the pod name), FILE_REALM_DIR, optional BOOTSTRAP_PASSWORD_FILE, SECURE_SETTINGS_DIR and
 # NODE_PROCESSORS, and ES_ENTRYPOINT,
-# ES_KEYSTORE (the image's entrypoint and keystore tool) and ES_PATH_CONF (its config
-# directory; overridable for tests).
+# ES_KEYSTORE (the image's entrypoint and keystore tool), ES_IMAGE_CONFIG (the image's config
+# directory) and ES_PATH_CONF (the writable copy; without it the image's own directory).
 set -euo pipefail
 
 entrypoint="${ES_ENTRYPOINT:-/usr/local/bin/docker-entrypoint.sh}"
 keystore="${ES_KEYSTORE:-/usr/share/elasticsearch/bin/elasticsearch-keystore}"
-config_dir="${ES_PATH_CONF:-/usr/share/elasticsearch/config}"
+image_config="${ES_IMAGE_CONFIG:-/usr/share/elasticsearch/config}"
+config_dir="${ES_PATH_CONF:-$image_config}"
+# The readiness probe's once-per-start gate lives in /tmp, an emptyDir that outlives a
+# container restart: this start has not yet waited for recovery.
+rm -f "${READY_GATE:-/tmp/.elk-stack-recovered}"
+if [[ "$config_dir" != "$image_config" ]]; then
+  # Fresh at every start, as the image's own directory was on a writable root.
+  find "$config_dir" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+  for entry in "$image_config"/*; do
+    [[ -e "$entry" ]] || continue
+    if [[ "${entry##*/}" == certs ]]; then
+      ln -s "$entry" "$config_dir/certs"
+    else
+      cp -R "$entry" "$config_dir/"
+    fi
+  done
+fi
 if [[ -n "${FILE_REALM_DIR:-}" ]]; then
   for file in users users_roles roles.yml; do
     ln -sfn "$FILE_REALM_DIR/$file" "$config_dir/$file"

@@ -25,6 +25,14 @@ class ResourceAmounts(ConfigModel):
     memory: ByteQuantity | None = Field(
         None, description="Memory as a Kubernetes quantity in bytes, e.g. `2Gi` (`m` is milli: refused)."
     )
+    ephemeral_storage: ByteQuantity | None = Field(
+        None,
+        description=(
+            "Node disk for what the container writes outside its volumes (scratch directories, "
+            "its log), e.g. `1Gi`. Unset: the component's default, sized from what it writes "
+            "(docs/operations.md, Ephemeral storage)."
+        ),
+    )
 
 
 class Resources(ConfigModel):
@@ -48,14 +56,17 @@ class Resources(ConfigModel):
     @model_validator(mode="after")
     def _requests_within_limits(self) -> Resources:
         problems: list[tuple[str, str]] = []
-        for resource in ("cpu", "memory"):
+        for resource in ("cpu", "memory", "ephemeral_storage"):
             request, limit = getattr(self.requests, resource), getattr(self.limits, resource)
             if request and limit and parse_quantity(request) > parse_quantity(limit):
-                problems.append((f"requests.{resource}", f"the request {request} exceeds the limit {limit}"))
+                key = "ephemeralStorage" if resource == "ephemeral_storage" else resource
+                problems.append((f"requests.{key}", f"the request {request} exceeds the limit {limit}"))
         rule_violations(problems)
         # As Kubernetes does: a container with only a limit gets a request equal to it.
         self.requests = ResourceAmounts(
-            cpu=self.requests.cpu or self.limits.cpu, memory=self.requests.memory or self.limits.memory
+            cpu=self.requests.cpu or self.limits.cpu,
+            memory=self.requests.memory or self.limits.memory,
+            ephemeral_storage=self.requests.ephemeral_storage or self.limits.ephemeral_storage,
         )
         return self
 

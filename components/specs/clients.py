@@ -30,9 +30,10 @@ SNAPSHOT_SCRIPT = SCRIPTS / "elasticsearch-snapshot.sh"
 TOPOLOGY_SCRIPT = SCRIPTS / "elasticsearch-topology.sh"
 CLIENT_LIBRARY = SCRIPTS / "lib" / "elasticsearch-client.sh"
 # Both Jobs run the setup script with curl: small and bounded, whatever Elasticsearch does.
+# They write nothing but their container log, on a read-only root.
 SCRIPT_RESOURCES = {
-    "requests": {"cpu": "50m", "memory": "64Mi"},
-    "limits": {"cpu": "500m", "memory": "128Mi"},
+    "requests": {"cpu": "50m", "memory": "64Mi", "ephemeral-storage": "16Mi"},
+    "limits": {"cpu": "500m", "memory": "128Mi", "ephemeral-storage": "64Mi"},
 }
 
 
@@ -127,7 +128,7 @@ def script_pod_spec(
         "command": command,
         "env": env,
         "resources": SCRIPT_RESOURCES,
-        "securityContext": common.container_security_context(read_only_root=True),
+        "securityContext": common.container_security_context(),
         "volumeMounts": mounts,
     }
     spec = common.pod_spec([container], volumes, target, service_account)

@@ -18,6 +18,7 @@ import pulumi
 import yaml
 
 from components.configuration import Resources, Storage
+from components.configuration.units import parse_quantity
 
 PART_OF = "elk-stack"
 INSTANCE = "elk"
@@ -140,13 +141,32 @@ def rolled_out_metadata(
     }
 
 
-def container_resources(resources: Resources) -> dict[str, dict[str, str]]:
-    """Requests and limits for a container, leaving out amounts the user did not set."""
+@dataclass(frozen=True)
+class Scratch:
+    """A container's default ephemeral storage: what it writes outside its volumes, as quantities.
 
-    def amounts(side: Any) -> dict[str, str]:
-        return {k: v for k, v in (("cpu", side.cpu), ("memory", side.memory)) if v is not None}
+    Kubernetes counts a container's writable layer, its emptyDirs and its log files against
+    `ephemeral-storage`; a pod above its limit is evicted, and a node short of disk evicts
+    the pods furthest above their requests first. Each component sizes its own from what it
+    writes (docs/operations.md, Ephemeral storage).
+    """
 
-    return {"requests": amounts(resources.requests), "limits": amounts(resources.limits)}
+    request: str
+    limit: str
+
+
+def container_resources(resources: Resources, scratch: Scratch) -> dict[str, dict[str, str]]:
+    """Requests and limits for a container: the user's amounts, and `scratch` where they set no disk."""
+
+    def amounts(side: Any, default: str) -> dict[str, str]:
+        pairs = (("cpu", side.cpu), ("memory", side.memory))
+        disk = {"ephemeral-storage": side.ephemeral_storage or default}
+        return {k: v for k, v in pairs if v is not None} | disk
+
+    requests = amounts(resources.requests, scratch.request)
+    # A default limit below a request the user set rises to that request, as memory's does.
+    limit = max(scratch.limit, requests["ephemeral-storage"], key=parse_quantity)
+    return {"requests": requests, "limits": amounts(resources.limits, limit)}
 
 
 def pod_security_context() -> dict[str, Any]:
@@ -161,21 +181,20 @@ def pod_security_context() -> dict[str, Any]:
     }
 
 
-def container_security_context(read_only_root: bool = False) -> dict[str, Any]:
-    """PodSecurity "restricted": no privilege escalation, no capabilities, non-root.
+def container_security_context() -> dict[str, Any]:
+    """PodSecurity "restricted": no privilege escalation, no capabilities, non-root; and a read-only root.
 
-    `read_only_root` only where the image tolerates it; Elasticsearch and Logstash write
-    into their config directories at start (keystore, env2yaml), so they cannot.
+    Each component mounts an emptyDir for every path its program writes (Elasticsearch
+    writes its keystore into a copy of its config directory), so nothing in the image can
+    be changed at run time.
     """
-    context: dict[str, Any] = {
+    return {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
         "runAsNonRoot": True,
+        "readOnlyRootFilesystem": True,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
-    if read_only_root:
-        context["readOnlyRootFilesystem"] = True
-    return context
 
 
 ENV_FILES_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "env-from-files.sh"

@@ -25,6 +25,11 @@ DATA_CLAIM = "data"
 DATA_PATH = "/usr/share/elasticsearch/data"
 CONFIG_DIR = "/usr/share/elasticsearch/config"
 CONFIG_FILE = f"{CONFIG_DIR}/elasticsearch.yml"
+# The root filesystem is read-only; these emptyDirs are where a node writes outside its
+# data: the copy of the config directory the start script makes (the keystore is written
+# there), the JVM's temporary files and the GC log.
+CONFIG_COPY_DIR = "/mnt/elk-stack/config"
+SCRATCH_DIRS = {"config-copy": CONFIG_COPY_DIR, "tmp": "/tmp", "logs": "/usr/share/elasticsearch/logs"}
 # A directory of its own inside the config directory: Elasticsearch reads certificates
 # only from there, and mounting it does not hide the image's other config files.
 CERTS_DIR = f"{CONFIG_DIR}/certs"
@@ -57,6 +62,17 @@ HTTP_LABEL = "elk-stack/http"
 # A rolling restart's budget per node: termination (180 s grace), the startup probe's
 # 5 minutes, and rejoining the cluster until the pod is Ready again.
 MINUTES_PER_NODE = 10
+# The GC log, kept as Elasticsearch keeps it (logs/gc.log) but in 4 files of 16 MiB instead
+# of its default 32 of 64 MiB (2 GiB of node disk). `-Xlog:disable` first, as Elastic's JVM
+# settings page says: an output's options cannot be changed once jvm.options configured it.
+GC_LOG_OPTIONS = (
+    "-Xlog:disable -Xlog:all=warning:stderr:utctime,level,tags "
+    "-Xlog:gc*,gc+age=trace,safepoint:file=logs/gc.log:utctime,level,pid,tags:filecount=4,filesize=16m"
+)
+# What a node writes outside its volumes: the GC log (64 MiB), its container log (50 MiB),
+# the JVM's temporary files and the keystore (a few MiB); the limit leaves room for the
+# JVM's fatal error reports (hs_err files).
+SCRATCH = common.Scratch(request="256Mi", limit="1Gi")
 
 
 def names(node_set: ResolvedNodeSet) -> common.Names:
@@ -281,12 +297,19 @@ def start_script(
 
 def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.Target) -> dict[str, Any]:
     """The pod: the data volume is part of the spec itself, so no path builds a pod without it."""
-    env: list[dict[str, Any]] = [{"name": "ES_JAVA_OPTS", "value": java_heap_options(node_set.heap)}]
+    env: list[dict[str, Any]] = [
+        {"name": "ES_JAVA_OPTS", "value": f"{java_heap_options(node_set.heap)} {GC_LOG_OPTIONS}"},
+        {"name": "ES_PATH_CONF", "value": CONFIG_COPY_DIR},
+    ]
     mounts: list[dict[str, Any]] = [
         {"name": DATA_CLAIM, "mountPath": DATA_PATH},
         {"name": "config", "mountPath": CONFIG_FILE, "subPath": "elasticsearch.yml"},
+        *({"name": name, "mountPath": path} for name, path in SCRATCH_DIRS.items()),
     ]
-    volumes: list[dict[str, Any]] = [{"name": "config", "configMap": {"name": names(node_set).config}}]
+    volumes: list[dict[str, Any]] = [
+        {"name": "config", "configMap": {"name": names(node_set).config}},
+        *({"name": name, "emptyDir": {}} for name in SCRATCH_DIRS),
+    ]
     credential_volumes(cluster, env, mounts, volumes)
     add_snapshot_volumes(cluster, env, mounts, volumes)
     container: dict[str, Any] = {
@@ -297,7 +320,7 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
             {"name": "transport", "containerPort": TRANSPORT_PORT},
         ],
         "env": env,
-        "resources": common.container_resources(node_set.resources),
+        "resources": common.container_resources(node_set.resources, SCRATCH),
         "securityContext": common.container_security_context(),
         "readinessProbe": readiness_probe(cluster),
         "livenessProbe": common.liveness_probe({"tcpSocket": {"port": "http"}}),

@@ -71,6 +71,12 @@ def probe_role() -> Role:
 # request by request). `manage` registers, verifies and removes the snapshot repository
 # (Elastic has no narrower privilege for that); the Job checks for a repository and an SLM
 # policy left by an earlier config on every run, so these are granted with or without one.
+# Not `manage_security`, which can create users and grant any role (a second superuser):
+# only the four actions that find and delete the native users and roles earlier versions
+# of the stack created, which can grant nothing.
+SECURITY_CLEANUP_ACTIONS = tuple(
+    f"cluster:admin/xpack/security/{kind}/{verb}" for kind in ("user", "role") for verb in ("get", "delete")
+)
 SETUP_CLUSTER_PRIVILEGES = (
     "monitor",
     "manage",
@@ -78,7 +84,7 @@ SETUP_CLUSTER_PRIVILEGES = (
     "manage_index_templates",
     "manage_slm",
     "create_snapshot",
-    "manage_security",
+    *SECURITY_CLEANUP_ACTIONS,
 )
 # SLM takes its snapshots as the user who wrote the policy, and writing one needs `manage`
 # on the indices it covers: all of them (components/snapshots.py). A restore

@@ -50,6 +50,9 @@ KEY_VARIABLES = {
 ENTRYPOINT = "/usr/local/bin/kibana-docker"
 SCRIPT_DIR = "/opt/elk-stack"
 SCRIPT_ITEM = {"key": common.ENV_FILES_SCRIPT.name, "path": common.ENV_FILES_SCRIPT.name}
+# What Kibana writes: its container log (50 MiB), its data, logs and tmp emptyDirs (an id,
+# caches, and the headless browser's files when reporting renders a PDF or PNG).
+SCRATCH = common.Scratch(request="256Mi", limit="1Gi")
 REDACTED_STATUS_SINCE = (8, 16)
 NAMES = common.Names(APP)
 SERVER_SECRET = NAMES.suffixed("server-certs")
@@ -177,8 +180,8 @@ def pod_spec(
         "name": APP,
         "image": f"{config.image}:{target.version}",
         "ports": [{"name": port, "containerPort": HTTP_PORT}],
-        "resources": common.container_resources(config.resources),
-        "securityContext": common.container_security_context(read_only_root=True),
+        "resources": common.container_resources(config.resources, SCRATCH),
+        "securityContext": common.container_security_context(),
         "readinessProbe": {
             "httpGet": {"path": "/api/status", "port": port, "scheme": port.upper()},
             "periodSeconds": 10,

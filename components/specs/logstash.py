@@ -17,6 +17,7 @@ from components.specs.clients import ClusterAccess
 APP = "logstash"
 QUEUE_CLAIM = "queue"
 DATA_PATH = "/usr/share/logstash/data"
+LOGS_PATH = "/usr/share/logstash/logs"
 SETTINGS_FILE = "/usr/share/logstash/config/logstash.yml"
 # The image's pipelines.yml reads every file here; mounting only ours replaces its demo
 # pipeline, which would otherwise also bind 5044.
@@ -30,6 +31,10 @@ PIPELINE_ID = "main"
 ENTRYPOINT = "/usr/local/bin/docker-entrypoint"
 SCRIPT_DIR = "/opt/elk-stack"
 SCRIPT_ITEM = {"key": common.ENV_FILES_SCRIPT.name, "path": common.ENV_FILES_SCRIPT.name}
+# What Logstash writes outside its volumes: its container log (50 MiB; the image logs to the
+# console), JRuby's and the JVM's temporary files, and with a memory queue its data
+# directory (an id, no events); the limit leaves room for fatal error reports.
+SCRATCH = common.Scratch(request="256Mi", limit="1Gi")
 # Keep accepting for 10 s while the Service stops sending (see `common.pre_stop_wait`).
 PRE_STOP_SECONDS = 10
 
@@ -99,8 +104,15 @@ def pod_spec(config: LogstashConfig, target: common.Target, access: ClusterAcces
             "configMap": {"name": NAMES.config, "items": [{"key": PIPELINE_FILE, "path": PIPELINE_FILE}]},
         },
     ]
+    # A read-only root: JRuby's and the JVM's temporary files, the logs directory and, with a
+    # memory queue, the data directory (its id and lock) are emptyDirs.
+    scratch = {"tmp": "/tmp", "logs": LOGS_PATH}
     if config.queue.type == "persisted":
         mounts.insert(0, {"name": QUEUE_CLAIM, "mountPath": DATA_PATH})
+    else:
+        scratch["data"] = DATA_PATH
+    mounts += [{"name": name, "mountPath": path} for name, path in scratch.items()]
+    volumes += [{"name": name, "emptyDir": {}} for name in scratch]
     env: list[dict[str, Any]] = [
         {"name": "LS_JAVA_OPTS", "value": config.java_options},
         {"name": "ELASTICSEARCH_HOSTS", "value": access.endpoint},
@@ -137,7 +149,7 @@ def container(
         "ports": [{"name": "api", "containerPort": API_PORT}]
         + [{"name": p.name, "containerPort": p.port, "protocol": p.protocol} for p in config.ports],
         "env": env,
-        "resources": common.container_resources(config.resources),
+        "resources": common.container_resources(config.resources, SCRATCH),
         "securityContext": common.container_security_context(),
         "readinessProbe": readiness_probe(),
         # The API's root answers while the process runs, whatever its outputs can reach.

@@ -57,12 +57,22 @@ VOLUME_SOURCES = frozenset(
 
 
 def resource_violations(manifests: list[Manifest]) -> list[str]:
-    """Every container requests CPU and memory and has a memory limit, so it schedules and is capped."""
+    """Every container requests CPU, memory and disk, with memory and disk limits: it schedules and is capped.
+
+    Without an ephemeral-storage limit one container's logs or scratch files can fill the
+    node's disk and get every pod on it evicted.
+    """
     violations: list[str] = []
     for manifest, prefix, template in pod_templates(manifests):
         for path, container in containers(template):
             resources = container.get("resources") or {}
-            wanted = [("requests", "cpu"), ("requests", "memory"), ("limits", "memory")]
+            wanted = [
+                ("requests", "cpu"),
+                ("requests", "memory"),
+                ("limits", "memory"),
+                ("requests", "ephemeral-storage"),
+                ("limits", "ephemeral-storage"),
+            ]
             violations += [
                 f"{where(manifest, prefix + path, container)}: resources.{side}.{amount} is missing"
                 for side, amount in wanted

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from components.specs import elasticsearch, kibana, logstash
+from components.specs.clients import SCRIPT_RESOURCES
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 README = PROJECT_DIR / "README.md"
 DEVELOPMENT = PROJECT_DIR / "docs" / "development.md"
@@ -147,3 +150,25 @@ def test_the_development_map_names_only_paths_that_exist() -> None:
     paths = map_paths()
     assert len(paths) > 10, paths
     assert [path for path in paths if missing(path)] == []
+
+
+def test_the_ephemeral_storage_table_is_what_the_program_sets() -> None:
+    """docs/operations.md's defaults are the specs' own, so the page never drifts from the pods."""
+    text = (PROJECT_DIR / "docs" / "operations.md").read_text()
+    section = text.split("### Ephemeral storage", 1)[1].split("\n## ", 1)[0]
+    rows = {
+        cells[0]: (cells[1], cells[2])
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith(("| Container", "| ---"))
+        for cells in [[cell.strip() for cell in line.strip("|").split("|")]]
+    }
+    jobs = (
+        SCRIPT_RESOURCES["requests"]["ephemeral-storage"],
+        SCRIPT_RESOURCES["limits"]["ephemeral-storage"],
+    )
+    assert rows == {
+        "Elasticsearch": (elasticsearch.SCRATCH.request, elasticsearch.SCRATCH.limit),
+        "Logstash": (logstash.SCRATCH.request, logstash.SCRATCH.limit),
+        "Kibana": (kibana.SCRATCH.request, kibana.SCRATCH.limit),
+        "the Jobs (setup, snapshot, topology)": jobs,
+    }

@@ -21,16 +21,18 @@ def test_rendered_pods_are_restricted(rendered_stacks: dict[str, Rendered], stac
     assert found == []
 
 
-# The containers whose image runs with a read-only root (docs/security.md says so); the
-# others write below their install directory. Kibana and the setup Job get emptyDirs for
-# what they write.
-READ_ONLY_ROOT = {"Deployment/elk-kibana", "Job/elk-elasticsearch-setup"}
+# Every workload runs with a read-only root (docs/security.md says so), with emptyDirs for
+# what each writes.
+READ_ONLY_ROOT = {
+    "Deployment/elk-kibana",
+    "Job/elk-elasticsearch-setup",
+    "StatefulSet/elk-elasticsearch",
+    "StatefulSet/elk-logstash",
+}
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_kibana_and_the_setup_job_run_with_a_read_only_root(
-    rendered_stacks: dict[str, Rendered], stack: str
-) -> None:
+def test_every_container_runs_with_a_read_only_root(rendered_stacks: dict[str, Rendered], stack: str) -> None:
     found = {
         where.split(":")[0]: [
             container.get("securityContext", {}).get("readOnlyRootFilesystem")
@@ -39,6 +41,7 @@ def test_kibana_and_the_setup_job_run_with_a_read_only_root(
         for where, _, spec in pod_templates(rendered_stacks[stack].manifests)
     }
     assert set(found) >= READ_ONLY_ROOT, f"{stack}: {sorted(found)}"
+    assert all(flag is True for flags in found.values() for flag in flags), found
     assert {name: found[name] for name in READ_ONLY_ROOT} == {
         name: [True] * len(found[name]) for name in READ_ONLY_ROOT
     }

@@ -66,3 +66,25 @@ def test_kibanas_user_has_kibana_system(stack: RealStack) -> None:
     answer = stack.request("GET", "/_security/_authenticate", user="elk-kibana-credentials")
     assert answer.status == 200, answer.text
     assert answer.body["roles"] == ["kibana_system"]
+
+
+def test_the_setup_user_can_clean_up_but_never_create_users_or_grant_roles(stack: RealStack) -> None:
+    """Its security rights find and delete the stack's old native users and roles, nothing more."""
+    asked = {
+        "cluster": [
+            "manage_security",
+            "cluster:admin/xpack/security/user/put",
+            "cluster:admin/xpack/security/role/put",
+            "cluster:admin/xpack/security/user/delete",
+            "cluster:admin/xpack/security/role/get",
+        ]
+    }
+    answer = stack.request("POST", "/_security/user/_has_privileges", asked, user="elk-setup-credentials")
+    assert answer.status == 200, answer.text
+    assert answer.body["cluster"] == {
+        "manage_security": False,
+        "cluster:admin/xpack/security/user/put": False,
+        "cluster:admin/xpack/security/role/put": False,
+        "cluster:admin/xpack/security/user/delete": True,
+        "cluster:admin/xpack/security/role/get": True,
+    }

@@ -64,17 +64,29 @@ def test_heap_comes_from_config(render: Render) -> None:
     env = container(
         render(elasticsearch={"heap": "1500m", "resources": {"limits": {"cpu": "1", "memory": "3Gi"}}})
     )["env"]
-    assert {"name": "ES_JAVA_OPTS", "value": "-Xms1500m -Xmx1500m"} in env
+    options = next(e["value"] for e in env if e["name"] == "ES_JAVA_OPTS").split()
+    assert options[:2] == ["-Xms1500m", "-Xmx1500m"]
+
+
+def test_the_gc_log_is_bounded_to_64_mib(rendered_default: Rendered) -> None:
+    """Elasticsearch's default GC log keeps 32 files of 64 MiB: 2 GiB of node disk per pod."""
+    options = next(e["value"] for e in container(rendered_default)["env"] if e["name"] == "ES_JAVA_OPTS")
+    assert "-Xlog:disable" in options.split(), "jvm.options' own GC output cannot be reconfigured otherwise"
+    assert options.endswith(":file=logs/gc.log:utctime,level,pid,tags:filecount=4,filesize=16m")
 
 
 def test_default_resources_request_cpu_without_a_cpu_limit(render: Render) -> None:
     """A CPU limit throttles Elasticsearch even on an idle host; the default sets none."""
     assert container(render())["resources"] == {
-        "requests": {"cpu": "500m", "memory": "2Gi"},
-        "limits": {"memory": "2Gi"},
+        "requests": {"cpu": "500m", "memory": "2Gi", "ephemeral-storage": "256Mi"},
+        "limits": {"memory": "2Gi", "ephemeral-storage": "1Gi"},
     }
     own_limit = render(elasticsearch={"resources": {"limits": {"cpu": "2"}}})
-    assert container(own_limit)["resources"]["limits"] == {"cpu": "2", "memory": "2Gi"}
+    assert container(own_limit)["resources"]["limits"] == {
+        "cpu": "2",
+        "memory": "2Gi",
+        "ephemeral-storage": "1Gi",
+    }
     cluster = render(
         elasticsearch={"nodeSets": [{"name": "all", "roles": ["master", "data"], "replicas": 3}]}
     )

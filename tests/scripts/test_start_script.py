@@ -160,6 +160,7 @@ def run_start(
         "ES_ENTRYPOINT": str(entrypoint),
         "ES_KEYSTORE": str(keystore_tool),
         "ES_PATH_CONF": str(conf),
+        "ES_IMAGE_CONFIG": str(conf),
         "KEYSTORE_LOG": str(tmp_path / "log"),
         "FORMED_MARKER": str(tmp_path / "formed"),
     }
@@ -229,11 +230,11 @@ def test_without_secure_settings_the_keystore_is_untouched(tmp_path: Path, keyst
 
 def test_start_script_links_the_realm_files_over_the_images_own(tmp_path: Path) -> None:
     """Links, not copies: a Secret update reaches the running node without a restart."""
-    config, realm = tmp_path / "config", tmp_path / "realm"
-    config.mkdir()
-    realm.mkdir()
+    image, config, realm = tmp_path / "image", tmp_path / "config", tmp_path / "realm"
+    for directory in (image, config, realm):
+        directory.mkdir()
     for name in file_realm.FILES:
-        (config / name).write_text("# the image's empty file\n")
+        (image / name).write_text("# the image's empty file\n")
         (realm / name).write_text(f"first {name}\n")
     entrypoint = tmp_path / "entrypoint.sh"
     entrypoint.write_text("#!/usr/bin/env bash\necho started\n")
@@ -244,6 +245,7 @@ def test_start_script_links_the_realm_files_over_the_images_own(tmp_path: Path) 
         "FORMED_MARKER": str(tmp_path / "formed"),
         "ES_ENTRYPOINT": str(entrypoint),
         "ES_PATH_CONF": str(config),
+        "ES_IMAGE_CONFIG": str(image),
         "FILE_REALM_DIR": str(realm),
     }
     for _ in range(2):  # a container restart finds its links in place
@@ -257,3 +259,43 @@ def test_start_script_links_the_realm_files_over_the_images_own(tmp_path: Path) 
         assert (config / name).read_text() == f"first {name}\n"
         (realm / name).write_text(f"second {name}\n")
         assert (config / name).read_text() == f"second {name}\n"
+
+
+# --- the start script: a writable copy of the config directory on a read-only root -------
+
+
+def test_each_start_copies_the_images_config_and_links_the_certificates(tmp_path: Path) -> None:
+    """The copy is fresh per start (the emptyDir outlives a container restart); certs stay live."""
+    image, copy = tmp_path / "image", tmp_path / "copy"
+    (image / "jvm.options.d").mkdir(parents=True)
+    (image / "certs").mkdir()
+    (image / "jvm.options").write_text("-XX:+UseG1GC\n")
+    (image / "jvm.options.d" / "heap.options").write_text("-Xms1g\n")
+    (image / "elasticsearch.yml").write_text("cluster.name: elk\n")
+    (image / "certs" / "ca.crt").write_text("first CA\n")
+    copy.mkdir()
+    (copy / "elasticsearch.keystore").write_text("last start's keystore")
+    gate = tmp_path / "recovered"
+    gate.touch()
+    entrypoint = tmp_path / "entrypoint.sh"
+    entrypoint.write_text('#!/usr/bin/env bash\nls "$ES_PATH_CONF"\n')
+    entrypoint.chmod(0o755)
+    environment = {
+        "PATH": os.environ["PATH"],
+        "HOSTNAME": "elk-elasticsearch-0",
+        "FORMED_MARKER": str(tmp_path / "formed"),
+        "ES_ENTRYPOINT": str(entrypoint),
+        "ES_PATH_CONF": str(copy),
+        "ES_IMAGE_CONFIG": str(image),
+        "READY_GATE": str(gate),
+    }
+    result = subprocess.run(
+        ["bash", str(START_SCRIPT)], env=environment, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["certs", "elasticsearch.yml", "jvm.options", "jvm.options.d"]
+    assert (copy / "jvm.options.d" / "heap.options").read_text() == "-Xms1g\n"
+    assert (copy / "certs").is_symlink() and (copy / "certs" / "ca.crt").read_text() == "first CA\n"
+    (image / "certs" / "ca.crt").write_text("renewed CA\n")
+    assert (copy / "certs" / "ca.crt").read_text() == "renewed CA\n", "a renewed certificate reaches the node"
+    assert not gate.exists(), "the readiness gate holds again after a restart"

@@ -16,7 +16,10 @@ def container(name: str = "app", image: str = "example/app:1", **fields: Any) ->
     return {
         "name": name,
         "image": image,
-        "resources": {"requests": {"cpu": "100m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "1Gi", "ephemeral-storage": "64Mi"},
+            "limits": {"memory": "1Gi", "ephemeral-storage": "256Mi"},
+        },
         "readinessProbe": {"tcpSocket": {"port": 8080}},
         "livenessProbe": {"tcpSocket": {"port": 8080}},
         **fields,

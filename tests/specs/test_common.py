@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from components.configuration import Resources
+from components.specs import common
 from tools.render import Rendered
 
 Render = Callable[..., Rendered]
@@ -38,3 +40,27 @@ def test_every_headless_service_skips_the_providers_await(
         if manifest["metadata"].get("annotations", {}).get("pulumi.com/skipAwait") != "true"
     ]
     assert awaited == []
+
+
+def test_ephemeral_storage_defaults_where_the_user_set_no_disk() -> None:
+    scratch = common.Scratch(request="256Mi", limit="1Gi")
+    defaults = common.container_resources(Resources(), scratch)
+    assert defaults["requests"] == {"ephemeral-storage": "256Mi"}
+    assert defaults["limits"] == {"ephemeral-storage": "1Gi"}
+    own = Resources.model_validate({"limits": {"ephemeralStorage": "512Mi", "memory": "1Gi"}})
+    assert common.container_resources(own, scratch)["limits"] == {
+        "memory": "1Gi",
+        "ephemeral-storage": "512Mi",
+    }
+    assert common.container_resources(own, scratch)["requests"]["ephemeral-storage"] == "512Mi", (
+        "follows the limit"
+    )
+
+
+def test_a_default_disk_limit_rises_to_a_larger_request() -> None:
+    big = Resources.model_validate({"requests": {"ephemeralStorage": "4Gi"}})
+    amounts = common.container_resources(big, common.Scratch(request="256Mi", limit="1Gi"))
+    assert (amounts["requests"]["ephemeral-storage"], amounts["limits"]["ephemeral-storage"]) == (
+        "4Gi",
+        "4Gi",
+    )

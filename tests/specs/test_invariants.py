@@ -68,6 +68,11 @@ BROKEN_EXPECTED: dict[str, list[tuple[str, str]]] = {
     "resources": [
         ("Deployment/logstash", "resources.requests.cpu is missing"),
         ("Deployment/logstash", "resources.requests.memory is missing"),
+        *(
+            (workload, f"resources.{side}.ephemeral-storage is missing")
+            for workload in ("StatefulSet/elasticsearch", "Deployment/logstash", "Deployment/kibana")
+            for side in ("requests", "limits")
+        ),
     ],
     "readiness": [("Deployment/kibana", "containers[0] (kibana): readinessProbe is missing")],
     "liveness": [

@@ -23,7 +23,7 @@ def test_init_container_needs_requests_too() -> None:
     """Init containers are scheduled with the pod; without requests they run unbounded."""
     manifest = workload()
     manifest["spec"]["template"]["spec"]["initContainers"] = [{"name": "setup", "image": "busybox"}]
-    assert len(invariants.resource_violations([manifest])) == 3
+    assert len(invariants.resource_violations([manifest])) == 5, "cpu, memory and disk requests, two limits"
 
 
 def test_probe_is_required_of_workloads_only() -> None:

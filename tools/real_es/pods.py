@@ -75,6 +75,8 @@ class Container:
     """Exec probes by kind (startup, readiness, liveness): their commands."""
     pre_stop: tuple[str, ...] | None = None
     """The exec preStop hook's command, which a deletion runs before SIGTERM."""
+    read_only_root: bool = False
+    """`readOnlyRootFilesystem`: only the pod's volumes are writable."""
 
     @property
     def version(self) -> str:
@@ -236,6 +238,7 @@ def container(
         fs_group=spec.get("securityContext", {}).get("fsGroup"),
         probes=_exec_probes(chosen),
         pre_stop=_pre_stop(chosen),
+        read_only_root=bool(chosen.get("securityContext", {}).get("readOnlyRootFilesystem")),
     )
 
 

@@ -232,7 +232,10 @@ def _image_layer(
     home.mkdir(parents=True)
     (home / ".curlrc").write_text(curl_config)
     (home / ".curlrc").chmod(0o644)
-    binds: list[tuple[str, Path, bool]] = [(ES_HOME, home, False)]
+    # A read-only root: the image's files as they are (still fresh per start, so mount points
+    # can be made in them), and nothing writable but the pod's volumes.
+    read_only = container.read_only_root
+    binds: list[tuple[str, Path, bool]] = [(ES_HOME, home, read_only)]
     for name in sorted({entry.name for entry in es_home.iterdir() if entry.is_dir()} | set(image.writable)):
         source = es_home / name
         if name not in image.writable:
@@ -244,7 +247,7 @@ def _image_layer(
         else:
             copy.mkdir(parents=True)
         _own(copy, container.user, container.group)
-        binds.append((f"{ES_HOME}/{name}", copy, False))
+        binds.append((f"{ES_HOME}/{name}", copy, read_only))
     local_bin = pod_dir / "image" / "local-bin"
     local_bin.mkdir(parents=True)
     shutil.copy(ENTRYPOINT_STAND_IN, local_bin / "docker-entrypoint.sh")
@@ -297,6 +300,8 @@ def namespace_script(
         f"mount --bind {shlex.quote(str(hosts))} /etc/hosts",
         f"mount --bind {shlex.quote(str(tmp))} /tmp",
     ]
+    if container.read_only_root and not any(target == "/tmp" for target, _, _ in binds):
+        lines.append("mount -o remount,bind,ro /tmp")
     switch = " ".join(map(shlex.quote, _user_switch(container)))
     run = " ".join(map(shlex.quote, ["env", "-i", "-C", workdir, *_assignments(env), *command]))
     lines.append(f"exec {switch} {run}")
