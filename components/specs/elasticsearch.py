@@ -29,7 +29,8 @@ CONFIG_FILE = f"{CONFIG_DIR}/elasticsearch.yml"
 # data: the copy of the config directory the start script makes (the keystore is written
 # there), the JVM's temporary files and the GC log.
 CONFIG_COPY_DIR = "/mnt/elk-stack/config"
-SCRATCH_DIRS = {"config-copy": CONFIG_COPY_DIR, "tmp": "/tmp", "logs": "/usr/share/elasticsearch/logs"}
+LOGS_PATH = "/usr/share/elasticsearch/logs"
+SCRATCH_DIRS = {"config-copy": CONFIG_COPY_DIR, "tmp": "/tmp", "logs": LOGS_PATH}
 # A directory of its own inside the config directory: Elasticsearch reads certificates
 # only from there, and mounting it does not hide the image's other config files.
 CERTS_DIR = f"{CONFIG_DIR}/certs"
@@ -65,9 +66,11 @@ MINUTES_PER_NODE = 10
 # The GC log, kept as Elasticsearch keeps it (logs/gc.log) but in 4 files of 16 MiB instead
 # of its default 32 of 64 MiB (2 GiB of node disk). `-Xlog:disable` first, as Elastic's JVM
 # settings page says: an output's options cannot be changed once jvm.options configured it.
+# An absolute path: Elasticsearch's launcher first runs a JVM with these options elsewhere
+# than its home to read the final flags, and a relative one fails there (seen on the real tier).
 GC_LOG_OPTIONS = (
     "-Xlog:disable -Xlog:all=warning:stderr:utctime,level,tags "
-    "-Xlog:gc*,gc+age=trace,safepoint:file=logs/gc.log:utctime,level,pid,tags:filecount=4,filesize=16m"
+    f"-Xlog:gc*,gc+age=trace,safepoint:file={LOGS_PATH}/gc.log:utctime,level,pid,tags:filecount=4,filesize=16m"
 )
 # What a node writes outside its volumes: the GC log (64 MiB), its container log (50 MiB),
 # the JVM's temporary files and the keystore (a few MiB); the limit leaves room for the

@@ -27,6 +27,7 @@ import pytest
 
 from components.specs.kibana import KEY_VARIABLES as KIBANA_KEY_VARIABLES
 from tests.e2e.conftest import E2E_DIR, Cluster, Stack, condition, engine_events, pod_uids, stack_from_file
+from tests.readers import credential_files
 
 NAMESPACE = "elk-e2e-snapshots"
 NEW_VERSION = "9.4.4"
@@ -137,11 +138,11 @@ def test_a_new_stack_restores_before_anything_writes(deployed: Stack, cluster: C
 )
 def test_kibana_reads_the_restored_stacks_keys(deployed: Stack, cluster: Cluster) -> None:
     kibana = cluster.get_json("deployment", "elk-kibana", "-n", deployed.namespace)
-    env = kibana["spec"]["template"]["spec"]["containers"][0]["env"]
+    files = credential_files(kibana["spec"]["template"]["spec"])
     sources = {
-        e["valueFrom"]["secretKeyRef"]["key"]: e["valueFrom"]["secretKeyRef"]["name"]
-        for e in env
-        if e["name"] in KIBANA_KEY_VARIABLES.values()
+        ref["secretKeyRef"]["key"]: ref["secretKeyRef"]["name"]
+        for name, ref in files.items()
+        if name in KIBANA_KEY_VARIABLES.values()
     }
     assert sources == dict.fromkeys(KIBANA_KEY_VARIABLES, KIBANA_KEYS_SECRET)
     secrets = {s["metadata"]["name"] for s in cluster.get_json("secrets", "-n", deployed.namespace)["items"]}

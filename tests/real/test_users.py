@@ -29,6 +29,18 @@ def test_the_node_reads_every_role_in_roles_yml(stack: RealStack) -> None:
     assert f"parsed [{len(roles_file(stack))}] roles from file" in log
 
 
+def test_the_node_runs_on_a_read_only_root_and_writes_into_its_volumes(stack: RealStack) -> None:
+    """The image's files are mounted read-only; the keystore lands in the config copy, the GC log in logs."""
+    node = stack.running["elk-elasticsearch-0"]
+    assert node.container.read_only_root
+    volumes = node.directory / "volumes"
+    assert (volumes / "config-copy" / "elasticsearch.keystore").is_file()
+    assert (volumes / "config-copy" / "certs").is_symlink()
+    assert (volumes / "logs" / "gc.log").is_file()
+    touch = node.exec(["touch", "/usr/share/elasticsearch/config/probe-write"])
+    assert touch.returncode != 0 and "Read-only file system" in touch.stderr
+
+
 @pytest.mark.parametrize("user", CREDENTIALS)
 def test_each_internal_user_logs_in_with_its_rendered_password(stack: RealStack, user: str) -> None:
     secret = f"elk-{user}-credentials"

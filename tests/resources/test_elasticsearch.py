@@ -72,7 +72,9 @@ def test_the_gc_log_is_bounded_to_64_mib(rendered_default: Rendered) -> None:
     """Elasticsearch's default GC log keeps 32 files of 64 MiB: 2 GiB of node disk per pod."""
     options = next(e["value"] for e in container(rendered_default)["env"] if e["name"] == "ES_JAVA_OPTS")
     assert "-Xlog:disable" in options.split(), "jvm.options' own GC output cannot be reconfigured otherwise"
-    assert options.endswith(":file=logs/gc.log:utctime,level,pid,tags:filecount=4,filesize=16m")
+    assert options.endswith(
+        ":file=/usr/share/elasticsearch/logs/gc.log:utctime,level,pid,tags:filecount=4,filesize=16m"
+    )
 
 
 def test_default_resources_request_cpu_without_a_cpu_limit(render: Render) -> None:

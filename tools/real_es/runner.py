@@ -286,7 +286,9 @@ def namespace_script(
     lines = ["set -e", f"hostname {shlex.quote(container.pod)}"]
     scratch = sorted({root for root in SCRATCH_ROOTS for path, _, _ in binds if path.startswith(f"{root}/")})
     lines += [f"mount -t tmpfs -o mode=0755 tmpfs {root}" for root in scratch]
-    ordered = sorted(binds, key=lambda bind: bind[0].count("/"))
+    # A volume at /tmp (an emptyDir) is mounted last, as the pod's own /tmp is otherwise.
+    tmp_volume = next((source for target, source, _ in binds if target == "/tmp"), None)
+    ordered = sorted((b for b in binds if b[0] != "/tmp"), key=lambda bind: bind[0].count("/"))
     for target, source, _ in ordered:
         quoted = shlex.quote(target)
         create = f"mkdir -p {quoted}" if source.is_dir() else f"mkdir -p $(dirname {quoted}); touch {quoted}"
@@ -298,9 +300,9 @@ def namespace_script(
     # Last: the workspace itself may lie under /tmp.
     lines += [
         f"mount --bind {shlex.quote(str(hosts))} /etc/hosts",
-        f"mount --bind {shlex.quote(str(tmp))} /tmp",
+        f"mount --bind {shlex.quote(str(tmp_volume or tmp))} /tmp",
     ]
-    if container.read_only_root and not any(target == "/tmp" for target, _, _ in binds):
+    if container.read_only_root and tmp_volume is None:
         lines.append("mount -o remount,bind,ro /tmp")
     switch = " ".join(map(shlex.quote, _user_switch(container)))
     run = " ".join(map(shlex.quote, ["env", "-i", "-C", workdir, *_assignments(env), *command]))
@@ -322,8 +324,11 @@ def start(
     es_home = distribution.home(container.version)
 
     curl_config = curl_localhost(container.pod, address)
-    binds = _image_layer(pod_dir, container, es_home, image, curl_config)
-    binds += _volume_binds(pod_dir, container, workspace)
+    volumes = _volume_binds(pod_dir, container, workspace)
+    # A volume mounted over an image directory (an emptyDir at logs/) replaces it.
+    covered = {target for target, _, _ in volumes}
+    binds = [b for b in _image_layer(pod_dir, container, es_home, image, curl_config) if b[0] not in covered]
+    binds += volumes
     for target, source, _ in binds:
         if target == SETTINGS_FILE:
             source.write_text(bind_node(source.read_text(), container.pod, address))
