@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # The preStop hook of an Elasticsearch node: bracket a restart, then keep serving a while.
 #
-# Elastic's rolling-restart procedure: before a node stops, allocation is limited to
-# primaries (`cluster.routing.allocation.enable: primaries`) and the indices are flushed,
-# so the cluster does not start copying the node's shards elsewhere while it restarts, and
-# its shards recover from their own files when it is back. The readiness probe
-# (scripts/elasticsearch-ready.sh) sets allocation back once the restarted node has joined.
+# The node is registered with the node shutdown API as restarting (`PUT
+# _nodes/<id>/shutdown`, type `restart`, with an allocation delay of RESTART_ALLOCATION_DELAY,
+# the rolling restart's budget per node), as ECK does: the cluster keeps the node's replicas
+# unassigned for it instead of copying them elsewhere, for this node only. Where the API is
+# missing (a distribution without the shutdown module answers 400), Elastic's older
+# rolling-restart procedure instead: allocation limited to primaries
+# (`cluster.routing.allocation.enable: primaries`). Either way the indices are flushed, so
+# the shards recover from their own files when the node is back. The readiness probe
+# (scripts/elasticsearch-ready.sh) clears the registration, or sets allocation back, once the
+# restarted node has joined.
 #
 # A node that is leaving for good (the topology leave Job excluded it from allocation or
 # from voting) is not bracketed: nothing would set allocation back after it.
@@ -16,8 +21,8 @@
 # only logged.
 #
 # Usage: elasticsearch-pre-stop.sh <base URL> <seconds to keep serving> [<CA file>], with
-# HOSTNAME (the pod's, which is the node's name) and, with security, PROBE_USERNAME and
-# PROBE_PASSWORD (the node's own user; docs/security.md).
+# HOSTNAME (the pod's, which is the node's name), RESTART_ALLOCATION_DELAY (default 10m) and,
+# with security, PROBE_USERNAME and PROBE_PASSWORD (the node's own user; docs/security.md).
 set -uo pipefail
 
 base_url="${1:?base URL, e.g. https://localhost:9200}"
@@ -53,10 +58,24 @@ leaving() {
   [[ "$voting" == *"\"node_name\":\"$node\""* ]]
 }
 
+# register_restart: tell the node shutdown API this node restarts; fails where it is missing.
+register_restart() {
+  local answer id pattern='"nodes":\{"([^"]+)"'
+  answer=$(call GET "/_nodes/_local?filter_path=nodes.*.name") || return 1
+  [[ "$answer" =~ $pattern ]] || return 1
+  id=${BASH_REMATCH[1]}
+  call PUT "/_nodes/$id/shutdown" \
+    "{\"type\":\"restart\",\"reason\":\"pod $node is stopping\",\"allocation_delay\":\"$delay\"}" >/dev/null
+}
+
+delay="${RESTART_ALLOCATION_DELAY:-10m}"
 if leaving; then
   echo "$node is leaving the cluster: no restart bracket"
+elif register_restart 2>/dev/null; then
+  echo "$node registered for a restart with the node shutdown API (allocation delay $delay)"
+  call POST /_flush "" 20 >/dev/null && echo "flushed"
 elif call PUT /_cluster/settings '{"persistent":{"cluster.routing.allocation.enable":"primaries"}}' >/dev/null; then
-  echo "allocation limited to primaries while $node restarts"
+  echo "allocation limited to primaries while $node restarts (no node shutdown API)"
   call POST /_flush "" 20 >/dev/null && echo "flushed"
 fi
 remaining=$((wait_seconds - SECONDS))

@@ -74,6 +74,21 @@ if [[ "$code" != 200 && "$code" != 408 ]]; then
 fi
 touch "$formed_marker"
 health_code=$code health_body=$body
+# The pre-stop hook registered this node's restart with the node shutdown API: it is back,
+# so the registration goes (a distribution without the API answers the GET with 400).
+ask "/_nodes/_local?filter_path=nodes.*.name" || exit 1
+if [[ "$body" =~ \"nodes\":\{\"([^\"]+)\" ]]; then
+  id=${BASH_REMATCH[1]}
+  ask "/_nodes/$id/shutdown" || exit 1
+  if [[ "$code" == 200 && "$body" == *"\"node_id\":\"$id\""* ]]; then
+    ask "/_nodes/$id/shutdown" DELETE || exit 1
+    if [[ "$code" != 200 ]]; then
+      echo "joined; could not clear its restart registration (HTTP $code): $body"
+      exit 1
+    fi
+    echo "joined; its restart registration (node shutdown API) cleared"
+  fi
+fi
 # The pre-stop hook (scripts/elasticsearch-pre-stop.sh) limited allocation to primaries
 # while this node restarted: it has rejoined, so its replicas may be allocated again.
 # (filter_path walks nested keys: with flat_settings it would match nothing.)

@@ -303,6 +303,9 @@ def pod_spec(node_set: ResolvedNodeSet, cluster: ClusterWiring, target: common.T
     env: list[dict[str, Any]] = [
         {"name": "ES_JAVA_OPTS", "value": f"{java_heap_options(node_set.heap)} {GC_LOG_OPTIONS}"},
         {"name": "ES_PATH_CONF", "value": CONFIG_COPY_DIR},
+        # How long the cluster waits for a restarting node's replicas (the preStop hook's
+        # node shutdown registration): the rolling restart's budget per node.
+        {"name": "RESTART_ALLOCATION_DELAY", "value": f"{MINUTES_PER_NODE}m"},
     ]
     mounts: list[dict[str, Any]] = [
         {"name": DATA_CLAIM, "mountPath": DATA_PATH},

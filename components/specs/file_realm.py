@@ -55,14 +55,18 @@ class Role:
         return result
 
 
+SHUTDOWN_ACTIONS = tuple(f"cluster:admin/shutdown/{verb}" for verb in ("create", "get", "delete"))
+
+
 def probe_role() -> Role:
     """The node's own scripts: the readiness probe and the restart bracket of the preStop hook.
 
     `monitor` for `GET /_cluster/health` and the settings it reads; the one action that
-    sets `cluster.routing.allocation.enable` (never `manage`), and `POST /_flush`.
+    sets `cluster.routing.allocation.enable` (never `manage`), the node shutdown API's three
+    actions (register, read and clear a restart), and `POST /_flush`.
     """
     return Role(
-        cluster=("monitor", "cluster:admin/settings/update"),
+        cluster=("monitor", "cluster:admin/settings/update", *SHUTDOWN_ACTIONS),
         indices=((ALL_INDICES, ("indices:admin/flush*",)),),
     )
 

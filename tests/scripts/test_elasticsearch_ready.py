@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from components.specs.elasticsearch import READY_SCRIPT
+from components.specs.elasticsearch import PRE_STOP_SCRIPT, READY_SCRIPT
 
 SETTLED_RED = {"status": "red", "initializing_shards": 0, "delayed_unassigned_shards": 0}
 
@@ -33,6 +33,27 @@ class FakeNode:
     url: str = ""
     # Persistent cluster settings, flat, as `GET /_cluster/settings` answers and `PUT` changes them.
     settings: dict[str, Any] = field(default_factory=dict)
+    # The node shutdown API (the shutdown module): absent, it answers 400 as Elasticsearch
+    # answers a path it has no handler for. Registrations by node id.
+    shutdown_api: bool = False
+    node_id: str = "n0de1d"
+    shutdowns: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def shutdown(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, Any]:
+        """`_nodes/_local` (nodes info, always there) and `_nodes/<id>/shutdown`, as the node answers them."""
+        if path.startswith("/_nodes/_local"):
+            return 200, {"nodes": {self.node_id: {"name": "elk-elasticsearch-0"}}}
+        if not self.shutdown_api:
+            return 400, {"error": f"no handler found for uri [{path}] and method [{method}]", "status": 400}
+        node_id = path.split("/")[2]
+        if method == "PUT" and body is not None:
+            self.shutdowns[node_id] = body
+        elif method == "DELETE":
+            self.shutdowns.pop(node_id, None)
+        elif method == "GET":
+            known = [{"node_id": node_id, "type": "RESTART"}] if node_id in self.shutdowns else []
+            return 200, {"nodes": known}
+        return 200, {"acknowledged": True}
 
 
 @pytest.fixture
@@ -40,8 +61,25 @@ def node() -> Iterator[FakeNode]:
     state = FakeNode()
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        def answer(self, status: int, body: Any) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(json.dumps(body, separators=(",", ":")).encode())
+
+        def do_DELETE(self) -> None:
+            state.requests.append((f"DELETE {self.path}", self.headers.get("Authorization", "")))
+            self.answer(*state.shutdown("DELETE", self.path, None))
+
+        def do_POST(self) -> None:
+            state.requests.append((f"POST {self.path}", self.headers.get("Authorization", "")))
+            self.answer(200, {"_shards": {"failed": 0}})
+
         def do_GET(self) -> None:
             state.requests.append((self.path, self.headers.get("Authorization", "")))
+            if self.path.startswith("/_nodes/"):
+                self.answer(*state.shutdown("GET", self.path, None))
+                return
             if state.accepts is not None and self.headers.get("Authorization") != state.accepts:
                 status, answer = 401, {"error": {"type": "security_exception"}, "status": 401}
             elif not state.joined:
@@ -60,6 +98,9 @@ def node() -> Iterator[FakeNode]:
         def do_PUT(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             state.requests.append((f"PUT {self.path}", self.headers.get("Authorization", "")))
+            if self.path.startswith("/_nodes/"):
+                self.answer(*state.shutdown("PUT", self.path, body))
+                return
             for key, value in body["persistent"].items():
                 state.settings.pop(key, None) if value is None else state.settings.update({key: value})
             self.send_response(200)
@@ -176,12 +217,14 @@ def test_logs_in_as_the_probe_user_from_the_environment(node: FakeNode, tmp_path
     assert probe(node.url, tmp_path, password="s3cret").returncode == 0
     assert probe(node.url, tmp_path, password="s3cret").returncode == 0
     expected = basic("elk-stack-probe", "s3cret")
-    assert [auth for _, auth in node.requests] == [expected, expected, expected]
-    assert [path.split("?")[1] for path, _ in node.requests] == [
-        "wait_for_events=languid&timeout=1s&master_timeout=2s",
-        "filter_path=persistent.cluster.routing.allocation.enable",
-        "master_timeout=2s",
-    ]
+    assert [auth for _, auth in node.requests] == [expected] * 5
+    assert [path for path, _ in node.requests] == [
+        "/_cluster/health?wait_for_events=languid&timeout=1s&master_timeout=2s",
+        "/_nodes/_local?filter_path=nodes.*.name",
+        f"/_nodes/{node.node_id}/shutdown",
+        "/_cluster/settings?filter_path=persistent.cluster.routing.allocation.enable",
+        "/_cluster/health?master_timeout=2s",
+    ], "each request of a probe run is one of the few its user may make"
 
 
 def test_a_node_back_from_a_bracketed_restart_allows_allocation_again_once_joined(
@@ -224,3 +267,62 @@ def test_a_refused_probe_user_is_not_ready(node: FakeNode, tmp_path: Path) -> No
     result = probe(node.url, tmp_path, password="probe-pw")
     assert result.returncode == 1
     assert "HTTP 401" in result.stdout
+
+
+# --- the restart bracket: the node shutdown API, or allocation limited to primaries -------
+
+
+def pre_stop(url: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    """Run the preStop hook as the kubelet would, without its wait."""
+    environment = {"PATH": os.environ["PATH"], "HOSTNAME": "elk-elasticsearch-0", **extra}
+    return subprocess.run(
+        ["bash", str(PRE_STOP_SCRIPT), url, "0"], env=environment, capture_output=True, text=True, timeout=30
+    )
+
+
+def test_a_restarting_node_is_registered_with_the_shutdown_api(node: FakeNode) -> None:
+    node.shutdown_api = True
+    result = pre_stop(node.url, RESTART_ALLOCATION_DELAY="10m")
+    assert result.returncode == 0
+    assert (
+        "elk-elasticsearch-0 registered for a restart with the node shutdown API (allocation delay 10m)"
+        in result.stdout
+    )
+    assert node.shutdowns == {
+        node.node_id: {
+            "type": "restart",
+            "reason": "pod elk-elasticsearch-0 is stopping",
+            "allocation_delay": "10m",
+        }
+    }
+    assert node.settings == {}, "allocation stays as it is: the registration holds this node's replicas"
+    assert ("POST /_flush", "") in node.requests
+
+
+def test_without_the_shutdown_api_allocation_is_limited_to_primaries(node: FakeNode) -> None:
+    """The distribution on Maven Central has no shutdown module: Elastic's older procedure."""
+    result = pre_stop(node.url)
+    assert result.returncode == 0
+    assert (
+        "allocation limited to primaries while elk-elasticsearch-0 restarts (no node shutdown API)"
+        in result.stdout
+    )
+    assert node.settings == {"cluster.routing.allocation.enable": "primaries"}
+
+
+def test_the_node_back_from_a_registered_restart_clears_its_registration(
+    node: FakeNode, tmp_path: Path
+) -> None:
+    node.shutdown_api = True
+    node.shutdowns = {node.node_id: {"type": "restart"}, "other": {"type": "remove"}}
+    result = probe(node.url, tmp_path)
+    assert result.returncode == 0
+    assert "joined; its restart registration (node shutdown API) cleared" in result.stdout
+    assert node.shutdowns == {"other": {"type": "remove"}}, "another node's registration is not this node's"
+    assert probe(node.url, tmp_path).returncode == 0
+
+
+def test_without_the_shutdown_api_the_probe_goes_on(node: FakeNode, tmp_path: Path) -> None:
+    result = probe(node.url, tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert not any(path.startswith("DELETE") for path, _ in node.requests)

@@ -33,7 +33,13 @@ def test_the_files_have_elasticsearchs_formats() -> None:
     roles = file_realm.roles("writer", ["logs-*-*"], ["logs-app-*"])
     assert yaml.safe_load(file_realm.roles_file(roles)) == {
         "elk_stack_probe": {
-            "cluster": ["monitor", "cluster:admin/settings/update"],
+            "cluster": [
+                "monitor",
+                "cluster:admin/settings/update",
+                "cluster:admin/shutdown/create",
+                "cluster:admin/shutdown/get",
+                "cluster:admin/shutdown/delete",
+            ],
             "indices": [{"names": ["*"], "privileges": ["indices:admin/flush*"]}],
         },
         "elk_stack_setup": {
