@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import types
+import typing
+import unicodedata
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, model_validator
@@ -20,7 +23,8 @@ PROJECT = "elk-stack"
 MINVERSION = (8, 0)
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
-VERSION = re.compile(r"^(?P<major>[0-9]+)\.(?P<minor>[0-9]+)\.(?P<patch>[0-9]+)\Z")
+# Numbers as Elastic writes them: no leading zero (`09.4.3` is no release).
+VERSION = re.compile(r"^(?P<major>0|[1-9][0-9]*)\.(?P<minor>0|[1-9][0-9]*)\.(?P<patch>0|[1-9][0-9]*)\Z")
 # Elastic documents a heap share (at most 50% of memory) but no minimum. 256m is the heap
 # our smallest accepted memory limit (512Mi) gets by default; a smaller heap leaves
 # Elasticsearch or Logstash failing at start with OutOfMemoryError rather than at render.
@@ -199,3 +203,43 @@ class ConfigModel(BaseModel):
         if isinstance(data, dict):
             return {key: value for key, value in data.items() if value is not None}
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_values(cls, data: Any) -> Any:
+        """Refuse what a typing accident or a pasted string slips past pydantic's lax reading.
+
+        A control or invisible formatting character (a trailing newline, a NUL, a bidi
+        override) in a string, which would reach a URL, a label or a file unseen; and `true`
+        where a number is meant, which pydantic would read as 1.
+        """
+        if not isinstance(data, dict):
+            return data
+        fields = {field.alias or name: field for name, field in cls.model_fields.items()}
+        problems: list[tuple[str, str]] = []
+        for key, value in data.items():
+            items = enumerate(value) if isinstance(value, list) else [(None, value)]
+            for index, item in items:
+                at = key if index is None else f"{key}[{index}]"
+                hidden = (
+                    next((c for c in item if unicodedata.category(c) in ("Cc", "Cf")), None)
+                    if isinstance(item, str)
+                    else None
+                )
+                if hidden is not None:
+                    problems.append((at, f"{item!r} contains the invisible character U+{ord(hidden):04X}"))
+            field = fields.get(key)
+            if isinstance(value, bool) and field is not None and _is_number(field.annotation):
+                problems.append((key, f"{str(value).lower()} is not a number"))
+        rule_violations(problems)
+        return data
+
+
+def _is_number(annotation: Any) -> bool:
+    """Whether a field takes a number (`int`, `int | None`, an Annotated int), not a bool."""
+    options = (
+        typing.get_args(annotation)
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType)
+        else (annotation,)
+    )
+    return any(option in (int, float) for option in options)

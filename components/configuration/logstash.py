@@ -24,6 +24,10 @@ from components.configuration.workload import JvmService, Resources, Service, St
 PIPELINES_READ = "pipelines_read"
 
 
+# Logstash's default `queue.page_capacity`; `queue.max_bytes` must hold at least one page.
+QUEUE_PAGE_BYTES = 64 * 1024 * 1024
+
+
 class Queue(ConfigModel):
     """Logstash's queue; `persisted` keeps accepted events across a pod restart."""
 
@@ -48,6 +52,14 @@ class Queue(ConfigModel):
             "the volume."
         ),
     )
+
+    @field_validator("max_bytes")
+    @classmethod
+    def _holds_a_page(cls, max_bytes: str) -> str:
+        """Logstash refuses to start with `queue.max_bytes` below `queue.page_capacity` (64mb by default)."""
+        if parse_logstash_bytes(max_bytes) < QUEUE_PAGE_BYTES:
+            raise ValueError(f"{max_bytes} is less than one queue page (64mb), which Logstash refuses")
+        return max_bytes
 
     @model_validator(mode="after")
     def _fits_volume(self) -> Queue:

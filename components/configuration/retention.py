@@ -7,13 +7,16 @@ import re
 from pydantic import Field, field_validator, model_validator
 
 from components.configuration.base import ConfigModel, LogstashBytes, rule_violations
+from components.configuration.units import parse_logstash_bytes
 
 _DURATION_DAYS = re.compile(r"^(?P<days>[1-9][0-9]*)d\Z")
 # Far beyond any retention, and far below what Elasticsearch's TimeValue (a long of
 # milliseconds) can hold, so the ILM policy's `min_age` is never refused at run time.
 MAX_RETENTION_DAYS = 36500
 
-_PATTERN_FORBIDDEN = set(' \\/?"<>|,#:')
+# `%` too: the setup Job puts the patterns into URLs (`PUT /<pattern>/_settings`) unescaped.
+_PATTERN_FORBIDDEN = set(' \\/?"<>|,#:%')
+MAX_BYTES = 2**63 - 1
 
 
 def data_stream_pattern_problems(patterns: list[str]) -> list[tuple[int, str]]:
@@ -54,6 +57,14 @@ class Retention(ConfigModel):
             "e.g. `logs-myapp-*`; Logstash may write only what `security.logstashIndices` allows."
         ),
     )
+
+    @field_validator("rollover_size")
+    @classmethod
+    def _within_a_long(cls, rollover_size: str) -> str:
+        """Elasticsearch reads byte sizes as a signed 64-bit count; more is refused at deploy time."""
+        if parse_logstash_bytes(rollover_size) > MAX_BYTES:
+            raise ValueError(f"{rollover_size} is more than 8191pb, the largest size Elasticsearch reads")
+        return rollover_size
 
     @field_validator("max_age")
     @classmethod

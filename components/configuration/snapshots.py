@@ -23,7 +23,12 @@ S3_ONLY = ("endpoint", "pathStyleAccess")
 # Types whose credentials Elastic reads from the keystore; fs has none.
 NEEDS_CREDENTIALS = ("azure",)
 # Elastic's time units (elastic.co/docs/reference/elasticsearch/rest-apis/api-conventions#time-units).
-_TIME_VALUE = re.compile(r"^(?P<amount>[0-9]+)(?:d|h|m|s|ms|micros|nanos)\Z")
+_TIME_VALUE = re.compile(r"^(?P<amount>[0-9]+)(?P<unit>d|h|m|s|ms|micros|nanos)\Z")
+_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 1e-3, "micros": 1e-6, "nanos": 1e-9}
+# Elasticsearch reads these counts as Java ints.
+MAX_INT = 2**31 - 1
+# As `retention.maxAge`: a longer time would overflow Elasticsearch's nanosecond clock.
+MAX_DURATION_DAYS = 36500
 # A bucket as S3, GCS and Azure name them: lower-case letters, digits, '.', '-' and (GCS) '_'.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]\Z")
 _BASE_PATH = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*\Z")
@@ -33,7 +38,8 @@ LATEST = "latest"
 # What Elasticsearch refuses in a snapshot name (SnapshotsService: lower case, no whitespace,
 # none of `\ / * ? " < > | , #`, no leading `_`) and in an index pattern (no `:`, which
 # names a remote cluster); `*` is a wildcard in a pattern, and a leading `-` excludes.
-_SNAPSHOT_NAME = re.compile(r'^[^_\sA-Z\\/*?"<>|,#][^\sA-Z\\/*?"<>|,#]{0,254}\Z')
+# `%` too: the restore puts the name into a URL unescaped.
+_SNAPSHOT_NAME = re.compile(r'^[^_\sA-Z\\/*?"<>|,#%][^\sA-Z\\/*?"<>|,#%]{0,254}\Z')
 _INDEX_PATTERN = re.compile(r'^-?[^-_+\sA-Z\\/?"<>|,#:][^\sA-Z\\/?"<>|,#:]*\Z')
 _FEATURE = re.compile(r"^[a-z][a-z0-9_]*\Z")
 
@@ -58,12 +64,16 @@ _CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("day of week", 1, 7, _DAYS),
     ("year", 1970, 2099, {}),
 )
-_DAY_OF_MONTH_SPECIAL = re.compile(r"^(L|LW|L-[0-9]{1,2}|[0-9]{1,2}W)\Z")
+# `L-n`: n days before the month's last, at most 30 (Quartz).
+_DAY_OF_MONTH_SPECIAL = re.compile(r"^(L|LW|L-([0-9]|[12][0-9]|30)|[0-9]{1,2}W)\Z")
 _DAY_OF_WEEK_SPECIAL = re.compile(r"^(L|(?P<day>[0-9A-Z]{1,3})(L|#[1-5]))\Z")
 
 
 def _cron_value(text: str, low: int, high: int, names: dict[str, int]) -> int:
     """One value of a field, as a number or (months, days) a three-letter name."""
+    # ASCII only: Python's isdigit() and int() also take full-width and other digits, Quartz does not.
+    if not text.isascii():
+        raise ValueError(f"{text!r} is not {low}-{high}: only ASCII digits and names")
     value = names.get(text.upper()) if text.isalpha() else int(text) if text.isdigit() else None
     if value is None or not low <= value <= high:
         named = f" or {next(iter(names))}-{list(names)[-1]}" if names else ""
@@ -74,8 +84,11 @@ def _cron_value(text: str, low: int, high: int, names: dict[str, int]) -> int:
 def _cron_item(item: str, low: int, high: int, names: dict[str, int]) -> None:
     """`*`, `5`, `1-5`, `*/15`, `0/15` or `1-5/2`: a value, range or step, each within range."""
     base, slash, step = item.partition("/")
-    if slash and (not step.isdigit() or int(step) == 0):
+    if slash and (not (step.isascii() and step.isdigit()) or int(step) == 0):
         raise ValueError(f"{item!r}: the step after '/' must be a positive number")
+    if slash and int(step) > high:
+        # Quartz refuses an increment above the field's range ("Increment > 60").
+        raise ValueError(f"{item!r}: the step after '/' must be at most {high}")
     if base == "*":
         return
     start, dash, end = base.partition("-")
@@ -129,6 +142,8 @@ def check_time_value(text: str) -> str:
         raise ValueError(f"{text!r} is not a duration like 30d or 12h")
     if int(match["amount"]) == 0:
         raise ValueError(f"{text!r} must be longer than zero")
+    if int(match["amount"]) * _SECONDS[match["unit"]] > MAX_DURATION_DAYS * 86400:
+        raise ValueError(f"{text[:20]} is more than {MAX_DURATION_DAYS}d (100 years)")
     return text
 
 
@@ -247,8 +262,12 @@ class SnapshotRetention(ConfigModel):
     """Which snapshots SLM deletes: older than `expireAfter`, keeping between `minCount` and `maxCount`."""
 
     expire_after: str | None = Field("30d", description="Delete snapshots older than this, e.g. `30d`.")
-    min_count: int | None = Field(5, ge=1, description="Always keep at least this many, however old.")
-    max_count: int | None = Field(50, ge=1, description="Never keep more than this many, however young.")
+    min_count: int | None = Field(
+        5, ge=1, le=MAX_INT, description="Always keep at least this many, however old."
+    )
+    max_count: int | None = Field(
+        50, ge=1, le=MAX_INT, description="Never keep more than this many, however young."
+    )
 
     @field_validator("expire_after")
     @classmethod
@@ -295,7 +314,7 @@ class RestoreFrom(ConfigModel):
         if not _SNAPSHOT_NAME.match(snapshot):
             raise ValueError(
                 f"{snapshot!r} is not a snapshot name: lower case, no spaces, none of "
-                '\\ / * ? " < > | , #, not starting with _; or `latest`'
+                '\\ / * ? " < > | , # %, not starting with _; or `latest`'
             )
         return snapshot
 

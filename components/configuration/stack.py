@@ -82,7 +82,12 @@ class StackConfig(ConfigModel):
     def _supported_version(cls, version: str) -> str:
         match = VERSION.match(version)
         if match is None:
-            raise ValueError(f"{version!r} is not a version like 9.4.3")
+            zeros = all(part.isdigit() for part in version.split(".")) and version.count(".") == 2
+            hint = " (numbers without leading zeros)" if zeros else ""
+            raise ValueError(f"{version!r} is not a version like 9.4.3{hint}")
+        if len(version) > 63:
+            # It is the `app.kubernetes.io/version` label of every object, at most 63 characters.
+            raise ValueError(f"{version[:20]}... is {len(version)} characters; a version has at most 63")
         if (int(match["major"]), int(match["minor"])) < MINVERSION:
             raise ValueError(f"{version} is not supported: 7.x and older are end-of-life; use 8.0 or later")
         return version

@@ -56,9 +56,8 @@ class FakeNode:
         return 200, {"acknowledged": True}
 
 
-@pytest.fixture
-def node() -> Iterator[FakeNode]:
-    state = FakeNode()
+def handler_for(state: FakeNode) -> type[http.server.BaseHTTPRequestHandler]:
+    """The HTTP handler that answers as `state` says."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def answer(self, status: int, body: Any) -> None:
@@ -111,7 +110,13 @@ def node() -> Iterator[FakeNode]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    return Handler
+
+
+@pytest.fixture
+def node() -> Iterator[FakeNode]:
+    state = FakeNode()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_for(state))
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
     # Polled every 50 ms (not 0.5 s), so shutdown() at the end of a test returns at once.
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
