@@ -9,7 +9,8 @@ sets `port` is taken to listen on TCP, as most network inputs do.
 
 from __future__ import annotations
 
-import functools
+import itertools
+import operator
 import os
 import re
 import stat
@@ -337,16 +338,15 @@ def covers(allowed: str, pattern: str) -> bool:
     """
     if allowed.startswith("/"):
         return True
-
-    @functools.cache
-    def match(a: int, p: int) -> bool:
-        if a == len(allowed):
-            return p == len(pattern)
-        if allowed[a] == "*":
-            return any(match(a + 1, q) for q in range(p, len(pattern) + 1))
-        return p < len(pattern) and pattern[p] == allowed[a] and match(a + 1, p + 1)
-
-    return match(0, 0)
+    # matched[p]: whether the part of `allowed` read so far matches pattern[:p]. One pass per
+    # character, without recursion: a pattern of a few hundred `*` once exhausted the stack.
+    matched = [True] + [False] * len(pattern)
+    for char in allowed:
+        if char == "*":
+            matched = list(itertools.accumulate(matched, operator.or_))
+        else:
+            matched = [False] + [matched[p] and pattern[p] == char for p in range(len(pattern))]
+    return matched[-1]
 
 
 def uncovered_writes(text: str, allowed: list[str]) -> list[WriteTarget]:

@@ -287,6 +287,13 @@ def test_covers_is_pattern_inclusion(allowed: str, pattern: str, expected: bool)
     assert covers(allowed, pattern) is expected
 
 
+def test_covers_takes_patterns_of_any_length() -> None:
+    """A few hundred `*` once exhausted Python's stack (RecursionError) in the fuzzer's hands."""
+    stars = "*" * 1500
+    assert covers(f"logs-{stars}", f"logs-{stars}-x") is True
+    assert covers(f"logs-{stars}x", f"logs-{stars}-y") is False
+
+
 def test_uncovered_writes_name_only_what_no_pattern_reaches() -> None:
     text = 'output { elasticsearch { index => "myapp-%{+YYYY.MM.dd}" } elasticsearch { } }'
     assert [t.written for t in uncovered_writes(text, ["logs-*-*"])] == ["myapp-%{+YYYY.MM.dd}"]
