@@ -28,6 +28,11 @@ CORE = "tag:yaml.org,2002:"
 MERGE, NULL, STR = f"{CORE}merge", f"{CORE}null", f"{CORE}str"
 # Scalars Pulumi passes on as the text written when they sit directly under `config:`.
 PLAIN_SCALARS = {f"{CORE}{kind}" for kind in ("str", "int", "float", "bool", "timestamp")}
+# YAML 1.1's booleans (1.2 keeps only true and false), read as meant rather than as false.
+TRUE_WORDS = frozenset({"true", "yes", "y", "on"})
+FALSE_WORDS = frozenset({"false", "no", "n", "off"})
+# The tags a collection may carry; `!!python/object` and other tags are refused, not ignored.
+COLLECTION_TAGS = {f"{CORE}map", f"{CORE}seq"}
 MAX_DEPTH = 50
 MAX_VALUES = 100_000
 
@@ -131,6 +136,10 @@ class _Converter:
     def value(self, node: Node, path: str, depth: int = 0, seen: frozenset[int] = frozenset()) -> Any:
         """A nested value as the JSON Pulumi would hand the program: mappings, lists, scalars."""
         self.check(node, path, depth, seen)
+        if isinstance(node, MappingNode | SequenceNode) and str(node.tag) not in COLLECTION_TAGS:
+            raise self.error(
+                node, f"{path}: a {_tag(node)} value cannot be passed to the program; remove the tag"
+            )
         inner = seen | {id(node)}
         if isinstance(node, MappingNode):
             entries = self.entries(node, path, depth, inner).items()
@@ -146,7 +155,7 @@ class _Converter:
         if kind == "null":
             return None
         if kind == "bool":
-            return str(node.value).lower() == "true"
+            return self.boolean(node, path)
         if kind in {"int", "float"}:
             try:
                 number = self.loader.constructor.construct_object(node, deep=True)
@@ -158,6 +167,18 @@ class _Converter:
         raise self.error(
             node, f"{path}: a {_tag(node)} value cannot be passed to the program; write it as plain text"
         )
+
+    def boolean(self, node: Node, path: str) -> bool:
+        """A `!!bool` (or, under `%YAML 1.1`, a `yes`) as the writer meant it; anything else refused.
+
+        Read as "true" or not, `protect: !!bool yes` would have turned protection off and
+        `enabled: !!bool 1` security; Pulumi passes `yes` on as text, which the config
+        reads as true.
+        """
+        text = str(node.value).lower()
+        if text in TRUE_WORDS or text in FALSE_WORDS:
+            return text in TRUE_WORDS
+        raise self.error(node, f"{path}: {_tag(node)} {node.value} is not a boolean; write true or false")
 
     def top_level_value(self, node: Node, key: str) -> Any:
         """A value directly under `config:`: a scalar is the text written, as Pulumi passes it."""

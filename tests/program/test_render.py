@@ -27,6 +27,7 @@ from tools.render import (
     stack_config,
     unappliable_secret,
 )
+from tools.stack_file import read_config
 
 PROJECT_FILES = ["__main__.py", "Pulumi.yaml", "components", "tools", "pipelines", "scripts"]
 
@@ -267,8 +268,25 @@ def test_a_stack_name_that_is_no_stack_name_writes_and_removes_nothing(tmp_path:
         (b"config:\n  elk-stack:kibana: &k [*k]\n", "the value contains itself"),
         (b"config:\n  elk-stack:kibana: " + b"[" * 10000 + b"\n", "nested too deeply"),
         (b"config:\n  elk-stack:namespace: a\n  elk-stack:namespace: b\n", "is given twice"),
+        (
+            b"config:\n  elk-stack:security: {enabled: !!bool 1}\n",
+            "security.enabled: !!bool 1 is not a boolean",
+        ),
+        (b"config:\n  elk-stack:kibana: !!python/object {replicas: 2}\n", "a !!python/object value cannot"),
     ],
-    ids=["latin-1", "number-key", "null-key", "list", "scalar", "binary", "recursive", "deep", "duplicate"],
+    ids=[
+        "latin-1",
+        "number-key",
+        "null-key",
+        "list",
+        "scalar",
+        "binary",
+        "recursive",
+        "deep",
+        "duplicate",
+        "bool-one",
+        "python-tag",
+    ],
 )
 def test_a_stack_file_pulumi_would_refuse_is_one_line_and_exit_1(
     tmp_path: Path, text: bytes, expected: str
@@ -453,3 +471,18 @@ def test_a_failed_write_is_one_message(
 def test_the_rendered_directory_is_readable_by_others(tmp_path: Path) -> None:
     assert render_main(tmp_path, "mine", tmp_path / "out") == 0
     assert (tmp_path / "out" / "mine").stat().st_mode & 0o755 == 0o755
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"config:\n  elk-stack:elasticsearch: {storage: {size: 20Gi, protect: !!bool yes}}\n",
+        b"%YAML 1.1\n---\nconfig:\n  elk-stack:elasticsearch: {storage: {size: 20Gi, protect: yes}}\n",
+    ],
+    ids=["bool-tag", "yaml-1.1"],
+)
+def test_a_yaml_1_1_yes_keeps_protection_on(tmp_path: Path, text: bytes) -> None:
+    """Read as "is it `true`?", a `yes` once turned `protect` off."""
+    stack_file = tmp_path / "Pulumi.yes.yaml"
+    stack_file.write_bytes(text)
+    assert read_config(stack_file)["elk-stack:elasticsearch"]["storage"]["protect"] is True
