@@ -86,7 +86,38 @@ def _describe(error: Any) -> list[str]:
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "missing":
         message = "is required"
+    elif error["type"] in PLAIN_WORDS:
+        message = PLAIN_WORDS[error["type"]].format(given=_given(error.get("input")), **error.get("ctx", {}))
+    if isinstance(error.get("input"), str) and "${" in error["input"]:
+        message += "; nothing expands `${...}` in a stack file: write the value itself"
     return [f"{_key_path(loc)}: {message}"]
+
+
+# Pydantic's wording for a value of the wrong kind ("Input should be a valid dictionary or
+# instance of Storage") speaks of Python; these speak of the stack file: what was given, and
+# what the key takes.
+NOT_KEYS = "{given} is not a group of keys; write it as `key: value` lines or `{{key: value}}`"
+PLAIN_WORDS = {
+    "model_type": NOT_KEYS,
+    "model_attributes_type": NOT_KEYS,
+    "dict_type": NOT_KEYS,
+    "list_type": "{given} is not a list; write it as `[a, b]` or `- a` lines",
+    "int_parsing": "{given} is not a whole number",
+    "int_type": "{given} is not a whole number",
+    "int_from_float": "{given} is not a whole number",
+    "bool_parsing": "{given} is not true or false",
+    "bool_type": "{given} is not true or false",
+    "string_type": "{given} is not text; quote it",
+    "literal_error": "{given} is not one of {expected}",
+    "less_than_equal": "{given} is more than {le}, the most it can be",
+    "greater_than_equal": "{given} is less than {ge}, the least it can be",
+}
+
+
+def _given(value: Any) -> str:
+    """What the user wrote, as the stack file shows it (JSON), shortened."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def parse_config_values(raw: dict[str, str]) -> dict[str, Any]:

@@ -184,10 +184,10 @@ def test_node_processors_follow_each_sets_cpu_limit_rounded_up_or_its_own_value(
 
 def test_node_processors_out_of_range_name_the_key() -> None:
     assert config_problems({"processors": 0}) == [
-        "elasticsearch.processors: Input should be greater than or equal to 1"
+        "elasticsearch.processors: 0 is less than 1, the least it can be"
     ]
     assert config_problems(node_sets(MASTERS, {**DATA, "processors": 2000})) == [
-        "elasticsearch.nodeSets[1].processors: Input should be less than or equal to 1024"
+        "elasticsearch.nodeSets[1].processors: 2000 is more than 1024, the most it can be"
     ]
     assert config_problems(node_sets(MASTERS, DATA, processors=2)) == [
         "elasticsearch.processors: cannot be combined with nodeSets; set it per node set"

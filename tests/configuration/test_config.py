@@ -237,10 +237,31 @@ def test_queue_max_bytes_notation() -> None:
 
 def test_enumerations_name_their_choices() -> None:
     found = problems(kibana={"service": {"type": "Ingress"}}, logstash={"queue": {"type": "disk"}})
-    assert found[0].startswith(
-        "kibana.service.type: Input should be 'ClusterIP', 'NodePort' or 'LoadBalancer'"
+    assert found == [
+        "kibana.service.type: \"Ingress\" is not one of 'ClusterIP', 'NodePort' or 'LoadBalancer'",
+        "logstash.queue.type: \"disk\" is not one of 'persisted' or 'memory'",
+    ]
+
+
+NOT_KEYS = "is not a group of keys; write it as `key: value` lines or `{key: value}`"
+
+
+def test_a_value_of_the_wrong_kind_is_named_in_the_stack_files_words() -> None:
+    """Not pydantic's "Input should be a valid dictionary or instance of Storage"."""
+    found = problems(
+        elasticsearch={"storage": "20Gi", "replicas": "three"}, kibana={"ingress": "kibana.local"}
     )
-    assert found[1].startswith("logstash.queue.type: Input should be 'persisted' or 'memory'")
+    assert found == [
+        'elasticsearch.replicas: "three" is not a whole number',
+        f'elasticsearch.storage: "20Gi" {NOT_KEYS}',
+        f'kibana.ingress: "kibana.local" {NOT_KEYS}',
+    ]
+    assert not [line for line in found if "instance of" in line or "Input should" in line]
+
+
+def test_a_dollar_brace_is_not_expanded_and_the_message_says_so() -> None:
+    (found,) = problems(namespace="${HOSTNAME}")
+    assert found.endswith("nothing expands `${...}` in a stack file: write the value itself")
 
 
 def test_ingress_host_must_be_a_dns_name() -> None:

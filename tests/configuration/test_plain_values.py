@@ -6,41 +6,13 @@ Elasticsearch or Logstash at deploy time, or read as something the user did not 
 
 from __future__ import annotations
 
-import copy
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from components.configuration.base import ConfigError
-from components.configuration.loading import load_config
+from tests.conftest import problems
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-QA = yaml.safe_load((PROJECT_DIR / "Pulumi.qa.yaml").read_text())["config"]
 S3 = {"type": "s3", "bucket": "elk-backups", "credentialsSecret": "s3-keys"}
-
-
-def problems(**sections: Any) -> list[str]:
-    """The config errors of qa with `sections` merged in (top-level keys, nested one level)."""
-    config = copy.deepcopy(QA)
-    for key, value in sections.items():
-        current = config.get(f"elk-stack:{key}")
-        if isinstance(current, dict) and isinstance(value, dict):
-            current.update(value)
-        else:
-            config[f"elk-stack:{key}"] = value
-    raw = {
-        key.split(":", 1)[1]: value if isinstance(value, str) else json.dumps(value)
-        for key, value in config.items()
-        if key.startswith("elk-stack:")
-    }
-    try:
-        load_config(raw, PROJECT_DIR)
-    except ConfigError as error:
-        return error.problems
-    return []
 
 
 @pytest.mark.parametrize(
