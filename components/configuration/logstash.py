@@ -127,7 +127,8 @@ class LogstashConfig(JvmService):
         None,
         description=(
             "Pipeline `.conf` file, relative to the project directory. Default: the shipped Spring Boot "
-            "pipeline for the security mode: `pipelines/spring-boot-json.conf` (security and HTTP TLS on), "
+            "pipeline for the security mode: `pipelines/spring-boot-json.conf` (security and HTTP TLS on; "
+            "`pipelines/spring-boot-json-before-8.8.conf` with the older TLS option names for 8.0-8.7), "
             "`pipelines/spring-boot-json-http.conf` (`elasticsearch.tls.http: false`) or "
             "`pipelines/spring-boot-json-insecure.conf` (`security.enabled: false`). The Service exposes "
             "the ports its inputs listen on, each with its protocol; with none (e.g. only `kafka`) there is "

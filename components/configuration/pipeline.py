@@ -51,6 +51,7 @@ SHIPPED_PIPELINES = (
     "pipelines/spring-boot-json.conf",
     "pipelines/spring-boot-json-http.conf",
     "pipelines/spring-boot-json-insecure.conf",
+    "pipelines/spring-boot-json-before-8.8.conf",
 )
 _VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<default>[^}]*))?\}")
 _SPRINTF = re.compile(r"%\{[^}]*\}")
@@ -274,10 +275,10 @@ def variables_of(pipeline: lscl.Config) -> list[str]:
     return sorted(found)
 
 
-def default_pipeline(variables: set[str]) -> str:
-    """The shipped Spring Boot pipeline whose output matches the security mode."""
+def default_pipeline(variables: set[str], version: tuple[int, ...]) -> str:
+    """The shipped Spring Boot pipeline whose output matches the security mode and Logstash's options."""
     if "ELASTICSEARCH_CA" in variables:
-        return SHIPPED_PIPELINES[0]
+        return SHIPPED_PIPELINES[0] if version >= SSL_OPTIONS_SINCE else SHIPPED_PIPELINES[3]
     if "ELASTICSEARCH_USER" in variables:
         return SHIPPED_PIPELINES[1]
     return SHIPPED_PIPELINES[2]
@@ -383,6 +384,23 @@ class PipelineFacts:
     ports: list[ListeningPort]
     variables: list[str]
     writes: list[WriteTarget]
+    ssl_options: list[tuple[int, str]]
+    """(the output's line, option) of each `ssl_*` option an `elasticsearch` output sets."""
+
+    def options_missing_before(self, version: tuple[int, ...]) -> list[str]:
+        """Why `version`'s Logstash would refuse the outputs' `ssl_*` options, one line each.
+
+        The elasticsearch output plugin took its `ssl_*` names in 11.14, first bundled with
+        Logstash 8.8; 8.0-8.7 know only `ssl`, `cacert` and `ssl_certificate_verification`.
+        """
+        if version >= SSL_OPTIONS_SINCE:
+            return []
+        return [
+            f"{self.path}: the elasticsearch output at line {line} sets {option}, which exists from "
+            "Logstash 8.8; use version 8.8 or later, or a pipeline with the older `ssl`/`cacert` options"
+            for line, option in self.ssl_options
+            if option not in OLD_SSL_OPTIONS
+        ]
 
 
 def pipeline_facts(project_dir: Path, relative: str) -> PipelineFacts:
@@ -397,4 +415,21 @@ def pipeline_facts(project_dir: Path, relative: str) -> PipelineFacts:
         ports = ports_of(pipeline)
     except ValueError as error:
         raise ValueError(f"{relative}: {error}") from None
-    return PipelineFacts(relative, text, ports, variables_of(pipeline), writes_of(pipeline))
+    return PipelineFacts(
+        relative, text, ports, variables_of(pipeline), writes_of(pipeline), ssl_options_of(pipeline)
+    )
+
+
+SSL_OPTIONS_SINCE = (8, 8)
+OLD_SSL_OPTIONS = frozenset({"ssl", "ssl_certificate_verification"})
+
+
+def ssl_options_of(pipeline: lscl.Config) -> list[tuple[int, str]]:
+    """(line, option) of every `ssl_*` option of the pipeline's `elasticsearch` outputs."""
+    return [
+        (plugin.line, name)
+        for plugin in pipeline.sections["output"]
+        if plugin.name == "elasticsearch"
+        for name, _ in plugin.attributes
+        if name.startswith("ssl")
+    ]

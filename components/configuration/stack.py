@@ -21,6 +21,7 @@ from components.configuration.logstash import PIPELINES_READ, LogstashConfig
 from components.configuration.network_policy import NetworkPolicyConfig
 from components.configuration.pipeline import (
     PIPELINE_VARIABLES,
+    SSL_OPTIONS_SINCE,
     default_pipeline,
     pipeline_facts,
     pipeline_variables,
@@ -116,11 +117,14 @@ class StackConfig(ConfigModel):
         if security is None or elasticsearch is None:
             return logstash  # the mode is unknown; those sections report their own problems
         provided = pipeline_variables(security.enabled, security.enabled and elasticsearch.tls.http)
-        pipeline = logstash.pipeline or default_pipeline(provided)
+        version = info.data.get("version")
+        numbers = tuple(map(int, version.split("."))) if version else SSL_OPTIONS_SINCE
+        pipeline = logstash.pipeline or default_pipeline(provided, numbers)
         context = info.context or {}
         facts = context.get(PIPELINES_READ, {}).get(pipeline) or pipeline_facts(
             Path(context.get("project_dir", ".")), pipeline
         )
+        too_new = facts.options_missing_before(numbers)
         rule_violations(
             [
                 ("pipeline", f"{pipeline} uses ${{{name}}}, which is set only {PIPELINE_VARIABLES[name]}")
@@ -129,6 +133,7 @@ class StackConfig(ConfigModel):
                 for name in facts.variables
                 if name not in provided
             ]
+            + [("pipeline", problem) for problem in too_new]
         )
         warnings = []
         if security.enabled:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import problems
+from tests.conftest import problems, valid
 
 S3 = {"type": "s3", "bucket": "elk-backups", "credentialsSecret": "s3-keys"}
 
@@ -95,3 +95,16 @@ def test_what_elastic_accepts_still_passes() -> None:
         problems(logstash={"queue": {"type": "persisted", "maxBytes": "64mb", "storage": {"size": "2Gi"}}})
         == []
     )
+
+
+def test_logstash_before_8_8_is_not_given_options_it_does_not_have() -> None:
+    """The output's `ssl_*` options came with Logstash 8.8: older versions get the older names."""
+    assert valid(version="8.7.1").logstash.pipeline == "pipelines/spring-boot-json-before-8.8.conf"
+    assert valid(version="8.8.0").logstash.pipeline == "pipelines/spring-boot-json.conf"
+    found = problems(version="8.7.1", logstash={"pipeline": "pipelines/spring-boot-json.conf"})
+    assert found == [
+        f"logstash.pipeline: pipelines/spring-boot-json.conf: the elasticsearch output at line 27 sets "
+        f"{option}, which exists from Logstash 8.8; use version 8.8 or later, or a pipeline with the older "
+        "`ssl`/`cacert` options"
+        for option in sorted(("ssl_enabled", "ssl_certificate_authorities", "ssl_verification_mode"))
+    ]
