@@ -228,16 +228,15 @@ def test_without_secure_settings_the_keystore_is_untouched(tmp_path: Path, keyst
 # --- the start script: the file realm's files linked over the image's own ---------------
 
 
-def test_start_script_links_the_realm_files_over_the_images_own(tmp_path: Path) -> None:
-    """Links, not copies: a Secret update reaches the running node without a restart."""
-    image, config, realm = tmp_path / "image", tmp_path / "config", tmp_path / "realm"
-    for directory in (image, config, realm):
-        directory.mkdir()
-    for name in file_realm.FILES:
-        (image / name).write_text("# the image's empty file\n")
-        (realm / name).write_text(f"first {name}\n")
+def start_with_config(
+    tmp_path: Path, image: Path, config: Path, entrypoint_line: str, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the start script with `image` as the image's config directory and `config` as ES_PATH_CONF.
+
+    The stand-in entrypoint runs `entrypoint_line` (in bash) instead of Elasticsearch.
+    """
     entrypoint = tmp_path / "entrypoint.sh"
-    entrypoint.write_text("#!/usr/bin/env bash\necho started\n")
+    entrypoint.write_text(f"#!/usr/bin/env bash\n{entrypoint_line}\n")
     entrypoint.chmod(0o755)
     environment = {
         "PATH": os.environ["PATH"],
@@ -246,12 +245,23 @@ def test_start_script_links_the_realm_files_over_the_images_own(tmp_path: Path) 
         "ES_ENTRYPOINT": str(entrypoint),
         "ES_PATH_CONF": str(config),
         "ES_IMAGE_CONFIG": str(image),
-        "FILE_REALM_DIR": str(realm),
+        **extra,
     }
+    return subprocess.run(
+        ["bash", str(START_SCRIPT)], env=environment, capture_output=True, text=True, timeout=30
+    )
+
+
+def test_start_script_links_the_realm_files_over_the_images_own(tmp_path: Path) -> None:
+    """Links, not copies: a Secret update reaches the running node without a restart."""
+    image, config, realm = tmp_path / "image", tmp_path / "config", tmp_path / "realm"
+    for directory in (image, config, realm):
+        directory.mkdir()
+    for name in file_realm.FILES:
+        (image / name).write_text("# the image's empty file\n")
+        (realm / name).write_text(f"first {name}\n")
     for _ in range(2):  # a container restart finds its links in place
-        result = subprocess.run(
-            ["bash", str(START_SCRIPT)], env=environment, capture_output=True, text=True, timeout=30
-        )
+        result = start_with_config(tmp_path, image, config, "echo started", FILE_REALM_DIR=str(realm))
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "started"
     for name in file_realm.FILES:
@@ -277,21 +287,7 @@ def test_each_start_copies_the_images_config_and_links_the_certificates(tmp_path
     (copy / "elasticsearch.keystore").write_text("last start's keystore")
     gate = tmp_path / "recovered"
     gate.touch()
-    entrypoint = tmp_path / "entrypoint.sh"
-    entrypoint.write_text('#!/usr/bin/env bash\nls "$ES_PATH_CONF"\n')
-    entrypoint.chmod(0o755)
-    environment = {
-        "PATH": os.environ["PATH"],
-        "HOSTNAME": "elk-elasticsearch-0",
-        "FORMED_MARKER": str(tmp_path / "formed"),
-        "ES_ENTRYPOINT": str(entrypoint),
-        "ES_PATH_CONF": str(copy),
-        "ES_IMAGE_CONFIG": str(image),
-        "READY_GATE": str(gate),
-    }
-    result = subprocess.run(
-        ["bash", str(START_SCRIPT)], env=environment, capture_output=True, text=True, timeout=30
-    )
+    result = start_with_config(tmp_path, image, copy, 'ls "$ES_PATH_CONF"', READY_GATE=str(gate))
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["certs", "elasticsearch.yml", "jvm.options", "jvm.options.d"]
     assert (copy / "jvm.options.d" / "heap.options").read_text() == "-Xms1g\n"
