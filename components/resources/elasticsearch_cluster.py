@@ -241,7 +241,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             client_selector[HTTP_LABEL] = "true"
         return Service(
             f"{self._name}-http",
-            metadata=self._meta(NAMES.workload),
+            metadata=objects.unawaited_service(self._meta(NAMES.workload), "ClusterIP"),
             spec={
                 "type": "ClusterIP",
                 "selector": client_selector,

@@ -111,7 +111,7 @@ class KibanaUi(pulumi.ComponentResource):
         protocol = scheme(self._https)
         return Service(
             self._name,
-            metadata=self._meta(NAMES.workload),
+            metadata=objects.unawaited_service(self._meta(NAMES.workload), self._config.service.type),
             spec={
                 "type": self._config.service.type,
                 "selector": self.pod_labels,

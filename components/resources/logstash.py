@@ -128,7 +128,7 @@ class LogstashPipeline(pulumi.ComponentResource):
         spec = service_spec(self._config, self.pod_labels)
         return Service(
             self._name,
-            metadata=self._meta(NAMES.workload),
+            metadata=objects.unawaited_service(self._meta(NAMES.workload), spec["type"]),
             spec=spec,
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -61,6 +61,21 @@ def headless_service(
     )
 
 
+def unawaited_service(service_metadata: dict[str, Any], service_type: str) -> dict[str, Any]:
+    """A client Service's metadata: with `pulumi.com/skipAwait`, unless it is a LoadBalancer.
+
+    pulumi-kubernetes (4.25) holds a Service's create or update until Endpoints exist and
+    then a fixed 10 s more; Logstash, Kibana and the Jobs that name the Service waited for
+    that, about 7 s of a 14 s qa `up`, although the workloads' own readiness is what the
+    deploy waits for (the StatefulSets' waitFor, the Deployment's rollout). A LoadBalancer
+    keeps the await: its address is what the user reads from the outputs.
+    """
+    if service_type == "LoadBalancer":
+        return service_metadata
+    annotations = {**service_metadata.get("annotations", {}), "pulumi.com/skipAwait": "true"}
+    return {**service_metadata, "annotations": annotations}
+
+
 def disruption_budget(
     parent: pulumi.Resource,
     logical_name: str,

@@ -64,3 +64,23 @@ def test_a_default_disk_limit_rises_to_a_larger_request() -> None:
         "4Gi",
         "4Gi",
     )
+
+
+def test_client_services_skip_the_providers_await_but_a_load_balancer_keeps_it(render: Render) -> None:
+    """The workloads' readiness is awaited; a Service's 10 s settle only held Logstash and Kibana back."""
+    rendered = render(
+        kibana={"service": {"type": "LoadBalancer"}}, logstash={"service": {"type": "NodePort"}}
+    )
+    services = {
+        m["metadata"]["name"]: (
+            m["spec"]["type"],
+            m["metadata"].get("annotations", {}).get("pulumi.com/skipAwait"),
+        )
+        for m in rendered.manifests
+        if m["kind"] == "Service" and m["spec"].get("clusterIP") != "None"
+    }
+    assert services == {
+        "elk-elasticsearch": ("ClusterIP", "true"),
+        "elk-logstash": ("NodePort", "true"),
+        "elk-kibana": ("LoadBalancer", None),
+    }
