@@ -41,6 +41,10 @@ def processors_from(resources: Resources) -> int | None:
     return math.ceil(parse_quantity(limit)) if limit else None
 
 
+CaRotation = Literal["trust", "switch"]
+MAX_CA_GENERATION = 1000
+
+
 class ElasticsearchTls(ConfigModel):
     """Certificates for Elasticsearch's transport (always, with security) and HTTP layers."""
 
@@ -68,18 +72,59 @@ class ElasticsearchTls(ConfigModel):
         ),
     )
 
+    ca_generation: int = Field(
+        0,
+        ge=0,
+        le=MAX_CA_GENERATION,
+        description=(
+            "Which generated CA the stack uses, 0 at first; one more starts a CA rotation "
+            "(with `caRotation`, see docs/security.md#rotating-the-ca)."
+        ),
+    )
+    ca_rotation: CaRotation | None = Field(
+        None,
+        description=(
+            "A CA rotation in progress: `trust` trusts CA `caGeneration` beside the one before "
+            "while certificates still come from the old one, `switch` issues them from the new "
+            "one, and omitting it again drops the old CA. One step per `pulumi up`."
+        ),
+    )
+
     @model_validator(mode="after")
     def _renewal_inside_validity(self) -> ElasticsearchTls:
+        violations = []
         if self.early_renewal_days >= self.validity_days:
-            rule_violations(
-                [
-                    (
-                        "earlyRenewalDays",
-                        f"{self.early_renewal_days} must be less than validityDays ({self.validity_days})",
-                    )
-                ]
+            violations.append(
+                (
+                    "earlyRenewalDays",
+                    f"{self.early_renewal_days} must be less than validityDays ({self.validity_days})",
+                )
             )
+        violations += self._rotation_violations()
+        rule_violations(violations)
         return self
+
+    def _rotation_violations(self) -> list[tuple[str, str]]:
+        """A rotation needs a CA before the new one, and a CA of ours to rotate."""
+        if self.ca_rotation is None and self.ca_generation == 0:
+            return []
+        if self.existing_secret:
+            key = "caRotation" if self.ca_rotation else "caGeneration"
+            return [(key, "rotates the generated CA, and existingSecret replaces it: set one of them")]
+        if self.ca_rotation is not None and self.ca_generation == 0:
+            return [("caRotation", "rotates to CA caGeneration, which must be 1 or more (the CA after 0)")]
+        return []
+
+    @property
+    def rotation_stage(self) -> str | None:
+        """Where the CA rotation stands, e.g. `1-trust`; None for a stack that never rotated.
+
+        In the nodes' pod template it rolls them at every step, so that `pulumi up` returns
+        only when every node holds the step's files, and the next step cannot overtake it.
+        """
+        if self.ca_generation == 0 and self.ca_rotation is None:
+            return None
+        return "-".join(filter(None, (str(self.ca_generation), self.ca_rotation)))
 
 
 Role = Literal[

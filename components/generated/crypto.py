@@ -166,6 +166,8 @@ def renewal_due(cert_pem: str, early_renewal_hours: float, now: datetime) -> boo
 
 # However long the renewal window, a certificate this close to expiry gets a warning.
 EXPIRY_WARNING_DAYS = 30
+# How long before a CA's renewal window opens the preview asks for a rotation in steps.
+CA_ROTATION_NOTICE_DAYS = 90
 PEM_CERTIFICATE_HEADER = "-----BEGIN CERTIFICATE-----"
 
 
@@ -200,3 +202,22 @@ def expiry_warning(name: str, cert_pem: str, early_renewal_hours: float, now: da
             f"a `pulumi up` from {_when(renewal_from)}, when its renewal window opens, replaces it"
         )
     return None
+
+
+def ca_rotation_notice(name: str, cert_pem: str, early_renewal_hours: float, now: datetime) -> str | None:
+    """One line for a CA whose renewal window opens within 90 days; None before and inside it.
+
+    Renewed by its window, a CA is replaced in one `pulumi up` together with every
+    certificate it signed, and nodes restarted early and late then distrust each other
+    until all have restarted. Three `up`s with an overlap avoid that, if someone starts them
+    in time; inside the window `expiry_warning` speaks instead.
+    """
+    not_after = x509.load_pem_x509_certificate(cert_pem.encode()).not_valid_after_utc
+    renewal_from = not_after - timedelta(hours=early_renewal_hours)
+    if not renewal_from - timedelta(days=CA_ROTATION_NOTICE_DAYS) <= now < renewal_from:
+        return None
+    return (
+        f"certificate {name} expires on {_when(not_after)}; from {_when(renewal_from)} a `pulumi up` "
+        "replaces it and every certificate it signed at once: rotate it in three steps before then "
+        "(elasticsearch.tls.caGeneration, docs/security.md#rotating-the-ca)"
+    )

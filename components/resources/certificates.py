@@ -40,13 +40,38 @@ from components.specs.certificates import (
 )
 
 
-def warn_on_expiry(name: str, cert_pem: str, early_renewal_hours: float) -> None:
-    """Log the expiry warning for a certificate, if it has one; the render's mock values have none."""
+def warn_on_expiry(name: str, cert_pem: str, early_renewal_hours: float, authority: bool = False) -> None:
+    """Log the expiry warning for a certificate, if it has one; the render's mock values have none.
+
+    A CA's comes earlier too, while there is time to rotate it in steps.
+    """
     if not crypto.is_certificate_pem(cert_pem):
         return
-    warning = crypto.expiry_warning(name, cert_pem, early_renewal_hours, datetime.now(UTC))
+    now = datetime.now(UTC)
+    warning = crypto.expiry_warning(name, cert_pem, early_renewal_hours, now)
+    if warning is None and authority:
+        warning = crypto.ca_rotation_notice(name, cert_pem, early_renewal_hours, now)
     if warning is not None:
         pulumi.log.warn(warning)
+
+
+def trusted_generations(config: ElasticsearchTls) -> list[int]:
+    """The CA generations the stack trusts: the one before too while a rotation is under way."""
+    generation = config.ca_generation
+    return [generation - 1, generation] if config.ca_rotation else [generation]
+
+
+def trust_bundle(certificates: list[pulumi.Output[str]]) -> pulumi.Output[str]:
+    """One PEM file of the trusted CAs (`ca.crt`), as Elasticsearch, Logstash and Kibana read it.
+
+    With one CA it is that CA's PEM unchanged, so a stack that never rotates keeps the
+    `ca.crt`, and the checksum, it always had.
+    """
+    if len(certificates) == 1:
+        return certificates[0]
+    return pulumi.Output.all(*certificates).apply(
+        lambda pems: "".join(pem if pem.endswith("\n") else pem + "\n" for pem in pems)
+    )
 
 
 @dataclass(frozen=True)
@@ -70,7 +95,8 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
     ca_secret: Secret | None
     ca_checksum: pulumi.Output[str]
     ca: CertificateAuthority | None
-    """The generated CA, which can sign a server's certificate; None with the user's own PKI."""
+    """The generated CA that signs, the nodes' and a server's certificates; None with the user's own PKI."""
+    _trust: pulumi.Output[str]
 
     def __init__(
         self,
@@ -105,23 +131,25 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
         self._labels = common.labels(names.app, "certificates", target.version)
         self._validity_hours = config.validity_days * HOURS_PER_DAY
         self._renewal_hours = config.early_renewal_days * HOURS_PER_DAY
-        ca = self.ca = self._authority()
+        trusted = [self._authority(generation) for generation in trusted_generations(config)]
+        self.ca = trusted[0] if config.ca_rotation == "trust" else trusted[-1]
+        self._trust = trust_bundle([ca.cert_pem for ca in trusted])
         self.per_pod = True
         self.node_secret_names = {}
         self.node_secrets = {}
         for node_set in node_sets:
             secret_name = f"{node_set.workload}-{NODE_SECRET_SUFFIX}"
             self.node_secret_names[node_set.workload] = secret_name
-            self.node_secrets[node_set.workload] = self._node_set_secret(ca, client, node_set, secret_name)
+            self.node_secrets[node_set.workload] = self._node_set_secret(client, node_set, secret_name)
         self.ca_secret = Secret(
             f"{name}-ca",
             metadata=common.metadata(names.suffixed("ca"), target.namespace, self._labels),
             type="Opaque",
-            string_data={CA_KEY: ca.cert_pem},
+            string_data={CA_KEY: self._trust},
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.ca_secret_name = names.suffixed("ca")
-        self.ca_checksum = ca.cert_pem.apply(common.digest)
+        self.ca_checksum = self._trust.apply(common.digest)
         self.register_outputs(
             {"nodeSecretNames": self.node_secret_names, "caSecretName": self.ca_secret_name}
         )
@@ -138,12 +166,17 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
         self.ca_checksum = pulumi.Output.from_input(common.digest(secret))
         self.register_outputs({"caSecretName": self.ca_secret_name})
 
-    def _authority(self) -> CertificateAuthority:
-        """The private CA, valid (and renewed) ten times as long as the node certificates."""
+    def _authority(self, generation: int) -> CertificateAuthority:
+        """A private CA, valid (and renewed) ten times as long as the node certificates.
+
+        Generation 0 keeps the name and subject a stack had before rotations existed; each
+        later one has its own, so that two CAs trusted side by side are told apart by name.
+        """
         ca_renewal_hours = self._renewal_hours * CA_LIFETIME_FACTOR
+        title = f"{common.PART_OF} CA {generation}" if generation else f"{common.PART_OF} CA"
         ca = CertificateAuthority(
-            f"{self._name}-ca",
-            common_name=f"{common.PART_OF} CA",
+            f"{self._name}-ca-{generation}" if generation else f"{self._name}-ca",
+            common_name=title,
             organization=common.PART_OF,
             rsa_bits=CA_KEY_BITS,
             validity_hours=self._validity_hours * CA_LIFETIME_FACTOR,
@@ -151,15 +184,15 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         ca.cert_pem.apply(
-            partial(warn_on_expiry, f"{common.PART_OF} CA", early_renewal_hours=ca_renewal_hours)
+            partial(warn_on_expiry, title, early_renewal_hours=ca_renewal_hours, authority=True)
         )
         return ca
 
-    def _node_set_secret(
-        self, ca: CertificateAuthority, client: str, node_set: NodeSetPods, secret_name: str
-    ) -> Secret:
-        """One Secret per node set: the CA and each pod's key and certificate."""
-        data: dict[str, pulumi.Input[str]] = {CA_KEY: ca.cert_pem}
+    def _node_set_secret(self, client: str, node_set: NodeSetPods, secret_name: str) -> Secret:
+        """One Secret per node set: the CAs the nodes trust, and each pod's key and certificate."""
+        ca = self.ca
+        assert ca is not None, "generated certificates have a CA"
+        data: dict[str, pulumi.Input[str]] = {CA_KEY: self._trust}
         namespace = pulumi.Output.from_input(self._target.namespace)
         for pod in node_set.pods:
             node = LeafCertificate(
@@ -211,11 +244,11 @@ class ElasticsearchCertificates(pulumi.ComponentResource):
             f"{self._name}-{name}",
             metadata=common.metadata(secret_name, self._target.namespace, self._labels),
             type="Opaque",
-            string_data={"tls.crt": leaf.cert_pem, "tls.key": leaf.private_key_pem, CA_KEY: self.ca.cert_pem},
+            string_data={"tls.crt": leaf.cert_pem, "tls.key": leaf.private_key_pem, CA_KEY: self._trust},
             opts=pulumi.ResourceOptions(parent=self),
         )
-        # The key and the CA are in the Secret too: a change of any rolls the server.
-        revision = pulumi.Output.all(leaf.cert_pem, leaf.private_key_pem, self.ca.cert_pem).apply(
+        # The key and the CAs are in the Secret too: a change of any rolls the server.
+        revision = pulumi.Output.all(leaf.cert_pem, leaf.private_key_pem, self._trust).apply(
             lambda parts: common.digest(*parts)
         )
         return ServerCertificate(secret, revision)

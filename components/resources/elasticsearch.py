@@ -137,6 +137,8 @@ class ElasticsearchNode(pulumi.ComponentResource):
             else self._labels
         )
         annotations = common.pod_annotations(files, credentials_revision=cluster.credentials_revision)
+        if cluster.ca_rotation is not None:
+            annotations[common.CA_ROTATION_ANNOTATION] = cluster.ca_rotation
         return StatefulSet(
             self._name,
             metadata=common.rolled_out_metadata(

@@ -228,6 +228,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             # Frozen at the first deploy: nodes added later never bootstrap a cluster.
             initial_masters=formation.initial_masters,
             per_pod_certs=certificates.per_pod if certificates else False,
+            ca_rotation=config.tls.rotation_stage if certificates else None,
             http_label=dedicated_masters(node_sets),
             snapshot_repository=config.snapshots.repository if config.snapshots else None,
             snapshot_claim=snapshot_claim.metadata.name if snapshot_claim else None,

@@ -25,6 +25,7 @@ INSTANCE = "elk"
 CHECKSUM_ANNOTATION = "elk-stack/config-checksum"
 CA_CHECKSUM_ANNOTATION = "elk-stack/ca-checksum"
 CREDENTIALS_ANNOTATION = "elk-stack/credentials-revision"
+CA_ROTATION_ANNOTATION = "elk-stack/ca-rotation"
 UID = 1000
 
 

@@ -108,6 +108,8 @@ class ClusterWiring:
     # through POD_NAME, or one pair all nodes share (`tls.existingSecret`).
     per_pod_certs: bool = False
     credentials_revision: pulumi.Input[str] | None = None
+    # Where a CA rotation stands (`ElasticsearchTls.rotation_stage`): each step rolls the nodes.
+    ca_rotation: str | None = None
     http_label: bool = False
     service_account: str = common.Names(APP).workload
     # The snapshot repository the nodes reach (its client settings and credentials), and

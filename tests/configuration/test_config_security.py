@@ -28,6 +28,22 @@ def test_renewal_must_start_before_expiry() -> None:
     ]
 
 
+def test_a_ca_rotation_rotates_to_a_ca_after_the_first() -> None:
+    assert problems(elasticsearch={"tls": {"caRotation": "trust"}}) == [
+        "elasticsearch.tls.caRotation: rotates to CA caGeneration, which must be 1 or more (the CA after 0)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("tls", "key"),
+    [({"caGeneration": 2}, "caGeneration"), ({"caGeneration": 2, "caRotation": "switch"}, "caRotation")],
+)
+def test_a_ca_rotation_and_the_users_own_pki_exclude_each_other(tls: dict[str, Any], key: str) -> None:
+    assert problems(elasticsearch={"tls": {**tls, "existingSecret": "company-tls"}}) == [
+        f"elasticsearch.tls.{key}: rotates the generated CA, and existingSecret replaces it: set one of them"
+    ]
+
+
 def test_certificates_live_at_least_30_days() -> None:
     found = problems(elasticsearch={"tls": {"validityDays": 7, "earlyRenewalDays": 1}})
     assert (

@@ -1,4 +1,4 @@
-"""Per-node certificates on the real engine: the update from one shared certificate, and a scale-out.
+"""Per-node certificates on the real engine: from one shared certificate, a scale-out, a CA rotation.
 
 The update starts from the last commit with one certificate for all nodes, checked out
 of this repository's history into the scratch project, so it is what an existing stack
@@ -27,6 +27,7 @@ from tests.e2e.conftest import (
     Cluster,
     Stack,
     _tail,
+    claims,
     pod_uids,
     stack_from_file,
     wait_until,
@@ -62,10 +63,10 @@ def link_project(stack: Stack, source: Path) -> None:
         link.symlink_to(source / entry)
 
 
-def secret_data(cluster: Cluster, name: str) -> dict[str, str]:
+def secret_data(cluster: Cluster, name: str, namespace: str = NAMESPACE) -> dict[str, str]:
     """A Secret's values, decoded; {} when it does not exist."""
     found: dict[str, Any] = cluster.get_json(
-        "secrets", "-n", NAMESPACE, "--field-selector", f"metadata.name={name}"
+        "secrets", "-n", namespace, "--field-selector", f"metadata.name={name}"
     )
     if not found["items"]:
         return {}
@@ -187,3 +188,69 @@ def warnings_then_renewal(cluster: Cluster, stack: Stack) -> None:
     assert expires > datetime.now(UTC) + timedelta(days=300), "a new certificate, for a full year"
     assert pod_uids(cluster, NAMESPACE, "elasticsearch") == pods, "Elasticsearch reloads it: no pod restarts"
     stack.pulumi("preview", "--expect-no-changes")
+
+
+ROTATION_NAMESPACE = "elk-e2e-ca-rotation"
+ROTATION_ANNOTATION = "elk-stack/ca-rotation"
+
+
+def common_names(pem: str) -> list[str]:
+    """The subjects' common names of the certificates in a PEM file, in order."""
+    return [
+        str(certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value)
+        for certificate in x509.load_pem_x509_certificates(pem.encode())
+    ]
+
+
+def issuer_name(pem: str) -> str:
+    return str(
+        x509.load_pem_x509_certificate(pem.encode())
+        .issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0]
+        .value
+    )
+
+
+@pytest.mark.claim(
+    "The CA rotates in three `pulumi up`s (trust the new CA, sign with it, drop the old one): "
+    "each step updates the Secrets and rolls the nodes, replaces no StatefulSet or claim, and "
+    "leaves `pulumi preview` with nothing to do"
+)
+def test_the_ca_rotates_in_three_steps(cluster: Cluster) -> None:
+    kubeconfig = cluster.namespace(ROTATION_NAMESPACE)
+    stack = stack_from_file(cluster, "e2e-ca-rotation", "Pulumi.qa.yaml", ROTATION_NAMESPACE, kubeconfig)
+    stack.pulumi("up", "--yes", "--skip-preview")
+    claims_before = claims(cluster, ROTATION_NAMESPACE)
+    expected: list[tuple[dict[str, Any], list[str], str, str]] = [
+        (
+            {"caGeneration": 1, "caRotation": "trust"},
+            ["elk-stack CA", "elk-stack CA 1"],
+            "elk-stack CA",
+            "1-trust",
+        ),
+        (
+            {"caGeneration": 1, "caRotation": "switch"},
+            ["elk-stack CA", "elk-stack CA 1"],
+            "elk-stack CA 1",
+            "1-switch",
+        ),
+        ({"caGeneration": 1}, ["elk-stack CA 1"], "elk-stack CA 1", "1"),
+    ]
+    section: dict[str, Any] = stack.config["elk-stack:elasticsearch"]
+    for tls, trusted, signer, stage in expected:
+        pods = pod_uids(cluster, ROTATION_NAMESPACE, "elasticsearch")
+        stack.set_config("elk-stack:elasticsearch", {**section, "tls": {**section.get("tls", {}), **tls}})
+        replaced = [urn for op, urn in stack.planned_operations() if op in ("replace", "create-replacement")]
+        assert not [urn for urn in replaced if "kubernetes:" in urn], f"{stage}: {replaced}"
+        stack.pulumi("up", "--yes", "--skip-preview")
+        node = secret_data(cluster, NODE_SECRET, ROTATION_NAMESPACE)
+        assert common_names(node["ca.crt"]) == trusted, stage
+        assert common_names(secret_data(cluster, CA_SECRET, ROTATION_NAMESPACE)["ca.crt"]) == trusted, stage
+        assert issuer_name(node["elk-elasticsearch-0.tls.crt"]) == signer, stage
+        template = cluster.get_json("statefulset", "elk-elasticsearch", "-n", ROTATION_NAMESPACE)["spec"][
+            "template"
+        ]
+        assert template["metadata"]["annotations"][ROTATION_ANNOTATION] == stage
+        rolled = pod_uids(cluster, ROTATION_NAMESPACE, "elasticsearch")
+        assert rolled.keys() == pods.keys() and rolled != pods, f"{stage}: the node rolled (up awaits it)"
+        stack.pulumi("preview", "--expect-no-changes")
+    assert claims(cluster, ROTATION_NAMESPACE) == claims_before, "every claim kept, on its volume"

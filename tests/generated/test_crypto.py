@@ -385,6 +385,19 @@ def test_a_window_longer_than_30_days_warns_from_its_start(year_pem: str) -> Non
     assert warning is not None and "certificate elk-stack CA" in warning and "renewal window" in warning
 
 
+@pytest.mark.parametrize(("day", "noticed"), [(214, False), (215, True), (304, True), (305, False)], ids=str)
+def test_a_ca_rotation_is_asked_for_in_the_90_days_before_the_window(
+    year_pem: str, day: int, noticed: bool
+) -> None:
+    """A 60-day window opens on day 305 of 365; from then `expiry_warning` speaks instead."""
+    notice = crypto.ca_rotation_notice("elk-stack CA", year_pem, 60 * 24, NOW + day * DAY)
+    assert (notice is not None) == noticed
+    if notice is not None:
+        assert notice.startswith(
+            "certificate elk-stack CA expires on 2031-01-01 00:00 UTC; from 2030-11-02 00:00 UTC a `pulumi up`"
+        )
+
+
 @pytest.mark.parametrize("after", [timedelta(0), DAY])
 def test_an_expired_certificate_is_named_as_expired(year_pem: str, after: timedelta) -> None:
     warning = crypto.expiry_warning("elk-elasticsearch-0", year_pem, 7 * 24, NOW + 365 * DAY + after)

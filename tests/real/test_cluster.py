@@ -1,7 +1,8 @@
 """Three real nodes from one render: formation, a foreign CA, a restart, a snapshot, an upgrade, a shrink.
 
 The tests run in file order on one cluster, as its life goes: it forms on 9.2.0, refuses a
-node signed by another CA, keeps its documents over a pod restart, takes the snapshot the
+node signed by another CA, keeps its documents over a pod restart, rotates its CA in three
+rolls without falling apart, takes the snapshot the
 program takes before a version change, rolls to 9.4.3 in the program's order, refuses
 to start a 9.2.0 node on 9.4.3 data (why a downgrade must be stopped before it starts),
 and shrinks to one node through the program's topology Jobs.
@@ -109,6 +110,47 @@ def test_a_restarted_node_keeps_every_document(cluster: RealStack) -> None:
     cluster.start([cluster.node(2)])
     assert len(node_versions(cluster)) == 3
     assert document_count(cluster) == DOCS
+
+
+ROTATION_STEPS: tuple[dict[str, object], ...] = (
+    {"caGeneration": 1, "caRotation": "trust"},
+    {"caGeneration": 1, "caRotation": "switch"},
+    {"caGeneration": 1},
+)
+
+
+def with_tls(stack: RealStack, tls: dict[str, object]) -> str:
+    """The stack's `elasticsearch` section with these TLS keys, as a flat config value."""
+    section = json.loads(stack.config["elk-stack:elasticsearch"])
+    return json.dumps({**section, "tls": {**section.get("tls", {}), **tls}})
+
+
+def loaded_common_names(stack: RealStack) -> set[str]:
+    """The common names of the certificates and CAs the answering node has loaded."""
+    answer = stack.request("GET", "/_ssl/certificates")
+    assert answer.status == 200, answer.text
+    return {re.sub(r".*CN=([^,]+).*", r"\1", entry["subject_dn"]) for entry in answer.body}
+
+
+def test_the_ca_rotates_in_three_rolls_and_the_cluster_stays_formed(cluster: RealStack) -> None:
+    """Each step as `pulumi up` rolls it: highest ordinal first, each node back before the next.
+
+    At every moment some nodes hold the step's files and the others the step before's,
+    and the three stay one cluster; afterwards the nodes trust only the new CA.
+    """
+    for tls in ROTATION_STEPS:
+        cluster.render(elasticsearch=with_tls(cluster, tls))
+        for ordinal in (2, 1, 0):
+            pod = f"elk-elasticsearch-{ordinal}"
+            cluster.pre_stop(pod)
+            cluster.stop(pod)
+            cluster.start([cluster.node(ordinal)])
+            assert len(node_versions(cluster)) == 3, f"{tls}: {pod} rejoined"
+    assert document_count(cluster) == DOCS
+    names = loaded_common_names(cluster)
+    assert "elk-stack CA 1" in names and "elk-stack CA" not in names, names
+    # The rest of the cluster's life goes on with the new CA.
+    cluster.config["elk-stack:elasticsearch"] = with_tls(cluster, ROTATION_STEPS[-1])
 
 
 @pytest.fixture(scope="module")

@@ -217,6 +217,25 @@ def test_a_render_warns_of_a_ca_inside_its_renewal_window(
     assert "renewal window" in warning and "the next `pulumi up` replaces it" in warning
 
 
+def test_a_render_asks_for_a_ca_rotation_before_the_cas_renewal_window(
+    render: Render, stored_certificates: dict[str, str]
+) -> None:
+    """60 days before the window opens: time for the three steps, which a renewal would skip."""
+    stored_certificates["elasticsearch-tls-ca"] = real_certificate(360, validity_days=3650)
+    [warning] = certificate_warnings(render())
+    assert warning.startswith("certificate elk-stack CA expires on ")
+    assert "rotate it in three steps before then" in warning and "docs/security.md#rotating-the-ca" in warning
+
+
+def test_a_node_certificate_before_its_window_gets_no_rotation_notice(
+    render: Render, stored_certificates: dict[str, str]
+) -> None:
+    """Node certificates are renewed under the same CA: nothing to rotate."""
+    stored_certificates["elasticsearch-tls-elk-elasticsearch-data-0"] = real_certificate(50)
+    stored_certificates["elasticsearch-tls-ca"] = real_certificate(3000, validity_days=3650)
+    assert certificate_warnings(render(elasticsearch=EXAMPLE)) == []
+
+
 def test_a_plain_render_has_no_certificate_warning(rendered_stacks: dict[str, Rendered]) -> None:
     """The render's stand-ins are no certificates: nothing to warn of, and nothing depends on the clock."""
     for rendered in rendered_stacks.values():
