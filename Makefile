@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-PULUMI_MISSING := the Pulumi CLI is not on PATH; install it from https://www.pulumi.com/docs/install/ (e.g. curl -fsSL https://get.pulumi.com | sh) and run again
+PULUMI_MISSING := the Pulumi CLI is not on PATH; install it from https://www.pulumi.com/docs/install/ (e.g. curl -fsSL https://get.pulumi.com | sh) and run again, or for the local control plane run `source build/cluster/env` (after make cluster-up), which puts the CLI it built first on PATH
 
 .PHONY: help bytecode render test lint docs preview up destroy pulumi-cli bench size clean \
 	e2e-tools cluster-up cluster-down cluster-status cluster-namespace e2e test-real mutation
@@ -55,7 +55,7 @@ up: pulumi-cli bytecode  ## `pulumi up` for the stack (needs the Pulumi CLI and 
 	pulumi up --stack $(STACK) $(ARGS)
 
 destroy: pulumi-cli $(INSTALLED)  ## `pulumi destroy` for the stack; protected data claims make it stop (see docs/operations.md).
-	pulumi destroy --stack $(STACK) $(ARGS)
+	$(PY) -m tools.destroy $(STACK) $(ARGS)
 
 # The real engine and control plane, built from the Go modules pinned under tools/go/.
 e2e-tools: $(INSTALLED)  ## Build the Pulumi CLI, provider and control plane once into ~/.cache/elk-stack.

@@ -11,6 +11,8 @@ output alone.
 from __future__ import annotations
 
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,21 @@ NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
 DATA_CLAIMS = {"data-elk-elasticsearch-0", "queue-elk-logstash-0"}
 # docs/operations.md documents the commands for the qa stack.
 DOCUMENTED_STACK = "qa"
+
+
+def make_destroy(stack: Stack) -> subprocess.CompletedProcess[str]:
+    """What `make destroy STACK=<stack> ARGS=...` runs (tools/destroy.py), in the stack's project."""
+    command = [sys.executable, "-m", "tools.destroy", stack.name, "--cwd", str(stack.project)]
+    flags = ["--yes", "--non-interactive", "--color", "never"]
+    return subprocess.run(
+        [*command, *flags],
+        cwd=PROJECT_DIR,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +84,14 @@ def test_destroy_is_refused_then_the_claims_are_retained(protected: Stack, clust
     resources_before = protected.state()["deployment"]["resources"]
     urns = {claim["urn"] for claim in claim_resources(protected).values()}
 
-    refused = protected.pulumi("destroy", "--yes", check=False)
+    refused = make_destroy(protected)
     assert refused.returncode != 0, "pulumi destroy ran although the claims are protected"
     output = refused.stdout + refused.stderr
     assert "because it is protected" in output
-    assert all(urn in output for urn in urns), output
+    hint = output[output.index("make destroy: pulumi destroy stopped at") :]
+    assert "docs/operations.md#data-protection" in hint, hint
+    for urn in urns:
+        assert f"pulumi state unprotect --stack {protected.name} '{urn}'" in hint, hint
     assert object_uids(cluster, NAMESPACE) == before
     assert protected.state()["deployment"]["resources"] == resources_before
 
@@ -113,7 +133,8 @@ def test_a_redeploy_keeps_the_data(protected: Stack, successor: Stack, cluster: 
 
 @pytest.mark.claim(
     "Why: every claim is an explicit PVC that grows in place; also a claim that a redeploy "
-    "adopted (How to grow a volume: the explicit PVCs are patched in place)"
+    "adopted (How to grow a volume: the explicit PVCs are patched in place); a smaller size is "
+    "refused by `preview` in the stack file's words"
 )
 def test_an_adopted_claim_still_grows_in_place(successor: Stack, cluster: Cluster) -> None:
     bindings = bound_claims(cluster, NAMESPACE)
@@ -129,6 +150,18 @@ def test_an_adopted_claim_still_grows_in_place(successor: Stack, cluster: Cluste
     live = cluster.get_json("pvc", claim, "-n", NAMESPACE)
     assert live["spec"]["resources"]["requests"]["storage"] == "25Gi"
     assert bound_claims(cluster, NAMESPACE) == bindings
+
+    # Back to 20Gi: `preview` says in the stack file's words that a claim cannot shrink.
+    successor.set_config(
+        "elk-stack:elasticsearch", {**elasticsearch, "storage": {**elasticsearch["storage"], "size": "20Gi"}}
+    )
+    refused = successor.pulumi("preview", check=False)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0
+    assert f"storage.size would shrink {claim} from 25Gi to 20Gi" in output, output
+    assert "Kubernetes cannot make a claim smaller" in output
+    successor.set_config("elk-stack:elasticsearch", elasticsearch)
+    successor.pulumi("preview", "--expect-no-changes")
 
 
 @pytest.mark.claim(

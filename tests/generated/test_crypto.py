@@ -394,7 +394,8 @@ def test_a_ca_rotation_is_asked_for_in_the_90_days_before_the_window(
     assert (notice is not None) == noticed
     if notice is not None:
         assert notice.startswith(
-            "certificate elk-stack CA expires on 2031-01-01 00:00 UTC; from 2030-11-02 00:00 UTC a `pulumi up`"
+            "certificate elk-stack CA expires on 2031-01-01 00:00 UTC; "
+            "from 2030-11-02 00:00 UTC a `pulumi up`"
         )
 
 

@@ -43,6 +43,7 @@ def test_pulumi_targets_without_the_cli_say_how_to_install_it(tmp_path: Path, ta
         f"make {target}: the Pulumi CLI is not on PATH; install it from https://www.pulumi.com/docs/install/"
         in (lines[0])
     )
+    assert "or for the local control plane run `source build/cluster/env` (after make cluster-up)" in lines[0]
     assert not (tmp_path / "venv").exists()
 
 
