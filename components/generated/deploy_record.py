@@ -1,5 +1,8 @@
 """What a stack last rolled out, kept in its state: the refusal of a downgrade or of a shrink that loses data.
 
+A smaller data volume is refused here too, in the stack file's words, before the API server
+refuses the claim in words of its own.
+
 Elasticsearch cannot read data that a newer version wrote (a 9.2.0 node refuses a 9.4.3
 data path: "Codec with name 'Lucene104' does not exist", seen in tests/real), and Kibana
 refuses a saved-objects index that a newer Kibana migrated: a lower `elk-stack:version`
@@ -39,11 +42,12 @@ from pulumi.dynamic import (
 )
 
 from components.configuration.base import VERSION
+from components.configuration.units import parse_quantity
 from components.generated import DynamicResource
 
 VERSION_KEY = "elk-stack:version"
 NODES_KEY = "elk-stack:elasticsearch"
-RECORDED = ("version", "masters", "data_nodes")
+RECORDED = ("version", "masters", "data_nodes", "claim_sizes")
 # Elasticsearch's `cluster.max_voting_config_exclusions` default.
 MAX_VOTING_EXCLUSIONS = 10
 
@@ -112,6 +116,37 @@ def drain_refusal(stored: Any, wanted: Any, masters_stay: bool) -> str | None:
     )
 
 
+def _sizes(value: Any) -> dict[str, int] | None:
+    """Stored or wanted claim sizes in bytes by claim; None when unknown or not recorded yet."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        return {str(claim): int(parse_quantity(str(size))) for claim, size in value.items()}
+    except ValueError:
+        return None
+
+
+def shrink_refusal(stored: Any, wanted: Any) -> str | None:
+    """Why these data volumes may not get smaller, or None.
+
+    Kubernetes refuses a smaller request on a bound claim, and the API server's refusal in
+    a preview names a field, not the stack file's key nor a way out.
+    """
+    old, new = _sizes(stored), _sizes(wanted)
+    if not old or not new:
+        return None
+    shrunk = sorted(claim for claim in old.keys() & new.keys() if new[claim] < old[claim])
+    if not shrunk:
+        return None
+    sizes = ", ".join(f"{claim} from {stored[claim]} to {wanted[claim]}" for claim in shrunk)
+    return (
+        f"{NODES_KEY}: storage.size would shrink {sizes}; Kubernetes cannot make a claim smaller, "
+        "so keep the size (a claim only grows). For smaller volumes, add a node set with the smaller "
+        "size in one `pulumi up` and remove the old set in the next, which drains its data into the "
+        "new one (docs/operations.md, Removing nodes)"
+    )
+
+
 def masters_stay(stored: Any, wanted: Any) -> bool:
     """Whether a stored master-eligible node stays: the change keeps the same cluster."""
     old, new = _pods(stored), _pods(wanted)
@@ -168,6 +203,7 @@ class DeployRecordProvider(ResourceProvider):
                     masters_stay(olds.get("masters"), news.get("masters")),
                 ),
             ),
+            ("claim_sizes", shrink_refusal(olds.get("claim_sizes"), news.get("claim_sizes"))),
         ]
         failures = [CheckFailure(key, reason) for key, reason in refusals if reason]
         if not failures:
@@ -205,8 +241,14 @@ class DeployRecord(DynamicResource, module="elk-stack-lifecycle", name="DeployRe
         version: str,
         masters: Sequence[str],
         data_nodes: Sequence[str],
+        claim_sizes: dict[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """Record the version and pod names once the resources in `opts.depends_on` are done."""
-        props = {"version": version, "masters": list(masters), "data_nodes": list(data_nodes)}
+        """Record the version, pod names and data claim sizes once `opts.depends_on` are done."""
+        props = {
+            "version": version,
+            "masters": list(masters),
+            "data_nodes": list(data_nodes),
+            "claim_sizes": dict(claim_sizes or {}),
+        }
         super().__init__(DeployRecordProvider(), name, props, opts)

@@ -39,6 +39,7 @@ from components.specs import common, snapshots
 from components.specs.clients import ClusterAccess
 from components.specs.elasticsearch import (
     APP,
+    DATA_CLAIM,
     HTTP_LABEL,
     HTTP_PORT,
     ClusterWiring,
@@ -202,6 +203,11 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             self._target.version,
             masters=pods([s for s in node_sets if s.master_eligible]),
             data_nodes=pods([s for s in node_sets if s.holds_data]),
+            claim_sizes={
+                f"{DATA_CLAIM}-{pod}": node_set.storage.size
+                for node_set in node_sets
+                for pod in node_set_pods(node_set).pods
+            },
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=formation.existed.apply(lambda existed: list(gates) if existed else []),

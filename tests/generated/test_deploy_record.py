@@ -117,6 +117,37 @@ def test_a_data_set_replaced_in_one_step_is_refused_while_the_cluster_goes_on() 
     assert "data_nodes" not in failures(olds, news), "a set removed while another stays is drained"
 
 
+def sizes(**claims: str) -> dict[str, str]:
+    return {f"data-elk-elasticsearch-{pod.replace('_', '-')}": size for pod, size in claims.items()}
+
+
+def test_a_smaller_data_volume_is_refused_naming_the_claims_and_the_way_out() -> None:
+    olds = state(claim_sizes=sizes(data_0="20Gi", data_1="20Gi", data_2="20Gi"))
+    news = state(claim_sizes=sizes(data_0="20Gi", data_1="10Gi", data_2="19999Mi"))
+    reason = failures(olds, news)["claim_sizes"]
+    assert reason.startswith(
+        "elk-stack:elasticsearch: storage.size would shrink data-elk-elasticsearch-data-1 from 20Gi to "
+        "10Gi, data-elk-elasticsearch-data-2 from 20Gi to 19999Mi; Kubernetes cannot make a claim smaller"
+    )
+    assert "add a node set with the smaller size in one `pulumi up` and remove the old set" in reason
+
+
+@pytest.mark.parametrize(
+    ("stored", "wanted"),
+    [
+        ({"data_0": "20Gi"}, {"data_0": "21474836480"}),
+        ({"data_0": "20Gi"}, {"data_0": "40Gi"}),
+        ({"data_0": "20Gi"}, {"data_1": "1Gi"}),
+        ({}, {"data_0": "1Gi"}),
+    ],
+    ids=["same-bytes", "grown", "another-claim", "first-record"],
+)
+def test_the_same_a_larger_or_a_new_claim_passes(stored: dict[str, str], wanted: dict[str, str]) -> None:
+    news = state(claim_sizes=sizes(**wanted))
+    assert "claim_sizes" not in failures(state(claim_sizes=sizes(**stored)), news)
+    assert "claim_sizes" not in failures(state(), news), "a record from before sizes were kept"
+
+
 def test_a_change_of_what_is_recorded_is_an_update_in_place_that_stores_it() -> None:
     old, new = state("9.2.0"), state("9.4.3", data=4)
     diff = PROVIDER.diff("deploy-record", old, new)
