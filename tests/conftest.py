@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from components.configuration import ConfigError, StackConfig, load_config
 from tests.fake_elasticsearch import FakeElasticsearch, serve
@@ -20,6 +21,8 @@ from tools.render import PROJECT_DIR, Rendered, run_program, stack_config
 
 STACKS = ["qa", "test"]
 Manifest = dict[str, Any]
+# Hypothesis keeps its files under build/, which is ignored and cleaned, not in the project root.
+set_hypothesis_home_dir(PROJECT_DIR / "build" / "hypothesis")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
