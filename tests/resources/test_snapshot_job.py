@@ -156,6 +156,10 @@ def test_every_statefulset_waits_for_the_deploy_record(render: Render) -> None:
         "version": "9.4.4",
         "masters": [f"elk-elasticsearch-master-{i}" for i in range(3)],
         "data_nodes": [f"elk-elasticsearch-data-{i}" for i in range(2)],
+        "claim_sizes": {
+            **{f"data-elk-elasticsearch-master-{i}": "10Gi" for i in range(3)},
+            **{f"data-elk-elasticsearch-data-{i}": "10Gi" for i in range(2)},
+        },
     }
     waiting = {
         r["name"]
