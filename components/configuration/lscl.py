@@ -1,10 +1,23 @@
-"""A parser for the Logstash config language (LSCL), enough to read a pipeline's structure.
+r"""A parser for the Logstash config language (LSCL), enough to read a pipeline's structure.
 
-It follows Logstash's own grammar (`lscl_grammar.treetop`): sections of plugins, plugin
-attributes whose values are strings, barewords, numbers, arrays, hashes or plugins (a
-codec with options), `#` comments, and `if`/`else` branches. Plugins inside branches are
-listed with their section; conditions are skipped, not evaluated. Strings keep their
-backslashes, as Logstash does unless `config.support_escapes` is set.
+It follows Logstash's own grammar (`logstash-core/lib/logstash/compiler/lscl/
+lscl_grammar.treetop`) rule for rule, and refuses what the grammar accepts but Logstash
+then reads otherwise than it looks (`compiler/lscl.rb`): sections of plugins, plugin
+attributes whose values are strings, barewords, numbers, arrays, hashes or plugins (a codec
+with options), `#` comments, and `if`/`else` branches whose conditions are parsed, not
+evaluated. Plugins inside branches are listed with their section.
+
+- A string ends at the first unescaped quote, and only the quote itself can be escaped: a
+  backslash before anything else is an ordinary character, so `"C:\\"` never ends, as in
+  Logstash. Strings keep their backslashes, as Logstash does unless
+  `config.support_escapes` is set.
+- A number is an integer or a decimal (`-1`, `2.5`); Logstash reads an integer with a
+  leading `0` as octal (`Integer("05000")` is 2560, `08080` fails), so one whose octal
+  reading differs is refused, and so is `5000.`, which Logstash before 9.4 cannot read.
+- Settings of one plugin, and entries of one hash, are separated by whitespace.
+- A setting given twice is merged as Logstash merges it: hashes into one, anything else
+  into a list (which a number setting then refuses); two codecs, and one key twice in a
+  hash, are refused, as Logstash refuses them.
 """
 
 from __future__ import annotations
@@ -19,6 +32,10 @@ SECTIONS = ("input", "filter", "output")
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
 _BAREWORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]+")
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]*)?")
+_WHITESPACE = " \t\r\n"
+_BOOLEAN = re.compile(r"and|or|xor|nand")
+_COMPARISON = re.compile(r"==|!=|<=|>=|=~|!~|<|>")
+_SELECTOR_ELEMENT = re.compile(r"\[[^\]\[,]+\]")
 # Sections, branches, plugins, hashes and arrays may nest in one another; each is read by a
 # recursive call, so a file nested thousands deep would overflow Python's stack. Real
 # pipelines nest a handful of levels (a branch in a branch, a hash holding an array), so
@@ -39,9 +56,27 @@ class Plugin:
     line: int = 0
 
     def get(self, key: str) -> Value | None:
-        """An attribute's value; Logstash keeps the last of a repeated key."""
+        """An attribute's value, a repeated one merged as Logstash merges it (`merged`)."""
         values = [value for name, value in self.attributes if name == key]
-        return values[-1] if values else None
+        if not values:
+            return None
+        result = values[0]
+        for value in values[1:]:
+            result = merged(result, value)
+        return result
+
+
+def merged(old: Value, new: Value) -> Value:
+    """A setting given again: hashes merge, a list takes the new value, equal values stay one.
+
+    As `map_expr_attributes` in Logstash's `compiler/lscl.rb` does: anything else becomes a
+    list of both, which a setting that takes one value (a port) then refuses.
+    """
+    if isinstance(old, dict) and isinstance(new, dict):
+        return {**old, **new}
+    if isinstance(old, list):
+        return [*old, new]
+    return old if old == new else [old, new]
 
 
 @dataclass
@@ -88,16 +123,30 @@ class _Parser:
         return self.text.count("\n", 0, self.pos) + 1
 
     def skip(self) -> None:
-        """Skip whitespace and `#` comments (the grammar's `cs`)."""
+        """Skip whitespace and `#` comments (the grammar's `cs`); a comment ends with its line."""
         while self.pos < len(self.text):
             char = self.text[self.pos]
-            if char in " \t\r\n":
+            if char in _WHITESPACE:
                 self.pos += 1
             elif char == "#":
-                end = self.text.find("\n", self.pos)
-                self.pos = len(self.text) if end < 0 else end + 1
+                end = re.compile(r"[\r\n]").search(self.text, self.pos)
+                if end is None:
+                    self.pos = len(self.text)
+                elif self.text.startswith("\r", end.start()) and not self.text.startswith(
+                    "\r\n", end.start()
+                ):
+                    self.pos = end.start()
+                    raise self.fail("a line break after the comment (a lone carriage return ends none)")
+                else:
+                    self.pos = end.start()
             else:
                 return
+
+    def separated(self) -> bool:
+        """Skip `cs`; whether it began with whitespace, which the grammar puts between settings."""
+        spaced = self.text[self.pos : self.pos + 1] in tuple(_WHITESPACE)
+        self.skip()
+        return spaced
 
     def peek(self, literal: str) -> bool:
         return self.text.startswith(literal, self.pos)
@@ -168,28 +217,112 @@ class _Parser:
                 return plugins + self.block()
 
     def condition_block(self) -> list[Plugin]:
-        """Skip a condition (strings, regexps and selectors may hold braces), then its block."""
-        start = self.pos
-        while self.pos < len(self.text) and not self.peek("{"):
-            char = self.text[self.pos]
-            if char in "\"'":
-                self.string()
-            elif char == "/":
-                self.delimited("/", "/")
-            elif char == "[":
-                self.delimited("[", "]")
-            else:
-                self.pos += 1
-        if self.pos >= len(self.text) or not self.text[start : self.pos].strip():
-            raise self.fail("a condition and '{'")
+        """A condition, read by the grammar's rules but not evaluated, then its block."""
+        self.skip()
+        if self.peek("{"):
+            raise self.fail("a condition")
+        self.condition()
+        self.skip()
         return self.block()
 
+    def condition(self) -> None:
+        """`expression (cs boolean_operator cs expression)*`, the operators `and or xor nand`."""
+        self.expression()
+        while True:
+            saved = self.pos
+            self.skip()
+            if self.match(_BOOLEAN) is None:
+                self.pos = saved
+                return
+            self.skip()
+            self.expression()
+
+    def expression(self) -> None:
+        """A parenthesised condition, a negation, or a value alone, compared, matched or `in` one."""
+        self.enter()
+        if self.peek("(") or (self.peek("!") and not self.peek("!=") and not self.peek("!~")):
+            self.negation_or_group()
+        else:
+            self.rvalue()
+            saved = self.pos
+            self.skip()
+            operator = self.match(_COMPARISON)
+            if operator is not None:
+                self.skip()
+                self.regexp_operand() if operator in ("=~", "!~") else self.rvalue()
+            elif self.peek("in") or self.peek("not "):
+                if self.peek("not "):
+                    self.pos += 4
+                    self.skip()
+                self.expect("in")
+                self.skip()
+                self.rvalue()
+            else:
+                self.pos = saved
+        self.leave()
+
+    def negation_or_group(self) -> None:
+        """`( condition )`, `!( condition )` or `![selector]`: `!` negates nothing else."""
+        if self.peek("!"):
+            self.pos += 1
+            self.skip()
+            if not self.peek("("):
+                if self.match_selector() is None:
+                    raise self.fail("a [field] selector or '(' after '!'")
+                return
+        self.pos += 1
+        self.skip()
+        self.condition()
+        self.skip()
+        self.expect(")")
+
+    def match_selector(self) -> str | None:
+        """One or more `[name]` elements (no escapes, no `[`, `]` or `,` inside)."""
+        start = self.pos
+        while self.match(_SELECTOR_ELEMENT) is not None:
+            pass
+        return self.text[start : self.pos] if self.pos > start else None
+
+    def rvalue(self) -> None:
+        """An operand: a string, number, selector, array or regexp; a bareword is none."""
+        char = self.text[self.pos : self.pos + 1]
+        if char in ('"', "'"):
+            self.string()
+        elif char == "/":
+            self.delimited("/", "/")
+        elif char == "[":
+            if self.match_selector() is None:
+                self.array()
+        elif self.peek("-") or (char.isascii() and char.isdigit()):
+            self.number()
+        elif self.match(_BAREWORD) is not None:
+            self.skip()
+            if self.peek("("):
+                raise self.fail("a value (Logstash parses a method call in a condition but cannot run it)")
+            raise self.fail("a string, number, [field], array or /regexp/ (a bare word is no value here)")
+        else:
+            raise self.fail("a string, number, [field], array or /regexp/")
+
+    def regexp_operand(self) -> None:
+        """What `=~` and `!~` take: a /regexp/ or a string."""
+        if self.peek("/"):
+            self.delimited("/", "/")
+        elif self.peek('"') or self.peek("'"):
+            self.string()
+        else:
+            raise self.fail("a /regexp/ or a string after =~ or !~")
+
     def delimited(self, opening: str, closing: str) -> str:
-        """Text from `opening` to an unescaped `closing`, both included."""
+        r"""Text from `opening` to the first `closing` not escaped, both included.
+
+        Only the closing character can be escaped (`\\"` in a string, `\\/` in a regexp): a
+        backslash before anything else is kept as it is and escapes nothing, as in Logstash.
+        """
         start = self.pos
         self.pos += 1
         while self.pos < len(self.text) and self.text[self.pos] != closing:
-            self.pos += 2 if self.text[self.pos] == "\\" else 1
+            escaped = self.text.startswith("\\" + closing, self.pos)
+            self.pos += 2 if escaped else 1
         if self.pos >= len(self.text):
             self.pos = start
             raise self.fail(f"a closing {closing!r}")
@@ -208,22 +341,33 @@ class _Parser:
     def plugin(self) -> Plugin:
         self.enter()
         line = self.line()
-        name = self.name()
+        if self.peek('"') or self.peek("'"):
+            raise self.fail(
+                "a plugin name without quotes (Logstash would look up a plugin whose name has the quotes)"
+            )
+        name = self.match(_NAME)
         if name is None:
             raise self.fail("a plugin name")
         self.skip()
         self.expect("{")
         plugin = Plugin(name, line=line)
         self.skip()
+        spaced = True
         while not self.peek("}"):
+            if not spaced:
+                raise self.fail("whitespace between two settings")
+            start = self.pos
             key = self.name()
             if key is None:
                 raise self.fail("a setting name or '}'")
+            if key == "codec" and plugin.get("codec") is not None:
+                self.pos = start
+                raise self.fail("one codec (Logstash refuses a second one in a plugin)")
             self.skip()
             self.expect("=>")
             self.skip()
             plugin.attributes.append((key, self.value()))
-            self.skip()
+            spaced = self.separated()
         self.pos += 1
         self.leave()
         return plugin
@@ -243,14 +387,53 @@ class _Parser:
             return self.array()
         if char == "{":
             return self.hash()
-        number = self.match(_NUMBER)
-        if number is not None and not _NAME.match(self.text, self.pos):
-            return float(number) if "." in number else int(number)
-        self.pos = start
+        if (char == "-" or (char.isascii() and char.isdigit())) and _NUMBER.match(self.text, self.pos):
+            return self.number()
         bareword = self.match(_BAREWORD)
         if bareword is None:
             raise self.fail("a value")
         return bareword
+
+    def number(self) -> int | float:
+        """An integer or decimal, read as Logstash reads it; refused where it would surprise.
+
+        Logstash turns the text into a value with Ruby's `Integer()` or `Float()`: an
+        integer with a leading 0 is octal there.
+        """
+        start = self.pos
+        text = self.match(_NUMBER)
+        if text is None or _NAME.match(self.text, self.pos):
+            self.pos = start
+            raise self.fail("a number")
+        if text.endswith("."):
+            self.pos = start
+            raise self.fail(
+                f"a number; write {text}0 or {text[:-1]} (Logstash before 9.4 cannot read {text})"
+            )
+        if "." in text:
+            return float(text)
+        digits = text.lstrip("-")
+        if len(digits) > 1 and digits.startswith("0"):
+            return self.octal(text, start)
+        return int(text)
+
+    def octal(self, text: str, start: int) -> int:
+        """An integer with a leading 0: octal to Logstash; kept only where that changes nothing."""
+        decimal = int(text)
+        try:
+            octal = int(text, 8)
+        except ValueError:
+            self.pos = start
+            raise self.fail(
+                f"a number; Logstash reads {text} as octal (leading 0) and cannot, as it has an 8 or 9"
+            ) from None
+        if octal != decimal:
+            self.pos = start
+            raise self.fail(
+                f"a number; Logstash reads {text} as octal {octal} (leading 0): "
+                f"write {decimal}, or {octal} if that is meant"
+            )
+        return decimal
 
     def array(self) -> list[Value]:
         self.enter()
@@ -268,22 +451,43 @@ class _Parser:
         return values
 
     def hash(self) -> dict[str, Value]:
+        """`{ key => value ... }`, entries apart by whitespace; a key is a number, word or string, once."""
         self.enter()
         self.pos += 1
         entries: dict[str, Value] = {}
+        written: set[str] = set()
         self.skip()
+        spaced = True
         while not self.peek("}"):
-            key = self.name()
-            if key is None:
-                raise self.fail("a key or '}'")
+            if not spaced:
+                raise self.fail("whitespace between two entries")
+            start = self.pos
+            key = self.hash_key()
+            if self.text[start : self.pos] in written:
+                self.pos = start
+                raise self.fail(
+                    f"another key than {key!r}, which this hash has already (Logstash refuses that)"
+                )
+            written.add(self.text[start : self.pos])
             self.skip()
             self.expect("=>")
             self.skip()
             entries[key] = self.value()
-            self.skip()
+            spaced = self.separated()
         self.pos += 1
         self.leave()
         return entries
+
+    def hash_key(self) -> str:
+        char = self.text[self.pos : self.pos + 1]
+        if char in ('"', "'"):
+            return self.string()
+        if char == "-" or (char.isascii() and char.isdigit()):
+            return str(self.number())
+        key = self.match(_BAREWORD)
+        if key is None:
+            raise self.fail("a key (a quoted string, a number, or a word of two or more characters) or '}'")
+        return key
 
 
 def parse(text: str) -> Config:

@@ -54,6 +54,8 @@ SHIPPED_PIPELINES = (
     "pipelines/spring-boot-json-before-8.8.conf",
 )
 _VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<default>[^}]*))?\}")
+# What Logstash takes for a number given as a string: it must read back the same (mixin.rb).
+_LOGSTASH_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)", re.ASCII)
 _SPRINTF = re.compile(r"%\{[^}]*\}")
 
 
@@ -132,19 +134,27 @@ def _flag(value: lscl.Value | None, default: bool) -> bool:
 
 
 def _port_number(value: lscl.Value | None) -> int | str | None:
-    """The port a setting gives, the default of `${VAR:default}`, None for `${VAR}`, or a problem."""
+    """The port a setting gives, the default of `${VAR:default}`, None for `${VAR}`, or a problem.
+
+    A string is a number to Logstash only if it reads back the same (`"5000"`; not
+    `"05000"`, `" 5000"`, `"+5000"` or other digits than ASCII), checked after a variable
+    is replaced, as in its `validate_value`; a setting given twice is a list, which a
+    number setting refuses.
+    """
+    if isinstance(value, list):
+        return f"{value!r} is not a port number (the setting is given more than once)"
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return f"{value!r} is not a port number"
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str):
-        variable = _VARIABLE.fullmatch(value.strip())
-        text = value.strip() if variable is None else variable["default"]
+    else:
+        variable = _VARIABLE.fullmatch(value)
+        text = value if variable is None else variable["default"]
         if text is None:
             return None  # `${PORT}` without a default: reported with the other variables
-        if not text.strip().isdigit():
-            return f"{value!r} is not a port number"
+        if not _LOGSTASH_INTEGER.fullmatch(text):
+            return f"{value!r} is not a port number (Logstash reads only plain digits, without a leading 0)"
         number = int(text)
-    else:
-        return f"{value!r} is not a port number"
     return number if 1 <= number <= 65535 else f"{number} is not a port between 1 and 65535"
 
 

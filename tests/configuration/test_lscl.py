@@ -116,3 +116,145 @@ def test_nesting_up_to_the_limit_parses(kind: str) -> None:
 def test_every_shipped_pipeline_parses() -> None:
     for relative in SHIPPED_PIPELINES:
         assert parse((PROJECT_DIR / relative).read_text()).sections["output"], relative
+
+
+# --- what Logstash accepts, and what it reads otherwise than it looks -------------------
+
+
+def one_plugin(settings: str) -> Plugin:
+    (plugin,) = parse(f"filter {{ x {{ {settings} }} }}").sections["filter"]
+    return plugin
+
+
+@pytest.mark.parametrize(
+    ("number", "problem"),
+    [
+        ("05000", "Logstash reads 05000 as octal 2560 (leading 0): write 5000, or 2560 if that is meant"),
+        ("-010", "Logstash reads -010 as octal -8 (leading 0): write -10, or -8 if that is meant"),
+        ("08080", "Logstash reads 08080 as octal (leading 0) and cannot, as it has an 8 or 9"),
+        ("5000.", "write 5000.0 or 5000 (Logstash before 9.4 cannot read 5000.)"),
+    ],
+)
+def test_a_number_logstash_reads_otherwise_is_refused(number: str, problem: str) -> None:
+    with pytest.raises(PipelineSyntaxError, match=re.escape(problem)):
+        one_plugin(f"port => {number}")
+
+
+def test_a_leading_zero_that_changes_nothing_is_read() -> None:
+    assert one_plugin("a => 007 b => 0 c => -0 d => 00.5").attributes == [
+        ("a", 7),
+        ("b", 0),
+        ("c", 0),
+        ("d", 0.5),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        (r"'it\'s'", r"it\'s"),
+        (r'"a\nb"', r"a\nb"),
+        (r'"tab\tand \\ kept"', r"tab\tand \\ kept"),
+    ],
+)
+def test_only_the_closing_quote_is_escaped_and_backslashes_stay(text: str, value: str) -> None:
+    assert one_plugin(f"a => {text}").get("a") == value
+
+
+def test_a_string_ending_in_a_backslash_never_closes_as_in_logstash() -> None:
+    with pytest.raises(PipelineSyntaxError, match="expected a closing"):
+        parse(r'filter { x { path => "C:\\" } }')
+
+
+@pytest.mark.parametrize(
+    "settings",
+    ['a => "1"b => "2"', "a => 5000# note\nb => 1", 'a => { "k" => 1"j" => 2 }'],
+)
+def test_settings_and_hash_entries_need_whitespace_between_them(settings: str) -> None:
+    with pytest.raises(PipelineSyntaxError, match="expected whitespace between two"):
+        one_plugin(settings)
+
+
+def test_a_comment_after_whitespace_separates_settings() -> None:
+    assert one_plugin("a => 1 # note\nb => 2").attributes == [("a", 1), ("b", 2)]
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        (
+            "a => { b => 1 }",
+            "expected a key (a quoted string, a number, or a word of two or more characters)",
+        ),
+        ('a => { "k" => 1 "k" => 2 }', "expected another key than 'k', which this hash has already"),
+        ("codec => json codec => plain", "expected one codec (Logstash refuses a second one in a plugin)"),
+    ],
+)
+def test_keys_logstash_refuses_are_refused(settings: str, problem: str) -> None:
+    with pytest.raises(PipelineSyntaxError, match=re.escape(problem)):
+        one_plugin(settings)
+
+
+def test_hash_keys_may_be_words_numbers_and_strings_once_each_as_written() -> None:
+    assert one_plugin("""a => { "k" => 1 'k' => 2 k_2 => 3 10 => 4 }""").get("a") == {
+        "k": 2,
+        "k_2": 3,
+        "10": 4,
+    }
+
+
+def test_a_repeated_setting_is_merged_as_logstash_merges_it() -> None:
+    plugin = one_plugin(
+        'tag => "a" tag => "b" tag => "c" port => 1 port => 1 h => { "x" => 1 } h => { "y" => 2 }'
+    )
+    assert plugin.get("tag") == ["a", "b", "c"]
+    assert plugin.get("port") == 1
+    assert plugin.get("h") == {"x": 1, "y": 2}
+
+
+def test_a_quoted_plugin_name_is_refused() -> None:
+    with pytest.raises(PipelineSyntaxError, match="expected a plugin name without quotes"):
+        parse('input { "tcp" { port => 5000 } }')
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "[a]",
+        "![a][b]",
+        "!([a] == 1)",
+        '([a] == 1 or [b] != "x") and [c] in ["d", "e"]',
+        "[a] not in [b] xor [c] nand [d]",
+        r"[a] =~ /x\/y{2}/ and [b] !~ 'z'",
+        '"x" in [tags]',
+        "[n] >= -1.5 and [n] < 10",
+        '[a][b] <= 3 or [c] > 2 or "v" == [d]',
+    ],
+)
+def test_conditions_of_logstash_grammar_parse(condition: str) -> None:
+    text = f"filter {{ if {condition} {{ drop {{ }} }} else if [z] {{ }} else {{ }} }}"
+    assert [plugin.name for plugin in parse(text).sections["filter"]] == ["drop"]
+
+
+@pytest.mark.parametrize(
+    ("condition", "problem"),
+    [
+        ("[type] == apache", "a bare word is no value here"),
+        ("foo bar", "a bare word is no value here"),
+        ("[a] =~ [b]", "a /regexp/ or a string after =~ or !~"),
+        ('!"x"', "a [field] selector or '(' after '!'"),
+        ("[a] ==", "a string, number, [field], array or /regexp/"),
+        ("exists([a])", "Logstash parses a method call in a condition but cannot run it"),
+        ("[a] not[b]", "expected '{'"),
+        ("([a]", "expected ')'"),
+    ],
+)
+def test_conditions_logstash_refuses_are_refused(condition: str, problem: str) -> None:
+    with pytest.raises(PipelineSyntaxError, match=re.escape(problem)):
+        parse(f"filter {{ if {condition} {{ drop {{ }} }} }}")
+
+
+def test_a_comment_ended_by_a_lone_carriage_return_is_refused() -> None:
+    with pytest.raises(PipelineSyntaxError, match="a line break after the comment"):
+        parse("filter { # note\r x { } }")
+    assert parse("filter { # note\r\n x { } }").sections["filter"][0].name == "x"

@@ -81,7 +81,7 @@ def test_inputs_that_connect_out_listen_on_nothing() -> None:
     text = """
     input {
       kafka { topics => ["logs"] }
-      http_poller { urls => { a => "http://x" } schedule => { every => "1m" } }
+      http_poller { urls => { site => "http://x" } schedule => { every => "1m" } }
       redis { host => "redis" port => 6379 key => "logs" data_type => "list" }
       tcp { mode => "client" host => "x" port => 5000 }
     }
@@ -118,8 +118,24 @@ def test_a_variable_without_a_default_is_left_to_the_variable_rule() -> None:
     [
         ("input { tcp { port => 0 } }", "input tcp (line 1): 0 is not a port between 1 and 65535"),
         ("input { udp { port => 99999 } }", "input udp (line 1): 99999 is not a port between 1 and 65535"),
-        ('input { tcp { port => "abc" } }', "input tcp (line 1): 'abc' is not a port number"),
+        (
+            'input { tcp { port => "abc" } }',
+            "input tcp (line 1): 'abc' is not a port number "
+            "(Logstash reads only plain digits, without a leading 0)",
+        ),
         ("input { tcp { port => 5.5 } }", "input tcp (line 1): 5.5 is not a port number"),
+        (
+            "input { tcp { port => 5000 port => 5001 } }",
+            "input tcp (line 1): [5000, 5001] is not a port number (the setting is given more than once)",
+        ),
+        *[
+            (
+                f'input {{ tcp {{ port => "{port}" }} }}',
+                f"input tcp (line 1): {port!r} is not a port number "
+                "(Logstash reads only plain digits, without a leading 0)",
+            )
+            for port in ("05000", " 5000", "+5000", "\uff15\uff10\uff10\uff10", "\u00b2", "${PORT:05000}")
+        ],
         ("input { tcp { } }", "input tcp (line 1) needs a `port`"),
         (
             "input { tcp { port => 9600 } }",
@@ -133,6 +149,12 @@ def test_a_variable_without_a_default_is_left_to_the_variable_rule() -> None:
 )
 def test_invalid_ports_are_refused(text: str, problem: str) -> None:
     assert port_problem(text) == problem
+
+
+@pytest.mark.parametrize("port", ['"5000"', "5000", '"${PORT:5000}"', "5000 port => 5000"])
+def test_a_port_logstash_reads_as_5000_is_5000(port: str) -> None:
+    """A quoted number that reads back the same, and a setting repeated with the same value."""
+    assert ports(f"input {{ tcp {{ port => {port} }} }}") == [("tcp", 5000, "TCP")]
 
 
 def test_every_port_problem_is_reported_at_once() -> None:
@@ -160,7 +182,6 @@ def test_a_repeated_plugin_gets_numbered_names() -> None:
         "12345",
         "api",
         "a-" * 10,
-        '"quoted name"',
     ],
 )
 def test_port_names_are_valid_iana_service_names_and_unique(plugin: str) -> None:
