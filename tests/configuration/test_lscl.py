@@ -258,3 +258,46 @@ def test_a_comment_ended_by_a_lone_carriage_return_is_refused() -> None:
     with pytest.raises(PipelineSyntaxError, match="a line break after the comment"):
         parse("filter { # note\r x { } }")
     assert parse("filter { # note\r\n x { } }").sections["filter"][0].name == "x"
+
+
+# --- Logstash's own documentation ----------------------------------------------------
+
+DOCS = PROJECT_DIR / "tests" / "fixtures" / "lscl-docs"
+KNOWN_INVALID = {
+    line.split("\t")[0]: line.split("\t")[1]
+    for line in (DOCS / "KNOWN_INVALID.tsv").read_text().splitlines()[1:]
+}
+SETTING = re.compile(r"\s*[A-Za-z0-9_-]+\s*=>")
+
+
+def as_pipeline(relative: str) -> str:
+    """A whole example as it is; a fragment in a filter section, or in a plugin if it is settings."""
+    text = (DOCS / relative).read_text()
+    if relative.startswith("full/"):
+        return text
+    if SETTING.match(text):
+        return f"filter {{ example {{\n{text}\n}} }}"
+    return f"filter {{\n{text}\n}}"
+
+
+EXAMPLES = sorted(f"{path.parent.name}/{path.name}" for path in DOCS.glob("*/*.conf"))
+
+
+@pytest.mark.parametrize("relative", EXAMPLES)
+def test_every_example_of_logstashs_docs_parses_and_the_broken_ones_do_not(relative: str) -> None:
+    """The docs' examples (tests/fixtures/lscl-docs/SOURCES.tsv: page, commit and line of each).
+
+    A few are broken on the page itself (KNOWN_INVALID.tsv says how, by Logstash's grammar):
+    those must be refused, the rest read.
+    """
+    if relative in KNOWN_INVALID:
+        with pytest.raises(PipelineSyntaxError):
+            parse(as_pipeline(relative))
+    else:
+        parse(as_pipeline(relative))
+
+
+def test_the_docs_examples_are_all_there() -> None:
+    sources = (DOCS / "SOURCES.tsv").read_text().splitlines()[1:]
+    assert sorted(line.split("\t")[0] for line in sources) == EXAMPLES
+    assert len(EXAMPLES) == 92
