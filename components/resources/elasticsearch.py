@@ -8,6 +8,7 @@ place: the StatefulSet's own claim template is immutable, so Pulumi ignores chan
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -59,11 +60,14 @@ class ElasticsearchNode(pulumi.ComponentResource):
         target: common.Target,
         after: list[StatefulSet] | pulumi.Output[list[pulumi.Resource]] | None = None,
         requires: list[pulumi.Resource] | None = None,
+        claims_after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """Build one node set; `after` lists the StatefulSets that must finish rolling first.
 
-        `requires` lists shared objects the pods need, such as their ServiceAccount.
+        `requires` lists shared objects the pods need, such as their ServiceAccount;
+        `claims_after` what the data claims wait for (the deploy record, which refuses a
+        smaller size before the API server does).
         """
         super().__init__("elk-stack:index:ElasticsearchNode", name, None, opts)
         self._name, self._node_set, self._target = name, node_set, target
@@ -88,6 +92,7 @@ class ElasticsearchNode(pulumi.ComponentResource):
             node_set.storage,
             target.namespace,
             self._labels,
+            after=claims_after,
         )
         objects.disruption_budget(
             self, name, self._names.workload, target.namespace, self._labels, self._selector

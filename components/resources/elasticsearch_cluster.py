@@ -398,5 +398,6 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             target=self._target,
             after=after,
             requires=[*shared, *filter(None, secrets)],
+            claims_after=[resource for resource in shared if isinstance(resource, DeployRecord)],
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -6,6 +6,7 @@ the component that asked for it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -101,8 +102,12 @@ def guarded_claim(
     namespace: pulumi.Input[str],
     object_labels: dict[str, str],
     access_mode: str = "ReadWriteOnce",
+    after: Sequence[pulumi.Resource] = (),
 ) -> PersistentVolumeClaim:
     """A claim that holds data: `protect` from its storage, always `retain_on_delete`, adoptable.
+
+    `after`: what must pass first, such as the deploy record that refuses a smaller size in
+    the stack file's words before the API server refuses the claim in its own.
 
     `skipAwait`: with a WaitForFirstConsumer class the claim stays Pending until its pod
     exists, and the pod comes after the claim: awaiting Bound would deadlock. The provider
@@ -116,7 +121,9 @@ def guarded_claim(
             "annotations": {"pulumi.com/skipAwait": "true", **retained_annotations()},
         },
         spec=claim_spec(storage, access_mode),
-        opts=pulumi.ResourceOptions(parent=parent, protect=storage.protect, retain_on_delete=True),
+        opts=pulumi.ResourceOptions(
+            parent=parent, protect=storage.protect, retain_on_delete=True, depends_on=list(after)
+        ),
     )
 
 
@@ -129,6 +136,7 @@ def ordinal_claims(
     storage: Storage,
     namespace: pulumi.Input[str],
     object_labels: dict[str, str],
+    after: Sequence[pulumi.Resource] = (),
 ) -> list[PersistentVolumeClaim]:
     """One explicit PVC per ordinal, named so the StatefulSet controller adopts it.
 
@@ -143,6 +151,7 @@ def ordinal_claims(
             storage,
             namespace,
             object_labels,
+            after=after,
         )
         for ordinal in range(replicas)
     ]

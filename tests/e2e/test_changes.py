@@ -188,6 +188,8 @@ def test_growing_the_data_and_queue_volumes_patches_the_claims_in_place(
     assert planned(deployed) == {
         ("update", "PersistentVolumeClaim", "elasticsearch-data-0"),
         ("update", "PersistentVolumeClaim", "logstash-queue-0"),
+        # The record keeps each data claim's size, to refuse a smaller one later.
+        ("update", "DeployRecord", "elasticsearch-record"),
     }
     claims_before = claims(cluster, deployed.namespace)
     assert claims_before[DATA_CLAIM][2] == "20Gi" and claims_before[QUEUE_CLAIM][2] == "2Gi"
