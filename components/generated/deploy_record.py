@@ -126,8 +126,17 @@ def _sizes(value: Any) -> dict[str, int] | None:
         return None
 
 
-def shrink_refusal(stored: Any, wanted: Any) -> str | None:
-    """Why these data volumes may not get smaller, or None.
+# What a smaller data volume takes instead: the node sets drain into new ones.
+DATA_WAY_OUT = (
+    "For smaller volumes, add a node set with the smaller size in one `pulumi up` and remove the "
+    "old set in the next, which drains its data into the new one (docs/operations.md, Removing nodes)"
+)
+
+
+def shrink_refusal(
+    stored: Any, wanted: Any, key: str = f"{NODES_KEY}: storage.size", way_out: str = DATA_WAY_OUT
+) -> str | None:
+    """Why these volumes may not get smaller, or None.
 
     Kubernetes refuses a smaller request on a bound claim, and the API server's refusal in
     a preview names a field, not the stack file's key nor a way out.
@@ -140,10 +149,8 @@ def shrink_refusal(stored: Any, wanted: Any) -> str | None:
         return None
     sizes = ", ".join(f"{claim} from {stored[claim]} to {wanted[claim]}" for claim in shrunk)
     return (
-        f"{NODES_KEY}: storage.size would shrink {sizes}; Kubernetes cannot make a claim smaller, "
-        "so keep the size (a claim only grows). For smaller volumes, add a node set with the smaller "
-        "size in one `pulumi up` and remove the old set in the next, which drains its data into the "
-        "new one (docs/operations.md, Removing nodes)"
+        f"{key} would shrink {sizes}; Kubernetes cannot make a claim smaller, so keep the size "
+        f"(a claim only grows). {way_out}"
     )
 
 
@@ -252,3 +259,49 @@ class DeployRecord(DynamicResource, module="elk-stack-lifecycle", name="DeployRe
             "claim_sizes": dict(claim_sizes or {}),
         }
         super().__init__(DeployRecordProvider(), name, props, opts)
+
+
+class ClaimRecordProvider(ResourceProvider):
+    """Stores the sizes of a component's claims; refuses, in `check`, a smaller one."""
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        """The refusal names the stack file's key (`key`) and what to do instead (`way_out`)."""
+        reason = shrink_refusal(
+            olds.get("claim_sizes"), news.get("claim_sizes"), str(news.get("key")), str(news.get("way_out"))
+        )
+        return CheckResult(news, [CheckFailure("claim_sizes", reason)] if reason else [])
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        """Store the first sizes: nothing to compare with yet."""
+        return CreateResult(id_="claim-record", outs=props)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        """An update when a size changes (a claim grew, or one was added or removed)."""
+        return DiffResult(changes=olds.get("claim_sizes") != news.get("claim_sizes"), replaces=[])
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        """Store the new sizes: `check` allowed them."""
+        return UpdateResult(outs=news)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """The stored sizes, unchanged: they exist nowhere else."""
+        return ReadResult(id_, props)
+
+
+class ClaimRecord(DynamicResource, module="elk-stack-lifecycle", name="ClaimRecord"):
+    """The sizes of claims outside Elasticsearch's deploy record (Logstash's queues).
+
+    The claims wait for it, so a smaller size is refused in the stack file's words before
+    the API server refuses the claim.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        claim_sizes: dict[str, str],
+        key: str,
+        way_out: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {"claim_sizes": dict(claim_sizes), "key": key, "way_out": way_out}
+        super().__init__(ClaimRecordProvider(), name, props, opts)

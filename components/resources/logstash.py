@@ -16,6 +16,7 @@ from pulumi_kubernetes.core.v1 import ConfigMap, PersistentVolumeClaim, Service
 
 from components.configuration import LogstashConfig
 from components.configuration.pipeline import API_PORT, ListeningPort
+from components.generated.deploy_record import ClaimRecord
 from components.resources import objects
 from components.resources.credentials import Login, logged_in, login_secrets
 from components.resources.elasticsearch_cluster import ElasticsearchCluster
@@ -30,6 +31,12 @@ from components.specs.logstash import (
     pod_spec,
     service_spec,
     settings,
+)
+
+# What a smaller persisted queue takes instead of a smaller claim.
+QUEUE_WAY_OUT = (
+    "To have the queue use less of it, lower logstash.queue.maxBytes, which caps the queue on the "
+    "same claim (docs/reference.md)"
 )
 
 
@@ -138,6 +145,16 @@ class LogstashPipeline(pulumi.ComponentResource):
         config = self._config
         if config.queue.type != "persisted":
             return []
+        record = ClaimRecord(
+            f"{self._name}-claims",
+            {
+                NAMES.claim(QUEUE_CLAIM, ordinal): config.queue.storage.size
+                for ordinal in range(config.replicas)
+            },
+            key="elk-stack:logstash: queue.storage.size",
+            way_out=QUEUE_WAY_OUT,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         return objects.ordinal_claims(
             self,
             self._name,
@@ -147,6 +164,7 @@ class LogstashPipeline(pulumi.ComponentResource):
             config.queue.storage,
             self._target.namespace,
             self._labels,
+            after=[record],
         )
 
     def _stateful_set(

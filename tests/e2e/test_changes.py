@@ -178,7 +178,8 @@ def test_a_setting_of_one_component_rolls_only_its_pods(
 
 @pytest.mark.claim(
     "Every claim is an explicit PVC that grows in place: a larger elasticsearch.storage.size or "
-    "logstash.queue.storage.size patches the PVCs in place, and the StatefulSet is not replaced"
+    "logstash.queue.storage.size patches the PVCs in place, and the StatefulSet is not replaced; "
+    "a smaller queue is refused by `preview` in the stack file's words"
 )
 def test_growing_the_data_and_queue_volumes_patches_the_claims_in_place(
     deployed: Stack, cluster: Cluster
@@ -188,8 +189,9 @@ def test_growing_the_data_and_queue_volumes_patches_the_claims_in_place(
     assert planned(deployed) == {
         ("update", "PersistentVolumeClaim", "elasticsearch-data-0"),
         ("update", "PersistentVolumeClaim", "logstash-queue-0"),
-        # The record keeps each data claim's size, to refuse a smaller one later.
+        # The records keep each claim's size, to refuse a smaller one later.
         ("update", "DeployRecord", "elasticsearch-record"),
+        ("update", "ClaimRecord", "logstash-claims"),
     }
     claims_before = claims(cluster, deployed.namespace)
     assert claims_before[DATA_CLAIM][2] == "20Gi" and claims_before[QUEUE_CLAIM][2] == "2Gi"
@@ -210,6 +212,15 @@ def test_growing_the_data_and_queue_volumes_patches_the_claims_in_place(
         assert spec["resources"]["requests"]["storage"] == size, name
     after = snapshot(cluster, deployed.namespace)
     assert {c: w for c, w in after.items() if not w.kept(before[c])} == {}
+    deployed.pulumi("preview", "--expect-no-changes")
+
+    # Back to 2Gi: `preview` says in the stack file's words that a queue claim cannot shrink.
+    set_path(deployed, "elk-stack:logstash", "queue.storage.size", "2Gi")
+    refused = deployed.pulumi("preview", check=False)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0
+    assert f"queue.storage.size would shrink {QUEUE_CLAIM} from 3Gi to 2Gi" in output, output
+    set_path(deployed, "elk-stack:logstash", "queue.storage.size", "3Gi")
     deployed.pulumi("preview", "--expect-no-changes")
 
 

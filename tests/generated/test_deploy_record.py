@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from components.generated.deploy_record import (
+    ClaimRecordProvider,
     DeployRecordProvider,
     downgrade_refusal,
     drain_refusal,
@@ -184,3 +185,32 @@ def test_preview_says_nothing_for_no_change_a_first_deploy_or_a_refusal(
     failures({}, state())
     assert "version" in failures(state("9.4.3"), state("9.2.0", masters=1))
     assert capsys.readouterr().err == ""
+
+
+def queue_record(**claims: str) -> dict[str, Any]:
+    return {
+        "claim_sizes": {f"queue-elk-logstash-{i}": size for i, size in enumerate(claims.values())},
+        "key": "elk-stack:logstash: queue.storage.size",
+        "way_out": "Lower logstash.queue.maxBytes.",
+    }
+
+
+def test_a_smaller_queue_claim_is_refused_with_its_own_key_and_way_out() -> None:
+    provider = ClaimRecordProvider()
+    [failure] = provider.check(queue_record(a="2Gi", b="2Gi"), queue_record(a="2Gi", b="1Gi")).failures
+    assert failure.reason == (
+        "elk-stack:logstash: queue.storage.size would shrink queue-elk-logstash-1 from 2Gi to 1Gi; "
+        "Kubernetes cannot make a claim smaller, so keep the size (a claim only grows). "
+        "Lower logstash.queue.maxBytes."
+    )
+    assert provider.check({}, queue_record(a="1Gi")).failures == []
+    assert provider.check(queue_record(a="1Gi"), queue_record(a="3Gi")).failures == []
+
+
+def test_the_claim_record_updates_in_place_when_a_size_changes() -> None:
+    provider = ClaimRecordProvider()
+    old, new = queue_record(a="2Gi"), queue_record(a="3Gi")
+    assert provider.diff("claim-record", old, new).changes is True
+    assert provider.diff("claim-record", old, new).replaces == []
+    assert provider.diff("claim-record", new, dict(new)).changes is False
+    assert provider.update("claim-record", old, new).outs == new

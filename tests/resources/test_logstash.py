@@ -76,6 +76,20 @@ def test_persisted_queue_gets_a_claim_per_replica_and_time_to_drain(render: Rend
     assert settings["queue.drain"] is True
 
 
+def test_queue_claims_wait_for_the_record_of_their_sizes(render: Render) -> None:
+    """It refuses a smaller queue in the stack file's words before the API server refuses the claim."""
+    rendered = render(logstash={"replicas": 2, "queue": {"type": "persisted", "storage": {"size": "3Gi"}}})
+    [record] = [r for r in rendered.resources if r["type"].endswith(":ClaimRecord")]
+    assert record["inputs"]["claim_sizes"] == {"queue-elk-logstash-0": "3Gi", "queue-elk-logstash-1": "3Gi"}
+    assert record["inputs"]["key"] == "elk-stack:logstash: queue.storage.size"
+    claims = [
+        r for r in rendered.resources if r["type"].endswith("PersistentVolumeClaim") and "queue" in r["name"]
+    ]
+    assert len(claims) == 2
+    for claim in claims:
+        assert f"{record['type']}::{record['name']}" in claim["dependsOn"]
+
+
 def test_memory_queue_has_no_claims(render: Render) -> None:
     rendered = render(logstash={"queue": {"type": "memory"}})
     spec = statefulset(rendered)["spec"]
