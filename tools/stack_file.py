@@ -159,7 +159,10 @@ class _Converter:
         if kind in {"int", "float"}:
             try:
                 number = self.loader.constructor.construct_object(node, deep=True)
-            except ValueError:  # Python reads at most 4300 digits
+            except ValueError:  # `!!int three`, or more than the 4300 digits Python reads
+                digits = str(node.value).lstrip("+-")
+                if not (digits.isascii() and digits.isdigit()):
+                    raise self.error(node, f"{path}: {_tag(node)} {node.value} is not a number") from None
                 raise self.error(node, f"{path}: the number {node.value[:12]}... is too long") from None
             if isinstance(number, float) and not math.isfinite(number):
                 raise self.error(node, f"{path}: {node.value} is not a number a stack file can hold")

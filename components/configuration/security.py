@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import Field, field_validator
 
 from components.configuration.base import ConfigModel, DnsLabel
@@ -44,6 +46,26 @@ class Security(ConfigModel):
         min_length=1,
         description="Index or data stream patterns the Logstash user may create and write; nothing else.",
     )
+
+    @field_validator("logstash_indices")
+    @classmethod
+    def _index_patterns(cls, patterns: list[str]) -> list[str]:
+        """Names, `*` patterns or `/regexp/`s, as Elasticsearch reads an index privilege's names.
+
+        An empty name grants nothing, and a regexp Elasticsearch cannot parse fails the whole
+        role when the setup Job writes it, long after the render.
+        """
+        for pattern in patterns:
+            if not pattern.strip():
+                raise ValueError(f"{pattern!r} is no index pattern; give names such as logs-*-*")
+            if len(pattern) > 1 and pattern.startswith("/") and pattern.endswith("/"):
+                try:
+                    re.compile(pattern[1:-1])
+                except re.error as error:
+                    raise ValueError(
+                        f"{pattern!r} is not a regular expression Elasticsearch can read ({error})"
+                    ) from None
+        return patterns
 
     @field_validator("logstash_user")
     @classmethod

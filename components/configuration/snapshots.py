@@ -31,6 +31,11 @@ MAX_INT = 2**31 - 1
 MAX_DURATION_DAYS = 36500
 # A bucket as S3, GCS and Azure name them: lower-case letters, digits, '.', '-' and (GCS) '_'.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]\Z")
+# An S3 endpoint: an optional http(s) scheme, a DNS name or an IP address, an optional port.
+_ENDPOINT = re.compile(
+    r"(?:https?://)?(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?/?",
+    re.ASCII,
+)
 _BASE_PATH = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*\Z")
 DEFAULT_SCHEDULE = "0 30 1 * * ?"
 # `restoreFrom.snapshot`: the newest snapshot that succeeded, rather than a name.
@@ -193,6 +198,18 @@ class SnapshotRepository(ConfigModel):
             "read by a test stack). No schedule then."
         ),
     )
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, endpoint: str) -> str:
+        """`host[:port]` or an http(s) URL of one: Elasticsearch's S3 client reads nothing else."""
+        match = _ENDPOINT.fullmatch(endpoint)
+        if match is None or not 1 <= int(match["port"] or 443) <= 65535:
+            raise ValueError(
+                f"{endpoint!r} is not an endpoint: host[:port] or http(s)://host[:port], e.g. "
+                "minio.storage.svc:9000, with a port from 1 to 65535 in plain digits"
+            )
+        return endpoint
 
     @field_validator("bucket")
     @classmethod

@@ -28,6 +28,23 @@ def test_renewal_must_start_before_expiry() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [
+        ("", "'' is no index pattern; give names such as logs-*-*"),
+        (" ", "' ' is no index pattern; give names such as logs-*-*"),
+        ("/[/", "'/[/' is not a regular expression Elasticsearch can read (unterminated character set"),
+    ],
+)
+def test_an_index_pattern_elasticsearch_cannot_use_is_refused(pattern: str, problem: str) -> None:
+    [found] = problems(security={"logstashIndices": ["logs-*-*", pattern]})
+    assert found.startswith(f"security.logstashIndices: {problem}")
+
+
+def test_index_names_patterns_and_regexps_are_accepted() -> None:
+    assert problems(security={"logstashIndices": ["logs-*-*", "/logs-(a|b)-.*/", "audit"]}) == []
+
+
 def test_a_ca_rotation_rotates_to_a_ca_after_the_first() -> None:
     assert problems(elasticsearch={"tls": {"caRotation": "trust"}}) == [
         "elasticsearch.tls.caRotation: rotates to CA caGeneration, which must be 1 or more (the CA after 0)"

@@ -190,3 +190,21 @@ def test_before_upgrade_is_refused_with_a_read_only_repository() -> None:
     assert problems(**snapshots(repository={**S3, "readonly": True}, beforeUpgrade=True)) == [
         "elasticsearch.snapshots.beforeUpgrade: a read-only repository takes no snapshots; remove it"
     ]
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["minio:9000\u00b2", "http://minio:99999", "minio:", "http://", "minio 9000"]
+)
+def test_an_endpoint_elasticsearch_cannot_reach_is_refused(endpoint: str) -> None:
+    [problem] = problems(elasticsearch={"snapshots": {"repository": {**S3, "endpoint": endpoint}}})
+    assert problem == (
+        f"elasticsearch.snapshots.repository.endpoint: {endpoint!r} is not an endpoint: host[:port] or "
+        "http(s)://host[:port], e.g. minio.storage.svc:9000, with a port from 1 to 65535 in plain digits"
+    )
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["minio:9000", "https://s3.example.com", "http://10.0.0.5:9000/", "[::1]:9000"]
+)
+def test_host_and_url_endpoints_are_accepted(endpoint: str) -> None:
+    assert problems(elasticsearch={"snapshots": {"repository": {**S3, "endpoint": endpoint}}}) == []

@@ -149,6 +149,16 @@ def test_merge_keys_fill_in_under_the_explicit_ones(tmp_path: Path) -> None:
             id="not-a-number",
         ),
         pytest.param(
+            "config:\n  elk-stack:kibana: {replicas: !!int three}\n",
+            "Pulumi.x.yaml, line 2: elk-stack:kibana.replicas: !!int three is not a number",
+            id="tagged-word",
+        ),
+        pytest.param(
+            'config:\n  elk-stack:kibana: {replicas: !!int "\u00b2"}\n',
+            "Pulumi.x.yaml, line 2: elk-stack:kibana.replicas: !!int \u00b2 is not a number",
+            id="tagged-superscript",
+        ),
+        pytest.param(
             "config:\n  elk-stack:kibana: {replicas: " + "9" * 5000 + "}\n",
             "Pulumi.x.yaml, line 2: elk-stack:kibana.replicas: the number 999999999999... is too long",
             id="huge-number",
