@@ -33,6 +33,7 @@ _NAME = re.compile(r"[A-Za-z0-9_-]+")
 _BAREWORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]+")
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]*)?")
 _WHITESPACE = " \t\r\n"
+_LINE_END = re.compile(r"[\r\n]")
 _BOOLEAN = re.compile(r"and|or|xor|nand")
 _COMPARISON = re.compile(r"==|!=|<=|>=|=~|!~|<|>")
 _SELECTOR_ELEMENT = re.compile(r"\[[^\]\[,]+\]")
@@ -129,27 +130,26 @@ class _Parser:
             if char in _WHITESPACE:
                 self.pos += 1
             elif char == "#":
-                end = re.compile(r"[\r\n]").search(self.text, self.pos)
-                if end is None:
-                    self.pos = len(self.text)
-                elif self.text.startswith("\r", end.start()) and not self.text.startswith(
-                    "\r\n", end.start()
-                ):
-                    self.pos = end.start()
+                end = _LINE_END.search(self.text, self.pos)
+                self.pos = len(self.text) if end is None else end.start()
+                if self.peek("\r") and not self.peek("\r\n"):
                     raise self.fail("a line break after the comment (a lone carriage return ends none)")
-                else:
-                    self.pos = end.start()
             else:
                 return
 
     def separated(self) -> bool:
         """Skip `cs`; whether it began with whitespace, which the grammar puts between settings."""
-        spaced = self.text[self.pos : self.pos + 1] in tuple(_WHITESPACE)
+        spaced = self.pos < len(self.text) and self.text[self.pos] in _WHITESPACE
         self.skip()
         return spaced
 
     def peek(self, literal: str) -> bool:
         return self.text.startswith(literal, self.pos)
+
+    def at_number(self) -> bool:
+        """Whether a number (the grammar's `"-"? [0-9]+`) may start here; ASCII digits only."""
+        char = self.text[self.pos : self.pos + 1]
+        return char == "-" or (char.isascii() and char.isdigit())
 
     def expect(self, literal: str) -> None:
         if not self.peek(literal):
@@ -293,7 +293,7 @@ class _Parser:
         elif char == "[":
             if self.match_selector() is None:
                 self.array()
-        elif self.peek("-") or (char.isascii() and char.isdigit()):
+        elif self.at_number():
             self.number()
         elif self.match(_BAREWORD) is not None:
             self.skip()
@@ -387,7 +387,7 @@ class _Parser:
             return self.array()
         if char == "{":
             return self.hash()
-        if (char == "-" or (char.isascii() and char.isdigit())) and _NUMBER.match(self.text, self.pos):
+        if self.at_number() and _NUMBER.match(self.text, self.pos):
             return self.number()
         bareword = self.match(_BAREWORD)
         if bareword is None:
@@ -482,7 +482,7 @@ class _Parser:
         char = self.text[self.pos : self.pos + 1]
         if char in ('"', "'"):
             return self.string()
-        if char == "-" or (char.isascii() and char.isdigit()):
+        if self.at_number():
             return str(self.number())
         key = self.match(_BAREWORD)
         if key is None:
