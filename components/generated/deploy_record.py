@@ -197,6 +197,9 @@ def plan(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
 class DeployRecordProvider(ResourceProvider):
     """Stores what was rolled out; refuses, in `check`, a downgrade or a shrink that loses data."""
 
+    recorded: tuple[str, ...] = RECORDED
+    record_id = "deploy-record"
+
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """The engine shows each refusal in `preview` and stops `up` on this resource."""
         refusals = [
@@ -222,11 +225,11 @@ class DeployRecordProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Store the first state; a stack without a record has nothing to compare with."""
-        return CreateResult(id_="deploy-record", outs=props)
+        return CreateResult(id_=self.record_id, outs=props)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """An update when anything recorded changes."""
-        return DiffResult(changes=any(olds.get(key) != news.get(key) for key in RECORDED), replaces=[])
+        return DiffResult(changes=any(olds.get(key) != news.get(key) for key in self.recorded), replaces=[])
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Store the new state: `check` allowed it."""
@@ -261,8 +264,14 @@ class DeployRecord(DynamicResource, module="elk-stack-lifecycle", name="DeployRe
         super().__init__(DeployRecordProvider(), name, props, opts)
 
 
-class ClaimRecordProvider(ResourceProvider):
-    """Stores the sizes of a component's claims; refuses, in `check`, a smaller one."""
+class ClaimRecordProvider(DeployRecordProvider):
+    """Stores the sizes of a component's claims; refuses, in `check`, a smaller one.
+
+    Stored, compared and updated as the deploy record is; only the check differs.
+    """
+
+    recorded = ("claim_sizes",)
+    record_id = "claim-record"
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """The refusal names the stack file's key (`key`) and what to do instead (`way_out`)."""
@@ -270,22 +279,6 @@ class ClaimRecordProvider(ResourceProvider):
             olds.get("claim_sizes"), news.get("claim_sizes"), str(news.get("key")), str(news.get("way_out"))
         )
         return CheckResult(news, [CheckFailure("claim_sizes", reason)] if reason else [])
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        """Store the first sizes: nothing to compare with yet."""
-        return CreateResult(id_="claim-record", outs=props)
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        """An update when a size changes (a claim grew, or one was added or removed)."""
-        return DiffResult(changes=olds.get("claim_sizes") != news.get("claim_sizes"), replaces=[])
-
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        """Store the new sizes: `check` allowed them."""
-        return UpdateResult(outs=news)
-
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        """The stored sizes, unchanged: they exist nowhere else."""
-        return ReadResult(id_, props)
 
 
 class ClaimRecord(DynamicResource, module="elk-stack-lifecycle", name="ClaimRecord"):
