@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from cryptography import x509
 
 from tests.conftest import Manifest, find
 from tools.render import Rendered
@@ -89,3 +90,17 @@ def pod(manifests: list[Manifest], kind: str, name: str) -> Manifest:
     """The pod template of a workload, to mutate in place."""
     template: Manifest = find_named(manifests, kind, name)["spec"]["template"]
     return template
+
+
+def common_names(pem: str) -> list[str]:
+    """The subjects' common names of the certificates in a PEM file (a `ca.crt` bundle), in order."""
+    return [
+        str(certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value)
+        for certificate in x509.load_pem_x509_certificates(pem.encode())
+    ]
+
+
+def issuer_name(pem: str) -> str:
+    """The common name of the CA that signed a certificate."""
+    certificate = x509.load_pem_x509_certificate(pem.encode())
+    return str(certificate.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value)

@@ -32,6 +32,7 @@ from tests.e2e.conftest import (
     stack_from_file,
     wait_until,
 )
+from tests.readers import common_names, issuer_name
 
 # The last commit whose nodes share one certificate in `elk-elasticsearch-certs`.
 SHARED_CERTIFICATE_COMMIT = "caa050e"
@@ -192,22 +193,6 @@ def warnings_then_renewal(cluster: Cluster, stack: Stack) -> None:
 
 ROTATION_NAMESPACE = "elk-e2e-ca-rotation"
 ROTATION_ANNOTATION = "elk-stack/ca-rotation"
-
-
-def common_names(pem: str) -> list[str]:
-    """The subjects' common names of the certificates in a PEM file, in order."""
-    return [
-        str(certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value)
-        for certificate in x509.load_pem_x509_certificates(pem.encode())
-    ]
-
-
-def issuer_name(pem: str) -> str:
-    return str(
-        x509.load_pem_x509_certificate(pem.encode())
-        .issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0]
-        .value
-    )
 
 
 @pytest.mark.claim(

@@ -12,9 +12,9 @@ import itertools
 from typing import Any
 
 import pytest
-from cryptography import x509
 
 from tests.conftest import find, flat_config
+from tests.readers import common_names, issuer_name
 from tools.real_es.secrets import State, render_with_secrets
 from tools.render import Rendered
 
@@ -41,19 +41,6 @@ def steps() -> list[Rendered]:
     return [render_step(state, tls) for tls in STEPS]
 
 
-def subjects(pem: str) -> list[str]:
-    """The common names of the certificates in a PEM file, in order."""
-    return [
-        str(certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value)
-        for certificate in x509.load_pem_x509_certificates(pem.encode())
-    ]
-
-
-def issuer(pem: str) -> str:
-    certificate = x509.load_pem_x509_certificate(pem.encode())
-    return str(certificate.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value)
-
-
 def secret(rendered: Rendered, name: str) -> dict[str, str]:
     data: dict[str, str] = find(rendered.manifests, "Secret", name)["stringData"]
     return data
@@ -75,21 +62,21 @@ def test_every_step_trusts_the_ca_that_signed_the_certificates_of_the_step_befor
 ) -> None:
     """The overlap: a node still on the last step's files and one on this step's trust each other."""
     for before, after in itertools.pairwise(steps):
-        assert issuer(node_files(before)[f"{NODE}.tls.crt"]) in subjects(node_files(after)["ca.crt"])
-        assert issuer(node_files(after)[f"{NODE}.tls.crt"]) in subjects(node_files(before)["ca.crt"])
+        assert issuer_name(node_files(before)[f"{NODE}.tls.crt"]) in common_names(node_files(after)["ca.crt"])
+        assert issuer_name(node_files(after)[f"{NODE}.tls.crt"]) in common_names(node_files(before)["ca.crt"])
 
 
 def test_the_steps_trust_then_sign_with_then_keep_only_the_new_ca(steps: list[Rendered]) -> None:
-    trusted = [subjects(node_files(step)["ca.crt"]) for step in steps]
+    trusted = [common_names(node_files(step)["ca.crt"]) for step in steps]
     assert trusted == [
         ["elk-stack CA"],
         ["elk-stack CA", "elk-stack CA 1"],
         ["elk-stack CA", "elk-stack CA 1"],
         ["elk-stack CA 1"],
     ]
-    signers = [issuer(node_files(step)[f"{NODE}.tls.crt"]) for step in steps]
+    signers = [issuer_name(node_files(step)[f"{NODE}.tls.crt"]) for step in steps]
     assert signers == ["elk-stack CA", "elk-stack CA", "elk-stack CA 1", "elk-stack CA 1"]
-    kibana = [issuer(secret(step, "elk-kibana-server-certs")["tls.crt"]) for step in steps]
+    kibana = [issuer_name(secret(step, "elk-kibana-server-certs")["tls.crt"]) for step in steps]
     assert kibana == signers
 
 
