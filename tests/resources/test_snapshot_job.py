@@ -167,6 +167,12 @@ def test_every_statefulset_waits_for_the_deploy_record(render: Render) -> None:
         if r["type"] == STATEFULSET and f"{DEPLOY_RECORD}::{record['name']}" in r["dependsOn"]
     }
     assert waiting >= {"elasticsearch-master", "elasticsearch-data"}
+    # The data claims too: the record refuses a smaller size before the API server does.
+    claims = [
+        r for r in rendered.resources if r["type"].endswith("PersistentVolumeClaim") and "-data-" in r["name"]
+    ]
+    assert len(claims) == 5
+    assert all(f"{DEPLOY_RECORD}::{record['name']}" in claim["dependsOn"] for claim in claims)
 
 
 @pytest.mark.usefixtures("existing_cluster")
