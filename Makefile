@@ -50,9 +50,9 @@ preview: pulumi-cli bytecode  ## `pulumi preview` for the stack (needs the Pulum
 	pulumi stack select --create $(STACK)
 	pulumi preview --stack $(STACK) $(ARGS)
 
-up: pulumi-cli bytecode  ## `pulumi up` for the stack (needs the Pulumi CLI and a kubeconfig).
+up: pulumi-cli bytecode  ## `pulumi up` for the stack; a pod that never becomes Ready is explained (docs/troubleshooting.md).
 	pulumi stack select --create $(STACK)
-	pulumi up --stack $(STACK) $(ARGS)
+	$(PY) -m tools.up $(STACK) $(ARGS)
 
 destroy: pulumi-cli $(INSTALLED)  ## `pulumi destroy` for the stack; protected data claims make it stop (see docs/operations.md).
 	$(PY) -m tools.destroy $(STACK) $(ARGS)

@@ -57,7 +57,9 @@ if config.create_namespace:
         opts=pulumi.ResourceOptions(retain_on_delete=True),
     ).metadata.name
 
-target = common.Target(namespace, config.version, config.image_pull_secrets, config.image_pull_policy)
+target = common.Target(
+    namespace, config.version, config.image_pull_secrets, config.image_pull_policy, config.pod_ready_seconds
+)
 credentials = None
 if config.security.enabled:
     credentials = StackCredentials(

@@ -29,6 +29,7 @@ from components.configuration.pipeline import (
     write_warning,
 )
 from components.configuration.security import Security
+from components.configuration.units import parse_wait
 
 
 class StackConfig(ConfigModel):
@@ -51,6 +52,15 @@ class StackConfig(ConfigModel):
             "Every container's `imagePullPolicy`. `Always` (default): a start checks the tag's digest "
             "with the registry, so a re-pushed tag never runs stale; `IfNotPresent` starts from a "
             "cached image while the registry is unreachable."
+        ),
+    )
+    pod_ready_timeout: str | None = Field(
+        None,
+        description=(
+            "How long `up` gives each pod to become Ready, e.g. `3m`: a workload of n pods fails "
+            "after n times this, naming the pod and why it is not Ready (docs/troubleshooting.md). "
+            "Unset: 10m per Elasticsearch or Logstash pod and 6m per Kibana pod, never under 10m "
+            "per workload."
         ),
     )
     # Security comes before the components: their field validators check against it.
@@ -92,6 +102,18 @@ class StackConfig(ConfigModel):
         if (int(match["major"]), int(match["minor"])) < MINVERSION:
             raise ValueError(f"{version} is not supported: 7.x and older are end-of-life; use 8.0 or later")
         return version
+
+    @field_validator("pod_ready_timeout")
+    @classmethod
+    def _bounded_wait(cls, timeout: str | None) -> str | None:
+        if timeout is not None:
+            parse_wait(timeout)
+        return timeout
+
+    @property
+    def pod_ready_seconds(self) -> int | None:
+        """`podReadyTimeout` in seconds; None leaves each component's own default."""
+        return None if self.pod_ready_timeout is None else parse_wait(self.pod_ready_timeout)
 
     @field_validator("elasticsearch")
     @classmethod

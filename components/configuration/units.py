@@ -123,3 +123,23 @@ def jvm_size(size_bytes: int) -> str:
 def java_heap_options(heap: str) -> str:
     """`-Xms` equal to `-Xmx`: the heap is reserved at start and never grows past it."""
     return f"-Xms{heap} -Xmx{heap}"
+
+
+_WAIT = re.compile(r"^(?P<amount>[1-9][0-9]{0,5})(?P<unit>s|m|h)\Z")
+_WAIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
+WAIT_MIN_SECONDS = 10
+WAIT_MAX_SECONDS = 24 * 3600
+
+
+def parse_wait(text: str) -> int:
+    """Seconds in a wait such as `90s`, `5m` or `1h`: how long `up` gives a pod to become Ready.
+
+    Below ten seconds no pod starts; beyond a day a stuck rollout is no longer "bounded".
+    """
+    match = _WAIT.match(text)
+    if match is None:
+        raise ValueError(f"{text[:20]!r} is not a wait like 90s, 5m or 1h")
+    seconds = int(match["amount"]) * _WAIT_SECONDS[match["unit"]]
+    if not WAIT_MIN_SECONDS <= seconds <= WAIT_MAX_SECONDS:
+        raise ValueError(f"{text} is outside {WAIT_MIN_SECONDS}s to 24h")
+    return seconds

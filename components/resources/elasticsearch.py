@@ -166,7 +166,9 @@ class ElasticsearchNode(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=depends_on,
-                custom_timeouts=common.rollout_timeouts(node_set.replicas, MINUTES_PER_NODE),
+                custom_timeouts=common.rollout_timeouts(
+                    node_set.replicas, MINUTES_PER_NODE, self._target.pod_ready_seconds
+                ),
                 # The claim template is immutable: a changed size would replace the
                 # StatefulSet. The explicit PVCs carry the size and grow in place.
                 ignore_changes=["spec.volumeClaimTemplates"],

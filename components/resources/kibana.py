@@ -160,7 +160,9 @@ class KibanaUi(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=depends_on,
-                custom_timeouts=common.rollout_timeouts(config.replicas, MINUTES_PER_POD),
+                custom_timeouts=common.rollout_timeouts(
+                    config.replicas, MINUTES_PER_POD, self._target.pod_ready_seconds
+                ),
                 # Kibana never runs two versions side by side (they would migrate the same
                 # saved objects): a new image replaces the Deployment, deleting every old pod
                 # first, as ECK switches to Recreate on a version change. Any other change

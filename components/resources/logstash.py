@@ -200,7 +200,9 @@ class LogstashPipeline(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=depends_on,
-                custom_timeouts=common.rollout_timeouts(config.replicas, MINUTES_PER_POD),
+                custom_timeouts=common.rollout_timeouts(
+                    config.replicas, MINUTES_PER_POD, self._target.pod_ready_seconds
+                ),
                 # As for Elasticsearch: the explicit queue PVCs grow in place; the
                 # immutable claim template must not force a replacement.
                 ignore_changes=["spec.volumeClaimTemplates"],

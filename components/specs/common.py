@@ -71,6 +71,8 @@ class Target:
     version: str
     pull_secrets: list[str]
     pull_policy: str = "Always"
+    # `podReadyTimeout` in seconds, or None for each component's own default.
+    pod_ready_seconds: int | None = None
 
     @property
     def version_tuple(self) -> tuple[int, ...]:
@@ -389,7 +391,18 @@ def rollout_minutes(pods: int, minutes_per_pod: int) -> int:
     return max(DEFAULT_AWAIT_MINUTES, pods * minutes_per_pod)
 
 
-def rollout_timeouts(pods: int, minutes_per_pod: int) -> pulumi.CustomTimeouts:
-    """`customTimeouts` for a workload whose create and update wait on its pods being Ready."""
-    limit = f"{rollout_minutes(pods, minutes_per_pod)}m"
+def rollout_timeouts(
+    pods: int, minutes_per_pod: int, seconds_per_pod: int | None = None
+) -> pulumi.CustomTimeouts:
+    """`customTimeouts` for a workload whose create and update wait on its pods being Ready.
+
+    `seconds_per_pod` is the user's `podReadyTimeout`: it replaces the component's default
+    and the provider's 10-minute floor, so a pod that can never start (an unknown storage
+    class, a quota) fails `up` when the user chose, not 10 minutes or more later.
+    """
+    limit = (
+        f"{rollout_minutes(pods, minutes_per_pod)}m"
+        if seconds_per_pod is None
+        else f"{pods * seconds_per_pod}s"
+    )
     return pulumi.CustomTimeouts(create=limit, update=limit)

@@ -415,3 +415,28 @@ def test_a_key_with_a_line_break_is_still_one_line() -> None:
     found = problems(**{"foo\nbar": "1"})
     assert len(found) == 1 and found[0].startswith("foo\\nbar: unknown key")
     assert len(str(ConfigError(found)).splitlines()) == 2
+
+
+@pytest.mark.parametrize(("wait", "seconds"), [("10s", 10), ("90s", 90), ("3m", 180), ("24h", 86400)])
+def test_a_pod_ready_timeout_is_read_in_seconds(wait: str, seconds: int) -> None:
+    assert valid(podReadyTimeout=wait).pod_ready_seconds == seconds
+
+
+def test_an_unset_pod_ready_timeout_leaves_the_components_defaults() -> None:
+    assert valid().pod_ready_seconds is None
+
+
+@pytest.mark.parametrize(
+    ("wait", "said"),
+    [
+        ("9s", "outside 10s to 24h"),
+        ("25h", "outside 10s to 24h"),
+        ("3", "is not a wait like 90s, 5m or 1h"),
+        ("3 m", "is not a wait like"),
+        ("03m", "is not a wait like"),
+        ("1d", "is not a wait like"),
+        ("0s", "is not a wait like"),
+    ],
+)
+def test_a_pod_ready_timeout_outside_its_bounds_is_refused(wait: str, said: str) -> None:
+    assert said in only_problem_at("podReadyTimeout", podReadyTimeout=wait)

@@ -317,6 +317,20 @@ def test_rollout_timeouts_scale_with_the_pod_count(render: Render) -> None:
     }
 
 
+def test_a_pod_ready_timeout_replaces_the_budgets_and_the_floor(render: Render) -> None:
+    """`podReadyTimeout` times the pod count, below the provider's 10 minutes when asked."""
+    rendered = render(
+        podReadyTimeout="45s", elasticsearch=LARGE_CLUSTER, kibana={"replicas": 3}, logstash={"replicas": 2}
+    )
+    timeouts = {name: r["customTimeouts"] for name, r in workload_records(rendered).items()}
+    assert timeouts == {
+        "elasticsearch-master": {"create": "135s", "update": "135s"},
+        "elasticsearch-data": {"create": "900s", "update": "900s"},
+        "logstash": {"create": "90s", "update": "90s"},
+        "kibana": {"create": "135s", "update": "135s"},
+    }
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_no_workload_waits_less_than_the_provider_default(
     rendered_stacks: dict[str, Rendered], stack: str

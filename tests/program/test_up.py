@@ -1,0 +1,236 @@
+"""`make up` explains a workload that never became Ready, and the way past protected empty claims.
+
+The failures themselves come from the real engine and control plane:
+tests/e2e/test_faults.py runs this tool against a stack whose storage class does not exist.
+Here, what it reads from the engine's event log and the namespace's events, and what it prints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tools.up import (
+    Claim,
+    ObjectWarning,
+    StuckWorkload,
+    claim_owner,
+    explain,
+    likely_key,
+    made_by,
+    replacement_refused,
+    stack_claims,
+    stuck_workloads,
+    unbound_claims_hint,
+    warnings_of,
+)
+
+STATEFULSET_URN = (
+    "urn:pulumi:qa::elk-stack::elk-stack:index:ElasticsearchCluster$elk-stack:index:ElasticsearchNode"
+    "$kubernetes:apps/v1:StatefulSet::elasticsearch"
+)
+DEPLOYMENT_URN = "urn:pulumi:qa::elk-stack::elk-stack:index:KibanaUi$kubernetes:apps/v1:Deployment::kibana"
+CLAIM_URN = (
+    "urn:pulumi:qa::elk-stack::elk-stack:index:LogstashPipeline"
+    "$kubernetes:core/v1:PersistentVolumeClaim::logstash-queue-0"
+)
+ELASTICSEARCH = StuckWorkload("StatefulSet", "elk-elasticsearch", "elk-qa", "elasticsearch")
+KIBANA = StuckWorkload("Deployment", "elk-kibana", "elk-qa", "kibana")
+
+
+def pre_event(urn: str, name: str) -> dict[str, Any]:
+    kind = urn.split("::")[2].split("$")[-1]
+    inputs = {"metadata": {"name": name, "namespace": "elk-qa"}}
+    return {"resourcePreEvent": {"metadata": {"urn": urn, "type": kind, "new": {"inputs": inputs}}}}
+
+
+def failed_event(urn: str) -> dict[str, Any]:
+    return {"resOpFailedEvent": {"metadata": {"urn": urn, "type": urn.split("::")[2].split("$")[-1]}}}
+
+
+def event(
+    kind: str, name: str, reason: str, message: str, when: str, type_: str = "Warning"
+) -> dict[str, Any]:
+    return {
+        "type": type_,
+        "involvedObject": {"kind": kind, "name": name},
+        "reason": reason,
+        "message": message,
+        "lastTimestamp": when,
+    }
+
+
+def test_only_the_workloads_whose_step_failed_are_stuck() -> None:
+    log = [
+        pre_event(STATEFULSET_URN, "elk-elasticsearch"),
+        pre_event(DEPLOYMENT_URN, "elk-kibana"),
+        failed_event(STATEFULSET_URN),
+        failed_event(CLAIM_URN),
+    ]
+    assert stuck_workloads(log) == [ELASTICSEARCH]
+
+
+def test_a_workload_is_read_with_its_section() -> None:
+    log = [pre_event(DEPLOYMENT_URN, "elk-kibana"), failed_event(DEPLOYMENT_URN)]
+    assert stuck_workloads(log) == [KIBANA]
+
+
+@pytest.mark.parametrize(
+    ("workload", "name", "mine"),
+    [
+        (ELASTICSEARCH, "elk-elasticsearch", True),
+        (ELASTICSEARCH, "elk-elasticsearch-0", True),
+        (ELASTICSEARCH, "data-elk-elasticsearch-0", True),
+        (ELASTICSEARCH, "elk-elasticsearch-hot-0", False),
+        (ELASTICSEARCH, "data-elk-elasticsearch-hot-0", False),
+        (ELASTICSEARCH, "elk-elasticsearch-setup-x7k2p", False),
+        (KIBANA, "elk-kibana-5d9f8c7b6", True),
+        (KIBANA, "elk-kibana-5d9f8c7b6-x7k2p", True),
+        (KIBANA, "elk-logstash-0", False),
+    ],
+)
+def test_a_workload_owns_its_pods_and_claims_and_no_other_workloads(
+    workload: StuckWorkload, name: str, mine: bool
+) -> None:
+    assert bool(made_by(workload).match(name)) is mine
+
+
+def test_the_newest_warning_of_each_object_is_kept_and_normal_events_are_not() -> None:
+    events = [
+        event("Pod", "elk-elasticsearch-0", "FailedScheduling", "old", "2026-12-07T10:00:00Z"),
+        event("Pod", "elk-elasticsearch-0", "FailedScheduling", "new", "2026-12-07T10:05:00Z"),
+        event("Pod", "elk-elasticsearch-0", "Scheduled", "fine", "2026-12-07T10:06:00Z", "Normal"),
+        event("Pod", "elk-logstash-0", "FailedScheduling", "not ours", "2026-12-07T10:06:00Z"),
+    ]
+    assert warnings_of(ELASTICSEARCH, events) == [
+        ObjectWarning("Pod", "elk-elasticsearch-0", "FailedScheduling", "new")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("warning", "key"),
+    [
+        (
+            ObjectWarning(
+                "PersistentVolumeClaim",
+                "data-elk-elasticsearch-0",
+                "ProvisioningFailed",
+                'storageclass.storage.k8s.io "x" not found',
+            ),
+            "elasticsearch.storage.storageClass",
+        ),
+        (
+            ObjectWarning(
+                "StatefulSet",
+                "elk-elasticsearch",
+                "FailedCreate",
+                'pods "elk-elasticsearch-0" is forbidden: exceeded quota: q, requested: pods=1',
+            ),
+            "elasticsearch.resources or elasticsearch.replicas",
+        ),
+        (
+            ObjectWarning(
+                "StatefulSet",
+                "elk-elasticsearch",
+                "FailedCreate",
+                "pods is forbidden: maximum cpu usage per Container is 1, but limit is 2",
+            ),
+            "elasticsearch.resources: a LimitRange",
+        ),
+        (
+            ObjectWarning(
+                "Pod", "elk-elasticsearch-0", "FailedScheduling", "0/3 nodes are available: Insufficient cpu"
+            ),
+            "elasticsearch.resources.requests",
+        ),
+        (
+            ObjectWarning("Pod", "elk-elasticsearch-0", "Failed", "Failed to pull image: ErrImagePull"),
+            "version or imagePullSecrets",
+        ),
+        (
+            ObjectWarning("Pod", "elk-elasticsearch-0", "Unhealthy", "Readiness probe failed"),
+            "podReadyTimeout",
+        ),
+    ],
+)
+def test_each_reason_names_the_key_most_likely_at_fault(warning: ObjectWarning, key: str) -> None:
+    assert likely_key("elasticsearch", warning).startswith(key)
+
+
+def test_the_queue_claim_names_the_logstash_storage_class() -> None:
+    warning = ObjectWarning(
+        "PersistentVolumeClaim",
+        "queue-elk-logstash-0",
+        "ProvisioningFailed",
+        'storageclass.storage.k8s.io "x" not found',
+    )
+    assert likely_key("logstash", warning).startswith("logstash.queue.storage.storageClass")
+
+
+def test_the_message_names_the_workload_each_object_its_reason_and_key() -> None:
+    warning = ObjectWarning(
+        "PersistentVolumeClaim",
+        "data-elk-elasticsearch-0",
+        "ProvisioningFailed",
+        'storageclass.storage.k8s.io "x" not found',
+    )
+    lines = explain(ELASTICSEARCH, [warning]).splitlines()
+    assert (
+        lines[0]
+        == "make up: StatefulSet elk-elasticsearch did not become Ready within its wait (podReadyTimeout)."
+    )
+    assert (
+        lines[1] == "  PersistentVolumeClaim data-elk-elasticsearch-0: ProvisioningFailed: "
+        'storageclass.storage.k8s.io "x" not found'
+    )
+    assert lines[2].startswith("    most likely at fault: elasticsearch.storage.storageClass")
+
+
+def test_without_a_warning_the_message_says_so() -> None:
+    assert "report no Warning event" in explain(ELASTICSEARCH, [])
+
+
+def test_a_refused_claim_replacement_is_recognised_and_nothing_else() -> None:
+    refused = {
+        "severity": "error",
+        "message": f'unable to replace resource "{CLAIM_URN}"\nas it is protected',
+    }
+    other = {"severity": "error", "message": f'unable to replace resource "{STATEFULSET_URN}"'}
+    warning = {**refused, "severity": "warning"}
+    assert replacement_refused([{"diagnosticEvent": refused}])
+    assert not replacement_refused([{"diagnosticEvent": other}, {"diagnosticEvent": warning}])
+
+
+def test_the_claims_of_a_state_are_read_with_their_live_names() -> None:
+    state = {
+        "deployment": {
+            "resources": [
+                {
+                    "urn": CLAIM_URN,
+                    "type": "kubernetes:core/v1:PersistentVolumeClaim",
+                    "outputs": {"metadata": {"name": "queue-elk-logstash-0", "namespace": "elk-qa"}},
+                },
+                {"urn": STATEFULSET_URN, "type": "kubernetes:apps/v1:StatefulSet"},
+            ]
+        }
+    }
+    assert stack_claims(state) == [Claim(CLAIM_URN, "queue-elk-logstash-0", "elk-qa")]
+
+
+def test_a_claim_belongs_to_the_statefulset_in_its_name() -> None:
+    assert claim_owner(Claim("u", "data-elk-elasticsearch-hot-2", "ns")) == "elk-elasticsearch-hot"
+
+
+def test_empty_claims_are_made_anew_statefulset_first_then_up_with_refresh() -> None:
+    claims = [
+        Claim("u1", "data-elk-elasticsearch-0", "elk-qa"),
+        Claim("u2", "queue-elk-logstash-0", "elk-qa"),
+    ]
+    hint = unbound_claims_hint("qa", claims, ["elk-elasticsearch"]).splitlines()
+    assert hint[1:] == [
+        "  kubectl delete statefulset --namespace elk-qa elk-elasticsearch",
+        "  kubectl delete persistentvolumeclaim --namespace elk-qa "
+        "data-elk-elasticsearch-0 queue-elk-logstash-0",
+        "  make up STACK=qa ARGS=--refresh",
+    ]

@@ -1,0 +1,323 @@
+"""`make up`: `pulumi up`, and when a workload never becomes Ready, why, in the stack file's words.
+
+The provider bounds each workload's wait (`podReadyTimeout`) but then reports only "timed
+out waiting for the condition". The reason is in the namespace's events: a claim whose
+storage class does not exist, a pod the scheduler cannot place, a quota that refuses the
+pod. This tool reads the engine's event log for the workloads that failed, reads the
+Warning events of their pods and claims with `kubectl` (a namespace user may list events),
+and names the object, the reason, and the config key most likely at fault
+(docs/troubleshooting.md#a-pod-never-became-ready).
+
+    python -m tools.up <stack> [--cwd <project>] [pulumi up flags...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DOCUMENTED_AT = "docs/troubleshooting.md#a-pod-never-became-ready"
+CLAIM_TYPE = "kubernetes:core/v1:PersistentVolumeClaim"
+WORKLOAD_TYPES = {"kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment"}
+# The component a workload belongs to, by its parent's type in the URN, and that
+# component's section of the stack file.
+SECTIONS = {
+    "elk-stack:index:ElasticsearchNode": "elasticsearch",
+    "elk-stack:index:LogstashPipeline": "logstash",
+    "elk-stack:index:KibanaUi": "kibana",
+}
+STORAGE_KEYS = {
+    "elasticsearch": "elasticsearch.storage.storageClass (a node set's: nodeSets[].storage.storageClass)",
+    "logstash": "logstash.queue.storage.storageClass",
+}
+
+
+@dataclass(frozen=True)
+class StuckWorkload:
+    """A workload whose `up` failed: what the engine calls it and what the cluster does."""
+
+    kind: str
+    name: str
+    namespace: str
+    section: str
+
+
+@dataclass(frozen=True)
+class ObjectWarning:
+    """The newest Warning event of one object."""
+
+    kind: str
+    name: str
+    reason: str
+    message: str
+
+
+def stuck_workloads(events: list[dict[str, Any]]) -> list[StuckWorkload]:
+    """The StatefulSets and Deployments whose step failed, from `pulumi up --event-log`."""
+    inputs: dict[str, dict[str, Any]] = {}
+    failed: list[str] = []
+    for event in events:
+        pre = (event.get("resourcePreEvent") or {}).get("metadata") or {}
+        if pre.get("type") in WORKLOAD_TYPES:
+            inputs[pre["urn"]] = (pre.get("new") or {}).get("inputs") or {}
+        failure = (event.get("resOpFailedEvent") or {}).get("metadata") or {}
+        if failure.get("type") in WORKLOAD_TYPES and failure["urn"] not in failed:
+            failed.append(failure["urn"])
+    return [_workload(urn, inputs.get(urn, {})) for urn in failed]
+
+
+def _workload(urn: str, inputs: dict[str, Any]) -> StuckWorkload:
+    """A failed workload's Kubernetes name and namespace (from its inputs) and config section."""
+    types = urn.split("::")[2].split("$")
+    metadata = inputs.get("metadata") or {}
+    parent = types[-2] if len(types) > 1 else ""
+    return StuckWorkload(
+        kind=types[-1].rsplit(":", 1)[-1],
+        name=str(metadata.get("name", urn.rsplit("::", 1)[-1])),
+        namespace=str(metadata.get("namespace", "")),
+        section=SECTIONS.get(parent, "the workload's section"),
+    )
+
+
+def made_by(workload: StuckWorkload) -> re.Pattern[str]:
+    """The names of what a workload makes, to pick its objects' events out of the namespace's.
+
+    A StatefulSet's pods are `<name>-0` and its claims `<template>-<name>-0`; a Deployment's
+    ReplicaSets are `<name>-<hash>` and its pods `<name>-<hash>-<id>`.
+
+    Ordinals are digits only, so `elk-elasticsearch` does not claim the pods of a node set
+    named `elk-elasticsearch-hot`.
+    """
+    name = re.escape(workload.name)
+    if workload.kind == "StatefulSet":
+        return re.compile(rf"^(?:[a-z0-9]+-)?{name}(?:-[0-9]+)?\Z")
+    return re.compile(rf"^{name}(?:-[a-z0-9]+){{0,2}}\Z")
+
+
+def warnings_of(workload: StuckWorkload, events: list[dict[str, Any]]) -> list[ObjectWarning]:
+    """The newest Warning event of each object of the workload: itself, its pods, claims, ReplicaSets.
+
+    Every object the workload makes is named after it: pods `<name>-0`, claims
+    `data-<name>-0`, ReplicaSets `<name>-<hash>`.
+    """
+    mine = made_by(workload)
+    newest: dict[tuple[str, str], tuple[str, ObjectWarning]] = {}
+    for event in events:
+        involved = event.get("involvedObject") or {}
+        kind, name = str(involved.get("kind", "")), str(involved.get("name", ""))
+        if event.get("type") != "Warning" or not mine.match(name):
+            continue
+        when = str(event.get("lastTimestamp") or event.get("eventTime") or "")
+        warning = ObjectWarning(
+            kind, name, str(event.get("reason", "")), str(event.get("message", "")).strip()
+        )
+        if (kind, name) not in newest or newest[(kind, name)][0] <= when:
+            newest[(kind, name)] = (when, warning)
+    return [warning for _, warning in sorted(newest.values(), key=lambda item: item[0])]
+
+
+def likely_key(section: str, warning: ObjectWarning) -> str:
+    """The stack file key most likely at fault for one Warning, and what to do about it."""
+    text = f"{warning.reason}: {warning.message}".lower()
+    storage = STORAGE_KEYS.get(section, "storageClass")
+    if "storageclass" in text and "not found" in text:
+        return (
+            f"{storage}, or the top-level storageClass: no StorageClass has that name "
+            "(docs/troubleshooting.md says how to learn the names without cluster rights)"
+        )
+    if "exceeded quota" in text:
+        return (
+            f"{section}.resources or {section}.replicas: the namespace's ResourceQuota refuses the pod; "
+            "lower them or ask for a larger quota"
+        )
+    if "limitrange" in text or ("maximum" in text and "per container" in text):
+        return f"{section}.resources: a LimitRange of the namespace refuses the pod's requests or limits"
+    if "insufficient" in text or "didn't match" in text or "untolerated taint" in text:
+        return f"{section}.resources.requests: no node has room for the pod as it is sized"
+    if "imagepull" in text or "pull image" in text or "errimage" in text:
+        return "version or imagePullSecrets: the image cannot be pulled"
+    if warning.kind == "PersistentVolumeClaim" or "persistentvolumeclaim" in text:
+        return f"{storage}: the claim cannot be provisioned"
+    return "podReadyTimeout, if the pod only needs longer to become Ready; otherwise the reason above"
+
+
+def explain(workload: StuckWorkload, warnings: list[ObjectWarning]) -> str:
+    """The message for one workload that did not become Ready in time."""
+    lines = [
+        f"make up: {workload.kind} {workload.name} did not become Ready within its wait (podReadyTimeout)."
+    ]
+    if not warnings:
+        lines.append(
+            f"  Its pods report no Warning event: they may only need longer (podReadyTimeout), or "
+            f"read `kubectl describe pod -n {workload.namespace} -l app.kubernetes.io/name=...` "
+        )
+    for warning in warnings:
+        lines.append(f"  {warning.kind} {warning.name}: {warning.reason}: {warning.message}")
+        lines.append(f"    most likely at fault: {likely_key(workload.section, warning)}")
+    lines.append(
+        f"  The next `make up` picks up where this one stopped once that is fixed ({DOCUMENTED_AT})."
+    )
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim of the stack: its URN in the state, and its object in the cluster."""
+
+    urn: str
+    name: str
+    namespace: str
+
+
+def replacement_refused(events: list[dict[str, Any]]) -> bool:
+    """Whether protection stopped the replacement of a claim (its storage class changed)."""
+    for event in events:
+        diagnostic = event.get("diagnosticEvent") or {}
+        message = str(diagnostic.get("message", ""))
+        refused = "unable to replace resource" in message and ":PersistentVolumeClaim::" in message
+        if diagnostic.get("severity") == "error" and refused:
+            return True
+    return False
+
+
+def stack_claims(state: dict[str, Any]) -> list[Claim]:
+    """The claims the exported state (`pulumi stack export`) holds, with their live names."""
+    claims = []
+    for resource in state.get("deployment", {}).get("resources") or []:
+        if resource.get("type") != CLAIM_TYPE:
+            continue
+        metadata = (resource.get("outputs") or {}).get("metadata") or {}
+        claims.append(Claim(resource["urn"], str(metadata.get("name")), str(metadata.get("namespace"))))
+    return claims
+
+
+def claim_owner(claim: Claim) -> str:
+    """The StatefulSet whose pods use a claim: `<template>-<statefulset>-<ordinal>`."""
+    return claim.name.split("-", 1)[1].rsplit("-", 1)[0]
+
+
+def unbound_claims_hint(stack: str, claims: list[Claim], statefulsets: list[str]) -> str:
+    """What to run when protection stops replacing claims that never bound, so hold no data.
+
+    A claim's storage class cannot change in place. A claim that is still Pending never had a
+    volume, so making it anew loses nothing. Its StatefulSet goes first (its pods never ran),
+    or its controller would make the claim again from its old template; `--refresh` lets
+    the engine see both gone, and `up` makes them again with the new class, protected.
+    """
+    namespace = claims[0].namespace
+    steps = (
+        [f"  kubectl delete statefulset --namespace {namespace} {' '.join(statefulsets)}"]
+        if statefulsets
+        else []
+    )
+    steps.append(
+        f"  kubectl delete persistentvolumeclaim --namespace {namespace} {' '.join(c.name for c in claims)}"
+    )
+    steps.append(f"  make up STACK={stack} ARGS=--refresh")
+    return (
+        f"make up: {len(claims)} claims must be made anew (a claim's storage class cannot change) and are "
+        "protected. They are Pending: they never had a volume, so they hold no data and nothing is lost "
+        f"by making them again ({DOCUMENTED_AT}):\n" + "\n".join(steps)
+    )
+
+
+def kubectl_json(namespace: str, *args: str) -> dict[str, Any] | str:
+    """`kubectl get ... -o json` in the namespace, or why it could not be read."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        return "kubectl is not on PATH, so the namespace cannot be read"
+    read = subprocess.run(
+        [kubectl, "get", *args, "--namespace", namespace, "--output", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if read.returncode != 0:
+        return f"`kubectl get {' '.join(args)}` failed: {' '.join(read.stderr.strip().splitlines()[-1:])}"
+    return json.loads(read.stdout)  # type: ignore[no-any-return]
+
+
+def pending_claims(claims: list[Claim]) -> list[Claim] | str:
+    """The claims among these that the cluster still shows Pending (never bound)."""
+    if not claims:
+        return []
+    live = kubectl_json(claims[0].namespace, "persistentvolumeclaims")
+    if isinstance(live, str):
+        return live
+    phases = {
+        item["metadata"]["name"]: (item.get("status") or {}).get("phase") for item in live.get("items") or []
+    }
+    return [claim for claim in claims if phases.get(claim.name) == "Pending"]
+
+
+def explain_refused_replacement(stack: str, cwd: Path) -> str:
+    """The way on when protection refuses to replace claims: commands, if they hold no data."""
+    exported = subprocess.run(
+        ["pulumi", "stack", "export", "--stack", stack], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if exported.returncode != 0:
+        return f"make up: could not read the stack's state: {exported.stderr.strip()}"
+    pending = pending_claims(stack_claims(json.loads(exported.stdout)))
+    if isinstance(pending, str):
+        return f"make up: a claim must be made anew and is protected; {pending}."
+    if not pending:
+        return (
+            "make up: a claim must be made anew (its storage class changed) and is protected. The "
+            f"stack's claims are bound and may hold data: move the data first ({DOCUMENTED_AT})."
+        )
+    live = kubectl_json(pending[0].namespace, "statefulsets")
+    existing = (
+        set() if isinstance(live, str) else {item["metadata"]["name"] for item in live.get("items") or []}
+    )
+    owners = sorted({claim_owner(claim) for claim in pending} & existing)
+    return unbound_claims_hint(stack, pending, owners)
+
+
+def read_event_log(path: Path) -> list[dict[str, Any]]:
+    """The engine's events, one JSON object a line."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `pulumi up`; after a failure, explain each workload that did not become Ready."""
+    parser = argparse.ArgumentParser(prog="python -m tools.up", description=__doc__.splitlines()[0])
+    parser.add_argument("stack")
+    parser.add_argument("--cwd", type=Path, default=PROJECT_DIR, help="the Pulumi project's directory")
+    args, flags = parser.parse_known_args(argv)
+    with tempfile.TemporaryDirectory(prefix="elk-stack-up-") as scratch:
+        log = Path(scratch) / "events.jsonl"
+        command = ["pulumi", "up", "--stack", args.stack, "--event-log", str(log), *flags]
+        # `--event-log` exists only with PULUMI_DEBUG_COMMANDS set; Pulumi's own Automation
+        # API sets both for every `up` it runs (pulumi/automation/_stack.py).
+        env = {**os.environ, "PULUMI_DEBUG_COMMANDS": "true"}
+        deployed = subprocess.run(command, cwd=args.cwd, env=env, check=False)
+        if deployed.returncode == 0:
+            return 0
+        engine_events = read_event_log(log)
+    for workload in stuck_workloads(engine_events):
+        events = kubectl_json(workload.namespace, "events")
+        if isinstance(events, str):
+            print(
+                f"make up: {workload.kind} {workload.name} did not become Ready; {events}.", file=sys.stderr
+            )
+            continue
+        print(explain(workload, warnings_of(workload, events.get("items") or [])), file=sys.stderr)
+    if replacement_refused(engine_events):
+        print(explain_refused_replacement(args.stack, args.cwd), file=sys.stderr)
+    return deployed.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
