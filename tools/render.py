@@ -16,8 +16,8 @@ the build directory.
 from __future__ import annotations
 
 import argparse
-import gc
 import contextvars
+import gc
 import hashlib
 import json
 import sys
