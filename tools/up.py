@@ -17,13 +17,15 @@ import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tools.kubectl import kubectl_json
+from tools.quota import quota_refusal
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DOCUMENTED_AT = "docs/troubleshooting.md#a-pod-never-became-ready"
@@ -151,19 +153,53 @@ def likely_key(section: str, warning: ObjectWarning) -> str:
     return "podReadyTimeout, if the pod only needs longer to become Ready; otherwise the reason above"
 
 
-def explain(workload: StuckWorkload, warnings: list[ObjectWarning]) -> str:
-    """The message for one workload that did not become Ready in time."""
+def unready_pods(workload: StuckWorkload, pods: list[dict[str, Any]]) -> list[ObjectWarning]:
+    """The workload's pods that are not Ready, with what their status says.
+
+    A pod whose readiness never passes may leave no Warning event (kwok's pods leave none;
+    a real kubelet reports `Unhealthy`), so the pod's own conditions are the reason of last
+    resort: the first condition that is not True, and a container's waiting reason.
+    """
+    mine, found = made_by(workload), []
+    for pod in pods:
+        name, status = str(pod["metadata"]["name"]), pod.get("status") or {}
+        conditions = {c.get("type"): c for c in status.get("conditions") or []}
+        if not mine.match(name) or (conditions.get("Ready") or {}).get("status") == "True":
+            continue
+        failing: dict[str, Any] = next((c for c in conditions.values() if c.get("status") != "True"), {})
+        waiting = [
+            str(container["state"]["waiting"].get("reason"))
+            for container in status.get("containerStatuses") or []
+            if (container.get("state") or {}).get("waiting")
+        ]
+        detail = ": ".join(str(part) for part in (failing.get("reason"), failing.get("message")) if part)
+        detail = "; ".join([detail or "no condition reported", *waiting])
+        found.append(ObjectWarning("Pod", name, f"{status.get('phase', 'Pending')}, not Ready", detail))
+    return found
+
+
+def explain(workload: StuckWorkload, warnings: list[ObjectWarning], pods: list[ObjectWarning]) -> str:
+    """The message for one workload that did not become Ready in time.
+
+    Each object's newest Warning event comes first; a pod not Ready that has no event of
+    its own is reported by its status, with the command that shows its log.
+    """
     lines = [
         f"make up: {workload.kind} {workload.name} did not become Ready within its wait (podReadyTimeout)."
     ]
-    if not warnings:
-        lines.append(
-            f"  Its pods report no Warning event: they may only need longer (podReadyTimeout), or "
-            f"read `kubectl describe pod -n {workload.namespace} -l app.kubernetes.io/name=...` "
-        )
-    for warning in warnings:
+    warned = {warning.name for warning in warnings}
+    silent = [pod for pod in pods if pod.name not in warned]
+    for warning in [*warnings, *silent]:
         lines.append(f"  {warning.kind} {warning.name}: {warning.reason}: {warning.message}")
         lines.append(f"    most likely at fault: {likely_key(workload.section, warning)}")
+        if warning in silent and warning.reason.startswith("Running"):
+            lines.append(
+                f"    its log says why: kubectl logs --namespace {workload.namespace} {warning.name}"
+            )
+    if not warnings and not silent:
+        lines.append(
+            "  No pod of it exists and nothing reports a Warning event: see the engine's output above."
+        )
     lines.append(
         f"  The next `make up` picks up where this one stopped once that is fixed ({DOCUMENTED_AT})."
     )
@@ -231,22 +267,6 @@ def unbound_claims_hint(stack: str, claims: list[Claim], statefulsets: list[str]
     )
 
 
-def kubectl_json(namespace: str, *args: str) -> dict[str, Any] | str:
-    """`kubectl get ... -o json` in the namespace, or why it could not be read."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        return "kubectl is not on PATH, so the namespace cannot be read"
-    read = subprocess.run(
-        [kubectl, "get", *args, "--namespace", namespace, "--output", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if read.returncode != 0:
-        return f"`kubectl get {' '.join(args)}` failed: {' '.join(read.stderr.strip().splitlines()[-1:])}"
-    return json.loads(read.stdout)  # type: ignore[no-any-return]
-
-
 def pending_claims(claims: list[Claim]) -> list[Claim] | str:
     """The claims among these that the cluster still shows Pending (never bound)."""
     if not claims:
@@ -296,6 +316,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stack")
     parser.add_argument("--cwd", type=Path, default=PROJECT_DIR, help="the Pulumi project's directory")
     args, flags = parser.parse_known_args(argv)
+    refusal = quota_refusal(args.stack, args.cwd)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 1
     with tempfile.TemporaryDirectory(prefix="elk-stack-up-") as scratch:
         log = Path(scratch) / "events.jsonl"
         command = ["pulumi", "up", "--stack", args.stack, "--event-log", str(log), *flags]
@@ -313,7 +337,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"make up: {workload.kind} {workload.name} did not become Ready; {events}.", file=sys.stderr
             )
             continue
-        print(explain(workload, warnings_of(workload, events.get("items") or [])), file=sys.stderr)
+        pods = kubectl_json(workload.namespace, "pods")
+        unready = unready_pods(workload, [] if isinstance(pods, str) else pods.get("items") or [])
+        print(explain(workload, warnings_of(workload, events.get("items") or []), unready), file=sys.stderr)
     if replacement_refused(engine_events):
         print(explain_refused_replacement(args.stack, args.cwd), file=sys.stderr)
     return deployed.returncode

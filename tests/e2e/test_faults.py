@@ -101,3 +101,81 @@ def test_an_unknown_storage_class_is_named_within_the_wait(cluster: Cluster) -> 
     protected = [resource for resource in stack.state()["deployment"]["resources"] if resource.get("protect")]
     assert len(protected) == 2
     stack.pulumi("preview", "--expect-no-changes")
+
+
+@pytest.mark.claim(
+    "A quota too small for the stack: `make up` refuses before deploying anything, naming the "
+    "ResourceQuota, the resource, the amounts and the keys to lower; with the quota raised to "
+    "exactly what it said the stack needs, the next `make up` deploys"
+)
+def test_a_quota_too_small_is_refused_before_anything_is_deployed(cluster: Cluster) -> None:
+    namespace = "elk-e2e-fault-quota"
+    stack = stack_from_file(
+        cluster, "e2e-fault-quota", "Pulumi.qa.yaml", namespace, cluster.namespace(namespace, "pods=2")
+    )
+    refused = make_up(stack)
+
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        "make up: the stack does not fit the namespace's quota; nothing was deployed:",
+        "  ResourceQuota namespace-quota: pods is limited to 2, 0 in use (0 of it this stack's); the stack "
+        "needs 4: 2 more. Lower the components' replicas, or ask for a larger quota.",
+    ]
+    kinds = "configmaps,secrets,services,statefulsets,deployments,jobs,persistentvolumeclaims,pods"
+    left = {item["metadata"]["name"] for item in cluster.get_json(kinds, "-n", namespace)["items"]}
+    assert left <= {"kube-root-ca.crt"}, left  # the API server's own ConfigMap in every namespace
+
+    # Three workloads' pods and one Job's at a time: the figure the message gave.
+    cluster.kubectl(
+        "patch",
+        "resourcequota",
+        "namespace-quota",
+        "-n",
+        namespace,
+        "--type=merge",
+        "--patch",
+        '{"spec": {"hard": {"pods": "4"}}}',
+    )
+    deployed = make_up(stack)
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr
+    stack.pulumi("preview", "--expect-no-changes")
+
+
+@pytest.mark.claim(
+    "A pod that runs but never turns Ready (kwok, for the reserved CPU request 333m, "
+    "`tools/e2e/stages/never-ready.yaml`): `make up` fails after `podReadyTimeout`, naming the pod, "
+    "its condition and the command that shows its log; with the request changed the next `up` "
+    "converges, the claim's UID unchanged"
+)
+def test_a_pod_that_never_turns_ready_is_named_within_the_wait(cluster: Cluster) -> None:
+    namespace = "elk-e2e-fault-unready"
+    stack = stack_from_file(
+        cluster,
+        "e2e-fault-unready",
+        "Pulumi.qa.yaml",
+        namespace,
+        cluster.namespace(namespace),
+        **{"elk-stack:podReadyTimeout": f"{WAIT_SECONDS}s"},
+    )
+    elasticsearch = dict(stack.config["elk-stack:elasticsearch"])
+    elasticsearch["resources"] = {**elasticsearch["resources"], "requests": {"cpu": "333m", "memory": "4Gi"}}
+    stack.set_config("elk-stack:elasticsearch", elasticsearch)
+    failed = make_up(stack)
+
+    assert failed.returncode != 0
+    assert (
+        "  Pod elk-elasticsearch-0: Running, not Ready: ContainersNotReady: containers with unready status"
+        in failed.stderr
+    ), failed.stderr
+    assert "most likely at fault: podReadyTimeout" in failed.stderr
+    assert f"its log says why: kubectl logs --namespace {namespace} elk-elasticsearch-0" in failed.stderr
+    before = claims(cluster, namespace)
+
+    elasticsearch["resources"]["requests"] = {"cpu": "500m", "memory": "4Gi"}
+    stack.set_config("elk-stack:elasticsearch", elasticsearch)
+    converged = make_up(stack)
+    assert converged.returncode == 0, converged.stdout[-3000:] + converged.stderr
+    assert {name: uid for name, (uid, _, _) in claims(cluster, namespace).items()} == {
+        name: uid for name, (uid, _, _) in before.items()
+    }
+    stack.pulumi("preview", "--expect-no-changes")

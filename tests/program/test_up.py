@@ -23,6 +23,7 @@ from tools.up import (
     stack_claims,
     stuck_workloads,
     unbound_claims_hint,
+    unready_pods,
     warnings_of,
 )
 
@@ -175,7 +176,7 @@ def test_the_message_names_the_workload_each_object_its_reason_and_key() -> None
         "ProvisioningFailed",
         'storageclass.storage.k8s.io "x" not found',
     )
-    lines = explain(ELASTICSEARCH, [warning]).splitlines()
+    lines = explain(ELASTICSEARCH, [warning], []).splitlines()
     assert (
         lines[0]
         == "make up: StatefulSet elk-elasticsearch did not become Ready within its wait (podReadyTimeout)."
@@ -187,8 +188,55 @@ def test_the_message_names_the_workload_each_object_its_reason_and_key() -> None
     assert lines[2].startswith("    most likely at fault: elasticsearch.storage.storageClass")
 
 
-def test_without_a_warning_the_message_says_so() -> None:
-    assert "report no Warning event" in explain(ELASTICSEARCH, [])
+def test_without_a_warning_or_a_pod_the_message_says_so() -> None:
+    assert "nothing reports a Warning event" in explain(ELASTICSEARCH, [], [])
+
+
+def pod(name: str, phase: str, conditions: list[dict[str, str]], waiting: str = "") -> dict[str, Any]:
+    state = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
+    return {
+        "metadata": {"name": name},
+        "status": {"phase": phase, "conditions": conditions, "containerStatuses": [{"state": state}]},
+    }
+
+
+UNREADY = {"type": "Ready", "status": "False", "reason": "ContainersNotReady", "message": "unready: [es]"}
+
+
+def test_a_pod_not_ready_is_read_from_its_first_failing_condition_and_waiting_containers() -> None:
+    pods = [
+        pod("elk-elasticsearch-0", "Running", [{"type": "Initialized", "status": "True"}, UNREADY]),
+        pod("elk-elasticsearch-1", "Running", [UNREADY], waiting="CrashLoopBackOff"),
+        pod("elk-elasticsearch-2", "Running", [{"type": "Ready", "status": "True"}]),
+        pod("elk-logstash-0", "Running", [UNREADY]),
+    ]
+    assert unready_pods(ELASTICSEARCH, pods) == [
+        ObjectWarning(
+            "Pod", "elk-elasticsearch-0", "Running, not Ready", "ContainersNotReady: unready: [es]"
+        ),
+        ObjectWarning(
+            "Pod",
+            "elk-elasticsearch-1",
+            "Running, not Ready",
+            "ContainersNotReady: unready: [es]; CrashLoopBackOff",
+        ),
+    ]
+
+
+def test_a_running_pod_without_an_event_is_reported_by_its_status_with_the_log_command() -> None:
+    unready = ObjectWarning("Pod", "elk-elasticsearch-0", "Running, not Ready", "ContainersNotReady: x")
+    lines = explain(ELASTICSEARCH, [], [unready]).splitlines()
+    assert lines[1] == "  Pod elk-elasticsearch-0: Running, not Ready: ContainersNotReady: x"
+    assert lines[2].startswith("    most likely at fault: podReadyTimeout")
+    assert lines[3] == "    its log says why: kubectl logs --namespace elk-qa elk-elasticsearch-0"
+
+
+def test_a_pod_with_a_warning_event_is_reported_once_by_the_event() -> None:
+    event_line = ObjectWarning("Pod", "elk-elasticsearch-0", "FailedScheduling", "Insufficient cpu")
+    status_line = ObjectWarning("Pod", "elk-elasticsearch-0", "Pending, not Ready", "Unschedulable")
+    message = explain(ELASTICSEARCH, [event_line], [status_line])
+    assert "FailedScheduling" in message
+    assert "Pending, not Ready" not in message
 
 
 def test_a_refused_claim_replacement_is_recognised_and_nothing_else() -> None:

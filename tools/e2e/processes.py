@@ -38,10 +38,11 @@ KWOK_STAGES = (
     "pod/fast/pod-complete.yaml",
     "pod/fast/pod-delete.yaml",
 )
-# Stages of our own, beside this module: a snapshot Job that fails on demand, and an
-# Elasticsearch pod that takes time to turn Ready.
+# Stages of our own, beside this module: a snapshot Job that fails on demand, an
+# Elasticsearch pod that takes time to turn Ready, and a pod that never does.
 OWN_STAGES = tuple(
-    Path(__file__).resolve().parent / "stages" / stage for stage in ("snapshot-fails.yaml", "slow-ready.yaml")
+    Path(__file__).resolve().parent / "stages" / stage
+    for stage in ("snapshot-fails.yaml", "slow-ready.yaml", "never-ready.yaml")
 )
 
 
