@@ -7,10 +7,12 @@ and that the documented way on converges with nothing left behind.
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -117,7 +119,7 @@ def test_a_quota_too_small_is_refused_before_anything_is_deployed(cluster: Clust
 
     assert refused.returncode == 1
     assert refused.stderr.splitlines() == [
-        "make up: the stack does not fit the namespace's quota; nothing was deployed:",
+        "make up: the stack does not fit the namespace's quota or limits; nothing was deployed:",
         "  ResourceQuota namespace-quota: pods is limited to 2, 0 in use (0 of it this stack's); the stack "
         "needs 4: 2 more. Lower the components' replicas, or ask for a larger quota.",
     ]
@@ -179,3 +181,38 @@ def test_a_pod_that_never_turns_ready_is_named_within_the_wait(cluster: Cluster)
         name: uid for name, (uid, _, _) in before.items()
     }
     stack.pulumi("preview", "--expect-no-changes")
+
+
+@pytest.mark.claim(
+    "A LimitRange whose maximum is below a limit: `make up` refuses before deploying anything, "
+    "naming the LimitRange, the container, both quantities and the key; with the limit lowered the "
+    "next `make up` deploys"
+)
+def test_a_limit_range_maximum_is_named_before_anything_is_deployed(cluster: Cluster, tmp_path: Path) -> None:
+    namespace = "elk-e2e-fault-limits"
+    stack = stack_from_file(
+        cluster, "e2e-fault-limits", "Pulumi.qa.yaml", namespace, cluster.namespace(namespace)
+    )
+    limit_range = {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": {"name": "at-most-one-cpu", "namespace": namespace},
+        "spec": {"limits": [{"type": "Container", "max": {"cpu": "1"}}]},
+    }
+    (tmp_path / "limit-range.json").write_text(json.dumps(limit_range))
+    cluster.kubectl("create", "-f", str(tmp_path / "limit-range.json"))
+    refused = make_up(stack)
+
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        "make up: the stack does not fit the namespace's quota or limits; nothing was deployed:",
+        "  LimitRange at-most-one-cpu: StatefulSet elk-elasticsearch, container elasticsearch: limits.cpu 2 "
+        "is above the maximum 1 (change elasticsearch.resources)",
+    ]
+    assert stack.state()["deployment"].get("resources") is None
+
+    elasticsearch = dict(stack.config["elk-stack:elasticsearch"])
+    elasticsearch["resources"] = {**elasticsearch["resources"], "limits": {"cpu": "1", "memory": "4Gi"}}
+    stack.set_config("elk-stack:elasticsearch", elasticsearch)
+    deployed = make_up(stack)
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr
