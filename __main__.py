@@ -51,7 +51,7 @@ if config.create_namespace:
         metadata={
             "name": config.namespace,
             "labels": common.labels(PROJECT, "namespace", config.version),
-            "annotations": common.retained_annotations(),
+            "annotations": dict(common.APPLY_ANNOTATIONS),
         },
         # Deleting a namespace deletes everything in it, the retained data claims too.
         opts=pulumi.ResourceOptions(retain_on_delete=True),

@@ -14,7 +14,7 @@ from pulumi_kubernetes.core.v1 import PersistentVolumeClaim, Service, ServiceAcc
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
 
 from components.configuration import Storage
-from components.specs.common import Names, claim_spec, metadata, retained_annotations
+from components.specs.common import Names, annotated, claim_spec, metadata
 
 
 def service_account(
@@ -53,10 +53,9 @@ def headless_service(
     spec: dict[str, Any] = {"clusterIP": "None", "selector": pod_selector, "ports": ports}
     if publish_not_ready:
         spec["publishNotReadyAddresses"] = True
-    skip_await = {"annotations": {"pulumi.com/skipAwait": "true"}}
     return Service(
         logical_name,
-        metadata={**metadata(name, namespace, object_labels), **skip_await},
+        metadata=annotated(metadata(name, namespace, object_labels), {"pulumi.com/skipAwait": "true"}),
         spec=spec,
         opts=pulumi.ResourceOptions(parent=parent),
     )
@@ -73,8 +72,7 @@ def unawaited_service(service_metadata: dict[str, Any], service_type: str) -> di
     """
     if service_type == "LoadBalancer":
         return service_metadata
-    annotations = {**service_metadata.get("annotations", {}), "pulumi.com/skipAwait": "true"}
-    return {**service_metadata, "annotations": annotations}
+    return annotated(service_metadata, {"pulumi.com/skipAwait": "true"})
 
 
 def disruption_budget(
@@ -116,10 +114,7 @@ def guarded_claim(
     """
     return PersistentVolumeClaim(
         logical_name,
-        metadata={
-            **metadata(name, namespace, object_labels),
-            "annotations": {"pulumi.com/skipAwait": "true", **retained_annotations()},
-        },
+        metadata=annotated(metadata(name, namespace, object_labels), {"pulumi.com/skipAwait": "true"}),
         spec=claim_spec(storage, access_mode),
         opts=pulumi.ResourceOptions(
             parent=parent, protect=storage.protect, retain_on_delete=True, depends_on=list(after)

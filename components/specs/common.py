@@ -96,9 +96,37 @@ def labels(app: str, component: str, version: str) -> dict[str, str]:
     }
 
 
+# Every object is applied by one server-side apply field manager, and forced: see
+# `metadata`. A name, not a stack: a retained claim is adopted by whichever stack
+# deploys next (docs/operations.md, Data protection).
+FIELD_MANAGER = "elk-stack"
+APPLY_ANNOTATIONS = {"pulumi.com/patchFieldManager": FIELD_MANAGER, "pulumi.com/patchForce": "true"}
+
+
 def metadata(name: str, namespace: pulumi.Input[str], object_labels: dict[str, str]) -> dict[str, Any]:
-    """Object metadata with an explicit name, so Pulumi does not auto-name it with a suffix."""
-    return {"name": name, "namespace": namespace, "labels": object_labels}
+    """Object metadata with an explicit name, so Pulumi does not auto-name it with a suffix.
+
+    pulumi-kubernetes otherwise applies each object with a field manager of its own,
+    `pulumi-kubernetes-<random>`, drawn when it creates the object and kept in the state.
+    An `up` killed after creating an object leaves it owned by a manager no state holds;
+    the next `up` creates it again under a new one, and the first later change of a field
+    the two share (the version label) failed as an apply conflict. One fixed manager makes
+    every run the owner of what an earlier run created, and `patchForce` takes over fields
+    an older manager still holds (stacks deployed before, a `kubectl edit`): the program
+    is the source of truth for every field it sets. `make up` keeps one stack from taking
+    over another's objects this way (docs/troubleshooting.md).
+    """
+    return {
+        "name": name,
+        "namespace": namespace,
+        "labels": object_labels,
+        "annotations": dict(APPLY_ANNOTATIONS),
+    }
+
+
+def annotated(object_metadata: dict[str, Any], annotations: dict[str, str]) -> dict[str, Any]:
+    """The metadata with more annotations, keeping those it has."""
+    return {**object_metadata, "annotations": {**object_metadata.get("annotations", {}), **annotations}}
 
 
 def job_metadata(name: str, namespace: pulumi.Input[str], object_labels: dict[str, str]) -> dict[str, Any]:
@@ -107,10 +135,7 @@ def job_metadata(name: str, namespace: pulumi.Input[str], object_labels: dict[st
     pulumi-kubernetes otherwise waits again for the failed Job, which never completes
     (pulumi/pulumi-kubernetes#856); `pulumi.com/replaceUnready` runs it again instead.
     """
-    return {
-        **metadata(name, namespace, object_labels),
-        "annotations": {"pulumi.com/replaceUnready": "true"},
-    }
+    return annotated(metadata(name, namespace, object_labels), {"pulumi.com/replaceUnready": "true"})
 
 
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
@@ -138,10 +163,7 @@ def rolled_out_metadata(
     conditions = [
         f"jsonpath={{.status.{field}}}={replicas}" for field in ("updatedReplicas", "readyReplicas")
     ]
-    return {
-        **metadata(name, namespace, object_labels),
-        "annotations": {WAIT_FOR_ANNOTATION: json.dumps(conditions)},
-    }
+    return annotated(metadata(name, namespace, object_labels), {WAIT_FOR_ANNOTATION: json.dumps(conditions)})
 
 
 @dataclass(frozen=True)
@@ -359,16 +381,6 @@ def pre_stop_wait(seconds: int) -> dict[str, Any]:
 def claim_retention() -> dict[str, str]:
     """Keep claims when the StatefulSet is deleted or scaled down: they hold data."""
     return {"whenDeleted": "Retain", "whenScaled": "Retain"}
-
-
-def retained_annotations() -> dict[str, str]:
-    """Annotations for objects that outlive `pulumi destroy` and are adopted by the next `up`.
-
-    pulumi-kubernetes applies with a field manager of its own per deployment, and the one
-    that created a retained object still co-owns its fields: without force, the first change
-    after a redeploy (a bigger claim, a new version label) fails as an apply conflict.
-    """
-    return {"pulumi.com/patchForce": "true"}
 
 
 def claim_template(template: str, storage: Storage, app: str) -> dict[str, Any]:

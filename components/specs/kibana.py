@@ -207,7 +207,7 @@ def pod_spec(
 def ingress_metadata(metadata: dict[str, Any], https: bool) -> dict[str, Any]:
     """The Ingress's metadata: over HTTPS, ingress-nginx must speak HTTPS to Kibana too."""
     if https:
-        return {**metadata, "annotations": {"nginx.ingress.kubernetes.io/backend-protocol": "HTTPS"}}
+        return common.annotated(metadata, {"nginx.ingress.kubernetes.io/backend-protocol": "HTTPS"})
     return metadata
 
 

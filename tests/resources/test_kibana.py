@@ -85,7 +85,7 @@ def test_ingress_with_class_host_tls_and_public_url(render: Render) -> None:
     rule = ingress["spec"]["rules"][0]
     assert rule["host"] == "kibana.qa.example.com"
     assert rule["http"]["paths"][0]["backend"]["service"] == {"name": "elk-kibana", "port": {"name": "https"}}
-    assert ingress["metadata"]["annotations"] == {"nginx.ingress.kubernetes.io/backend-protocol": "HTTPS"}
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"] == "HTTPS"
     assert settings(rendered)["server.publicBaseUrl"] == "https://kibana.qa.example.com"
     assert rendered.outputs["kibanaUrl"] == "https://kibana.qa.example.com"
 
