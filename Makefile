@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PULUMI_MISSING := the Pulumi CLI is not on PATH; install it from https://www.pulumi.com/docs/install/ (e.g. curl -fsSL https://get.pulumi.com | sh) and run again, or for the local control plane run `source build/cluster/env` (after make cluster-up), which puts the CLI it built first on PATH
 
-.PHONY: help bytecode render test lint docs preview up destroy pulumi-cli bench size clean \
+.PHONY: help bytecode render test lint docs preview up recover destroy pulumi-cli bench size clean \
 	e2e-tools cluster-up cluster-down cluster-status cluster-namespace e2e test-real mutation
 
 # `make` alone lists the targets and what each does (the `##` comments), building nothing.
@@ -53,6 +53,9 @@ preview: pulumi-cli bytecode  ## `pulumi preview` for the stack (needs the Pulum
 up: pulumi-cli bytecode  ## `pulumi up` for the stack; a pod that never becomes Ready is explained (docs/troubleshooting.md).
 	pulumi stack select --create $(STACK)
 	$(PY) -m tools.up $(STACK) $(ARGS)
+
+recover: pulumi-cli bytecode  ## After a killed `make up`: release the lock, deploy, clear what it left pending (docs/troubleshooting.md).
+	$(PY) -m tools.recover $(STACK) $(ARGS)
 
 destroy: pulumi-cli $(INSTALLED)  ## `pulumi destroy` for the stack; protected data claims make it stop (see docs/operations.md).
 	$(PY) -m tools.destroy $(STACK) $(ARGS)

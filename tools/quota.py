@@ -15,20 +15,13 @@ the larger of the containers' sum and the largest init container.
 from __future__ import annotations
 
 import re
-import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
-
-import pulumi
 
 from components.configuration.units import parse_quantity
 from components.specs.common import PART_OF
-from tools.kubectl import kubectl_json
-from tools.limits import limit_range_problems
-from tools.render import StackFileError, run_program, stack_config
 
 Manifest = dict[str, Any]
 PART_OF_LABEL = "app.kubernetes.io/part-of"
@@ -232,47 +225,3 @@ def our_objects(live: list[Manifest], manifests: list[Manifest]) -> list[Manifes
         if (item["kind"], item["metadata"]["name"]) in names
         or (item["kind"] == "Pod" and (item["metadata"].get("labels") or {}).get(PART_OF_LABEL) == PART_OF)
     ]
-
-
-def quota_lines(namespace: str, manifests: list[Manifest]) -> list[str]:
-    """One line per quota resource the rendered stack would exceed in the namespace."""
-    quotas = kubectl_json(namespace, "resourcequotas")
-    if isinstance(quotas, str):
-        print(f"make up: the namespace's quotas were not checked: {quotas}", file=sys.stderr)
-        return []
-    if not quotas.get("items"):
-        return []
-    kinds = sorted({PLURALS.get(m["kind"], "") for m in manifests} - {""} | {"pods"})
-    live = kubectl_json(namespace, ",".join(kinds))
-    ours = live_usage(our_objects([] if isinstance(live, str) else live.get("items") or [], manifests))
-    return [shortfall.describe() for shortfall in shortfalls(quotas["items"], stack_needs(manifests), ours)]
-
-
-def limit_range_lines(namespace: str, manifests: list[Manifest]) -> list[str]:
-    """One line per container, pod or claim the namespace's LimitRanges would refuse."""
-    limit_ranges = kubectl_json(namespace, "limitranges")
-    if isinstance(limit_ranges, str):
-        print(f"make up: the namespace's LimitRanges were not checked: {limit_ranges}", file=sys.stderr)
-        return []
-    return limit_range_problems(limit_ranges.get("items") or [], manifests)
-
-
-def quota_refusal(stack: str, project_dir: Path) -> str | None:
-    """The message that stops `make up` before anything is deployed, or None to go on.
-
-    Nothing is refused when the stack file does not render (`pulumi up` reports that in
-    its own words) or when the namespace cannot be read (a note says so).
-    """
-    try:
-        rendered = run_program(stack_config(stack, project_dir), stack=stack, project_dir=project_dir)
-    except (StackFileError, pulumi.RunError):
-        return None
-    namespaces = {m["metadata"].get("namespace") for m in rendered.manifests} - {None}
-    if len(namespaces) != 1:
-        return None
-    namespace = str(namespaces.pop())
-    lines = quota_lines(namespace, rendered.manifests) + limit_range_lines(namespace, rendered.manifests)
-    if not lines:
-        return None
-    listed = "\n".join(f"  {line}" for line in lines)
-    return f"make up: the stack does not fit the namespace's quota or limits; nothing was deployed:\n{listed}"

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from tools.kubectl import kubectl_json
-from tools.quota import quota_refusal
+from tools.preflight import refusal
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DOCUMENTED_AT = "docs/troubleshooting.md#a-pod-never-became-ready"
+RECOVERY_DOC = "docs/troubleshooting.md#my-up-was-killed"
+LOCKED = "the stack is currently locked"
 CLAIM_TYPE = "kubernetes:core/v1:PersistentVolumeClaim"
 WORKLOAD_TYPES = {"kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment"}
 # The component a workload belongs to, by its parent's type in the URN, and that
@@ -310,15 +313,44 @@ def read_event_log(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def run_showing_errors(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run a command with its output shown as it comes; its exit status and what it wrote to stderr.
+
+    A Ctrl-C reaches the whole process group: `pulumi up` then stops gracefully (it ends
+    the steps in flight and saves the state), so this process ignores it and waits.
+    """
+    process = subprocess.Popen(command, cwd=cwd, env=env, stderr=subprocess.PIPE, text=True)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert process.stderr is not None
+        written = []
+        for line in process.stderr:
+            sys.stderr.write(line)
+            written.append(line)
+        return process.wait(), "".join(written)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def locked_hint(stack: str) -> str:
+    """What to run when the stack's lock outlived the `up` that took it."""
+    return (
+        "make up: an earlier `pulumi up` of this stack did not end (it was killed, or its machine "
+        f"stopped) and its lock is still held. If no other `up` of {stack} is running, run "
+        f"`make recover STACK={stack}`: it releases the lock (`pulumi cancel`), deploys as `make up` "
+        f"does, and then clears what the killed run left pending ({RECOVERY_DOC})."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run `pulumi up`; after a failure, explain each workload that did not become Ready."""
     parser = argparse.ArgumentParser(prog="python -m tools.up", description=__doc__.splitlines()[0])
     parser.add_argument("stack")
     parser.add_argument("--cwd", type=Path, default=PROJECT_DIR, help="the Pulumi project's directory")
     args, flags = parser.parse_known_args(argv)
-    refusal = quota_refusal(args.stack, args.cwd)
-    if refusal:
-        print(refusal, file=sys.stderr)
+    refused = refusal(args.stack, args.cwd)
+    if refused:
+        print(refused, file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory(prefix="elk-stack-up-") as scratch:
         log = Path(scratch) / "events.jsonl"
@@ -326,10 +358,12 @@ def main(argv: list[str] | None = None) -> int:
         # `--event-log` exists only with PULUMI_DEBUG_COMMANDS set; Pulumi's own Automation
         # API sets both for every `up` it runs (pulumi/automation/_stack.py).
         env = {**os.environ, "PULUMI_DEBUG_COMMANDS": "true"}
-        deployed = subprocess.run(command, cwd=args.cwd, env=env, check=False)
-        if deployed.returncode == 0:
+        returncode, errors = run_showing_errors(command, args.cwd, env)
+        if returncode == 0:
             return 0
         engine_events = read_event_log(log)
+    if LOCKED in errors:
+        print(locked_hint(args.stack), file=sys.stderr)
     for workload in stuck_workloads(engine_events):
         events = kubectl_json(workload.namespace, "events")
         if isinstance(events, str):
@@ -342,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         print(explain(workload, warnings_of(workload, events.get("items") or []), unready), file=sys.stderr)
     if replacement_refused(engine_events):
         print(explain_refused_replacement(args.stack, args.cwd), file=sys.stderr)
-    return deployed.returncode
+    return returncode
 
 
 if __name__ == "__main__":

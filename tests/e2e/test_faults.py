@@ -1,22 +1,31 @@
-"""Faults on the real engine: a pod that can never start fails `make up` in bounded time, explained.
+"""Faults on the real engine: what goes wrong ends in a clear message, and the next step converges.
 
-Each scenario deploys into its own namespace as that namespace's user and runs what
-`make up` runs (tools/up.py), then asserts on the message the user reads, how long it took,
-and that the documented way on converges with nothing left behind.
+A pod that can never start (an unknown storage class, a pod never Ready) fails `make up`
+within `podReadyTimeout`, explained; a namespace the stack does not fit (a quota, a
+LimitRange, another stack's objects) is refused before anything is deployed; an `up`
+killed or interrupted at a point read from the engine's event log is recovered by
+`make up` or `make recover`. Each scenario deploys into its own namespace as that
+namespace's user and runs what the make targets run (tools/up.py, tools/recover.py),
+then asserts on the message the user reads and on the live objects, claims and state.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from tests.e2e.conftest import PROJECT_DIR, Cluster, Stack, claims, stack_from_file
+from tests.e2e.conftest import PROJECT_DIR, Cluster, Stack, claims, object_uids, stack_from_file
 
 UNKNOWN_CLASS = "no-such-class"
 KNOWN_CLASS = "ssd"
@@ -119,7 +128,7 @@ def test_a_quota_too_small_is_refused_before_anything_is_deployed(cluster: Clust
 
     assert refused.returncode == 1
     assert refused.stderr.splitlines() == [
-        "make up: the stack does not fit the namespace's quota or limits; nothing was deployed:",
+        "make up: the stack does not fit the namespace; nothing was deployed:",
         "  ResourceQuota namespace-quota: pods is limited to 2, 0 in use (0 of it this stack's); the stack "
         "needs 4: 2 more. Lower the components' replicas, or ask for a larger quota.",
     ]
@@ -205,7 +214,7 @@ def test_a_limit_range_maximum_is_named_before_anything_is_deployed(cluster: Clu
 
     assert refused.returncode == 1
     assert refused.stderr.splitlines() == [
-        "make up: the stack does not fit the namespace's quota or limits; nothing was deployed:",
+        "make up: the stack does not fit the namespace; nothing was deployed:",
         "  LimitRange at-most-one-cpu: StatefulSet elk-elasticsearch, container elasticsearch: limits.cpu 2 "
         "is above the maximum 1 (change elasticsearch.resources)",
     ]
@@ -216,3 +225,173 @@ def test_a_limit_range_maximum_is_named_before_anything_is_deployed(cluster: Clu
     stack.set_config("elk-stack:elasticsearch", elasticsearch)
     deployed = make_up(stack)
     assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr
+
+
+@pytest.mark.claim(
+    "Another stack's objects: a second stack with the same config in a namespace where a first "
+    "one runs is refused by `make up` before it deploys, naming the objects, and the first "
+    "stack's objects keep their UIDs"
+)
+def test_a_second_stack_does_not_take_over_the_first_ones_objects(cluster: Cluster) -> None:
+    namespace = "elk-e2e-fault-owner"
+    kubeconfig = cluster.namespace(namespace)
+    first = stack_from_file(cluster, "e2e-fault-owner", "Pulumi.qa.yaml", namespace, kubeconfig)
+    assert make_up(first).returncode == 0
+    before = object_uids(cluster, namespace)
+    second = stack_from_file(cluster, "e2e-fault-owner-2", "Pulumi.qa.yaml", namespace, kubeconfig)
+    refused = make_up(second)
+
+    assert refused.returncode == 1
+    lines = refused.stderr.splitlines()
+    assert lines[0] == "make up: the stack does not fit the namespace; nothing was deployed:"
+    assert f"objects this stack makes already exist in {namespace} and are not in its state" in lines[1]
+    assert "StatefulSet elk-elasticsearch" in lines[1]
+    assert "PersistentVolumeClaim" not in lines[1]
+    assert object_uids(cluster, namespace) == before
+    assert make_up(first).returncode == 0  # the first stack itself is never refused
+
+
+def make_recover(stack: Stack) -> subprocess.CompletedProcess[str]:
+    """What `make recover STACK=<stack> ARGS=...` runs (tools/recover.py), in the stack's project."""
+    command = [sys.executable, "-m", "tools.recover", stack.name, "--cwd", str(stack.project)]
+    flags = ["--yes", "--skip-preview", "--non-interactive", "--color", "never"]
+    return subprocess.run(
+        [*command, *flags],
+        cwd=PROJECT_DIR,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+Event = dict[str, Any]
+
+
+def interrupted_up(stack: Stack, log: Path, at: Callable[[Event], bool], sig: signal.Signals) -> str:
+    """`pulumi up`, sent `sig` with its whole process group when the engine's event log shows `at`.
+
+    The point comes from the engine's own events, not from a sleep: the signal goes out
+    within 50 ms of the event being written. The killed run's output, for the failure message.
+    """
+    command = ["pulumi", "up", "--stack", stack.name, "--yes", "--skip-preview", "--non-interactive"]
+    process = subprocess.Popen(
+        [*command, "--color", "never", "--event-log", str(log)],
+        cwd=stack.project,
+        env={**stack.env, "PULUMI_DEBUG_COMMANDS": "true"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        lines = log.read_text().splitlines() if log.exists() else []
+        if any(at(json.loads(line)) for line in lines if line.strip().endswith("}")):
+            os.killpg(process.pid, sig)
+            break
+        time.sleep(0.05)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode != 0, f"the run ended before the kill point:\n{output[-2000:]}"
+    return output
+
+
+def created(kind: str) -> Callable[[Event], bool]:
+    """The engine has finished creating an object of this type."""
+    return lambda event: ((event.get("resOutputsEvent") or {}).get("metadata") or {}).get("type") == kind
+
+
+def begun(kind: str, operation: str) -> Callable[[Event], bool]:
+    """The engine has begun this operation on an object of this type."""
+
+    def at(event: Event) -> bool:
+        metadata = (event.get("resourcePreEvent") or {}).get("metadata") or {}
+        return bool(metadata.get("type") == kind and metadata.get("op") == operation)
+
+    return at
+
+
+def assert_converged(cluster: Cluster, stack: Stack) -> None:
+    """Every object of the render is live, no operation pending, no change left to make."""
+    rendered = {
+        (manifest["kind"], manifest["metadata"]["name"])
+        for path in stack.render().glob("*.yaml")
+        for manifest in [yaml.safe_load(path.read_text())]
+    }
+    live = cluster.get_json(
+        "configmaps,secrets,services,statefulsets,deployments,jobs,persistentvolumeclaims,"
+        "serviceaccounts,networkpolicies,poddisruptionbudgets,ingresses",
+        "-n",
+        stack.namespace,
+    )["items"]
+    assert rendered <= {(item["kind"], item["metadata"]["name"]) for item in live}
+    assert not stack.state()["deployment"].get("pending_operations")
+    stack.pulumi("preview", "--expect-no-changes")
+
+
+@pytest.mark.claim(
+    "A first `up` killed (SIGKILL of the engine and its plugins) once Secrets are created, or "
+    "once the setup Job has begun: the next `make up` says the lock is held and to run "
+    "`make recover`; that converges (every object of the render live, no pending operation, "
+    "`preview --expect-no-changes`), and a version bump afterwards updates every object with "
+    "no field manager conflict"
+)
+@pytest.mark.parametrize(
+    ("point", "at"),
+    [
+        ("secret", created("kubernetes:core/v1:Secret")),
+        ("setup", begun("kubernetes:batch/v1:Job", "create")),
+    ],
+)
+def test_a_killed_first_up_is_recovered_by_one_command(
+    cluster: Cluster, tmp_path: Path, point: str, at: Callable[[Event], bool]
+) -> None:
+    namespace = f"elk-e2e-kill-{point}"
+    stack = stack_from_file(
+        cluster, f"e2e-kill-{point}", "Pulumi.qa.yaml", namespace, cluster.namespace(namespace)
+    )
+    interrupted_up(stack, tmp_path / "killed.jsonl", at, signal.SIGKILL)
+
+    locked = make_up(stack)
+    assert locked.returncode != 0
+    assert "its lock is still held" in locked.stderr
+    assert f"run `make recover STACK={stack.name}`" in locked.stderr
+
+    recovered = make_recover(stack)
+    assert recovered.returncode == 0, recovered.stdout[-3000:] + recovered.stderr
+    assert_converged(cluster, stack)
+    claims_before = {name: uid for name, (uid, _, _) in claims(cluster, namespace).items()}
+
+    stack.set_config("elk-stack:version", "9.4.4")
+    bumped = make_up(stack)
+    assert bumped.returncode == 0, bumped.stdout[-3000:] + bumped.stderr
+    assert {name: uid for name, (uid, _, _) in claims(cluster, namespace).items()} == claims_before
+
+
+@pytest.mark.claim(
+    "An update interrupted with Ctrl-C (SIGINT to the engine's process group) while a StatefulSet "
+    "rolls: the engine stops gracefully, the next `make up` converges with no pending operation, "
+    "and every claim keeps its UID"
+)
+def test_an_update_interrupted_during_a_roll_converges_on_the_next_up(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    namespace = "elk-e2e-kill-roll"
+    stack = stack_from_file(
+        cluster, "e2e-kill-roll", "Pulumi.qa.yaml", namespace, cluster.namespace(namespace)
+    )
+    assert make_up(stack).returncode == 0
+    claims_before = {name: uid for name, (uid, _, _) in claims(cluster, namespace).items()}
+    stack.set_config("elk-stack:version", "9.4.4")
+    interrupted_up(
+        stack,
+        tmp_path / "interrupted.jsonl",
+        begun("kubernetes:apps/v1:StatefulSet", "update"),
+        signal.SIGINT,
+    )
+
+    resumed = make_up(stack)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
+    assert_converged(cluster, stack)
+    assert {name: uid for name, (uid, _, _) in claims(cluster, namespace).items()} == claims_before

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tools.recover import pending_count
 from tools.up import (
     Claim,
     ObjectWarning,
@@ -18,6 +19,7 @@ from tools.up import (
     claim_owner,
     explain,
     likely_key,
+    locked_hint,
     made_by,
     replacement_refused,
     stack_claims,
@@ -282,3 +284,16 @@ def test_empty_claims_are_made_anew_statefulset_first_then_up_with_refresh() -> 
         "data-elk-elasticsearch-0 queue-elk-logstash-0",
         "  make up STACK=qa ARGS=--refresh",
     ]
+
+
+def test_a_held_lock_points_to_make_recover_for_the_stack() -> None:
+    hint = locked_hint("qa")
+    assert "its lock is still held" in hint
+    assert "If no other `up` of qa is running, run `make recover STACK=qa`" in hint
+    assert "docs/troubleshooting.md#my-up-was-killed" in hint
+
+
+def test_pending_operations_are_counted_from_the_exported_state() -> None:
+    assert pending_count({"deployment": {"pending_operations": [{"type": "creating"}] * 3}}) == 3
+    assert pending_count({"deployment": {}}) == 0
+    assert pending_count({}) == 0
