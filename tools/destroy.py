@@ -12,14 +12,13 @@ for them.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from tools.stack_command import stack_arguments
+
 DOCUMENTED_AT = "docs/operations.md#data-protection"
 
 
@@ -43,10 +42,7 @@ def unprotect_hint(stack: str, urns: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run `pulumi destroy`; after a failure, print the unprotect commands if protection caused it."""
-    parser = argparse.ArgumentParser(prog="python -m tools.destroy", description=__doc__.splitlines()[0])
-    parser.add_argument("stack")
-    parser.add_argument("--cwd", type=Path, default=PROJECT_DIR, help="the Pulumi project's directory")
-    args, flags = parser.parse_known_args(argv)
+    args, flags = stack_arguments("tools.destroy", __doc__ or "", argv)
     destroyed = subprocess.run(
         ["pulumi", "destroy", "--stack", args.stack, *flags], cwd=args.cwd, check=False
     )

@@ -18,7 +18,6 @@ clears. This runs the three steps that decide them safely:
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -26,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tools import up
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from tools.stack_command import stack_arguments
 
 
 def pulumi(stack: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -49,10 +47,7 @@ def pending_operations(stack: str, cwd: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Release the lock, deploy, and clear the pending operations once the deploy succeeded."""
-    parser = argparse.ArgumentParser(prog="python -m tools.recover", description=__doc__.splitlines()[0])
-    parser.add_argument("stack")
-    parser.add_argument("--cwd", type=Path, default=PROJECT_DIR, help="the Pulumi project's directory")
-    args, flags = parser.parse_known_args(argv)
+    args, flags = stack_arguments("tools.recover", __doc__ or "", argv)
     cancelled = pulumi(args.stack, args.cwd, "cancel", "--yes")
     print(f"make recover: pulumi cancel: {(cancelled.stdout + cancelled.stderr).strip()}", file=sys.stderr)
     deployed = up.main([args.stack, "--cwd", str(args.cwd), *flags])

@@ -13,7 +13,6 @@ and names the object, the reason, and the config key most likely at fault
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -27,8 +26,8 @@ from typing import Any
 
 from tools.kubectl import kubectl_json
 from tools.preflight import refusal
+from tools.stack_command import stack_arguments
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 DOCUMENTED_AT = "docs/troubleshooting.md#a-pod-never-became-ready"
 RECOVERY_DOC = "docs/troubleshooting.md#my-up-was-killed"
 LOCKED = "the stack is currently locked"
@@ -344,10 +343,7 @@ def locked_hint(stack: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run `pulumi up`; after a failure, explain each workload that did not become Ready."""
-    parser = argparse.ArgumentParser(prog="python -m tools.up", description=__doc__.splitlines()[0])
-    parser.add_argument("stack")
-    parser.add_argument("--cwd", type=Path, default=PROJECT_DIR, help="the Pulumi project's directory")
-    args, flags = parser.parse_known_args(argv)
+    args, flags = stack_arguments("tools.up", __doc__ or "", argv)
     refused = refusal(args.stack, args.cwd)
     if refused:
         print(refused, file=sys.stderr)

@@ -239,6 +239,20 @@ def stack_from_file(
     return stack
 
 
+def run_tool(tool: str, stack: Stack, *flags: str) -> subprocess.CompletedProcess[str]:
+    """What `make <target> STACK=<stack> ARGS=<flags>` runs (`tools/<tool>.py`), in the stack's project."""
+    command = [sys.executable, "-m", f"tools.{tool}", stack.name, "--cwd", str(stack.project)]
+    return subprocess.run(
+        [*command, *flags, "--non-interactive", "--color", "never"],
+        cwd=PROJECT_DIR,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
 def uids(cluster: Cluster, kind: str, namespace: str, selector: str = "") -> dict[str, str]:
     """Name to UID of every object of `kind` in `namespace` (optionally by label selector)."""
     args = [kind, "-n", namespace] + (["-l", selector] if selector else [])

@@ -16,7 +16,6 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import PROJECT_DIR, Cluster, Stack, claims, object_uids, stack_from_file
+from tests.e2e.conftest import Cluster, Stack, claims, object_uids, run_tool, stack_from_file
 
 UNKNOWN_CLASS = "no-such-class"
 KNOWN_CLASS = "ssd"
@@ -35,19 +34,16 @@ WAIT_SECONDS = 30
 OVERHEAD_SECONDS = 60
 
 
+def qa_stack(cluster: Cluster, name: str, *quota: str, **overrides: Any) -> Stack:
+    """The qa stack file as stack `e2e-<name>`, in a namespace of its own, `elk-e2e-<name>`."""
+    namespace = f"elk-e2e-{name}"
+    kubeconfig = cluster.namespace(namespace, *quota)
+    return stack_from_file(cluster, f"e2e-{name}", "Pulumi.qa.yaml", namespace, kubeconfig, **overrides)
+
+
 def make_up(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    """What `make up STACK=<stack> ARGS=...` runs (tools/up.py), in the stack's project."""
-    command = [sys.executable, "-m", "tools.up", stack.name, "--cwd", str(stack.project)]
-    flags = ["--yes", "--skip-preview", "--non-interactive", "--color", "never", *args]
-    return subprocess.run(
-        [*command, *flags],
-        cwd=PROJECT_DIR,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    """What `make up STACK=<stack> ARGS=...` runs."""
+    return run_tool("up", stack, "--yes", "--skip-preview", *args)
 
 
 def run_printed_commands(stack: Stack, message: str) -> None:
@@ -73,15 +69,12 @@ def run_printed_commands(stack: Stack, message: str) -> None:
     "fixed, it prints the commands that make the empty claims anew, and after them `up` converges"
 )
 def test_an_unknown_storage_class_is_named_within_the_wait(cluster: Cluster) -> None:
-    namespace = "elk-e2e-fault-class"
-    stack = stack_from_file(
+    stack = qa_stack(
         cluster,
-        "e2e-fault-class",
-        "Pulumi.qa.yaml",
-        namespace,
-        cluster.namespace(namespace),
+        "fault-class",
         **{"elk-stack:storageClass": UNKNOWN_CLASS, "elk-stack:podReadyTimeout": f"{WAIT_SECONDS}s"},
     )
+    namespace = stack.namespace
     start = time.monotonic()
     failed = make_up(stack)
     elapsed = time.monotonic() - start
@@ -120,10 +113,8 @@ def test_an_unknown_storage_class_is_named_within_the_wait(cluster: Cluster) -> 
     "exactly what it said the stack needs, the next `make up` deploys"
 )
 def test_a_quota_too_small_is_refused_before_anything_is_deployed(cluster: Cluster) -> None:
-    namespace = "elk-e2e-fault-quota"
-    stack = stack_from_file(
-        cluster, "e2e-fault-quota", "Pulumi.qa.yaml", namespace, cluster.namespace(namespace, "pods=2")
-    )
+    stack = qa_stack(cluster, "fault-quota", "pods=2")
+    namespace = stack.namespace
     refused = make_up(stack)
 
     assert refused.returncode == 1
@@ -159,15 +150,8 @@ def test_a_quota_too_small_is_refused_before_anything_is_deployed(cluster: Clust
     "converges, the claim's UID unchanged"
 )
 def test_a_pod_that_never_turns_ready_is_named_within_the_wait(cluster: Cluster) -> None:
-    namespace = "elk-e2e-fault-unready"
-    stack = stack_from_file(
-        cluster,
-        "e2e-fault-unready",
-        "Pulumi.qa.yaml",
-        namespace,
-        cluster.namespace(namespace),
-        **{"elk-stack:podReadyTimeout": f"{WAIT_SECONDS}s"},
-    )
+    stack = qa_stack(cluster, "fault-unready", **{"elk-stack:podReadyTimeout": f"{WAIT_SECONDS}s"})
+    namespace = stack.namespace
     elasticsearch = dict(stack.config["elk-stack:elasticsearch"])
     elasticsearch["resources"] = {**elasticsearch["resources"], "requests": {"cpu": "333m", "memory": "4Gi"}}
     stack.set_config("elk-stack:elasticsearch", elasticsearch)
@@ -198,10 +182,8 @@ def test_a_pod_that_never_turns_ready_is_named_within_the_wait(cluster: Cluster)
     "next `make up` deploys"
 )
 def test_a_limit_range_maximum_is_named_before_anything_is_deployed(cluster: Cluster, tmp_path: Path) -> None:
-    namespace = "elk-e2e-fault-limits"
-    stack = stack_from_file(
-        cluster, "e2e-fault-limits", "Pulumi.qa.yaml", namespace, cluster.namespace(namespace)
-    )
+    stack = qa_stack(cluster, "fault-limits")
+    namespace = stack.namespace
     limit_range = {
         "apiVersion": "v1",
         "kind": "LimitRange",
@@ -252,18 +234,8 @@ def test_a_second_stack_does_not_take_over_the_first_ones_objects(cluster: Clust
 
 
 def make_recover(stack: Stack) -> subprocess.CompletedProcess[str]:
-    """What `make recover STACK=<stack> ARGS=...` runs (tools/recover.py), in the stack's project."""
-    command = [sys.executable, "-m", "tools.recover", stack.name, "--cwd", str(stack.project)]
-    flags = ["--yes", "--skip-preview", "--non-interactive", "--color", "never"]
-    return subprocess.run(
-        [*command, *flags],
-        cwd=PROJECT_DIR,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    """What `make recover STACK=<stack> ARGS=...` runs."""
+    return run_tool("recover", stack, "--yes", "--skip-preview")
 
 
 Event = dict[str, Any]
@@ -347,10 +319,8 @@ def assert_converged(cluster: Cluster, stack: Stack) -> None:
 def test_a_killed_first_up_is_recovered_by_one_command(
     cluster: Cluster, tmp_path: Path, point: str, at: Callable[[Event], bool]
 ) -> None:
-    namespace = f"elk-e2e-kill-{point}"
-    stack = stack_from_file(
-        cluster, f"e2e-kill-{point}", "Pulumi.qa.yaml", namespace, cluster.namespace(namespace)
-    )
+    stack = qa_stack(cluster, f"kill-{point}")
+    namespace = stack.namespace
     interrupted_up(stack, tmp_path / "killed.jsonl", at, signal.SIGKILL)
 
     locked = make_up(stack)
@@ -377,10 +347,8 @@ def test_a_killed_first_up_is_recovered_by_one_command(
 def test_an_update_interrupted_during_a_roll_converges_on_the_next_up(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    namespace = "elk-e2e-kill-roll"
-    stack = stack_from_file(
-        cluster, "e2e-kill-roll", "Pulumi.qa.yaml", namespace, cluster.namespace(namespace)
-    )
+    stack = qa_stack(cluster, "kill-roll")
+    namespace = stack.namespace
     assert make_up(stack).returncode == 0
     claims_before = {name: uid for name, (uid, _, _) in claims(cluster, namespace).items()}
     stack.set_config("elk-stack:version", "9.4.4")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from tests.e2e.conftest import (
     Stack,
     claims,
     object_uids,
+    run_tool,
     stack_from_file,
     uids,
     wait_until,
@@ -39,18 +39,8 @@ DOCUMENTED_STACK = "qa"
 
 
 def make_destroy(stack: Stack) -> subprocess.CompletedProcess[str]:
-    """What `make destroy STACK=<stack> ARGS=...` runs (tools/destroy.py), in the stack's project."""
-    command = [sys.executable, "-m", "tools.destroy", stack.name, "--cwd", str(stack.project)]
-    flags = ["--yes", "--non-interactive", "--color", "never"]
-    return subprocess.run(
-        [*command, *flags],
-        cwd=PROJECT_DIR,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    """What `make destroy STACK=<stack> ARGS=--yes` runs."""
+    return run_tool("destroy", stack, "--yes")
 
 
 @pytest.fixture(scope="module")
