@@ -85,6 +85,7 @@ def test_a_workload_is_read_with_its_section() -> None:
         (ELASTICSEARCH, "elk-elasticsearch", True),
         (ELASTICSEARCH, "elk-elasticsearch-0", True),
         (ELASTICSEARCH, "data-elk-elasticsearch-0", True),
+        (ELASTICSEARCH, "elk-elasticsearch-hot", False),
         (ELASTICSEARCH, "elk-elasticsearch-hot-0", False),
         (ELASTICSEARCH, "data-elk-elasticsearch-hot-0", False),
         (ELASTICSEARCH, "elk-elasticsearch-setup-x7k2p", False),
@@ -121,7 +122,8 @@ def test_the_newest_warning_of_each_object_is_kept_and_normal_events_are_not() -
                 "ProvisioningFailed",
                 'storageclass.storage.k8s.io "x" not found',
             ),
-            "elasticsearch.storage.storageClass",
+            "elasticsearch.storage.storageClass (a node set's: nodeSets[].storage.storageClass), or the "
+            "top-level storageClass: no StorageClass has that name",
         ),
         (
             ObjectWarning(
