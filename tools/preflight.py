@@ -104,15 +104,18 @@ def ownership_lines(stack: str, project_dir: Path, namespace: str, manifests: li
     return [
         f"{len(foreign)} objects this stack makes already exist in {namespace} and are not in its state: "
         f"{', '.join(foreign)}. Another stack or a person made them, and `up` would take them over. "
-        "Deploy into a namespace of its own, or delete them if they are leftovers."
+        "Deploy into a namespace of its own, or delete them if they are leftovers. If an `up` of "
+        f"this stack was killed before its state recorded them, run `make recover STACK={stack}` instead."
     ]
 
 
-def refusal(stack: str, project_dir: Path) -> str | None:
+def refusal(stack: str, project_dir: Path, ownership: bool = True) -> str | None:
     """The message that stops `make up` before anything is deployed, or None to go on.
 
     Nothing is refused when the stack file does not render (`pulumi up` reports that in
-    its own words) or when the namespace cannot be read (a note says so).
+    its own words) or when the namespace cannot be read (a note says so). `ownership` off
+    is for `make recover`: a killed `up` may have made objects that its state never recorded,
+    not even as pending, and recovering adopts them.
     """
     try:
         rendered = run_program(stack_config(stack, project_dir), stack=stack, project_dir=project_dir)
@@ -122,7 +125,7 @@ def refusal(stack: str, project_dir: Path) -> str | None:
     if len(namespaces) != 1:
         return None
     namespace = str(namespaces.pop())
-    lines = ownership_lines(stack, project_dir, namespace, rendered.manifests)
+    lines = ownership_lines(stack, project_dir, namespace, rendered.manifests) if ownership else []
     lines += quota_lines(namespace, rendered.manifests) + limit_range_lines(namespace, rendered.manifests)
     if not lines:
         return None

@@ -7,9 +7,10 @@ later `up` warns of the pending operations, which only an interactive `pulumi re
 clears. This runs the three steps that decide them safely:
 
 1. `pulumi cancel` releases the lock (only run it when no other `up` of the stack runs);
-2. `make up`'s deploy (tools/up.py): it creates what the killed run had begun again; a
-   Kubernetes object it had created is applied again under the same field manager, so it
-   is adopted, not duplicated;
+2. `make up`'s deploy (tools/up.py), without its check for objects outside the state: the
+   killed run may have made objects its state never recorded. It creates what the killed
+   run had begun again; an object that run had created is applied again (forced) and so
+   adopted, not duplicated;
 3. `pulumi refresh --clear-pending-creates`, once everything is deployed: every object the
    pending creates named is then in the state, so clearing them loses nothing.
 
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args, flags = stack_arguments("tools.recover", __doc__ or "", argv)
     cancelled = pulumi(args.stack, args.cwd, "cancel", "--yes")
     print(f"make recover: pulumi cancel: {(cancelled.stdout + cancelled.stderr).strip()}", file=sys.stderr)
-    deployed = up.main([args.stack, "--cwd", str(args.cwd), *flags])
+    deployed = up.main([args.stack, "--cwd", str(args.cwd), *flags], ownership=False)
     if deployed != 0:
         return deployed
     pending = pending_operations(args.stack, args.cwd)

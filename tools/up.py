@@ -341,10 +341,13 @@ def locked_hint(stack: str) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run `pulumi up`; after a failure, explain each workload that did not become Ready."""
+def main(argv: list[str] | None = None, ownership: bool = True) -> int:
+    """Run `pulumi up`; after a failure, explain each workload that did not become Ready.
+
+    `ownership` off skips the check for another stack's objects (`make recover`).
+    """
     args, flags = stack_arguments("tools.up", __doc__ or "", argv)
-    refused = refusal(args.stack, args.cwd)
+    refused = refusal(args.stack, args.cwd, ownership)
     if refused:
         print(refused, file=sys.stderr)
         return 1

@@ -96,25 +96,24 @@ def labels(app: str, component: str, version: str) -> dict[str, str]:
     }
 
 
-# Every object is applied by one server-side apply field manager, and forced: see
-# `metadata`. A name, not a stack: a retained claim is adopted by whichever stack
-# deploys next (docs/operations.md, Data protection).
-FIELD_MANAGER = "elk-stack"
-APPLY_ANNOTATIONS = {"pulumi.com/patchFieldManager": FIELD_MANAGER, "pulumi.com/patchForce": "true"}
+# Every object is applied with force: see `metadata`.
+APPLY_ANNOTATIONS = {"pulumi.com/patchForce": "true"}
 
 
 def metadata(name: str, namespace: pulumi.Input[str], object_labels: dict[str, str]) -> dict[str, Any]:
     """Object metadata with an explicit name, so Pulumi does not auto-name it with a suffix.
 
-    pulumi-kubernetes otherwise applies each object with a field manager of its own,
-    `pulumi-kubernetes-<random>`, drawn when it creates the object and kept in the state.
-    An `up` killed after creating an object leaves it owned by a manager no state holds;
-    the next `up` creates it again under a new one, and the first later change of a field
-    the two share (the version label) failed as an apply conflict. One fixed manager makes
-    every run the owner of what an earlier run created, and `patchForce` takes over fields
-    an older manager still holds (stacks deployed before, a `kubectl edit`): the program
-    is the source of truth for every field it sets. `make up` keeps one stack from taking
-    over another's objects this way (docs/troubleshooting.md).
+    pulumi-kubernetes applies each object with a server-side apply field manager of its
+    own, `pulumi-kubernetes-<random>`, drawn when it creates the object and kept in the
+    state. An `up` killed after creating an object leaves it co-owned by a manager no state
+    holds; the next `up` creates it again under a new one, and the first later change of a
+    field the two share (the version label) failed as an apply conflict. `patchForce` makes
+    each apply take over the fields it sets from any other manager: the program is the
+    source of truth for every field it sets (a `kubectl edit` of one is undone by the next
+    `up`). One fixed manager for every object was tried and dropped: a stack deployed
+    before would change manager on its next `up`, and the provider then applied a
+    StatefulSet without its claim templates (`ignoreChanges`), which the API server refuses.
+    `make up` keeps one stack from taking over another's objects (docs/troubleshooting.md).
     """
     return {
         "name": name,
