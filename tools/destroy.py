@@ -12,12 +12,11 @@ for them.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from typing import Any
 
-from tools.stack_command import stack_arguments
+from tools.stack_command import exported_state, stack_arguments
 
 DOCUMENTED_AT = "docs/operations.md#data-protection"
 
@@ -48,17 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if destroyed.returncode == 0:
         return 0
-    exported = subprocess.run(
-        ["pulumi", "stack", "export", "--stack", args.stack],
-        cwd=args.cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if exported.returncode == 0:
-        urns = protected_urns(json.loads(exported.stdout))
-        if urns:
-            print(unprotect_hint(args.stack, urns), file=sys.stderr)
+    state = exported_state(args.stack, args.cwd)
+    urns = protected_urns(state) if isinstance(state, dict) else []
+    if urns:
+        print(unprotect_hint(args.stack, urns), file=sys.stderr)
     return destroyed.returncode
 
 

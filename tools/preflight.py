@@ -8,8 +8,6 @@ or when the namespace cannot be read (a note says so, and the deploy goes on).
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from tools.kubectl import kubectl_json
 from tools.limits import limit_range_problems
 from tools.quota import PLURALS, live_usage, our_objects, shortfalls, stack_needs
 from tools.render import StackFileError, run_program, stack_config
+from tools.stack_command import exported_state
 
 Manifest = dict[str, Any]
 # Claims outlive a stack by design and are adopted by the next one (docs/operations.md).
@@ -55,16 +54,10 @@ def state_objects(stack: str, project_dir: Path) -> set[tuple[str, str]]:
     An `up` killed while creating an object leaves it as a pending operation: the object is
     this stack's even though no step finished. A stack not created yet holds nothing.
     """
-    exported = subprocess.run(
-        ["pulumi", "stack", "export", "--stack", stack],
-        cwd=project_dir,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if exported.returncode != 0:
+    state = exported_state(stack, project_dir)
+    if isinstance(state, str):
         return set()
-    deployment = json.loads(exported.stdout).get("deployment") or {}
+    deployment = state.get("deployment") or {}
     resources = list(deployment.get("resources") or [])
     resources += [operation.get("resource") or {} for operation in deployment.get("pending_operations") or []]
     held = set()
@@ -80,9 +73,9 @@ def state_objects(stack: str, project_dir: Path) -> set[tuple[str, str]]:
 def foreign_objects(live: list[Manifest], manifests: list[Manifest], held: set[tuple[str, str]]) -> list[str]:
     """`<Kind> <name>` of each object the stack would create that exists but is not the stack's.
 
-    With one forced field manager (components/specs/common.py), `up` would take such an
-    object over without a word: it is another stack's in the same namespace, or made by
-    hand. Claims are left out: the next stack adopts them by design.
+    Every apply is forced (components/specs/common.py), so `up` would take such an object
+    over without a word: it is another stack's in the same namespace, or made by hand.
+    Claims are left out: the next stack adopts them by design.
     """
     rendered = {(m["kind"], m["metadata"]["name"]) for m in manifests if m["kind"] not in ADOPTABLE}
     existing = {(item["kind"], item["metadata"]["name"]) for item in live}

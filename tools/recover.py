@@ -19,14 +19,13 @@ clears. This runs the three steps that decide them safely:
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from tools import up
-from tools.stack_command import stack_arguments
+from tools.stack_command import exported_state, stack_arguments
 
 
 def pulumi(stack: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -40,12 +39,6 @@ def pending_count(state: dict[str, Any]) -> int:
     return len((state.get("deployment") or {}).get("pending_operations") or [])
 
 
-def pending_operations(stack: str, cwd: Path) -> int:
-    """How many operations the stack's state still holds as pending."""
-    exported = pulumi(stack, cwd, "stack", "export")
-    return pending_count(json.loads(exported.stdout)) if exported.returncode == 0 else 0
-
-
 def main(argv: list[str] | None = None) -> int:
     """Release the lock, deploy, and clear the pending operations once the deploy succeeded."""
     args, flags = stack_arguments("tools.recover", __doc__ or "", argv)
@@ -54,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     deployed = up.main([args.stack, "--cwd", str(args.cwd), *flags], ownership=False)
     if deployed != 0:
         return deployed
-    pending = pending_operations(args.stack, args.cwd)
+    state = exported_state(args.stack, args.cwd)
+    pending = pending_count(state) if isinstance(state, dict) else 0
     if pending:
         refreshed = pulumi(
             args.stack, args.cwd, "refresh", "--yes", "--clear-pending-creates", "--skip-preview"

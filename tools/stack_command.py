@@ -1,9 +1,12 @@
-"""The command line shared by the tools that wrap one `pulumi` command of a stack (up, recover, destroy)."""
+"""What the tools wrapping one `pulumi` command of a stack (up, recover, destroy) share."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 from pathlib import Path
+from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -14,3 +17,13 @@ def stack_arguments(prog: str, doc: str, argv: list[str] | None) -> tuple[argpar
     parser.add_argument("stack")
     parser.add_argument("--cwd", type=Path, default=PROJECT_DIR, help="the Pulumi project's directory")
     return parser.parse_known_args(argv)
+
+
+def exported_state(stack: str, cwd: Path) -> dict[str, Any] | str:
+    """The stack's state as `pulumi stack export` writes it, or why it could not be read."""
+    exported = subprocess.run(
+        ["pulumi", "stack", "export", "--stack", stack], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if exported.returncode != 0:
+        return exported.stderr.strip()
+    return json.loads(exported.stdout)  # type: ignore[no-any-return]

@@ -26,7 +26,7 @@ from typing import Any
 
 from tools.kubectl import kubectl_json
 from tools.preflight import refusal
-from tools.stack_command import stack_arguments
+from tools.stack_command import exported_state, stack_arguments
 
 DOCUMENTED_AT = "docs/troubleshooting.md#a-pod-never-became-ready"
 RECOVERY_DOC = "docs/troubleshooting.md#my-up-was-killed"
@@ -284,12 +284,10 @@ def pending_claims(claims: list[Claim]) -> list[Claim] | str:
 
 def explain_refused_replacement(stack: str, cwd: Path) -> str:
     """The way on when protection refuses to replace claims: commands, if they hold no data."""
-    exported = subprocess.run(
-        ["pulumi", "stack", "export", "--stack", stack], cwd=cwd, capture_output=True, text=True, check=False
-    )
-    if exported.returncode != 0:
-        return f"make up: could not read the stack's state: {exported.stderr.strip()}"
-    pending = pending_claims(stack_claims(json.loads(exported.stdout)))
+    state = exported_state(stack, cwd)
+    if isinstance(state, str):
+        return f"make up: could not read the stack's state: {state}"
+    pending = pending_claims(stack_claims(state))
     if isinstance(pending, str):
         return f"make up: a claim must be made anew and is protected; {pending}."
     if not pending:
