@@ -25,18 +25,24 @@ Manifest = dict[str, Any]
 ADOPTABLE = {"PersistentVolumeClaim", "Namespace"}
 
 
-def quota_lines(namespace: str, manifests: list[Manifest]) -> list[str]:
+def live_objects(namespace: str, manifests: list[Manifest]) -> list[Manifest] | str:
+    """The namespace's objects of every kind the stack makes, and its pods: read once for both checks."""
+    kinds = sorted({PLURALS[m["kind"]] for m in manifests if m["kind"] in PLURALS} | {"pods"})
+    live = kubectl_json(namespace, ",".join(kinds))
+    return live if isinstance(live, str) else list(live.get("items") or [])
+
+
+def quota_lines(namespace: str, manifests: list[Manifest], live: list[Manifest]) -> list[str]:
     """One line per quota resource the rendered stack would exceed in the namespace."""
     quotas = kubectl_json(namespace, "resourcequotas")
     if isinstance(quotas, str):
         print(f"make up: the namespace's quotas were not checked: {quotas}", file=sys.stderr)
         return []
-    if not quotas.get("items"):
-        return []
-    kinds = sorted({PLURALS.get(m["kind"], "") for m in manifests} - {""} | {"pods"})
-    live = kubectl_json(namespace, ",".join(kinds))
-    ours = live_usage(our_objects([] if isinstance(live, str) else live.get("items") or [], manifests))
-    return [shortfall.describe() for shortfall in shortfalls(quotas["items"], stack_needs(manifests), ours)]
+    ours = live_usage(our_objects(live, manifests))
+    return [
+        shortfall.describe()
+        for shortfall in shortfalls(quotas.get("items") or [], stack_needs(manifests), ours)
+    ]
 
 
 def limit_range_lines(namespace: str, manifests: list[Manifest]) -> list[str]:
@@ -82,16 +88,11 @@ def foreign_objects(live: list[Manifest], manifests: list[Manifest], held: set[t
     return [f"{kind} {name}" for kind, name in sorted((rendered & existing) - held)]
 
 
-def ownership_lines(stack: str, project_dir: Path, namespace: str, manifests: list[Manifest]) -> list[str]:
+def ownership_lines(
+    stack: str, project_dir: Path, namespace: str, manifests: list[Manifest], live: list[Manifest]
+) -> list[str]:
     """One line naming the objects another stack (or a person) made, if any."""
-    kinds = sorted(
-        {PLURALS[m["kind"]] for m in manifests if m["kind"] in PLURALS and m["kind"] not in ADOPTABLE}
-    )
-    live = kubectl_json(namespace, ",".join(kinds))
-    if isinstance(live, str):
-        print(f"make up: the namespace's objects were not checked: {live}", file=sys.stderr)
-        return []
-    foreign = foreign_objects(live.get("items") or [], manifests, state_objects(stack, project_dir))
+    foreign = foreign_objects(live, manifests, state_objects(stack, project_dir))
     if not foreign:
         return []
     return [
@@ -118,8 +119,14 @@ def refusal(stack: str, project_dir: Path, ownership: bool = True) -> str | None
     if len(namespaces) != 1:
         return None
     namespace = str(namespaces.pop())
-    lines = ownership_lines(stack, project_dir, namespace, rendered.manifests) if ownership else []
-    lines += quota_lines(namespace, rendered.manifests) + limit_range_lines(namespace, rendered.manifests)
+    live = live_objects(namespace, rendered.manifests)
+    if isinstance(live, str):
+        print(f"make up: the namespace's objects were not checked: {live}", file=sys.stderr)
+        live = []
+    lines = ownership_lines(stack, project_dir, namespace, rendered.manifests, live) if ownership else []
+    lines += quota_lines(namespace, rendered.manifests, live) + limit_range_lines(
+        namespace, rendered.manifests
+    )
     if not lines:
         return None
     listed = "\n".join(f"  {line}" for line in lines)
