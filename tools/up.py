@@ -310,6 +310,22 @@ def read_event_log(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def explain_stuck(workloads: list[StuckWorkload]) -> list[str]:
+    """One message per workload that did not become Ready, from one read of the namespace.
+
+    The workloads are one stack's, so one namespace's: its events and pods are read once.
+    """
+    if not workloads:
+        return []
+    read = kubectl_json(workloads[0].namespace, "events,pods")
+    if isinstance(read, str):
+        return [f"make up: {w.kind} {w.name} did not become Ready; {read}." for w in workloads]
+    items = read.get("items") or []
+    events = [item for item in items if item.get("kind") == "Event"]
+    pods = [item for item in items if item.get("kind") == "Pod"]
+    return [explain(w, warnings_of(w, events), unready_pods(w, pods)) for w in workloads]
+
+
 def run_showing_errors(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
     """Run a command with its output shown as it comes; its exit status and what it wrote to stderr.
 
@@ -361,16 +377,8 @@ def main(argv: list[str] | None = None, ownership: bool = True) -> int:
         engine_events = read_event_log(log)
     if LOCKED in errors:
         print(locked_hint(args.stack), file=sys.stderr)
-    for workload in stuck_workloads(engine_events):
-        events = kubectl_json(workload.namespace, "events")
-        if isinstance(events, str):
-            print(
-                f"make up: {workload.kind} {workload.name} did not become Ready; {events}.", file=sys.stderr
-            )
-            continue
-        pods = kubectl_json(workload.namespace, "pods")
-        unready = unready_pods(workload, [] if isinstance(pods, str) else pods.get("items") or [])
-        print(explain(workload, warnings_of(workload, events.get("items") or []), unready), file=sys.stderr)
+    for message in explain_stuck(stuck_workloads(engine_events)):
+        print(message, file=sys.stderr)
     if replacement_refused(engine_events):
         print(explain_refused_replacement(args.stack, args.cwd), file=sys.stderr)
     return returncode
