@@ -33,6 +33,7 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
+from pulumi.runtime import rpc
 
 from components.generated import crypto
 
@@ -90,6 +91,8 @@ class _GeneratedProvider(ResourceProvider):
     """Generate once; any input change replaces the resource, nothing is updated in place."""
 
     inputs: ClassVar[tuple[str, ...]]
+    create_only: ClassVar[tuple[str, ...]] = ()
+    """Inputs that shape what `create` makes but never replace it: they apply at the next replacement."""
 
     def generate(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """The generated outputs for the given inputs."""
@@ -97,7 +100,7 @@ class _GeneratedProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Generate the material; the outputs repeat the inputs, which `diff` compares against."""
-        inputs = {key: props[key] for key in self.inputs}
+        inputs = {key: props[key] for key in self.inputs} | {key: props.get(key) for key in self.create_only}
         return CreateResult(secrets.token_hex(16), {**inputs, **self.generate(inputs)})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -155,7 +158,13 @@ class PasswordHashProvider(_GeneratedProvider):
 
 
 class _CertificateProvider(_GeneratedProvider):
-    """A key and certificate that are also replaced once the renewal window is reached."""
+    """A key and certificate that are also replaced once the renewal window is reached.
+
+    The key algorithm is create-only: a stack made when keys were RSA keeps its keys and
+    certificates (no restart of every node on upgrade) until their renewal makes EC ones.
+    """
+
+    create_only = ("key_algorithm",)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Refuse weak keys and a renewal window that covers the whole lifetime."""
@@ -164,6 +173,11 @@ class _CertificateProvider(_GeneratedProvider):
         validity, renewal = _number(news, "validity_hours"), _number(news, "early_renewal_hours")
         if bits is not None and bits < MIN_RSA_BITS:
             failures.append(CheckFailure("rsa_bits", f"must be at least {MIN_RSA_BITS}"))
+        algorithm = news.get("key_algorithm")
+        if isinstance(algorithm, str) and algorithm != rpc.UNKNOWN and algorithm not in crypto.KEY_ALGORITHMS:
+            failures.append(
+                CheckFailure("key_algorithm", f"must be one of {', '.join(crypto.KEY_ALGORITHMS)}")
+            )
         if validity is not None and renewal is not None and not 0 <= renewal < validity:
             failures.append(
                 CheckFailure("early_renewal_hours", "must be at least 0 and less than validity_hours")
@@ -187,13 +201,13 @@ class _CertificateProvider(_GeneratedProvider):
 
 
 class CertificateAuthorityProvider(_CertificateProvider):
-    """An RSA key and the self-signed CA certificate it signs."""
+    """A key and the self-signed CA certificate it signs."""
 
     inputs = ("common_name", "organization", "rsa_bits", "validity_hours", "early_renewal_hours")
 
     def generate(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """A fresh key and CA certificate."""
-        key = crypto.rsa_private_key_pem(int(inputs["rsa_bits"]))
+        key = crypto.private_key_pem(inputs.get("key_algorithm") or crypto.RSA, int(inputs["rsa_bits"]))
         certificate = crypto.ca_certificate_pem(
             key,
             common_name=inputs["common_name"],
@@ -205,7 +219,7 @@ class CertificateAuthorityProvider(_CertificateProvider):
 
 
 class LeafCertificateProvider(_CertificateProvider):
-    """An RSA key and a certificate for it, signed by the CA, for TLS servers and clients."""
+    """A key and a certificate for it, signed by the CA, for TLS servers and clients."""
 
     inputs = (
         "common_name",
@@ -221,7 +235,7 @@ class LeafCertificateProvider(_CertificateProvider):
 
     def generate(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """A fresh key and a certificate the CA signs."""
-        key = crypto.rsa_private_key_pem(int(inputs["rsa_bits"]))
+        key = crypto.private_key_pem(inputs.get("key_algorithm") or crypto.RSA, int(inputs["rsa_bits"]))
         certificate = crypto.leaf_certificate_pem(
             key,
             ca_cert_pem=inputs["ca_cert_pem"],
@@ -273,6 +287,7 @@ class CertificateAuthority(DynamicResource, module=MODULE, name="CertificateAuth
         common_name: pulumi.Input[str],
         organization: pulumi.Input[str],
         rsa_bits: pulumi.Input[int],
+        key_algorithm: pulumi.Input[str] = crypto.ECDSA_P256,
         validity_hours: pulumi.Input[int],
         early_renewal_hours: pulumi.Input[int],
         opts: pulumi.ResourceOptions | None = None,
@@ -281,6 +296,7 @@ class CertificateAuthority(DynamicResource, module=MODULE, name="CertificateAuth
             "common_name": common_name,
             "organization": organization,
             "rsa_bits": rsa_bits,
+            "key_algorithm": key_algorithm,
             "validity_hours": validity_hours,
             "early_renewal_hours": early_renewal_hours,
             "cert_pem": None,
@@ -305,6 +321,7 @@ class LeafCertificate(DynamicResource, module=MODULE, name="LeafCertificate"):
         common_name: pulumi.Input[str],
         organization: pulumi.Input[str],
         rsa_bits: pulumi.Input[int],
+        key_algorithm: pulumi.Input[str] = crypto.ECDSA_P256,
         dns_names: pulumi.Input[Sequence[pulumi.Input[str]]],
         ip_addresses: pulumi.Input[Sequence[pulumi.Input[str]]],
         validity_hours: pulumi.Input[int],
@@ -315,6 +332,7 @@ class LeafCertificate(DynamicResource, module=MODULE, name="LeafCertificate"):
             "common_name": common_name,
             "organization": organization,
             "rsa_bits": rsa_bits,
+            "key_algorithm": key_algorithm,
             "dns_names": dns_names,
             "ip_addresses": ip_addresses,
             "validity_hours": validity_hours,

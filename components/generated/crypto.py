@@ -1,4 +1,4 @@
-"""Pure functions that make the stack's generated secrets: passwords, RSA keys, certificates.
+"""Pure functions that make the stack's generated secrets: passwords, keys, certificates.
 
 They do what pulumi-random and pulumi-tls did, whose provider plugins cannot be installed
 everywhere this program runs; `components/generated/__init__.py` wraps them in dynamic resources.
@@ -17,11 +17,16 @@ from datetime import datetime, timedelta
 import bcrypt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
 RSA_PUBLIC_EXPONENT = 65537
+ECDSA_P256 = "ECDSA-P256"
+RSA = "RSA"
+KEY_ALGORITHMS = (ECDSA_P256, RSA)
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 # Elasticsearch's file realm reads bcrypt hashes with the `$2a$` prefix (its BCrypt is
 # jBCrypt, which knows no other revision); 10 rounds is its own default cost.
 BCRYPT_PREFIX = b"2a"
@@ -49,10 +54,33 @@ def rsa_private_key_pem(bits: int) -> str:
     ).decode()
 
 
-def _load_private_key(pem: str) -> rsa.RSAPrivateKey:
+def ec_private_key_pem() -> str:
+    """A new ECDSA P-256 key in PKCS#8 PEM (`BEGIN PRIVATE KEY`), the form Java and Node.js both read.
+
+    P-256 is as strong as RSA 3072 and takes about a millisecond to make where RSA 3072
+    takes a third of a second, on the path every StatefulSet waits on.
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def private_key_pem(algorithm: str, rsa_bits: int) -> str:
+    """A new key of `algorithm` (one of KEY_ALGORITHMS); `rsa_bits` sizes an RSA key only."""
+    if algorithm == ECDSA_P256:
+        return ec_private_key_pem()
+    if algorithm == RSA:
+        return rsa_private_key_pem(rsa_bits)
+    raise ValueError(f"unknown key algorithm {algorithm!r}; expected one of {', '.join(KEY_ALGORITHMS)}")
+
+
+def _load_private_key(pem: str) -> PrivateKey:
     key = serialization.load_pem_private_key(pem.encode(), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("expected an RSA private key")
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise ValueError("expected an RSA or EC private key")
     return key
 
 
@@ -82,7 +110,7 @@ def _key_usage(*, digital_signature: bool, key_encipherment: bool, signing: bool
 
 
 def _builder(
-    subject: x509.Name, issuer: x509.Name, key: rsa.RSAPublicKey, validity_hours: int, now: datetime
+    subject: x509.Name, issuer: x509.Name, key: PublicKey, validity_hours: int, now: datetime
 ) -> x509.CertificateBuilder:
     """What every certificate here has: a random serial, validity from `now`, a key identifier."""
     return (
@@ -146,7 +174,11 @@ def leaf_certificate_pem(
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            _key_usage(digital_signature=True, key_encipherment=True, signing=False), critical=True
+            # Key encipherment is RSA key exchange's; an EC key only signs (RFC 5480, section 3).
+            _key_usage(
+                digital_signature=True, key_encipherment=isinstance(key, rsa.RSAPublicKey), signing=False
+            ),
+            critical=True,
         )
         .add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),

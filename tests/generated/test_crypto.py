@@ -14,7 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
@@ -175,17 +175,40 @@ def test_every_extension_has_exactly_its_value_and_criticality(ca_pem: str, node
     ]
 
 
-def test_only_rsa_keys_are_accepted() -> None:
-    other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+def test_only_rsa_and_ec_keys_are_accepted() -> None:
+    other = ed25519.Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    with pytest.raises(ValueError, match=r"^expected an RSA private key$"):
+    with pytest.raises(ValueError, match=r"^expected an RSA or EC private key$"):
         crypto.ca_certificate_pem(
             other.decode(), common_name="CA", organization="elk-stack", validity_hours=1, now=NOW
         )
 
 
-# --- the node certificate -----------------------------------------------------------
+def test_an_ec_key_is_p256_in_pkcs8_pem() -> None:
+    pem = crypto.private_key_pem(crypto.ECDSA_P256, rsa_bits=BITS)
+    assert pem.startswith("-----BEGIN PRIVATE KEY-----\n")
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    assert key.curve.name == "secp256r1"
+
+
+def test_an_rsa_key_is_sized_by_its_bits() -> None:
+    key = serialization.load_pem_private_key(crypto.private_key_pem(crypto.RSA, rsa_bits=BITS).encode(), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    assert key.key_size == BITS
+
+
+def test_an_unknown_key_algorithm_is_named() -> None:
+    with pytest.raises(ValueError, match=r"^unknown key algorithm 'DSA'; expected one of ECDSA-P256, RSA$"):
+        crypto.private_key_pem("DSA", rsa_bits=BITS)
+
+
+def test_an_ec_node_certificate_signs_but_does_not_encipher(ca_pem: str, ca_key: str) -> None:
+    """Key encipherment is RSA key exchange's; an EC certificate claiming it is malformed (RFC 5480)."""
+    node = load(leaf(crypto.ec_private_key_pem(), ca_pem, ca_key))
+    usage = node.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.digital_signature and not usage.key_encipherment and not usage.key_cert_sign
 
 
 def test_node_certificate_is_signed_by_the_ca(node_pem: str, ca_pem: str) -> None:
@@ -287,17 +310,25 @@ def test_renewal_is_due_from_the_exact_second_the_stack_window_opens(
 # --- mutual TLS, as between Elasticsearch nodes -----------------------------------------
 
 
-def test_two_nodes_authenticate_each_other_with_the_node_certificate(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("ca_algorithm", "node_algorithm"),
+    # EC throughout is a new stack's; an RSA CA signing an EC node, a stack made with RSA
+    # keys that has since added or renewed a node; RSA throughout, such a stack unchanged.
+    [(crypto.ECDSA_P256, crypto.ECDSA_P256), (crypto.RSA, crypto.ECDSA_P256), (crypto.RSA, crypto.RSA)],
+)
+def test_two_nodes_authenticate_each_other_with_the_node_certificate(
+    tmp_path: Path, ca_algorithm: str, node_algorithm: str
+) -> None:
     """Transport TLS: each node is server and client with one certificate, verified against the CA.
 
     OpenSSL refuses a client certificate whose extended key usage lacks clientAuth.
     """
     now = datetime.now(UTC) - timedelta(minutes=1)
-    ca_key = crypto.rsa_private_key_pem(BITS)
+    ca_key = crypto.private_key_pem(ca_algorithm, BITS)
     ca = crypto.ca_certificate_pem(
         ca_key, common_name="CA", organization="elk-stack", validity_hours=24, now=now
     )
-    node_key = crypto.rsa_private_key_pem(BITS)
+    node_key = crypto.private_key_pem(node_algorithm, BITS)
     node = crypto.leaf_certificate_pem(
         node_key,
         ca_cert_pem=ca,

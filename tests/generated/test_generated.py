@@ -17,6 +17,7 @@ from typing import Any
 import grpc  # type: ignore[import-untyped]
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from pulumi.dynamic import ResourceProvider
 from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 from pulumi.runtime import rpc
@@ -167,6 +168,33 @@ def test_ca_create_returns_its_inputs_key_and_certificate(ca_state: dict[str, An
     assert ca_state["private_key_pem"].startswith("-----BEGIN RSA PRIVATE KEY-----")
 
 
+def test_a_certificate_of_a_stack_from_before_ec_keys_has_an_rsa_key(ca_state: dict[str, Any]) -> None:
+    """State written before `key_algorithm` existed has none; such inputs still make RSA keys."""
+    assert "key_algorithm" not in CA_INPUTS
+    assert ca_state["key_algorithm"] is None
+
+
+@pytest.mark.parametrize("provider", [CertificateAuthorityProvider, LeafCertificateProvider])
+def test_an_ec_key_is_made_and_recorded_when_asked_for(
+    ca_state: dict[str, Any], provider: type[CertificateAuthorityProvider | LeafCertificateProvider]
+) -> None:
+    inputs = CA_INPUTS if provider is CertificateAuthorityProvider else node_inputs(ca_state)
+    outs = provider().create({**inputs, "key_algorithm": crypto.ECDSA_P256}).outs
+    assert outs is not None
+    assert outs["key_algorithm"] == crypto.ECDSA_P256
+    assert outs["private_key_pem"].startswith("-----BEGIN PRIVATE KEY-----")
+    assert isinstance(load(outs["cert_pem"]).public_key(), ec.EllipticCurvePublicKey)
+
+
+def test_a_new_key_algorithm_waits_for_the_next_renewal(
+    ca_state: dict[str, Any], node_state: dict[str, Any]
+) -> None:
+    """Upgrading the program must not restart every node for new keys: RSA certificates stay until renewed."""
+    news = {**node_inputs(ca_state), "key_algorithm": crypto.ECDSA_P256}
+    diff = LeafCertificateProvider().diff("id", node_state, news)
+    assert (diff.changes, diff.replaces) == (False, [])
+
+
 def test_node_certificate_is_signed_by_the_ca_it_was_given(
     ca_state: dict[str, Any], node_state: dict[str, Any]
 ) -> None:
@@ -286,6 +314,9 @@ def test_a_preview_that_renews_a_certificate_says_so(
         ({"early_renewal_hours": -1}, ["early_renewal_hours"]),
         ({"early_renewal_hours": 0}, []),
         ({"rsa_bits": 2048}, []),
+        ({"key_algorithm": "DSA"}, ["key_algorithm"]),
+        ({"key_algorithm": crypto.ECDSA_P256}, []),
+        ({"key_algorithm": rpc.UNKNOWN}, []),
         ({"validity_hours": rpc.UNKNOWN}, []),
         ({}, []),
     ],
