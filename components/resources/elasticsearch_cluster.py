@@ -78,12 +78,16 @@ def waits_for(built: dict[bool, list[StatefulSet]], eligible: bool, existed: boo
     return [] if first_group(existed) == eligible else built[not eligible][-1:]
 
 
-def endpoint(client: Service, https: bool) -> pulumi.Output[str]:
-    """The client Service's URL, as every client in the namespace reaches it."""
+def endpoint(service_name: str, namespace: pulumi.Input[str], https: bool) -> pulumi.Output[str]:
+    """The client Service's URL, as every client in the namespace reaches it.
+
+    Built from the names the program gives, not from the Service's outputs: an output
+    would make every client's ConfigMap wait for the Service's creation, an order nothing
+    needs (docs/development.md, "Wire by known names"). The clients' workloads wait for the
+    whole cluster, its Service included, through their explicit `depends_on`.
+    """
     scheme = "https" if https else "http"
-    return pulumi.Output.concat(
-        scheme, "://", client.metadata.name, ".", client.metadata.namespace, ".svc:", str(HTTP_PORT)
-    )
+    return pulumi.Output.concat(scheme, "://", service_name, ".", namespace, ".svc:", str(HTTP_PORT))
 
 
 @dataclass(frozen=True)
@@ -146,12 +150,12 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         snapshot_claim = (
             self._snapshot_claim(repository.storage) if repository and repository.storage else None
         )
-        self.http_endpoint = endpoint(client, self.https)
+        self.http_endpoint = endpoint(NAMES.workload, target.namespace, self.https)
         self.access = ClusterAccess(self.http_endpoint, self.https, self.ca_secret_name, self.ca_checksum)
         self.client_pod_labels = []
-        snapshot = self._snapshot_gate(config, node_sets, credentials)
+        snapshot = self._snapshot_gate(config, node_sets, credentials, client)
         gates += [snapshot] if snapshot is not None else []
-        topology = self._topology(config, node_sets, credentials, record)
+        topology = self._topology(config, node_sets, credentials, record, client)
         wiring = self._wiring(config, node_sets, credentials, certificates, formation, snapshot_claim)
         shared = [
             record,
@@ -305,8 +309,12 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         config: ElasticsearchConfig,
         node_sets: list[ResolvedNodeSet],
         credentials: StackCredentials | None,
+        client: Service,
     ) -> pulumi.Resource | None:
-        """The snapshot Job before a change, which every StatefulSet of an existing cluster waits for."""
+        """The snapshot Job before a change, which every StatefulSet of an existing cluster waits for.
+
+        It calls the cluster through the client Service, so it waits for that Service.
+        """
         if config.snapshots is None or not config.snapshots.snapshot_before_changes:
             return None
         before_change = SnapshotBeforeChange(
@@ -316,6 +324,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             cluster=self.access,
             login=login_of(credentials, "setup"),
             target=self._target,
+            after=[client],
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.client_pod_labels.append(before_change.pod_labels)
@@ -328,10 +337,12 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         node_sets: list[ResolvedNodeSet],
         credentials: StackCredentials | None,
         record: DeployRecord,
+        client: Service,
     ) -> TopologyChange:
         """The Jobs that exclude and drain leaving nodes before a change and clear that after it.
 
-        The `leave` Job waits for the record, so a refused change never moves a shard.
+        The `leave` Job waits for the record, so a refused change never moves a shard, and
+        both wait for the client Service they call the cluster through.
         """
         topology = TopologyChange(
             f"{self._name}-topology",
@@ -340,7 +351,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             cluster=self.access,
             login=login_of(credentials, "setup"),
             target=self._target,
-            after=[record],
+            after=[record, client],
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.client_pod_labels.append(topology.pod_labels)

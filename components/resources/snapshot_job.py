@@ -17,6 +17,8 @@ a first deploy, or once the change is done, it has nothing to protect and succee
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 from pulumi_kubernetes.batch.v1 import Job
 
@@ -44,6 +46,7 @@ class SnapshotBeforeChange(pulumi.ComponentResource):
         cluster: ClusterAccess,
         login: Login | None,
         target: common.Target,
+        after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("elk-stack:index:SnapshotBeforeChange", name, None, opts)
@@ -65,7 +68,7 @@ class SnapshotBeforeChange(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[config_map, account, *login_secrets(login)],
+                depends_on=[config_map, account, *login_secrets(login), *after],
                 # A failed Job is run again under the same name (`pulumi.com/replaceUnready`):
                 # the old one must go first.
                 delete_before_replace=True,

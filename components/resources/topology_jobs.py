@@ -48,15 +48,15 @@ class TopologyChange(pulumi.ComponentResource):
         after: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`after`: what the `leave` Job waits for (the deploy record)."""
+        """`after`: what both Jobs wait for (the deploy record, the client Service they call)."""
         super().__init__("elk-stack:index:TopologyChange", name, None, opts)
         self._name, self._node_sets, self._image, self._target = name, node_sets, image, target
         self._labels = common.labels(APP, "topology", target.version)
         self.pod_labels = common.selector_labels(APP)
         self._objects = script_objects(self, name, NAMES, self._labels, target, topology_spec.files())
         self._cluster = logged_in(cluster, login)
-        self._needs = [self._objects.config_map, self._objects.account, *login_secrets(login)]
-        self.leave = self._job("leave", after)
+        self._needs = [self._objects.config_map, self._objects.account, *login_secrets(login), *after]
+        self.leave = self._job("leave", ())
 
     def settle_after(self, stateful_sets: Sequence[pulumi.Resource]) -> Job:
         """The `settle` Job, once every StatefulSet of the change has rolled."""

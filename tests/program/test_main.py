@@ -350,6 +350,36 @@ def test_kibana_and_logstash_follow_every_elasticsearch_node_set(render: Render)
         assert node_sets <= set(records[follower]["dependsOn"]), follower
 
 
+CLIENT_SERVICE = "kubernetes:core/v1:Service::elasticsearch-http"
+
+
+def direct_dependencies(record: dict[str, Any]) -> set[str]:
+    """What a resource waits for itself: `depends_on` and the resources its inputs came from."""
+    return set(record["dependsOn"]) | {
+        key for keys in record["propertyDependencies"].values() for key in keys
+    }
+
+
+def test_the_clients_configuration_does_not_wait_for_the_client_service(render: Render) -> None:
+    """The URL is built from names the program gives: Kibana's and Logstash's files go out at once."""
+    config_maps = records(render(), "kubernetes:core/v1:ConfigMap")
+    assert {"kibana-config", "logstash-config"} <= set(config_maps)
+    for name, record in config_maps.items():
+        assert CLIENT_SERVICE not in direct_dependencies(record), name
+
+
+def test_the_jobs_that_call_the_cluster_wait_for_its_client_service(render: Render) -> None:
+    """Without an output to carry the order, each Job that calls the Service names it in `depends_on`."""
+    repository = {"type": "s3", "bucket": "elk-backups", "credentialsSecret": "s3-keys"}
+    jobs = records(render(elasticsearch={"snapshots": {"repository": repository}}), "kubernetes:batch/v1:Job")
+    callers = [
+        name for name in jobs if name.startswith(("elasticsearch-topology-", "elasticsearch-snapshot"))
+    ]
+    assert len(callers) == 3, sorted(jobs)
+    for name in callers:
+        assert CLIENT_SERVICE in jobs[name]["dependsOn"], name
+
+
 def test_kibana_is_replaced_not_rolled_on_a_new_image(render: Render) -> None:
     """Two Kibana versions never run at once: a new image deletes the old Deployment first."""
     rendered = render(kibana={"replicas": 2})
