@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,22 @@ from tools.stack_command import exported_state, stack_arguments
 DOCUMENTED_AT = "docs/troubleshooting.md#a-pod-never-became-ready"
 RECOVERY_DOC = "docs/troubleshooting.md#my-up-was-killed"
 LOCKED = "the stack is currently locked"
+UNREACHABLE_DOC = "docs/troubleshooting.md#the-api-server-restarted-during-my-up"
+# What Go's HTTP client and kubectl print when the API server is not there to answer.
+UNREACHABLE = (
+    "connect: connection refused",
+    "The connection to the server",
+    "no route to host",
+    "i/o timeout",
+    "TLS handshake timeout",
+    "connection reset by peer",
+    "the server is currently unable to handle the request",
+)
+PARALLEL = 32
+PARALLEL_FLAG = re.compile(r"-p=?\d+")
+"""Steps in flight at once. The engine's default is 4 per CPU, 8 on a 2-core CI runner, and
+every awaited StatefulSet, Deployment and Job holds a slot while it waits for readiness
+without using the CPU; a large stack's node sets then queue behind each other."""
 CLAIM_TYPE = "kubernetes:core/v1:PersistentVolumeClaim"
 WORKLOAD_TYPES = {"kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment"}
 # The component a workload belongs to, by its parent's type in the URN, and that
@@ -355,6 +372,45 @@ def locked_hint(stack: str) -> str:
     )
 
 
+def with_parallel(flags: list[str], env: Mapping[str, str] = os.environ) -> list[str]:
+    """The flags with `--parallel` set to PARALLEL, unless the user set it.
+
+    By flag (`-p 4`, `--parallel=4`) or by PULUMI_PARALLEL, which the engine reads when
+    no flag is given (`defaultParallel` in pulumi's cmd/pulumi/operations/up.go).
+    """
+    if env.get("PULUMI_PARALLEL") or any(
+        flag in ("-p", "--parallel") or flag.startswith("--parallel=") or PARALLEL_FLAG.fullmatch(flag)
+        for flag in flags
+    ):
+        return flags
+    return [f"--parallel={PARALLEL}", *flags]
+
+
+def engine_errors(events: list[dict[str, Any]]) -> str:
+    """The engine's error diagnostics, which `pulumi up` prints on stdout, not stderr."""
+    diagnostics = (event.get("diagnosticEvent") or {} for event in events)
+    return "\n".join(str(d.get("message", "")) for d in diagnostics if d.get("severity") == "error")
+
+
+def unreachable_api(errors: str) -> str | None:
+    """The engine's first error line that says the API server did not answer, if any."""
+    return next((line.strip() for line in errors.splitlines() if any(s in line for s in UNREACHABLE)), None)
+
+
+def unreachable_hint(stack: str, line: str) -> str:
+    """What to do when the deploy failed because the API server went away, not because of the stack.
+
+    Without it, the workload whose request failed would be explained as one that never
+    became Ready, from events that cannot be read either.
+    """
+    return (
+        f"make up: the Kubernetes API server did not answer during the deploy ({line}). The stack is "
+        "not at fault, and the engine saved what it did: once the API server answers again "
+        f"(`kubectl get pods` works), run `make up STACK={stack}`, which carries on from there "
+        f"({UNREACHABLE_DOC})."
+    )
+
+
 def main(argv: list[str] | None = None, ownership: bool = True) -> int:
     """Run `pulumi up`; after a failure, explain each workload that did not become Ready.
 
@@ -367,7 +423,7 @@ def main(argv: list[str] | None = None, ownership: bool = True) -> int:
         return 1
     with tempfile.TemporaryDirectory(prefix="elk-stack-up-") as scratch:
         log = Path(scratch) / "events.jsonl"
-        command = ["pulumi", "up", "--stack", args.stack, "--event-log", str(log), *flags]
+        command = ["pulumi", "up", "--stack", args.stack, "--event-log", str(log), *with_parallel(flags)]
         # `--event-log` exists only with PULUMI_DEBUG_COMMANDS set; Pulumi's own Automation
         # API sets both for every `up` it runs (pulumi/automation/_stack.py).
         env = {**os.environ, "PULUMI_DEBUG_COMMANDS": "true"}
@@ -377,6 +433,10 @@ def main(argv: list[str] | None = None, ownership: bool = True) -> int:
         engine_events = read_event_log(log)
     if LOCKED in errors:
         print(locked_hint(args.stack), file=sys.stderr)
+    unreachable = unreachable_api(f"{errors}\n{engine_errors(engine_events)}")
+    if unreachable is not None:
+        print(unreachable_hint(args.stack, unreachable), file=sys.stderr)
+        return returncode
     for message in explain_stuck(stuck_workloads(engine_events)):
         print(message, file=sys.stderr)
     if replacement_refused(engine_events):

@@ -17,6 +17,7 @@ from tools.up import (
     ObjectWarning,
     StuckWorkload,
     claim_owner,
+    engine_errors,
     explain,
     likely_key,
     locked_hint,
@@ -25,8 +26,11 @@ from tools.up import (
     stack_claims,
     stuck_workloads,
     unbound_claims_hint,
+    unreachable_api,
+    unreachable_hint,
     unready_pods,
     warnings_of,
+    with_parallel,
 )
 
 STATEFULSET_URN = (
@@ -299,3 +303,66 @@ def test_pending_operations_are_counted_from_the_exported_state() -> None:
     assert pending_count({"deployment": {"pending_operations": [{"type": "creating"}] * 3}}) == 3
     assert pending_count({"deployment": {}}) == 0
     assert pending_count({}) == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--yes"], ["--parallel=32", "--yes"]),
+        (["--parallel", "4"], ["--parallel", "4"]),
+        (["--parallel=4"], ["--parallel=4"]),
+        (["-p", "4"], ["-p", "4"]),
+        (["-p4", "--yes"], ["-p4", "--yes"]),
+        (["--skip-preview", "-p=2"], ["--skip-preview", "-p=2"]),
+        # A word that only starts like the flag is not it.
+        (["--policy-pack", "p"], ["--parallel=32", "--policy-pack", "p"]),
+    ],
+)
+def test_make_up_sets_parallel_unless_the_user_did(flags: list[str], expected: list[str]) -> None:
+    assert with_parallel(flags, env={}) == expected
+
+
+def test_make_up_leaves_parallel_to_pulumi_parallel_when_it_is_set() -> None:
+    assert with_parallel(["--yes"], env={"PULUMI_PARALLEL": "4"}) == ["--yes"]
+
+
+REFUSED = (
+    'error: update of resource "urn:pulumi:qa::elk-stack::elk-stack:index:ElasticsearchCluster$'
+    'kubernetes:apps/v1:StatefulSet::elasticsearch" failed: Patch "https://127.0.0.1:6443/apis/apps/v1/'
+    'namespaces/elk-qa/statefulsets/elk-elasticsearch?force=true": dial tcp 127.0.0.1:6443: '
+    "connect: connection refused"
+)
+
+
+def test_an_api_server_that_went_away_is_named_instead_of_a_workload_not_ready() -> None:
+    errors = f"Updating (qa):\n{REFUSED}\nerror: update failed\n"
+    line = unreachable_api(errors)
+    assert line == REFUSED
+    assert unreachable_hint("qa", line) == (
+        f"make up: the Kubernetes API server did not answer during the deploy ({REFUSED}). The stack is "
+        "not at fault, and the engine saved what it did: once the API server answers again "
+        "(`kubectl get pods` works), run `make up STACK=qa`, which carries on from there "
+        "(docs/troubleshooting.md#the-api-server-restarted-during-my-up)."
+    )
+
+
+def test_a_failure_that_is_the_stacks_own_is_not_taken_for_an_unreachable_server() -> None:
+    errors = 'error: resource "elk-elasticsearch" was not successful: timed out waiting for the condition\n'
+    assert unreachable_api(errors) is None
+
+
+def test_the_engine_errors_come_from_its_event_log_where_pulumi_does_not_print_them_on_stderr() -> None:
+    """`pulumi up` prints its diagnostics on stdout; the event log has them as error diagnostics."""
+    events: list[dict[str, Any]] = [
+        {"diagnosticEvent": {"message": "info line\n", "severity": "info"}},
+        {
+            "diagnosticEvent": {
+                "urn": "urn:pulumi:qa::elk-stack::x",
+                "message": f"{REFUSED}\n",
+                "severity": "error",
+            }
+        },
+        {"resOutputsEvent": {"metadata": {}}},
+    ]
+    assert engine_errors(events) == f"{REFUSED}\n"
+    assert unreachable_api(f"make up stderr\n{engine_errors(events)}") == REFUSED
