@@ -47,15 +47,21 @@ OWN_STAGES = tuple(
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process runs (a zombie does not; one of our own children is reaped here)."""
+    """Whether a process runs (a zombie does not; one of our own children is reaped here).
+
+    A process whose main thread is a zombie still runs while another thread of it exits:
+    a Go server killed with SIGKILL holds its ports until its last thread is gone, and
+    `up` after `stop` would find them taken.
+    """
     with contextlib.suppress(ChildProcessError):
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
             return False
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
+        threads = len(os.listdir(f"/proc/{pid}/task"))
     except OSError:
         return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return stat.rsplit(")", 1)[1].split()[0] != "Z" or threads > 1
 
 
 def command_line(pid: int) -> list[str]:
