@@ -21,12 +21,24 @@ from __future__ import annotations
 
 import copy
 import json
+import signal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from components.specs.kibana import KEY_VARIABLES as KIBANA_KEY_VARIABLES
-from tests.e2e.conftest import E2E_DIR, Cluster, Stack, condition, engine_events, pod_uids, stack_from_file
+from tests.e2e.conftest import (
+    E2E_DIR,
+    Cluster,
+    Stack,
+    claims,
+    condition,
+    engine_events,
+    pod_uids,
+    stack_from_file,
+)
+from tests.e2e.test_faults import assert_converged, interrupted_up, make_recover, make_up
 from tests.readers import credential_files
 
 NAMESPACE = "elk-e2e-snapshots"
@@ -221,3 +233,39 @@ def test_the_next_up_runs_a_failed_job_again(deployed: Stack, cluster: Cluster) 
     [(again_name, again)] = failed_jobs(cluster, deployed.namespace).items()
     assert again_name == name, "the same change, so the same Job name"
     assert again["metadata"]["uid"] != failed["metadata"]["uid"], "the failed Job was awaited, not run again"
+
+
+def snapshot_job_begun(event: dict[str, Any]) -> bool:
+    """The engine has begun making a change's snapshot Job (a new Job, or the one replacing the last)."""
+    metadata = (event.get("resourcePreEvent") or {}).get("metadata") or {}
+    return bool(
+        metadata.get("urn", "").endswith(JOB_URN) and metadata.get("op") in {"create", "create-replacement"}
+    )
+
+
+@pytest.mark.claim(
+    "A version bump interrupted with Ctrl-C (SIGINT) once the engine has begun the snapshot Job "
+    "converges on the next `make up`; one killed (SIGKILL) at that point, on `make recover`. "
+    "Each time: every object of the render live, no pending operation, `preview "
+    "--expect-no-changes`, the StatefulSet at the new version and every claim's UID kept"
+)
+def test_an_update_stopped_while_the_snapshot_job_runs_converges(
+    deployed: Stack, cluster: Cluster, tmp_path: Path
+) -> None:
+    """After the failed snapshot above: each bump makes a new snapshot Job, which kwok completes."""
+    namespace = deployed.namespace
+    claims_before = {name: uid for name, (uid, _, _) in claims(cluster, namespace).items()}
+    for version, sig in (("9.4.6", signal.SIGINT), ("9.4.7", signal.SIGKILL)):
+        deployed.set_config("elk-stack:version", version)
+        interrupted_up(deployed, tmp_path / f"{sig.name}.jsonl", snapshot_job_begun, sig)
+        if sig == signal.SIGKILL:
+            locked = make_up(deployed)
+            assert locked.returncode != 0 and f"run `make recover STACK={deployed.name}`" in locked.stderr
+            resumed = make_recover(deployed)
+        else:
+            resumed = make_up(deployed)
+        assert resumed.returncode == 0, f"{sig.name}: {resumed.stdout[-3000:]}{resumed.stderr}"
+        assert_converged(cluster, deployed)
+        live = cluster.get_json("statefulset", "elk-elasticsearch", "-n", namespace)
+        assert live["spec"]["template"]["spec"]["containers"][0]["image"].endswith(f":{version}"), sig.name
+        assert {name: uid for name, (uid, _, _) in claims(cluster, namespace).items()} == claims_before
