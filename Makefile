@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PULUMI_MISSING := the Pulumi CLI is not on PATH; install it from https://www.pulumi.com/docs/install/ (e.g. curl -fsSL https://get.pulumi.com | sh) and run again, or for the local control plane run `source build/cluster/env` (after make cluster-up), which puts the CLI it built first on PATH
 
-.PHONY: help bytecode render test lint docs preview up recover destroy pulumi-cli bench size clean \
+.PHONY: help bytecode render test lint docs preview up recover destroy pulumi-cli bench bench-deploy size clean \
 	e2e-tools cluster-up cluster-down cluster-status cluster-namespace e2e test-real mutation
 
 # `make` alone lists the targets and what each does (the `##` comments), building nothing.
@@ -94,6 +94,9 @@ mutation: $(INSTALLED)  ## Mutation testing (mutmut) of components/ with the fas
 
 bench: bytecode  ## Render qa and a large cluster 5 times each; print median times, peak RSS and qa over its import floor.
 	$(PY) -m tools.bench
+
+bench-deploy: e2e-tools  ## Deploy qa and a large cluster on a control plane of its own; print `up` over the kubectl floors.
+	$(PY) -m tools.bench_deploy $(ARGS)
 
 size: $(INSTALLED)  ## Print the PVC size each data node needs for the stack's log volume.
 	$(PY) -m tools.size $(STACK)
