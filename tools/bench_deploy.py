@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
 import statistics
@@ -39,7 +38,7 @@ from typing import Any
 import yaml
 
 from tools.e2e.control_plane import down, up
-from tools.e2e.layout import ClusterError, Layout
+from tools.e2e.layout import ClusterError, Layout, read_env_file
 from tools.e2e.namespaces import namespace
 from tools.up import PARALLEL
 
@@ -137,11 +136,10 @@ def timed_up(project: Path, env: dict[str, str], stack: str, *flags: str) -> UpR
 
 @dataclass(frozen=True)
 class Applied:
-    """A Kubernetes object from the stack's state, and the URNs it waits for."""
+    """A Kubernetes object from the stack's state, by its URN."""
 
     urn: str
     manifest: dict[str, Any]
-    depends: tuple[str, ...]
 
     @property
     def kind(self) -> str:
@@ -173,7 +171,7 @@ def state_objects(state: dict[str, Any]) -> tuple[list[Applied], dict[str, dict[
     """The Kubernetes objects `up` applied (their inputs), and every resource of the state by URN."""
     resources = {r["urn"]: r for r in state["deployment"]["resources"]}
     objects = [
-        Applied(urn, revealed(r["inputs"]), tuple(r.get("dependencies") or ()))
+        Applied(urn, revealed(r["inputs"]))
         for urn, r in resources.items()
         if r["type"].startswith("kubernetes:") and r.get("custom") and "apiVersion" in (r.get("inputs") or {})
     ]
@@ -268,21 +266,10 @@ def timed_floor(
     return time.monotonic() - start
 
 
-def delete_namespace(layout: Layout, name: str) -> None:
+def delete_namespace(layout: Layout, env: dict[str, str], name: str) -> None:
     """Delete a namespace as the cluster's admin and wait until its pods and claims are gone."""
     command = ["kubectl", "--kubeconfig", str(layout.kubeconfig("admin")), "delete", "namespace", name]
-    env = read_env(layout.env_file)
     subprocess.run([*command, "--wait=true", "--timeout=300s"], env=env, capture_output=True, check=True)
-
-
-def read_env(path: Path) -> dict[str, str]:
-    """The variables the cluster's env file exports (PATH, the state backend, PULUMI_HOME)."""
-    env = dict(os.environ)
-    for line in path.read_text().splitlines():
-        if line.startswith("export "):
-            key, _, value = line.removeprefix("export ").partition("=")
-            env[key] = os.path.expandvars(value.strip('"').replace('"$PATH"', env.get("PATH", "")))
-    return env
 
 
 def scratch_project(case: str, namespace_name: str) -> Path:
@@ -319,7 +306,7 @@ def run_case(layout: Layout, case: str, run: int, parallel: int) -> CaseResult:
     names = [f"bench-{case}-{run}-{part}" for part in ("up", "flat", "ordered")]
     for name in names:
         namespace(layout, name, list(quota))
-    env = read_env(layout.env_file)
+    env = read_env_file(layout.env_file)
     # One stack per run, named after its namespace, in one state backend.
     stack = names[0]
     project = scratch_project(case, stack)
@@ -349,10 +336,10 @@ def run_case(layout: Layout, case: str, run: int, parallel: int) -> CaseResult:
     floors = []
     for previous, name, shape in zip(names, names[1:], ([objects], grouped), strict=False):
         # The nodes hold one large stack at a time: the one before goes first (not timed).
-        delete_namespace(layout, previous)
+        delete_namespace(layout, env, previous)
         floor_env = {**env, "KUBECONFIG": str(layout.kubeconfig(name))}
         floors.append(timed_floor(floor_env, BENCH_DIR / "floors" / name, shape, name))
-    delete_namespace(layout, names[-1])
+    delete_namespace(layout, env, names[-1])
     return CaseResult(deployed, noop, floors[0], floors[1], len(resources), len(objects), len(grouped))
 
 

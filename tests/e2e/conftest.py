@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import pytest
 import yaml
 
 from tools.e2e import build
+from tools.e2e.layout import read_env_file
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 # ELK_E2E_DIR lets two runs (two developers' checkouts, or parallel work) keep apart.
@@ -57,19 +57,6 @@ CLAIMS: list[tuple[str, str, float]] = []
 
 def _tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """The variables `export`ed by build/…/env, expanded against the current environment."""
-    env = dict(os.environ)
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line.startswith("export "):
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        [value] = shlex.split(value) or [""]
-        env[key] = os.path.expandvars(value.replace("$PATH", env.get("PATH", "")))
-    return env
 
 
 @dataclass

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shlex
 import socket
 import ssl
 import urllib.error
@@ -102,6 +104,23 @@ class Ports:
     apiserver: int
     controller_manager: int
     scheduler: int
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The current environment plus what a cluster's env file `export`s (PATH, PULUMI_HOME, the backend).
+
+    The suite and the benchmark run the CLI it built as a developer's shell would after
+    `source`-ing the file.
+    """
+    env = dict(os.environ)
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line.startswith("export "):
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        [value] = shlex.split(value) or [""]
+        env[key] = os.path.expandvars(value.replace("$PATH", env.get("PATH", "")))
+    return env
 
 
 def free_ports(count: int) -> list[int]:
