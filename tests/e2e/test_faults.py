@@ -36,6 +36,7 @@ from tests.e2e.conftest import (
 
 UNKNOWN_CLASS = "no-such-class"
 KNOWN_CLASS = "ssd"
+SETUP_JOB_URN = "$kubernetes:batch/v1:Job::setup"
 WAIT_SECONDS = 30
 # The engine's start, the resources before the StatefulSet, and kubectl's reads: well
 # under a minute on the local control plane; the provider's own default would be 10 minutes.
@@ -361,26 +362,73 @@ def test_a_killed_first_up_is_recovered_by_one_command(
 
 
 @pytest.mark.claim(
-    "An update interrupted with Ctrl-C (SIGINT to the engine's process group) while a StatefulSet "
-    "rolls: the engine stops gracefully, the next `make up` converges with no pending operation, "
-    "and every claim keeps its UID"
+    "An update stopped while a StatefulSet rolls, at the point the engine begins updating it: "
+    "after Ctrl-C (SIGINT to the engine's process group) the engine stops gracefully and the next "
+    "`make up` converges; after SIGKILL the next `make up` names `make recover`, which converges. "
+    "Each time no pending operation is left, the StatefulSet is at the new version and every "
+    "claim keeps its UID"
 )
-def test_an_update_interrupted_during_a_roll_converges_on_the_next_up(
-    cluster: Cluster, tmp_path: Path
-) -> None:
+def test_an_update_stopped_during_a_roll_converges(cluster: Cluster, tmp_path: Path) -> None:
     stack = qa_stack(cluster, "kill-roll")
     namespace = stack.namespace
     assert make_up(stack).returncode == 0
     claims_before = {name: uid for name, (uid, _, _) in claims(cluster, namespace).items()}
-    stack.set_config("elk-stack:version", "9.4.4")
-    interrupted_up(
-        stack,
-        tmp_path / "interrupted.jsonl",
-        begun("kubernetes:apps/v1:StatefulSet", "update"),
-        signal.SIGINT,
-    )
+    for version, sig in (("9.4.4", signal.SIGINT), ("9.4.5", signal.SIGKILL)):
+        stack.set_config("elk-stack:version", version)
+        log = tmp_path / f"{sig.name}.jsonl"
+        interrupted_up(stack, log, begun("kubernetes:apps/v1:StatefulSet", "update"), sig)
+        resumed = resume(stack, sig)
+        assert resumed.returncode == 0, f"{sig.name}: {resumed.stdout[-3000:]}{resumed.stderr}"
+        assert_converged(cluster, stack)
+        live = cluster.get_json("statefulset", "elk-elasticsearch", "-n", namespace)
+        assert live["spec"]["template"]["spec"]["containers"][0]["image"].endswith(f":{version}"), sig.name
+        assert {name: uid for name, (uid, _, _) in claims(cluster, namespace).items()} == claims_before
 
+
+def resume(stack: Stack, sig: signal.Signals) -> subprocess.CompletedProcess[str]:
+    """What the user runs after an `up` stopped by `sig`: `make up`, or the `make recover` a SIGKILL needs."""
+    if sig != signal.SIGKILL:
+        return make_up(stack)
+    locked = make_up(stack)
+    assert locked.returncode != 0 and f"run `make recover STACK={stack.name}`" in locked.stderr, locked.stderr
+    return make_recover(stack)
+
+
+def job_begun(urn_suffix: str) -> Callable[[Event], bool]:
+    """The engine has begun making this Job: a first one, or the one replacing the last."""
+
+    def at(event: Event) -> bool:
+        metadata = (event.get("resourcePreEvent") or {}).get("metadata") or {}
+        return bool(
+            metadata.get("urn", "").endswith(urn_suffix)
+            and metadata.get("op") in {"create", "create-replacement"}
+        )
+
+    return at
+
+
+@pytest.mark.claim(
+    "Ctrl-C (SIGINT to the engine's process group) on a first `up` once Secrets are created, "
+    "then on a version bump once the setup Job has begun: each time the engine stops gracefully, "
+    "and the next `make up` converges (every object of the render live, no pending operation, "
+    "`preview --expect-no-changes`) with every claim keeping its UID"
+)
+def test_an_up_interrupted_at_its_secrets_or_its_setup_job_converges_on_the_next_up(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    stack = qa_stack(cluster, "int-setup")
+    namespace = stack.namespace
+    interrupted_up(stack, tmp_path / "secrets.jsonl", created("kubernetes:core/v1:Secret"), signal.SIGINT)
     resumed = make_up(stack)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
     assert_converged(cluster, stack)
+    claims_before = {name: uid for name, (uid, _, _) in claims(cluster, namespace).items()}
+
+    stack.set_config("elk-stack:version", "9.4.4")
+    interrupted_up(stack, tmp_path / "setup.jsonl", job_begun(SETUP_JOB_URN), signal.SIGINT)
+    resumed = make_up(stack)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
+    assert_converged(cluster, stack)
+    job = cluster.get_json("job", "elk-elasticsearch-setup", "-n", namespace)
+    assert job["metadata"]["labels"]["app.kubernetes.io/version"] == "9.4.4"
     assert {name: uid for name, (uid, _, _) in claims(cluster, namespace).items()} == claims_before

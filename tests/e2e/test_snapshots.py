@@ -38,13 +38,18 @@ from tests.e2e.conftest import (
     pod_uids,
     stack_from_file,
 )
-from tests.e2e.test_faults import assert_converged, interrupted_up, make_recover, make_up
+from tests.e2e.test_faults import (
+    SETUP_JOB_URN,
+    assert_converged,
+    interrupted_up,
+    job_begun,
+    resume,
+)
 from tests.readers import credential_files
 
 NAMESPACE = "elk-e2e-snapshots"
 NEW_VERSION = "9.4.4"
 JOB_URN = "$kubernetes:batch/v1:Job::elasticsearch-snapshot"
-SETUP_JOB_URN = "$kubernetes:batch/v1:Job::setup"
 # What writes into the cluster, and must wait for the restore on a new stack.
 WRITERS = ("$kubernetes:apps/v1:StatefulSet::logstash", "$kubernetes:apps/v1:Deployment::kibana")
 FIRST_DEPLOY_EVENTS = E2E_DIR / "snapshots-first-deploy-events.jsonl"
@@ -235,14 +240,6 @@ def test_the_next_up_runs_a_failed_job_again(deployed: Stack, cluster: Cluster) 
     assert again["metadata"]["uid"] != failed["metadata"]["uid"], "the failed Job was awaited, not run again"
 
 
-def snapshot_job_begun(event: dict[str, Any]) -> bool:
-    """The engine has begun making a change's snapshot Job (a new Job, or the one replacing the last)."""
-    metadata = (event.get("resourcePreEvent") or {}).get("metadata") or {}
-    return bool(
-        metadata.get("urn", "").endswith(JOB_URN) and metadata.get("op") in {"create", "create-replacement"}
-    )
-
-
 @pytest.mark.claim(
     "A version bump interrupted with Ctrl-C (SIGINT) once the engine has begun the snapshot Job "
     "converges on the next `make up`; one killed (SIGKILL) at that point, on `make recover`. "
@@ -257,13 +254,8 @@ def test_an_update_stopped_while_the_snapshot_job_runs_converges(
     claims_before = {name: uid for name, (uid, _, _) in claims(cluster, namespace).items()}
     for version, sig in (("9.4.6", signal.SIGINT), ("9.4.7", signal.SIGKILL)):
         deployed.set_config("elk-stack:version", version)
-        interrupted_up(deployed, tmp_path / f"{sig.name}.jsonl", snapshot_job_begun, sig)
-        if sig == signal.SIGKILL:
-            locked = make_up(deployed)
-            assert locked.returncode != 0 and f"run `make recover STACK={deployed.name}`" in locked.stderr
-            resumed = make_recover(deployed)
-        else:
-            resumed = make_up(deployed)
+        interrupted_up(deployed, tmp_path / f"{sig.name}.jsonl", job_begun(JOB_URN), sig)
+        resumed = resume(deployed, sig)
         assert resumed.returncode == 0, f"{sig.name}: {resumed.stdout[-3000:]}{resumed.stderr}"
         assert_converged(cluster, deployed)
         live = cluster.get_json("statefulset", "elk-elasticsearch", "-n", namespace)
