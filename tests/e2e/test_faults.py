@@ -370,13 +370,24 @@ def test_a_killed_first_up_is_recovered_by_one_command(
 )
 def test_an_update_stopped_during_a_roll_converges(cluster: Cluster, tmp_path: Path) -> None:
     stack = qa_stack(cluster, "kill-roll")
-    namespace = stack.namespace
     assert make_up(stack).returncode == 0
+    bump_stopped_twice(cluster, stack, tmp_path, begun("kubernetes:apps/v1:StatefulSet", "update"), 4)
+
+
+def bump_stopped_twice(
+    cluster: Cluster, stack: Stack, tmp_path: Path, at: Callable[[Event], bool], patch: int
+) -> None:
+    """Bump the version to 9.4.<patch>, then 9.4.<patch + 1>, stopping each `up` at `at`.
+
+    The first with Ctrl-C, resumed by `make up`; the second with SIGKILL, resumed by the
+    `make recover` that `make up` names. Each time the stack converges, the StatefulSet is
+    at the new version and every claim keeps its UID.
+    """
+    namespace = stack.namespace
     claims_before = {name: uid for name, (uid, _, _) in claims(cluster, namespace).items()}
-    for version, sig in (("9.4.4", signal.SIGINT), ("9.4.5", signal.SIGKILL)):
+    for version, sig in ((f"9.4.{patch}", signal.SIGINT), (f"9.4.{patch + 1}", signal.SIGKILL)):
         stack.set_config("elk-stack:version", version)
-        log = tmp_path / f"{sig.name}.jsonl"
-        interrupted_up(stack, log, begun("kubernetes:apps/v1:StatefulSet", "update"), sig)
+        interrupted_up(stack, tmp_path / f"{sig.name}.jsonl", at, sig)
         resumed = resume(stack, sig)
         assert resumed.returncode == 0, f"{sig.name}: {resumed.stdout[-3000:]}{resumed.stderr}"
         assert_converged(cluster, stack)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import json
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,6 @@ from tests.e2e.conftest import (
     E2E_DIR,
     Cluster,
     Stack,
-    claims,
     condition,
     engine_events,
     pod_uids,
@@ -40,10 +38,8 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.test_faults import (
     SETUP_JOB_URN,
-    assert_converged,
-    interrupted_up,
+    bump_stopped_twice,
     job_begun,
-    resume,
 )
 from tests.readers import credential_files
 
@@ -250,14 +246,4 @@ def test_an_update_stopped_while_the_snapshot_job_runs_converges(
     deployed: Stack, cluster: Cluster, tmp_path: Path
 ) -> None:
     """After the failed snapshot above: each bump makes a new snapshot Job, which kwok completes."""
-    namespace = deployed.namespace
-    claims_before = {name: uid for name, (uid, _, _) in claims(cluster, namespace).items()}
-    for version, sig in (("9.4.6", signal.SIGINT), ("9.4.7", signal.SIGKILL)):
-        deployed.set_config("elk-stack:version", version)
-        interrupted_up(deployed, tmp_path / f"{sig.name}.jsonl", job_begun(JOB_URN), sig)
-        resumed = resume(deployed, sig)
-        assert resumed.returncode == 0, f"{sig.name}: {resumed.stdout[-3000:]}{resumed.stderr}"
-        assert_converged(cluster, deployed)
-        live = cluster.get_json("statefulset", "elk-elasticsearch", "-n", namespace)
-        assert live["spec"]["template"]["spec"]["containers"][0]["image"].endswith(f":{version}"), sig.name
-        assert {name: uid for name, (uid, _, _) in claims(cluster, namespace).items()} == claims_before
+    bump_stopped_twice(cluster, deployed, tmp_path, job_begun(JOB_URN), 6)
