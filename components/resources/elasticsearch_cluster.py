@@ -83,8 +83,8 @@ def endpoint(service_name: str, namespace: pulumi.Input[str], https: bool) -> pu
 
     Built from the names the program gives, not from the Service's outputs: an output
     would make every client's ConfigMap wait for the Service's creation, an order nothing
-    needs (docs/development.md, "Wire by known names"). The clients' workloads wait for the
-    whole cluster, its Service included, through their explicit `depends_on`.
+    needs (docs/development.md, "Wire by known names"). The clients' workloads wait for
+    every node set and the Service through their explicit `depends_on` (`clients_wait_for`).
     """
     scheme = "https" if https else "http"
     return pulumi.Output.concat(scheme, "://", service_name, ".", namespace, ".svc:", str(HTTP_PORT))
@@ -114,6 +114,8 @@ class ElasticsearchCluster(pulumi.ComponentResource):
     client_pod_labels: list[dict[str, str]]
     nodes: list[ElasticsearchNode]
     stateful_sets: list[StatefulSet]
+    clients_wait_for: list[pulumi.Resource]
+    """What Kibana and Logstash wait for: every node set, and the client Service they call."""
 
     def __init__(
         self,
@@ -166,6 +168,7 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         self.nodes = self._node_sets(node_sets, wiring, certificates, shared, formation, topology.leave)
         self.service_name = client.metadata.name
         self.stateful_sets = [node.stateful_set for node in self.nodes]
+        self.clients_wait_for = [*self.stateful_sets, client]
         topology.settle_after(self.stateful_sets)
         self.data_claim_names = [claim for node in self.nodes for claim in node.data_claim_names]
         self.register_outputs(

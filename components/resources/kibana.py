@@ -91,8 +91,9 @@ class KibanaUi(pulumi.ComponentResource):
             objects.disruption_budget(
                 self, name, NAMES.workload, target.namespace, self._labels, self.pod_labels
             )
-        # The new version starts only once every Elasticsearch node set has rolled.
-        depends_on = [config_map, account, *login_secrets(login), *elasticsearch.stateful_sets, *after]
+        # The new version starts only once every Elasticsearch node set has rolled and the
+        # client Service it calls exists.
+        depends_on = [config_map, account, *login_secrets(login), *elasticsearch.clients_wait_for, *after]
         depends_on += [server.secret] if server is not None else []
         self.deployment = self._deployment(files, access, security, depends_on, server)
         if config.ingress:

@@ -87,13 +87,14 @@ class LogstashPipeline(pulumi.ComponentResource):
                 self, name, NAMES.workload, target.namespace, self._labels, self.pod_labels
             )
         # Logstash follows Elasticsearch: on a version change it restarts only once every
-        # node set has rolled (StatefulSet updates wait for Ready pods).
+        # node set has rolled (StatefulSet updates wait for Ready pods), and it calls the
+        # client Service, so that too.
         depends_on = [
             config_map,
             account,
             *claims,
             *login_secrets(login),
-            *elasticsearch.stateful_sets,
+            *elasticsearch.clients_wait_for,
             *after,
         ]
         access = logged_in(elasticsearch.access, login)

@@ -368,6 +368,15 @@ def test_the_clients_configuration_does_not_wait_for_the_client_service(render: 
         assert CLIENT_SERVICE not in direct_dependencies(record), name
 
 
+def test_kibana_and_logstash_wait_for_the_client_service_they_call(render: Render) -> None:
+    """Their URL is a plain value, so the order is written as `depends_on`."""
+    rendered = render()
+    kibana = records(rendered, "kubernetes:apps/v1:Deployment")["kibana"]
+    logstash = records(rendered, "kubernetes:apps/v1:StatefulSet")["logstash"]
+    for name, record in (("kibana", kibana), ("logstash", logstash)):
+        assert CLIENT_SERVICE in record["dependsOn"], name
+
+
 def test_the_jobs_that_call_the_cluster_wait_for_its_client_service(render: Render) -> None:
     """Without an output to carry the order, each Job that calls the Service names it in `depends_on`."""
     repository = {"type": "s3", "bucket": "elk-backups", "credentialsSecret": "s3-keys"}
