@@ -33,21 +33,24 @@ DOCUMENTED_AT = "docs/troubleshooting.md#a-pod-never-became-ready"
 RECOVERY_DOC = "docs/troubleshooting.md#my-up-was-killed"
 LOCKED = "the stack is currently locked"
 UNREACHABLE_DOC = "docs/troubleshooting.md#the-api-server-restarted-during-my-up"
-# What Go's HTTP client and kubectl print when the API server is not there to answer.
+# What Go's HTTP client prints when the server it called is not there to answer.
 UNREACHABLE = (
     "connect: connection refused",
-    "The connection to the server",
     "no route to host",
     "i/o timeout",
     "TLS handshake timeout",
     "connection reset by peer",
-    "the server is currently unable to handle the request",
 )
+# A request to the Kubernetes API itself, as the provider's errors quote it: `Patch
+# "https://<server>/apis/apps/v1/...": dial tcp ...`. A pod's image pull quotes its
+# registry's URL (`/v2/...`) with the same network errors, and is the workload's own fault.
+API_REQUEST = re.compile(r'"https?://[^/"\s]+/(?:api|apis|openapi|version)(?:[/?"]|$)')
+API_UNAVAILABLE = "the server is currently unable to handle the request"
 PARALLEL = 32
-PARALLEL_FLAG = re.compile(r"-p=?\d+")
 """Steps in flight at once. The engine's default is 4 per CPU, 8 on a 2-core CI runner, and
 every awaited StatefulSet, Deployment and Job holds a slot while it waits for readiness
 without using the CPU; a large stack's node sets then queue behind each other."""
+PARALLEL_FLAG = re.compile(r"-p=?\d+")
 CLAIM_TYPE = "kubernetes:core/v1:PersistentVolumeClaim"
 WORKLOAD_TYPES = {"kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment"}
 # The component a workload belongs to, by its parent's type in the URN, and that
@@ -376,9 +379,12 @@ def with_parallel(flags: list[str], env: Mapping[str, str] = os.environ) -> list
     """The flags with `--parallel` set to PARALLEL, unless the user set it.
 
     By flag (`-p 4`, `--parallel=4`) or by PULUMI_PARALLEL, which the engine reads when
-    no flag is given (`defaultParallel` in pulumi's cmd/pulumi/operations/up.go).
+    no flag is given and only when it is a number above 0 (`defaultParallel` in pulumi's
+    cmd/pulumi/operations/up.go).
     """
-    if env.get("PULUMI_PARALLEL") or any(
+    if env.get("PULUMI_PARALLEL", "").strip().isdigit() and int(env["PULUMI_PARALLEL"]) > 0:
+        return flags
+    if any(
         flag in ("-p", "--parallel") or flag.startswith("--parallel=") or PARALLEL_FLAG.fullmatch(flag)
         for flag in flags
     ):
@@ -393,8 +399,19 @@ def engine_errors(events: list[dict[str, Any]]) -> str:
 
 
 def unreachable_api(errors: str) -> str | None:
-    """The engine's first error line that says the API server did not answer, if any."""
-    return next((line.strip() for line in errors.splitlines() if any(s in line for s in UNREACHABLE)), None)
+    """The engine's first error line that says the API server did not answer, if any.
+
+    Only a request to the Kubernetes API counts: a pod that cannot pull its image reports
+    the same network errors for its registry, and that is for `explain_stuck` to name.
+    """
+    return next((line.strip() for line in errors.splitlines() if api_unreachable(line)), None)
+
+
+def api_unreachable(line: str) -> bool:
+    """Whether one error line is a request to the Kubernetes API that got no answer."""
+    return API_UNAVAILABLE in line or (
+        API_REQUEST.search(line) is not None and any(text in line for text in UNREACHABLE)
+    )
 
 
 def unreachable_hint(stack: str, line: str) -> str:
@@ -412,9 +429,12 @@ def unreachable_hint(stack: str, line: str) -> str:
 
 
 def main(argv: list[str] | None = None, ownership: bool = True) -> int:
-    """Run `pulumi up`; after a failure, explain each workload that did not become Ready.
+    """Run `pulumi up` (with make up's `--parallel`); after a failure, say what to do.
 
-    `ownership` off skips the check for another stack's objects (`make recover`).
+    An API server that did not answer is named first, since the rest could not be read;
+    otherwise each workload that did not become Ready is explained, and a claim replacement
+    that protection refused. `ownership` off skips the check for another stack's objects
+    (`make recover`).
     """
     args, flags = stack_arguments("tools.up", __doc__ or "", argv)
     refused = refusal(args.stack, args.cwd, ownership)

@@ -326,6 +326,12 @@ def test_make_up_leaves_parallel_to_pulumi_parallel_when_it_is_set() -> None:
     assert with_parallel(["--yes"], env={"PULUMI_PARALLEL": "4"}) == ["--yes"]
 
 
+@pytest.mark.parametrize("value", ["0", "", "many", "-2"])
+def test_a_pulumi_parallel_the_engine_ignores_does_not_turn_off_make_ups_parallel(value: str) -> None:
+    """The engine reads PULUMI_PARALLEL only when it is a number above 0."""
+    assert with_parallel(["--yes"], env={"PULUMI_PARALLEL": value}) == ["--parallel=32", "--yes"]
+
+
 REFUSED = (
     'error: update of resource "urn:pulumi:qa::elk-stack::elk-stack:index:ElasticsearchCluster$'
     'kubernetes:apps/v1:StatefulSet::elasticsearch" failed: Patch "https://127.0.0.1:6443/apis/apps/v1/'
@@ -349,6 +355,24 @@ def test_an_api_server_that_went_away_is_named_instead_of_a_workload_not_ready()
 def test_a_failure_that_is_the_stacks_own_is_not_taken_for_an_unreachable_server() -> None:
     errors = 'error: resource "elk-elasticsearch" was not successful: timed out waiting for the condition\n'
     assert unreachable_api(errors) is None
+
+
+def test_an_image_registry_that_does_not_answer_is_the_workloads_fault_not_the_api_servers() -> None:
+    """The provider quotes a pod's pull error, with the same network errors as an API request."""
+    errors = (
+        'error: resource "elk-elasticsearch" was not successful: containers with unready status: '
+        '[elasticsearch] -- [ErrImagePull] failed to pull image: Get "https://docker.elastic.co/v2/": '
+        "dial tcp 34.1.2.3:443: i/o timeout\n"
+    )
+    assert unreachable_api(errors) is None
+
+
+def test_an_api_server_that_is_up_but_cannot_serve_yet_is_named() -> None:
+    line = (
+        'error: update of resource "elk-elasticsearch" failed: the server is currently unable to '
+        "handle the request (patch statefulsets.apps elk-elasticsearch)"
+    )
+    assert unreachable_api(f"Updating (qa):\n{line}\n") == line
 
 
 def test_the_engine_errors_come_from_its_event_log_where_pulumi_does_not_print_them_on_stderr() -> None:
