@@ -33,6 +33,11 @@ CLUSTER_DIR = E2E_DIR / "cluster"
 # What `pulumi up` needs from the project; the rest (tests, build/) stays out of the copy.
 PROJECT_ENTRIES = ("__main__.py", "components", "pipelines", "scripts", "Pulumi.yaml", ".venv")
 PULUMI_TIMEOUT = 1200
+# kwok turns an Elasticsearch pod of this version Ready only after SLOW_READY_SECONDS
+# (tools/e2e/stages/slow-ready.yaml): a roll that lasts, for the scenarios that watch one
+# or fault it. Other scenarios keep off this version.
+SLOW_VERSION = "9.4.5"
+SLOW_READY_SECONDS = 6
 # Everything the qa stack creates in its namespace, and the pods its workloads make.
 STACK_KINDS = (
     "deployments",

@@ -22,6 +22,8 @@ import yaml
 from components.specs import common
 from tests.e2e.conftest import (
     PROJECT_DIR,
+    SLOW_READY_SECONDS,
+    SLOW_VERSION,
     Cluster,
     Stack,
     claims,
@@ -299,11 +301,6 @@ def test_a_downgrade_is_refused_before_any_workload_changes(deployed: Stack, clu
     deployed.set_config("elk-stack:version", NEW_VERSION)
     deployed.pulumi("up", "--yes")
     deployed.pulumi("preview", "--expect-no-changes")
-
-
-# kwok turns an Elasticsearch pod of this version Ready only after 6 s (tools/e2e/stages/slow-ready.yaml).
-SLOW_VERSION = "9.4.5"
-SLOW_READY_SECONDS = 6
 
 
 @pytest.mark.claim(

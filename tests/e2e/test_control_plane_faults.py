@@ -19,15 +19,12 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import PROJECT_DIR, Cluster, Stack, claims, record_figure
+from tests.e2e.conftest import PROJECT_DIR, SLOW_VERSION, Cluster, Stack, claims, record_figure
 from tests.e2e.test_faults import Event, assert_converged, begun, make_up, qa_stack, shows
 from tools.e2e.control_plane import restart
 from tools.e2e.layout import Layout
 from tools.e2e.processes import running_pid
 
-# kwok turns an Elasticsearch pod of this version Ready only after 6 s
-# (tools/e2e/stages/slow-ready.yaml): each roll lasts long enough to restart a component in.
-SLOW_VERSION = "9.4.5"
 STATEFULSET = "kubernetes:apps/v1:StatefulSet"
 
 
@@ -81,10 +78,10 @@ def slow_rolling(cluster: Cluster) -> Stack:
 )
 @pytest.mark.parametrize(
     ("components", "heap"),
-    # kube-scheduler goes down with the API server: a scheduler that lost the API server in the
-    # middle of binding the rolled pod can keep it as assumed for ever (its cache then says
-    # "corrupted" and the pod stays Pending with no event, seen once in CI); a control plane
-    # restarted as a whole, as on a node's reboot, does not keep that cache.
+    # kube-scheduler is restarted too, once the API server is back: a scheduler that lost the
+    # API server in the middle of binding the rolled pod can keep it as assumed for ever (its
+    # cache then says "corrupted" and the pod stays Pending with no event, seen once in CI);
+    # a fresh scheduler reads every pod anew, as after a control plane's restart.
     [(("kube-apiserver", "kube-scheduler"), "1g"), (("etcd",), "1536m")],
     ids=["kube-apiserver", "etcd"],
 )

@@ -371,13 +371,11 @@ def test_a_killed_first_up_is_recovered_by_one_command(
 def test_an_update_stopped_during_a_roll_converges(cluster: Cluster, tmp_path: Path) -> None:
     stack = qa_stack(cluster, "kill-roll")
     assert make_up(stack).returncode == 0
-    bump_stopped_twice(cluster, stack, tmp_path, begun("kubernetes:apps/v1:StatefulSet", "update"), 4)
+    bump_stopped_twice(cluster, stack, tmp_path, begun("kubernetes:apps/v1:StatefulSet", "update"))
 
 
-def bump_stopped_twice(
-    cluster: Cluster, stack: Stack, tmp_path: Path, at: Callable[[Event], bool], patch: int
-) -> None:
-    """Bump the version to 9.4.<patch>, then 9.4.<patch + 1>, stopping each `up` at `at`.
+def bump_stopped_twice(cluster: Cluster, stack: Stack, tmp_path: Path, at: Callable[[Event], bool]) -> None:
+    """Bump the version to 9.4.6, then 9.4.7, stopping each `up` at `at`.
 
     The first with Ctrl-C, resumed by `make up`; the second with SIGKILL, resumed by the
     `make recover` that `make up` names. Each time the stack converges, the StatefulSet is
@@ -385,7 +383,7 @@ def bump_stopped_twice(
     """
     namespace = stack.namespace
     claims_before = {name: uid for name, (uid, _, _) in claims(cluster, namespace).items()}
-    for version, sig in ((f"9.4.{patch}", signal.SIGINT), (f"9.4.{patch + 1}", signal.SIGKILL)):
+    for version, sig in (("9.4.6", signal.SIGINT), ("9.4.7", signal.SIGKILL)):
         stack.set_config("elk-stack:version", version)
         interrupted_up(stack, tmp_path / f"{sig.name}.jsonl", at, sig)
         resumed = resume(stack, sig)

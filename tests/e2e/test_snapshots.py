@@ -246,4 +246,4 @@ def test_an_update_stopped_while_the_snapshot_job_runs_converges(
     deployed: Stack, cluster: Cluster, tmp_path: Path
 ) -> None:
     """After the failed snapshot above: each bump makes a new snapshot Job, which kwok completes."""
-    bump_stopped_twice(cluster, deployed, tmp_path, job_begun(JOB_URN), 6)
+    bump_stopped_twice(cluster, deployed, tmp_path, job_begun(JOB_URN))

@@ -50,7 +50,7 @@ def names(grouped: list[list[Any]]) -> list[list[str]]:
     return [sorted(applied.name for applied in wave) for wave in grouped]
 
 
-def test_objects_wait_only_for_the_workloads_and_jobs_they_depend_on() -> None:
+def test_an_object_goes_in_the_wave_after_the_awaited_objects_before_it() -> None:
     """A Secret before a StatefulSet is applied with it: only awaited kinds make a new wave."""
     exported = state(
         k8s("Secret", "certs"),
