@@ -242,6 +242,19 @@ def test_a_second_stack_does_not_take_over_the_first_ones_objects(cluster: Clust
     assert make_up(first).returncode == 0  # the first stack itself is never refused
 
 
+def empty_state_sidecar(stack: Stack) -> None:
+    """Leave the state as a kill while the engine writes a checkpoint can: its sidecar empty.
+
+    The file backend's blob store truncates `<stack>.json.attrs` and then writes it before
+    it renames each new checkpoint into place; a SIGKILL between the two left it empty in
+    CI, and every `pulumi` command then failed with `failed to load checkpoint: EOF`. Here
+    the kill point is the test's, so the file is emptied as that kill left it.
+    """
+    root = Path(stack.env["PULUMI_BACKEND_URL"].removeprefix("file://"))
+    [sidecar] = root.glob(f".pulumi/stacks/*/{stack.name}.json.attrs")
+    sidecar.write_text("")
+
+
 def make_recover(stack: Stack) -> subprocess.CompletedProcess[str]:
     """What `make recover STACK=<stack> ARGS=...` runs."""
     return run_tool("recover", stack, "--yes", "--skip-preview")
@@ -254,25 +267,29 @@ def interrupted_up(stack: Stack, log: Path, at: Callable[[Event], bool], sig: si
     """`pulumi up`, sent `sig` with its whole process group when the engine's event log shows `at`.
 
     The point comes from the engine's own events, not from a sleep: the signal goes out
-    within 50 ms of the event being written. The killed run's output, for the failure message.
+    within 50 ms of the event being written. The killed run's output, for the failure message,
+    goes to a file beside the log: a pipe that nobody reads while waiting could fill and
+    stall the engine before the point.
     """
     command = ["pulumi", "up", "--stack", stack.name, "--yes", "--skip-preview", "--non-interactive"]
-    process = subprocess.Popen(
-        [*command, "--color", "never", "--event-log", str(log)],
-        cwd=stack.project,
-        env={**stack.env, "PULUMI_DEBUG_COMMANDS": "true"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 300
-    while process.poll() is None and time.monotonic() < deadline:
-        if shows(log, at):
-            os.killpg(process.pid, sig)
-            break
-        time.sleep(0.05)
-    output, _ = process.communicate(timeout=300)
+    output_file = log.with_suffix(".out")
+    with output_file.open("w") as sink:
+        process = subprocess.Popen(
+            [*command, "--color", "never", "--event-log", str(log)],
+            cwd=stack.project,
+            env={**stack.env, "PULUMI_DEBUG_COMMANDS": "true"},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 300
+        while process.poll() is None and time.monotonic() < deadline:
+            if shows(log, at):
+                os.killpg(process.pid, sig)
+                break
+            time.sleep(0.05)
+        process.wait(timeout=300)
+    output = output_file.read_text()
     assert process.returncode != 0, f"the run ended before the kill point:\n{output[-2000:]}"
     return output
 
@@ -322,11 +339,11 @@ def assert_converged(cluster: Cluster, stack: Stack) -> None:
 
 @pytest.mark.claim(
     "A first `up` killed (SIGKILL of the engine and its plugins) once Secrets are created, or "
-    "once the setup Job has begun: the next `make up` names `make recover` (the lock is held, or "
-    "objects the killed run made are not in its state); that converges (every object of the "
-    "render live, no pending operation, "
-    "`preview --expect-no-changes`), and a version bump afterwards updates every object with "
-    "no field manager conflict"
+    "once the setup Job has begun, its state's sidecar left empty as a kill mid-checkpoint leaves "
+    "it: the next `make up` names `make recover` (the lock is held, or objects the killed run made "
+    "are not in its state); that mends the sidecar and converges (every object of the render "
+    "live, no pending operation, `preview --expect-no-changes`), and a version bump afterwards "
+    "updates every object with no field manager conflict"
 )
 @pytest.mark.parametrize(
     ("point", "at"),
@@ -341,6 +358,7 @@ def test_a_killed_first_up_is_recovered_by_one_command(
     stack = qa_stack(cluster, f"kill-{point}")
     namespace = stack.namespace
     interrupted_up(stack, tmp_path / "killed.jsonl", at, signal.SIGKILL)
+    empty_state_sidecar(stack)
 
     # The lock, or objects the killed run made before its state recorded them: both name the command.
     locked = make_up(stack)
@@ -352,6 +370,7 @@ def test_a_killed_first_up_is_recovered_by_one_command(
 
     recovered = make_recover(stack)
     assert recovered.returncode == 0, recovered.stdout[-3000:] + recovered.stderr
+    assert "which the killed run left empty" in recovered.stderr
     assert_converged(cluster, stack)
     claims_before = {name: uid for name, (uid, _, _) in claims(cluster, namespace).items()}
 
