@@ -159,12 +159,8 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         gates += [snapshot] if snapshot is not None else []
         topology = self._topology(config, node_sets, credentials, record, client)
         wiring = self._wiring(config, node_sets, credentials, certificates, formation, snapshot_claim)
-        shared = [
-            record,
-            account,
-            *([snapshot_claim] if snapshot_claim else []),
-            *secrets_for(credentials, "elastic"),
-        ]
+        claims = [snapshot_claim] if snapshot_claim else []
+        shared = [record, account, *claims, *secrets_for(credentials, "elastic")]
         self.nodes = self._node_sets(node_sets, wiring, certificates, shared, formation, topology.leave)
         self.service_name = client.metadata.name
         self.stateful_sets = [node.stateful_set for node in self.nodes]
