@@ -40,13 +40,12 @@ from typing import Any
 import yaml
 
 from tools.e2e.control_plane import down, up
-from tools.e2e.layout import ClusterError, Layout, read_env_file
+from tools.e2e.layout import ClusterError, Layout, config_in_namespace, linked_project, read_env_file
 from tools.e2e.namespaces import namespace
 from tools.up import PARALLEL
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 BENCH_DIR = PROJECT_DIR / "build" / "bench-deploy"
-PROJECT_ENTRIES = ("__main__.py", "components", "pipelines", "scripts", "Pulumi.yaml", ".venv")
 CASES = {"qa": "Pulumi.qa.yaml", "large": "benchmarks/large.yaml"}
 # The large stack asks for 40 CPUs and 160Gi for its data nodes alone: a namespace that fits it.
 LARGE_QUOTA = (
@@ -276,14 +275,8 @@ def delete_namespace(layout: Layout, env: dict[str, str], name: str) -> None:
 
 def scratch_project(case: str, namespace_name: str) -> Path:
     """A copy of the project (links) with stack `namespace_name`: the case's config, in that namespace."""
-    project = BENCH_DIR / "projects" / namespace_name
-    shutil.rmtree(project, ignore_errors=True)
-    project.mkdir(parents=True)
-    for entry in PROJECT_ENTRIES:
-        (project / entry).symlink_to(PROJECT_DIR / entry)
-    config = yaml.safe_load((PROJECT_DIR / CASES[case]).read_text())["config"]
-    config["elk-stack:namespace"] = namespace_name
-    config["kubernetes:namespace"] = namespace_name
+    project = linked_project(BENCH_DIR / "projects" / namespace_name)
+    config = config_in_namespace(PROJECT_DIR / CASES[case], namespace_name)
     stack_file = project / f"Pulumi.{namespace_name}.yaml"
     stack_file.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
     return project

@@ -24,14 +24,13 @@ import pytest
 import yaml
 
 from tools.e2e import build
-from tools.e2e.layout import read_env_file
+from tools.e2e.layout import config_in_namespace, linked_project, read_env_file
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 # ELK_E2E_DIR lets two runs (two developers' checkouts, or parallel work) keep apart.
 E2E_DIR = Path(os.environ.get("ELK_E2E_DIR") or PROJECT_DIR / "build" / "e2e")
 CLUSTER_DIR = E2E_DIR / "cluster"
 # What `pulumi up` needs from the project; the rest (tests, build/) stays out of the copy.
-PROJECT_ENTRIES = ("__main__.py", "components", "pipelines", "scripts", "Pulumi.yaml", ".venv")
 PULUMI_TIMEOUT = 1200
 # kwok turns an Elasticsearch pod of this version Ready only after SLOW_READY_SECONDS
 # (tools/e2e/stages/slow-ready.yaml): a roll that lasts, for the scenarios that watch one
@@ -203,21 +202,14 @@ class Stack:
 
 def scratch_project(name: str) -> Path:
     """A copy of the project made of links, so stack files and state never land in the repo."""
-    project = E2E_DIR / "projects" / name
-    shutil.rmtree(project, ignore_errors=True)
-    project.mkdir(parents=True)
-    for entry in PROJECT_ENTRIES:
-        (project / entry).symlink_to(PROJECT_DIR / entry)
-    return project
+    return linked_project(E2E_DIR / "projects" / name)
 
 
 def stack_from_file(
     cluster: Cluster, name: str, stack_file: str, namespace: str, kubeconfig: Path, **overrides: Any
 ) -> Stack:
     """A new stack with `stack_file`'s config, moved into `namespace`, with `overrides` applied."""
-    config = yaml.safe_load((PROJECT_DIR / stack_file).read_text())["config"]
-    config["elk-stack:namespace"] = namespace
-    config["kubernetes:namespace"] = namespace
+    config = config_in_namespace(PROJECT_DIR / stack_file, namespace)
     config.update(overrides)
     env = {
         **cluster.env,

@@ -23,7 +23,6 @@ from components.specs.common import CA_CHECKSUM_ANNOTATION
 from tests.e2e.conftest import (
     E2E_DIR,
     PROJECT_DIR,
-    PROJECT_ENTRIES,
     Cluster,
     Stack,
     _tail,
@@ -33,6 +32,7 @@ from tests.e2e.conftest import (
     wait_until,
 )
 from tests.readers import common_names, issuer_name
+from tools.e2e.layout import PROJECT_ENTRIES
 
 # The last commit whose nodes share one certificate in `elk-elasticsearch-certs`.
 SHARED_CERTIFICATE_COMMIT = "caa050e"

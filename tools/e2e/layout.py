@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
 import socket
 import ssl
 import urllib.error
@@ -19,6 +20,8 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from tools.e2e.build import PROJECT_DIR, BuildError, Tool, all_tools, kubernetes_tools
 from tools.e2e.provisioner import Kubectl
@@ -121,6 +124,31 @@ def read_env_file(path: Path) -> dict[str, str]:
         [value] = shlex.split(value) or [""]
         env[key] = os.path.expandvars(value.replace("$PATH", env.get("PATH", "")))
     return env
+
+
+PROJECT_ENTRIES = ("__main__.py", "components", "pipelines", "scripts", "Pulumi.yaml", ".venv")
+"""What a Pulumi project of this program needs: the program, its files and its virtualenv."""
+
+
+def linked_project(directory: Path) -> Path:
+    """A fresh copy of the project at `directory`, made of links to PROJECT_ENTRIES.
+
+    The e2e suite and the deploy benchmark run each stack there, so stack files and state
+    never land in the repository.
+    """
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    for entry in PROJECT_ENTRIES:
+        (directory / entry).symlink_to(PROJECT_DIR / entry)
+    return directory
+
+
+def config_in_namespace(stack_file: Path, namespace: str) -> dict[str, Any]:
+    """A stack file's config, moved into `namespace` (the program's and the provider's key)."""
+    config: dict[str, Any] = yaml.safe_load(stack_file.read_text())["config"]
+    config["elk-stack:namespace"] = namespace
+    config["kubernetes:namespace"] = namespace
+    return config
 
 
 def free_ports(count: int) -> list[int]:
