@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import PROJECT_DIR, SLOW_VERSION, Cluster, Stack, claims, record_figure
-from tests.e2e.test_faults import Event, assert_converged, begun, make_up, qa_stack, shows
+from tests.e2e.test_faults import Event, assert_converged, begun, make_up, qa_stack, when_logged
 from tools.e2e.control_plane import restart
 from tools.e2e.layout import Layout
 from tools.e2e.processes import running_pid
@@ -45,10 +44,10 @@ def up_with_fault(
             command, cwd=PROJECT_DIR, env={**stack.env, "TMPDIR": str(scratch)}, stdout=stdout, stderr=stderr
         )
         try:
-            while not shows(next(scratch.glob("elk-stack-up-*/events.jsonl"), None), at):
-                assert process.poll() is None, f"`make up` ended before the fault:\n{err.read_text()}"
-                time.sleep(0.05)
-            fault()
+            done = when_logged(
+                process, lambda: next(scratch.glob("elk-stack-up-*/events.jsonl"), None), at, fault
+            )
+            assert done, f"`make up` ended, or ran 300 s, before the fault:\n{err.read_text()}"
         finally:
             process.wait(timeout=600)
     return subprocess.CompletedProcess(command, process.returncode, out.read_text(), err.read_text())

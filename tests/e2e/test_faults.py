@@ -282,16 +282,30 @@ def interrupted_up(stack: Stack, log: Path, at: Callable[[Event], bool], sig: si
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 300
-        while process.poll() is None and time.monotonic() < deadline:
-            if shows(log, at):
-                os.killpg(process.pid, sig)
-                break
-            time.sleep(0.05)
+        when_logged(process, lambda: log, at, lambda: os.killpg(process.pid, sig))
         process.wait(timeout=300)
     output = output_file.read_text()
     assert process.returncode != 0, f"the run ended before the kill point:\n{output[-2000:]}"
     return output
+
+
+def when_logged(
+    process: subprocess.Popen[Any],
+    log: Callable[[], Path | None],
+    at: Callable[[Event], bool],
+    act: Callable[[], None],
+) -> bool:
+    """Do `act` once the engine's event log shows `at`, looking every 50 ms while `process` runs.
+
+    Whether it was done: not if the process ended first, or ran 300 s without reaching `at`.
+    """
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        if shows(log(), at):
+            act()
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def shows(log: Path | None, at: Callable[[Event], bool]) -> bool:
