@@ -17,7 +17,7 @@ from typing import Any
 import grpc  # type: ignore[import-untyped]
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pulumi.dynamic import ResourceProvider
 from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 from pulumi.runtime import rpc
@@ -172,6 +172,7 @@ def test_a_certificate_of_a_stack_from_before_ec_keys_has_an_rsa_key(ca_state: d
     """State written before `key_algorithm` existed has none; such inputs still make RSA keys."""
     assert "key_algorithm" not in CA_INPUTS
     assert ca_state["key_algorithm"] is None
+    assert isinstance(load(ca_state["cert_pem"]).public_key(), rsa.RSAPublicKey)
 
 
 @pytest.mark.parametrize("provider", [CertificateAuthorityProvider, LeafCertificateProvider])
