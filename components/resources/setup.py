@@ -59,10 +59,16 @@ class ElasticsearchSetup(pulumi.ComponentResource):
                 },
             },
             # A Job's template is immutable: a change replaces the Job, which must be
-            # deleted first because its name is fixed.
+            # deleted first because its name is fixed. It waits for the node sets and the
+            # Service it calls, not for the topology `settle` Job, which it never needs.
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[objects.config_map, objects.account, elasticsearch, *login_secrets(login)],
+                depends_on=[
+                    objects.config_map,
+                    objects.account,
+                    *elasticsearch.clients_wait_for,
+                    *login_secrets(login),
+                ],
                 delete_before_replace=True,
                 # pulumi-kubernetes waits 10 minutes for a Job by default; the Job's own
                 # deadline is the limit (a restore waits for the last shard).

@@ -389,6 +389,18 @@ def test_the_jobs_that_call_the_cluster_wait_for_its_client_service(render: Rend
         assert CLIENT_SERVICE in jobs[name]["dependsOn"], name
 
 
+def test_the_setup_job_waits_for_the_node_sets_and_the_client_service_not_the_settle_job(
+    render: Render,
+) -> None:
+    """Setup writes users, roles and templates; `settle` clears voting exclusions: neither needs
+    the other, so a first deploy does not run them one after the other."""
+    setup = records(render(elasticsearch=LARGE_CLUSTER), "kubernetes:batch/v1:Job")["setup"]
+    node_sets = {f"{WORKLOAD_TYPES[0]}::elasticsearch-master", f"{WORKLOAD_TYPES[0]}::elasticsearch-data"}
+    assert {*node_sets, CLIENT_SERVICE} <= set(setup["dependsOn"])
+    waited = direct_dependencies(setup)
+    assert not [d for d in waited if "topology" in d or d.startswith("elk-stack:index:ElasticsearchCluster")]
+
+
 def test_kibana_is_replaced_not_rolled_on_a_new_image(render: Render) -> None:
     """Two Kibana versions never run at once: a new image deletes the old Deployment first."""
     rendered = render(kibana={"replicas": 2})
