@@ -54,28 +54,25 @@ NAMES = common.Names(APP)
 
 
 def gated(after: list[StatefulSet], gate: pulumi.Resource, existed: bool) -> list[pulumi.Resource]:
-    """What a StatefulSet waits for, plus the `leave` Job once the cluster exists.
+    """What a StatefulSet of an existing cluster waits for, plus the `leave` Job; nothing on a first deploy.
 
-    On a first deploy the Job waits for the cluster, so the cluster must not wait for it.
+    A new cluster starts every node set at once, as ECK does: data nodes look for the
+    masters until the cluster forms, and Pulumi awaits every set side by side. The Job
+    waits for the cluster, so the cluster must not wait for it.
     """
-    return [*after, gate] if existed else list(after)
+    return [*after, gate] if existed else []
 
 
 def waits_after(
     built: dict[bool, list[StatefulSet]], eligible: bool, gate: pulumi.Resource, existed: bool
 ) -> list[pulumi.Resource]:
     """`waits_for`, gated by the `leave` Job: what the first set of a group waits for."""
-    return gated(waits_for(built, eligible, existed), gate, existed)
+    return gated(waits_for(built, eligible), gate, existed)
 
 
-def first_group(exists: bool) -> bool:
-    """Whether the master-eligible sets roll first: they form a new cluster, and upgrade last."""
-    return not exists
-
-
-def waits_for(built: dict[bool, list[StatefulSet]], eligible: bool, existed: bool) -> list[StatefulSet]:
-    """What the first set of a group waits for: nothing if its group goes first, else the other's last set."""
-    return [] if first_group(existed) == eligible else built[not eligible][-1:]
+def waits_for(built: dict[bool, list[StatefulSet]], eligible: bool) -> list[StatefulSet]:
+    """In an existing cluster the masters upgrade last: their first set waits for the other group's last."""
+    return built[False][-1:] if eligible else []
 
 
 def endpoint(service_name: str, namespace: pulumi.Input[str], https: bool) -> pulumi.Output[str]:
@@ -365,7 +362,10 @@ class ElasticsearchCluster(pulumi.ComponentResource):
         formation: ClusterFormation,
         gate: pulumi.Resource,
     ) -> list[ElasticsearchNode]:
-        """Each node set, masters first in the program; `dependsOn` decides the order they roll in."""
+        """Each node set, masters first in the program; `dependsOn` decides the order they roll in.
+
+        Only in an existing cluster: a first deploy starts them all at once (`gated`).
+        """
         masters = [s for s in node_sets if s.master_eligible]
         # Elastic's order: the coldest tier first, the nodes in no tier after the tiers.
         others = sorted((s for s in node_sets if not s.master_eligible), key=lambda s: s.upgrade_rank)
@@ -375,9 +375,9 @@ class ElasticsearchCluster(pulumi.ComponentResource):
             eligible = node_set.master_eligible
             waits = partial(gated, built[eligible][-1:], gate)
             if not built[eligible] and masters and others:
-                # The first set of a group waits for the other group's last set when that
-                # group goes first. The callback runs once the record resolves, after every
-                # set has been built.
+                # In an existing cluster the first master set waits for the other group's
+                # last set. The callback runs once the record resolves, after every set has
+                # been built.
                 waits = partial(waits_after, built, eligible, gate)
             after = formation.existed.apply(waits)
             node = self._node_set(node_set, wiring, certificates, shared, after)

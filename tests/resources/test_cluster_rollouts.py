@@ -1,7 +1,7 @@
 """How a cluster changes: formation, the order node sets roll in, and volumes that grow.
 
-A new cluster forms on its masters; an existing one rolls its node sets in Elastic's
-order, masters last; a larger volume patches its claims in place.
+A new cluster starts every node set at once; an existing one rolls its node sets in
+Elastic's order, masters last; a larger volume patches its claims in place.
 """
 
 from __future__ import annotations
@@ -89,12 +89,12 @@ def test_one_node_grows_to_three_without_touching_the_first(
     assert before["spec"]["template"]["spec"] == after["spec"]["template"]["spec"]
 
 
-def test_a_new_cluster_creates_its_masters_first_then_the_data_nodes(render: Render) -> None:
-    """A new cluster forms on its masters: a data set created first would never become Ready."""
+def test_a_new_cluster_starts_every_node_set_at_once(render: Render) -> None:
+    """Data nodes look for the masters until the cluster forms: no set waits for another."""
     assert statefulset_dependencies(render(elasticsearch=TWO_DATA_SETS)) == {
         "elasticsearch-master": set(),
-        "elasticsearch-warm": {"elasticsearch-master"},
-        "elasticsearch-data": {"elasticsearch-warm"},
+        "elasticsearch-warm": set(),
+        "elasticsearch-data": set(),
     }
 
 
@@ -129,7 +129,7 @@ def test_tiers_roll_coldest_first_whatever_their_order_in_the_config(render: Ren
 
 
 def test_the_formation_record_is_keyed_on_the_master_sets(render: Render) -> None:
-    """New master sets are a new cluster (the inline form turned into node sets): masters first again."""
+    """New master sets are a new cluster (the inline form turned into node sets): all start at once again."""
     for elasticsearch, name in [
         (TWO_DATA_SETS, "elasticsearch-formation-master"),
         (MIXED_MASTERS, "elasticsearch-formation-master-hot"),
