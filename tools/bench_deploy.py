@@ -293,28 +293,38 @@ class CaseResult:
     resources: int
     objects: int
     waves: int
+    unsaved: UpRun | None = None
 
 
-def run_case(layout: Layout, case: str, run: int, parallel: int) -> CaseResult:
-    """Deploy the case with `pulumi up`, then its two floors, each in a fresh namespace."""
-    quota = LARGE_QUOTA if case == "large" else ()
-    names = [f"bench-{case}-{run}-{part}" for part in ("up", "flat", "ordered")]
-    for name in names:
-        namespace(layout, name, list(quota))
+def new_stack(layout: Layout, case: str, name: str) -> tuple[Path, dict[str, str]]:
+    """A stack named after its fresh namespace, in one state backend: its project and environment."""
+    namespace(layout, name, list(LARGE_QUOTA if case == "large" else ()))
     env = read_env_file(layout.env_file)
-    # One stack per run, named after its namespace, in one state backend.
-    stack = names[0]
-    project = scratch_project(case, stack)
-    env["KUBECONFIG"] = str(layout.kubeconfig(names[0]))
+    project = scratch_project(case, name)
+    env["KUBECONFIG"] = str(layout.kubeconfig(name))
     env["PULUMI_BACKEND_URL"] = f"file://{BENCH_DIR / 'state'}"
     (BENCH_DIR / "state").mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["pulumi", "stack", "init", stack, "--non-interactive"],
+        ["pulumi", "stack", "init", name, "--non-interactive"],
         cwd=project,
         env=env,
         capture_output=True,
         check=True,
     )
+    return project, env
+
+
+def run_case(layout: Layout, case: str, run: int, parallel: int, unsaved: bool) -> CaseResult:
+    """Deploy the case with `pulumi up`, then its two floors, each in a fresh namespace.
+
+    With `unsaved`, one more `up` in a namespace of its own with PULUMI_SKIP_CHECKPOINTS:
+    what the engine's writes of the whole state, at each step's start and end, cost.
+    """
+    names = [f"bench-{case}-{run}-{part}" for part in ("up", "flat", "ordered")]
+    stack = names[0]
+    project, env = new_stack(layout, case, stack)
+    for name in names[1:]:
+        namespace(layout, name, list(LARGE_QUOTA if case == "large" else ()))
     flags = ("--skip-preview", f"--parallel={parallel}")
     deployed = timed_up(project, env, stack, *flags)
     noop = timed_up(project, env, stack, *flags)
@@ -335,7 +345,13 @@ def run_case(layout: Layout, case: str, run: int, parallel: int) -> CaseResult:
         floor_env = {**env, "KUBECONFIG": str(layout.kubeconfig(name))}
         floors.append(timed_floor(floor_env, BENCH_DIR / "floors" / name, shape, name))
     delete_namespace(layout, env, names[-1])
-    return CaseResult(deployed, noop, floors[0], floors[1], len(resources), len(objects), len(grouped))
+    result = CaseResult(deployed, noop, floors[0], floors[1], len(resources), len(objects), len(grouped))
+    if unsaved:
+        name = f"bench-{case}-{run}-unsaved"
+        project, env = new_stack(layout, case, name)
+        result.unsaved = timed_up(project, {**env, "PULUMI_SKIP_CHECKPOINTS": "true"}, name, *flags)
+        delete_namespace(layout, env, name)
+    return result
 
 
 def step_spans(run: UpRun) -> list[tuple[float, float, str]]:
@@ -386,10 +402,20 @@ def report(case: str, results: list[CaseResult]) -> list[str]:
         verdict("no-op up above its start-up", noop - startup, NOOP_ABOVE_STARTUP, " s"),
         f"  up {up_s:.1f} s ({median(r.up.cpu for r in results):.1f} s CPU), ordered floor {ordered:.1f} s, "
         f"flat floor {flat:.1f} s, no-op up {noop:.1f} s (start-up {startup:.1f} s)",
+        *unsaved_line(results),
         "  where the first run's up spent its time:",
         *where_time_goes(first.up),
     ]
     return lines
+
+
+def unsaved_line(results: list[CaseResult]) -> list[str]:
+    """`up` without state checkpoints, if it ran: a diagnosis, never a way to deploy."""
+    unsaved = [r.unsaved.seconds for r in results if r.unsaved is not None]
+    if not unsaved:
+        return []
+    seconds = statistics.median(unsaved)
+    return [f"  up without state checkpoints {seconds:.1f} s (diagnosis only: never deploy so)"]
 
 
 def verdict(what: str, value: float, target: float | None, unit: str) -> str:
@@ -412,6 +438,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--case", action="append", choices=sorted(CASES), help="default: qa and large")
     parser.add_argument("--parallel", type=int, default=PARALLEL, help=f"default: make up's ({PARALLEL})")
     parser.add_argument("--runs", type=int, default=1, help="runs per case; the report gives medians")
+    parser.add_argument(
+        "--unsaved",
+        action="store_true",
+        help="also time an `up` with PULUMI_SKIP_CHECKPOINTS, to see what the engine's state writes cost",
+    )
     return parser.parse_args(argv)
 
 
@@ -425,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         up(layout)
         for case in args.case or ["qa", "large"]:
-            results = [run_case(layout, case, run, args.parallel) for run in range(args.runs)]
+            results = [run_case(layout, case, run, args.parallel, args.unsaved) for run in range(args.runs)]
             print("\n".join(report(case, results)), flush=True)
             for kind, run in (("up", results[0].up), ("no-op", results[0].noop)):
                 steps = write_steps(BENCH_DIR / f"{case}-{kind}-steps.txt", run)

@@ -10,10 +10,12 @@ from typing import Any
 
 from tools.bench_deploy import (
     SECRET_SIGNATURE,
+    CaseResult,
     Timed,
     UpRun,
     revealed,
     state_objects,
+    unsaved_line,
     verdict,
     wait_commands,
     waves,
@@ -137,3 +139,14 @@ def test_a_figure_is_judged_against_its_target() -> None:
     assert verdict("up / ordered floor", 1.5, 1.5, "x").endswith("(target at most 1.5x: met)")
     assert verdict("up / ordered floor", 1.51, 1.5, "x").endswith("(target at most 1.5x: MISSED)")
     assert "target" not in verdict("up / flat floor", 2.0, None, "x")
+
+
+def test_an_up_without_checkpoints_is_reported_only_when_it_ran_and_as_a_diagnosis() -> None:
+    def result(unsaved: float | None) -> CaseResult:
+        run = UpRun(6.0, 4.0)
+        return CaseResult(run, run, 2.0, 4.0, 70, 40, 3, UpRun(unsaved, 3.0) if unsaved else None)
+
+    assert unsaved_line([result(None)]) == []
+    assert unsaved_line([result(5.0), result(4.0), result(6.0)]) == [
+        "  up without state checkpoints 5.0 s (diagnosis only: never deploy so)"
+    ]
