@@ -10,7 +10,7 @@ user, on a control plane of its own (build/bench-deploy/cluster):
    in one `kubectl apply --server-side`, then `kubectl rollout status` / `kubectl wait` for
    every workload and Job at once;
 3. the ordered floor: the same objects in waves that follow the program's dependency
-   order. An object goes in the wave after the longest chain of awaited workloads and
+   order on a first deploy (the state as the first `up` left it). An object goes in the wave after the longest chain of awaited workloads and
    Jobs it depends on (through any chain of resources in the state); an object with
    none goes in the first. Each wave waits for the whole wave before it, so an object
    may also wait for workloads it does not depend on: this floor is at or above the
@@ -296,6 +296,20 @@ class CaseResult:
     unsaved: UpRun | None = None
 
 
+def exported_state(project: Path, env: dict[str, str], stack: str) -> dict[str, Any]:
+    """The stack's state as `pulumi stack export` gives it, secrets in the clear."""
+    exported = subprocess.run(
+        ["pulumi", "stack", "export", "--show-secrets", "--stack", stack],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(exported.stdout)
+    return result
+
+
 def new_stack(layout: Layout, case: str, name: str) -> tuple[Path, dict[str, str]]:
     """A stack named after its fresh namespace, in one state backend: its project and environment."""
     namespace(layout, name, list(LARGE_QUOTA if case == "large" else ()))
@@ -327,16 +341,10 @@ def run_case(layout: Layout, case: str, run: int, parallel: int, unsaved: bool) 
         namespace(layout, name, list(LARGE_QUOTA if case == "large" else ()))
     flags = ("--skip-preview", f"--parallel={parallel}")
     deployed = timed_up(project, env, stack, *flags)
+    # Read before the no-op `up`, which records an existing cluster's order (node sets after
+    # the topology `leave` Job, masters last): the floors follow the first deploy's.
+    objects, resources = state_objects(exported_state(project, env, stack))
     noop = timed_up(project, env, stack, *flags)
-    exported = subprocess.run(
-        ["pulumi", "stack", "export", "--show-secrets", "--stack", stack],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    objects, resources = state_objects(json.loads(exported.stdout))
     grouped = waves(objects, resources)
     floors = []
     for previous, name, shape in zip(names, names[1:], ([objects], grouped), strict=False):
