@@ -1,6 +1,6 @@
 """Deploy benchmark: `pulumi up` beside the same objects applied with kubectl, on the local control plane.
 
-    python -m tools.bench_deploy [--case qa|large ...] [--parallel N] [--runs N]
+    python -m tools.bench_deploy [--case qa|large ...] [--parallel N] [--runs N] [--unsaved]
 
 Each case deploys a stack three times, each into a fresh namespace as its namespace-only
 user, on a control plane of its own (build/bench-deploy/cluster):
@@ -10,11 +10,12 @@ user, on a control plane of its own (build/bench-deploy/cluster):
    in one `kubectl apply --server-side`, then `kubectl rollout status` / `kubectl wait` for
    every workload and Job at once;
 3. the ordered floor: the same objects in waves that follow the program's dependency
-   order on a first deploy (the state as the first `up` left it). An object goes in the wave after the longest chain of awaited workloads and
-   Jobs it depends on (through any chain of resources in the state); an object with
-   none goes in the first. Each wave waits for the whole wave before it, so an object
-   may also wait for workloads it does not depend on: this floor is at or above the
-   dependency order's own critical path, and `up` over it flatters `up`.
+   order on a first deploy (the state as the first `up` left it). An object goes in the
+   wave after the longest chain of awaited workloads and Jobs it depends on (through any
+   chain of resources in the state); an object with none goes in the first. Each wave
+   waits for the whole wave before it, so an object may also wait for workloads it does
+   not depend on: this floor is at or above the dependency order's own critical path,
+   and `up` over it flatters `up`.
 
 It prints ratios rather than seconds (the machine's speed cancels out), and where `up`'s
 time went, from the engine's event log stamped as each event arrived. It is a benchmark
