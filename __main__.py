@@ -11,6 +11,7 @@ from pulumi_kubernetes.core.v1 import Namespace
 from components.configuration import PROJECT, ConfigError, load_config, mistyped_prefix_warnings
 from components.resources.credentials import StackCredentials, login_of
 from components.resources.elasticsearch_cluster import ElasticsearchCluster
+from components.resources.engine_logging import drop_sdk_debug_messages
 from components.resources.kibana import KibanaUi
 from components.resources.logstash import LogstashPipeline
 from components.resources.network_policies import StackNetworkPolicies
@@ -39,6 +40,8 @@ def project_config() -> dict[str, str]:
     return {k.removeprefix(prefix): v for k, v in everything.items() if k.startswith(prefix)}
 
 
+# Each SDK debug message is a blocking call to the engine, on the loop that registers resources.
+drop_sdk_debug_messages()
 try:
     config = load_config(project_config(), Path(__file__).parent)
 except ConfigError as error:
