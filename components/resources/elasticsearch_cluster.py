@@ -5,15 +5,17 @@ headless Services of the master-eligible sets, and the initial master nodes are 
 their pod names. Node sets roll one after another, and within a set one pod at a time, so
 one change restarts one node at a time.
 
-Which group goes first depends on whether the cluster already exists. A new cluster forms
-on its masters, and no other node can become Ready before they do, so on the first deploy
-the master-eligible sets come first (the other way round, Pulumi would wait forever for a
-data set). Once the cluster exists, the other sets roll first and the masters last, as
-Elastic's rolling-upgrade guide requires: a newer node can always join an older master,
-an older node cannot always join a newer one. `dependsOn` is the same for a create and an
-update, so the program must know which it is: `ClusterFormation`, a resource that keeps
-the id of the program run that created it, tells, as Pulumi hands back its stored outputs
-on every later run.
+Whether one group waits for the other depends on whether the cluster already exists.
+Once it does, the other sets roll first and the masters last, as Elastic's
+rolling-upgrade guide requires: a newer node can always join an older master, an older
+node cannot always join a newer one. A new cluster has nothing to upgrade: its masters
+and its other nodes start side by side (data nodes look for the masters until the
+cluster forms), which saves a first deploy one master start; within each group the sets
+still go one after another, so a live cluster that only looks new (a stack from before
+the record, or new master sets) never restarts two sets of a group at once. `dependsOn`
+is the same for a create and an update, so the program must know which it is:
+`ClusterFormation`, a resource that keeps the id of the program run that created it,
+tells, as Pulumi hands back its stored outputs on every later run.
 """
 
 from __future__ import annotations
@@ -54,25 +56,26 @@ NAMES = common.Names(APP)
 
 
 def gated(after: list[StatefulSet], gate: pulumi.Resource, existed: bool) -> list[pulumi.Resource]:
-    """What a StatefulSet of an existing cluster waits for, plus the `leave` Job; nothing on a first deploy.
+    """What a StatefulSet waits for, plus the `leave` Job once the cluster exists.
 
-    A new cluster starts every node set at once, as ECK does: data nodes look for the
-    masters until the cluster forms, and Pulumi awaits every set side by side. The Job
-    waits for the cluster, so the cluster must not wait for it.
+    On a first deploy the Job waits for the cluster, so the cluster must not wait for it.
     """
-    return [*after, gate] if existed else []
+    return [*after, gate] if existed else list(after)
 
 
 def waits_after(
     built: dict[bool, list[StatefulSet]], eligible: bool, gate: pulumi.Resource, existed: bool
 ) -> list[pulumi.Resource]:
     """`waits_for`, gated by the `leave` Job: what the first set of a group waits for."""
-    return gated(waits_for(built, eligible), gate, existed)
+    return gated(waits_for(built, eligible, existed), gate, existed)
 
 
-def waits_for(built: dict[bool, list[StatefulSet]], eligible: bool) -> list[StatefulSet]:
-    """In an existing cluster the masters upgrade last: their first set waits for the other group's last."""
-    return built[False][-1:] if eligible else []
+def waits_for(built: dict[bool, list[StatefulSet]], eligible: bool, existed: bool) -> list[StatefulSet]:
+    """What the first set of a group waits for: only in an existing cluster, where masters upgrade last.
+
+    Their first set waits for the other group's last set; in a new cluster neither group waits.
+    """
+    return built[False][-1:] if eligible and existed else []
 
 
 def endpoint(service_name: str, namespace: pulumi.Input[str], https: bool) -> pulumi.Output[str]:
@@ -364,7 +367,8 @@ class ElasticsearchCluster(pulumi.ComponentResource):
     ) -> list[ElasticsearchNode]:
         """Each node set, masters first in the program; `dependsOn` decides the order they roll in.
 
-        Only in an existing cluster: a first deploy starts them all at once (`gated`).
+        Within a group one set after another; the groups one after the other only in an
+        existing cluster (`waits_for`).
         """
         masters = [s for s in node_sets if s.master_eligible]
         # Elastic's order: the coldest tier first, the nodes in no tier after the tiers.

@@ -1,8 +1,9 @@
 """A new cluster of dedicated masters and data nodes forms whichever of its pods starts first.
 
-A first deploy starts every node set at once (components/resources/elasticsearch_cluster.py),
-so a data node may be up before any master: it has to wait inside Elasticsearch, and
-become Ready once the master has formed the cluster.
+A first deploy starts the master-eligible sets and the others side by side
+(components/resources/elasticsearch_cluster.py), so a data node may be up before any
+master: it has to wait inside Elasticsearch, and become Ready once the master has formed
+the cluster.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """How a cluster changes: formation, the order node sets roll in, and volumes that grow.
 
-A new cluster starts every node set at once; an existing one rolls its node sets in
-Elastic's order, masters last; a larger volume patches its claims in place.
+A new cluster starts its masters and other nodes side by side; an existing one rolls its
+node sets in Elastic's order, masters last; a larger volume patches its claims in place.
 """
 
 from __future__ import annotations
@@ -89,13 +89,17 @@ def test_one_node_grows_to_three_without_touching_the_first(
     assert before["spec"]["template"]["spec"] == after["spec"]["template"]["spec"]
 
 
-def test_a_new_cluster_starts_every_node_set_at_once(render: Render) -> None:
-    """Data nodes look for the masters until the cluster forms: no set waits for another."""
-    assert statefulset_dependencies(render(elasticsearch=TWO_DATA_SETS)) == {
+def test_a_new_cluster_starts_its_masters_and_its_other_nodes_side_by_side(render: Render) -> None:
+    """Data nodes look for the masters until the cluster forms; within a group, one set at a time."""
+    rendered = render(elasticsearch=TWO_DATA_SETS)
+    assert statefulset_dependencies(rendered) == {
         "elasticsearch-master": set(),
         "elasticsearch-warm": set(),
-        "elasticsearch-data": set(),
+        "elasticsearch-data": {"elasticsearch-warm"},
     }
+    for name in ("elasticsearch-master", "elasticsearch-warm"):
+        waited = record(rendered, STATEFULSET, name)["dependsOn"]
+        assert not [d for d in waited if "topology" in d or "snapshot" in d], name
 
 
 @pytest.mark.usefixtures("existing_cluster")
@@ -129,7 +133,7 @@ def test_tiers_roll_coldest_first_whatever_their_order_in_the_config(render: Ren
 
 
 def test_the_formation_record_is_keyed_on_the_master_sets(render: Render) -> None:
-    """New master sets are a new cluster (the inline form turned into node sets): all start at once again."""
+    """New master sets are a new cluster (the inline form turned into node sets), as the order sees it."""
     for elasticsearch, name in [
         (TWO_DATA_SETS, "elasticsearch-formation-master"),
         (MIXED_MASTERS, "elasticsearch-formation-master-hot"),
