@@ -5,8 +5,9 @@ the controllers retry, and the provider waits out its timeout. A namespace user 
 the namespace's quotas, and the offline render knows every pod, claim and object the
 stack will have, so `make up` compares the two first (`tools/up.py`).
 
-What the stack needs: every workload's pods at their replicas, plus one Job's pod (the
-Jobs run one after another), every claim, every object. What it may use: the quota's
+What the stack needs: every workload's pods at their replicas, plus the two largest Job
+pods (the setup Job and the topology `settle` Job run side by side once the node sets are
+Ready), every claim, every object. What it may use: the quota's
 hard limit, less what is used, plus what the stack's own objects already use (an update
 replaces them, it does not add to them). Pods count as the scheduler and quota do:
 the larger of the containers' sum and the largest init container.
@@ -28,6 +29,8 @@ PART_OF_LABEL = "app.kubernetes.io/part-of"
 Usage = defaultdict[str, Decimal]
 POD_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 WORKLOAD_KINDS = {"StatefulSet", "Deployment"}
+# The setup Job and the topology `settle` Job both start once the node sets are Ready.
+JOBS_AT_ONCE = 2
 # Quota names that mean the same as another (`cpu` is `requests.cpu`).
 ALIASES = {
     "cpu": "requests.cpu",
@@ -167,7 +170,7 @@ def object_usage(manifest: Manifest) -> Usage:
 
 
 def stack_needs(manifests: list[Manifest]) -> Usage:
-    """What the rendered stack needs of a quota at its largest: workloads, one Job, claims, objects.
+    """What the rendered stack needs of a quota at its largest: workloads, two Jobs, claims, objects.
 
     A Deployment's rolling update may add a pod for a while (`maxSurge`); that is not
     counted, as the first deploy, which this check serves most, rolls nothing.
@@ -179,8 +182,9 @@ def stack_needs(manifests: list[Manifest]) -> Usage:
         if manifest["kind"] in WORKLOAD_KINDS:
             for _ in range(int(manifest["spec"].get("replicas", 1))):
                 _add(needs, pod_usage(manifest["spec"]["template"]["spec"]))
-    if job_pods:
-        _add(needs, max(job_pods, key=lambda usage: (usage["requests.memory"], usage["requests.cpu"])))
+    job_pods.sort(key=lambda usage: (usage["requests.memory"], usage["requests.cpu"]), reverse=True)
+    for job_pod in job_pods[:JOBS_AT_ONCE]:
+        _add(needs, job_pod)
     return needs
 
 

@@ -130,13 +130,13 @@ def test_a_quota_too_small_is_refused_before_anything_is_deployed(cluster: Clust
     assert refused.stderr.splitlines() == [
         "make up: the stack does not fit the namespace; nothing was deployed:",
         "  ResourceQuota namespace-quota: pods is limited to 2, 0 in use (0 of it this stack's); the stack "
-        "needs 4: 2 more. Lower the components' replicas, or ask for a larger quota.",
+        "needs 5: 3 more. Lower the components' replicas, or ask for a larger quota.",
     ]
     kinds = "configmaps,secrets,services,statefulsets,deployments,jobs,persistentvolumeclaims,pods"
     left = {item["metadata"]["name"] for item in cluster.get_json(kinds, "-n", namespace)["items"]}
     assert left <= {"kube-root-ca.crt"}, left  # the API server's own ConfigMap in every namespace
 
-    # Three workloads' pods and one Job's at a time: the figure the message gave.
+    # Three workloads' pods and two Jobs' (setup and settle run side by side): the message's figure.
     cluster.kubectl(
         "patch",
         "resourcequota",
@@ -145,7 +145,7 @@ def test_a_quota_too_small_is_refused_before_anything_is_deployed(cluster: Clust
         namespace,
         "--type=merge",
         "--patch",
-        '{"spec": {"hard": {"pods": "4"}}}',
+        '{"spec": {"hard": {"pods": "5"}}}',
     )
     deployed = make_up(stack)
     assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr

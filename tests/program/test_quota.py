@@ -46,13 +46,15 @@ def test_a_pod_counts_its_containers_sum_or_its_largest_init_container() -> None
     assert usage["limits.cpu"] == 1
 
 
-def test_the_qa_stack_needs_its_workloads_pods_one_job_and_its_claims(
+def test_the_qa_stack_needs_its_workloads_pods_two_jobs_and_its_claims(
     rendered_stacks: dict[str, Rendered],
 ) -> None:
+    """The setup Job and the topology `settle` Job run side by side once the node sets are Ready."""
     manifests = rendered_stacks["qa"].manifests
     needs = stack_needs(manifests)
     workloads = [m for m in manifests if m["kind"] in ("StatefulSet", "Deployment")]
-    assert needs["pods"] == sum(m["spec"]["replicas"] for m in workloads) + 1
+    assert len([m for m in manifests if m["kind"] == "Job"]) == 3
+    assert needs["pods"] == sum(m["spec"]["replicas"] for m in workloads) + 2
     claims = [m for m in manifests if m["kind"] == "PersistentVolumeClaim"]
     assert needs["persistentvolumeclaims"] == len(claims) == 2
     assert needs["ssd.storageclass.storage.k8s.io/requests.storage"] == needs["requests.storage"]
