@@ -298,7 +298,7 @@ class CaseResult:
 
 
 def exported_state(project: Path, env: dict[str, str], stack: str) -> dict[str, Any]:
-    """The stack's state as `pulumi stack export` gives it, secrets in the clear."""
+    """The stack's state, secrets in the clear: the floors apply the very Secrets `up` made."""
     exported = subprocess.run(
         ["pulumi", "stack", "export", "--show-secrets", "--stack", stack],
         cwd=project,

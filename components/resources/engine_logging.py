@@ -13,24 +13,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
 
 import pulumi.log
 
 KEEP_VARIABLE = "ELK_STACK_SDK_DEBUG"
+OFF_VALUES = ("", "0", "false", "no", "off")
 SDK_DEBUG = pulumi.log.debug
-"""The SDK's own `debug`, as this module found it."""
+"""The SDK's own `debug`, kept to be put back: a render runs the program in-process, and
+a later run in that process may ask for the messages."""
 
 
 def drop_sdk_debug_messages(environ: Mapping[str, str] = os.environ) -> bool:
-    """Make `pulumi.log.debug` send nothing, unless KEEP_VARIABLE is set; whether it did."""
-    if environ.get(KEEP_VARIABLE, "") not in ("", "0", "false"):
-        return False
-    pulumi.log.debug = _dropped
-    return True
+    """Make `pulumi.log.debug` send nothing, unless KEEP_VARIABLE is on; whether it does now."""
+    drop = environ.get(KEEP_VARIABLE, "").strip().lower() in OFF_VALUES
+    pulumi.log.debug = _dropped if drop else SDK_DEBUG
+    return drop
 
 
-def _dropped(
-    msg: str, resource: Any = None, stream_id: int | None = None, ephemeral: bool | None = None
-) -> None:
-    """`pulumi.log.debug`'s signature, sending nothing."""
+def _dropped(*_args: object, **_kwargs: object) -> None:
+    """Sends nothing; takes any arguments, so a new parameter of `debug` in the SDK breaks nothing."""

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pulumi.log
 import pytest
 
+from components.resources.engine_logging import KEEP_VARIABLE, SDK_DEBUG
 from tests.conftest import STACKS, flat_config
 from tools.render import Rendered, run_program
 
@@ -427,3 +429,11 @@ def test_every_object_is_applied_with_force(rendered_stacks: dict[str, Rendered]
     for manifest in rendered_stacks[stack].manifests:
         annotations = manifest["metadata"].get("annotations", {})
         assert annotations.get("pulumi.com/patchForce") == "true", manifest["metadata"]["name"]
+
+
+def test_the_program_drops_the_sdks_debug_messages(render: Render, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each would be a blocking call to the engine (components/resources/engine_logging.py)."""
+    monkeypatch.setattr(pulumi.log, "debug", SDK_DEBUG)
+    monkeypatch.delenv(KEEP_VARIABLE, raising=False)
+    render()
+    assert pulumi.log.debug is not SDK_DEBUG

@@ -42,14 +42,26 @@ def test_debug_messages_no_longer_reach_the_engine_but_warnings_do(engine: Recor
     assert messages(engine) == ["before", "a warning"]
 
 
-@pytest.mark.parametrize("value", ["1", "true"])
-def test_the_variable_keeps_them(engine: RecordingEngine, value: str) -> None:
+@pytest.mark.parametrize("value", ["1", "true", "yes"])
+def test_the_variable_keeps_them_even_after_an_earlier_run_dropped_them(
+    engine: RecordingEngine, value: str
+) -> None:
+    drop_sdk_debug_messages({})
     assert drop_sdk_debug_messages({KEEP_VARIABLE: value}) is False
     pulumi.log.debug("kept")
     assert messages(engine) == ["kept"]
 
 
-@pytest.mark.parametrize("value", ["", "0", "false"])
+def test_a_debug_call_with_arguments_the_sdk_may_add_later_still_sends_nothing(
+    engine: RecordingEngine,
+) -> None:
+    drop_sdk_debug_messages({})
+    debug: Any = pulumi.log.debug  # as a later SDK's own call would be typed
+    debug("message", None, stream_id=1, ephemeral=True, some_new_option=2)
+    assert messages(engine) == []
+
+
+@pytest.mark.parametrize("value", ["", "0", "false", "False", "off", " no "])
 def test_an_empty_or_false_variable_drops_them(engine: RecordingEngine, value: str) -> None:
     assert drop_sdk_debug_messages({KEEP_VARIABLE: value}) is True
     pulumi.log.debug("dropped")
