@@ -43,6 +43,7 @@ import yaml
 from tools.e2e.control_plane import down, up
 from tools.e2e.layout import ClusterError, Layout, config_in_namespace, linked_project, read_env_file
 from tools.e2e.namespaces import namespace
+from tools.stack_command import exported_state
 from tools.up import PARALLEL
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -297,23 +298,22 @@ class CaseResult:
     unsaved: UpRun | None = None
 
 
-def exported_state(project: Path, env: dict[str, str], stack: str) -> dict[str, Any]:
+def revealed_state(project: Path, env: dict[str, str], stack: str) -> dict[str, Any]:
     """The stack's state, secrets in the clear: the floors apply the very Secrets `up` made."""
-    exported = subprocess.run(
-        ["pulumi", "stack", "export", "--show-secrets", "--stack", stack],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(exported.stdout)
-    return result
+    state = exported_state(stack, project, "--show-secrets", env=env)
+    if isinstance(state, str):
+        raise ClusterError(f"`pulumi stack export` failed: {state}")
+    return state
+
+
+def case_quota(case: str) -> list[str]:
+    """The quota overrides of a case's namespaces: the large cluster's, or none."""
+    return list(LARGE_QUOTA) if case == "large" else []
 
 
 def new_stack(layout: Layout, case: str, name: str) -> tuple[Path, dict[str, str]]:
     """A stack named after its fresh namespace, in one state backend: its project and environment."""
-    namespace(layout, name, list(LARGE_QUOTA if case == "large" else ()))
+    namespace(layout, name, case_quota(case))
     env = read_env_file(layout.env_file)
     project = scratch_project(case, name)
     env["KUBECONFIG"] = str(layout.kubeconfig(name))
@@ -339,12 +339,12 @@ def run_case(layout: Layout, case: str, run: int, parallel: int, unsaved: bool) 
     stack = names[0]
     project, env = new_stack(layout, case, stack)
     for name in names[1:]:
-        namespace(layout, name, list(LARGE_QUOTA if case == "large" else ()))
+        namespace(layout, name, case_quota(case))
     flags = ("--skip-preview", f"--parallel={parallel}")
     deployed = timed_up(project, env, stack, *flags)
     # Read before the no-op `up`, which records an existing cluster's order (node sets after
     # the topology `leave` Job, masters last): the floors follow the first deploy's.
-    objects, resources = state_objects(exported_state(project, env, stack))
+    objects, resources = state_objects(revealed_state(project, env, stack))
     noop = timed_up(project, env, stack, *flags)
     grouped = waves(objects, resources)
     floors = []

@@ -19,10 +19,17 @@ def stack_arguments(prog: str, doc: str, argv: list[str] | None) -> tuple[argpar
     return parser.parse_known_args(argv)
 
 
-def exported_state(stack: str, cwd: Path) -> dict[str, Any] | str:
-    """The stack's state as `pulumi stack export` writes it, or why it could not be read."""
+def exported_state(
+    stack: str, cwd: Path, *flags: str, env: dict[str, str] | None = None
+) -> dict[str, Any] | str:
+    """The stack's state as `pulumi stack export` writes it (with `flags`), or why it could not be read."""
     exported = subprocess.run(
-        ["pulumi", "stack", "export", "--stack", stack], cwd=cwd, capture_output=True, text=True, check=False
+        ["pulumi", "stack", "export", "--stack", stack, *flags],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if exported.returncode != 0:
         return exported.stderr.strip()
