@@ -94,10 +94,7 @@ def test_a_node_signed_by_another_ca_is_refused(cluster: RealStack) -> None:
     )
     [intruder] = foreign.start([foreign.node(2)], wait=False)
     try:
-        deadline = time.monotonic() + 90
-        while "publish_address" not in intruder.log.read_text(errors="replace"):
-            assert intruder.alive() and time.monotonic() < deadline, intruder.log_tail()
-            time.sleep(2)
+        runner.wait_for_log(intruder, "publish_address", 90)
         time.sleep(FOREIGN_SECONDS)
         assert sorted(node_versions(cluster)) == ["elk-elasticsearch-0", "elk-elasticsearch-1"]
         assert intruder.probe("readiness").returncode != 0, "it formed no cluster of its own either"

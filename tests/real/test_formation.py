@@ -8,23 +8,12 @@ the cluster.
 
 from __future__ import annotations
 
-import time
-
 from tests.real.conftest import STACK_FILES, open_stack
-from tools.real_es.runner import Running
+from tools.real_es.runner import wait_for_log
 
 # Elasticsearch's own words while a node finds no elected master.
 NO_MASTER = "master not discovered"
 WAIT_SECONDS = 180
-
-
-def wait_for_log(running: Running, text: str, seconds: float) -> None:
-    """Until the pod's log shows `text`; fails with the log's tail if it never does."""
-    deadline = time.monotonic() + seconds
-    while text not in running.log_tail(200):
-        assert running.alive(), running.log_tail()
-        assert time.monotonic() < deadline, f"no {text!r} in {seconds:.0f} s:\n{running.log_tail()}"
-        time.sleep(1)
 
 
 def test_a_data_node_up_before_the_master_joins_the_cluster_the_master_forms() -> None:
@@ -32,7 +21,7 @@ def test_a_data_node_up_before_the_master_joins_the_cluster_the_master_forms() -
     stack.render()
     try:
         [data] = stack.start([stack.node(0, "elk-elasticsearch-data")], wait=False)
-        wait_for_log(data, NO_MASTER, WAIT_SECONDS)
+        wait_for_log(data, NO_MASTER, WAIT_SECONDS, pause=1)
         assert data.probe("readiness").returncode != 0, "Ready without a cluster"
         stack.start([stack.node(0, "elk-elasticsearch-master")])
         stack.wait_ready()

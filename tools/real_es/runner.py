@@ -168,10 +168,13 @@ class Running:
         """Whether the container's main process still runs."""
         return self.process.poll() is None
 
+    def output(self) -> str:
+        """The container's output so far."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
     def log_tail(self, lines: int = 30) -> str:
         """The end of the container's output."""
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.strip().splitlines()[-lines:])
+        return "\n".join(self.output().strip().splitlines()[-lines:])
 
     def exec(
         self, command: list[str] | tuple[str, ...], timeout: float = 30
@@ -370,4 +373,14 @@ def wait_until(
                 f"{running.container.pod}: the {probe} probe still fails after {timeout:.0f} s: "
                 f"{(result.stdout + result.stderr).strip()}\n{running.log_tail()}"
             )
+        time.sleep(pause)
+
+
+def wait_for_log(running: Running, text: str, timeout: float, pause: float = 2) -> None:
+    """Until the container's output shows `text`; fail with its log when it exits or never does."""
+    deadline = time.monotonic() + timeout
+    while text not in running.output():
+        if not running.alive() or time.monotonic() > deadline:
+            ended = "it exited" if not running.alive() else f"{timeout:.0f} s passed"
+            raise RunnerError(f"{running.container.pod}: {ended} before {text!r}:\n{running.log_tail()}")
         time.sleep(pause)
